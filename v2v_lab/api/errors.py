@@ -1,0 +1,125 @@
+"""Typed errors: bad input (exit 2), API status errors, task failures and unknown create outcomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class V2VError(Exception):
+    """Base of every error v2v_lab raises on purpose."""
+
+
+class InputError(V2VError, ValueError):
+    """Bad input caught before anything was sent. Its message names the field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str, *, line: int | None = None):
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        self.line = line
+        where = f" (line {line})" if line else ""
+        super().__init__(f"{field}{where}: got {_short(value)}; allowed: {allowed}")
+
+
+class MediaError(InputError):
+    """A file that is missing, empty, not a video or image, or outside the model's limits."""
+
+
+class APIError(V2VError):
+    """The endpoint answered with an error status."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None):
+        self.status_code = status_code
+        self.body = body
+        super().__init__(message)
+
+
+class BadRequestError(APIError):
+    """HTTP 400. Runway's body is {"error": "<field>: <reason>"}; both parts are parsed."""
+
+    def __init__(self, message: str, *, status_code: int | None = 400, body: Any = None):
+        super().__init__(message, status_code=status_code, body=body)
+        field, sep, reason = message.partition(": ")
+        self.field = field if sep else None
+        self.reason = reason if sep else message
+
+
+class AuthenticationError(APIError):
+    """HTTP 401: missing, wrong or disabled key (the key itself is never in the message)."""
+
+
+class PermissionDeniedError(APIError):
+    """HTTP 403: the organization has no access to this model."""
+
+
+ModelNotAvailableError = PermissionDeniedError
+
+
+class NotFoundError(APIError):
+    """HTTP 404: no such task, upload or output (also a cancelled or deleted task)."""
+
+
+class RateLimitError(APIError):
+    """HTTP 429: daily generation quota spent, or too many requests."""
+
+    retryable = True
+
+
+class ServerError(APIError):
+    """HTTP 5xx: the endpoint is shedding load or failed."""
+
+    retryable = True
+
+
+class ConnectionFailedError(V2VError):
+    """The endpoint could not be reached (or a read timed out) after the retries allowed."""
+
+    retryable = True
+
+
+class CreateOutcomeUnknownError(V2VError):
+    """A create was sent and no answer came back: a task may exist and may be billed.
+
+    The client never resends such a create by itself; the sweep journal marks the cell `unknown`.
+    """
+
+    def __init__(self, message: str, *, cause: str):
+        self.cause = cause
+        super().__init__(f"{message} (cause: {cause}); a task may exist and may be billed")
+
+
+class TaskFailedError(V2VError):
+    """A task ended FAILED or CANCELLED."""
+
+    def __init__(self, task: Any):
+        self.task = task
+        code = task.failure_code or "no failureCode"
+        super().__init__(f"task {task.id} {task.status}: {code}")
+
+    @property
+    def retryable(self) -> bool:
+        return self.task.retryable
+
+
+class WaitTimeoutError(V2VError):
+    """The wait ran out of time; the task goes on. Call wait(task_id) again to take it up."""
+
+    def __init__(self, task_id: str, waited_s: float, last_status: str | None):
+        self.task_id = task_id
+        self.waited_s = waited_s
+        self.last_status = last_status
+        super().__init__(
+            f"task {task_id} still {last_status or 'unknown'} after {waited_s:.0f}s; "
+            f"resume with wait({task_id!r})"
+        )
+
+
+class DownloadError(V2VError):
+    """An output could not be downloaded whole, or is not a decodable video."""

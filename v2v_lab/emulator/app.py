@@ -1,0 +1,412 @@
+"""The emulator's HTTP surface: Runway's routes and error shapes on starlette, plus fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..api.catalog import RUNWAY_API_VERSION
+from ..api.errors import MediaError
+from ..media.probe import probe_image, probe_video
+from .state import EmulatorState, UploadRecord, task_json, utc_now
+from .validate import Rejected, check_body
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+MAX_DATA_URI_VIDEO = 16_000_000
+MAX_DATA_URI_IMAGE = 5_000_000
+MIN_UPLOAD_BYTES = 512
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def route_of(method: str, path: str) -> str | None:
+    if path == "/v1/video_to_video" and method == "POST":
+        return "create"
+    if path.startswith("/v1/tasks/"):
+        return "delete" if method == "DELETE" else "task"
+    if path == "/v1/uploads" or path.startswith("/_uploads/"):
+        return "upload"
+    if path == "/v1/organization":
+        return "organization"
+    if path == "/v1/organization/usage":
+        return "usage"
+    if path.startswith("/_outputs/"):
+        return "output"
+    return None
+
+
+def _is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class EmulatorApp:
+    """Holds the state and the signing secret; `asgi` is what uvicorn serves."""
+
+    def __init__(self, state: EmulatorState, key: str | None, max_upload_bytes: int):
+        self.state = state
+        self.key = key
+        self.max_upload_bytes = max_upload_bytes
+        self.secret = uuid.uuid4().bytes
+        self.base_url = ""  # set once the socket is bound
+        self.http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+        routes = [
+            Route("/v1/video_to_video", self.create, methods=["POST"]),
+            Route("/v1/tasks/{task_id}", self.get_task, methods=["GET"]),
+            Route("/v1/tasks/{task_id}", self.delete_task, methods=["DELETE"]),
+            Route("/v1/uploads", self.create_upload, methods=["POST"]),
+            Route("/_uploads/{upload_id}", self.receive_upload, methods=["POST"]),
+            Route("/v1/organization", self.organization, methods=["GET"]),
+            Route("/v1/organization/usage", self.usage, methods=["POST"]),
+            Route("/_outputs/{task_id}/{name}", self.output, methods=["GET", "HEAD"]),
+        ]
+        self.app = Starlette(routes=routes)
+
+    # -- middleware: counters, faults, auth, version header --------------------------------------
+    async def asgi(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        route = route_of(method, path)
+        state = self.state
+        with state.lock:
+            state.requests[route or "other"] += 1
+        faults = state.dice.config
+        dice = state.dice
+
+        async def counting_send(message) -> None:
+            if message["type"] == "http.response.start":
+                with state.lock:
+                    state.responses[message["status"]] += 1
+            await send(message)
+
+        if faults.request_latency_s and route not in (None, "output"):
+            await asyncio.sleep(faults.request_latency_s)
+        if route and route != "output" and dice.roll(faults.drop_rate, f"drop_{route}"):
+            if dice.choice(["before", "after"]) == "after":
+                await self._dispatch(scope, receive, _swallow, route)
+            await _broken_response(send)
+            return
+        if route and dice.roll(faults.server_error_rate.get(route, 0.0), f"5xx_{route}"):
+            status = 502 if dice.choice(["502", "503"]) == "502" else 503
+            await _error(status, "Service unavailable, please retry")(scope, receive, counting_send)
+            return
+        if route == "create" and dice.roll(faults.create_429_rate, "429_create"):
+            await _error(429, "Too many requests")(scope, receive, counting_send)
+            return
+        await self._dispatch(scope, receive, counting_send, route)
+
+    async def _dispatch(self, scope, receive, send, route: str | None) -> None:
+        if route and route not in ("output",) and not scope["path"].startswith("/_uploads/"):
+            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            auth = headers.get("authorization", "")
+            token = auth[7:] if auth.lower().startswith("bearer ") else ""
+            if not token or (self.key is not None and not hmac.compare_digest(token, self.key)):
+                await _error(401, "Invalid API key or authorization header")(scope, receive, send)
+                return
+            version = headers.get("x-runway-version")
+            if version is None:
+                await _error(400, f"X-Runway-Version: header is required (use {RUNWAY_API_VERSION})")(
+                    scope, receive, send)
+                return
+            if version != RUNWAY_API_VERSION:
+                await _error(400, f"X-Runway-Version: unsupported version; use {RUNWAY_API_VERSION}")(
+                    scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    # -- generation ------------------------------------------------------------------------------
+    async def create(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "body: Invalid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "body: Expected object")
+        state = self.state
+        model = body.get("model")
+        if not isinstance(model, str) or model not in state.catalog:
+            return _error(400, "model: Invalid enum value. Expected " + " | ".join(sorted(state.models)))
+        if model not in state.models:
+            return _error(403, f"Model variant {model} is not available")
+        spec = state.catalog[model]
+        try:
+            check_body(body, spec)
+            video_path = await self._resolve(body[spec.video_field], spec.video_field, "video")
+            info = probe_video(video_path, spec.video_field)
+            lim = spec.input
+            if info.duration_s > lim.max_seconds + 0.05:
+                raise Rejected(400, f"{spec.video_field}: video must be at most {lim.max_seconds:g} seconds long")
+            if info.duration_s < lim.min_seconds:
+                raise Rejected(400, f"{spec.video_field}: video must be at least {lim.min_seconds:g} seconds long")
+            if max(info.width, info.height) > max(lim.max_width, lim.max_height):
+                raise Rejected(400, f"{spec.video_field}: resolution over {lim.max_width}x{lim.max_height}")
+            ref_path = None
+            if body.get("references"):
+                ref_path = await self._resolve(body["references"][0]["uri"], "references.0.uri", "image")
+                probe_image(ref_path, "references.0.uri")
+            for k, kf in enumerate(body.get("keyframes") or []):
+                probe_image(await self._resolve(kf["uri"], f"keyframes.{k}.uri", "image"), f"keyframes.{k}.uri")
+        except Rejected as rej:
+            return _error(rej.status, rej.message)
+        except MediaError as err:
+            return _error(400, f"{err.field}: Invalid input")
+        with state.lock:
+            if state.daily_used(model) >= state.limits.max_daily.get(model, 10**9):
+                return _error(429, f"You have exceeded the daily generation limit for {model}")
+            estimate = spec.estimate_credits(info.duration_s)
+            if state.limits.credit_balance < estimate:
+                return _error(400, "You do not have enough credits to run this task")
+        body.setdefault("seed", int.from_bytes(uuid.uuid4().bytes[:4], "little"))
+        task = state.add_task(model, body, video_path, ref_path, info.duration_s, self._fail_plan(body))
+        return JSONResponse({"id": task.id})
+
+    def _fail_plan(self, body: dict[str, Any]) -> tuple[str, str] | None:
+        faults, dice = self.state.dice.config, self.state.dice
+        prompt = (body.get("promptText") or "").lower()
+        if any(re.search(r"\b" + re.escape(w.lower()) + r"\b", prompt) for w in faults.blocklist if w):
+            return "SAFETY.INPUT.TEXT", "The prompt was flagged by content moderation."
+        if dice.roll(faults.task_failure_rate, "task_internal"):
+            return "INTERNAL.BAD_OUTPUT.CODE01", "An unexpected error occurred while generating."
+        if dice.roll(faults.safety_output_rate, "task_safety_output"):
+            return "SAFETY.OUTPUT.VIDEO", "The output was flagged by content moderation."
+        return None
+
+    async def _resolve(self, uri: str, field: str, kind: str) -> str:
+        """A runway:// upload, a data URI or a loopback URL -> a local file path."""
+        state = self.state
+        if uri.startswith("runway://"):
+            upload_id = uri[len("runway://"):].split("/")[-1] if uri.startswith("runway://uploads/") else ""
+            with state.lock:
+                up = state.uploads.get(upload_id)
+            if up is None or up.path is None or time.monotonic() - up.created_mono > state.timing.upload_ttl_s:
+                raise Rejected(400, f"{field}: unknown or expired runway:// URI")
+            return up.path
+        if uri.startswith("data:"):
+            header, _, payload = uri.partition(",")
+            if ";base64" not in header or not header[5:].startswith(kind):
+                raise Rejected(400, f"{field}: data URI must be data:{kind}/...;base64,")
+            limit = MAX_DATA_URI_VIDEO if kind == "video" else MAX_DATA_URI_IMAGE
+            if len(payload) * 3 // 4 > limit:
+                raise Rejected(400, f"{field}: data URI over {limit // 1_000_000} MB")
+            try:
+                data = base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                raise Rejected(400, f"{field}: Invalid input") from None
+            return self._store_input(data, kind)
+        parts = urlsplit(uri)
+        if parts.scheme in ("http", "https"):
+            if not _is_loopback_host(parts.hostname):
+                raise Rejected(400, f"{field}: the emulator has no network; use a runway:// upload, "
+                                    "a data URI or a loopback URL")
+            try:
+                resp = await self.http.get(uri)
+            except httpx.HTTPError:
+                raise Rejected(400, f"{field}: could not fetch the URL") from None
+            if resp.status_code != 200:
+                raise Rejected(400, f"{field}: fetching the URL answered {resp.status_code}")
+            ctype = resp.headers.get("content-type", "")
+            if ctype.split(";")[0].strip() in ("application/octet-stream", "binary/octet-stream"):
+                raise Rejected(400, f"{field}: Unsupported Content-Type response header")
+            return self._store_input(resp.content, kind)
+        raise Rejected(400, f"{field}: Invalid input (expected a runway://, data: or https URI)")
+
+    def _store_input(self, data: bytes, kind: str) -> str:
+        digest = hashlib.sha256(data).hexdigest()[:32]
+        path = self.state.workdir / "inputs" / f"{digest}.{'mp4' if kind == 'video' else 'img'}"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        return str(path)
+
+    # -- tasks ---------------------------------------------------------------------------------
+    def _task_or_404(self, task_id: str):
+        if not UUID_RE.match(task_id):
+            return None
+        with self.state.lock:
+            return self.state.tasks.get(task_id)
+
+    async def get_task(self, request: Request) -> Response:
+        task = self._task_or_404(request.path_params["task_id"])
+        if task is None:
+            return _error(404, "Task not found")
+        with self.state.lock:
+            urls = [self._sign_output(task.id)] if task.status == "SUCCEEDED" else []
+            return JSONResponse(task_json(task, urls))
+
+    async def delete_task(self, request: Request) -> Response:
+        task_id = request.path_params["task_id"]
+        if not UUID_RE.match(task_id) or not self.state.cancel_or_delete(task_id):
+            return _error(404, "Task not found")
+        return Response(status_code=204)
+
+    def _sign_output(self, task_id: str) -> str:
+        expires = int(time.time() + self.state.timing.output_ttl_s)
+        sig = hmac.new(self.secret, f"{task_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{self.base_url}/_outputs/{task_id}/output.mp4?expires={expires}&sig={sig}"
+
+    async def output(self, request: Request) -> Response:
+        task_id, name = request.path_params["task_id"], request.path_params["name"]
+        if not UUID_RE.match(task_id) or name != "output.mp4":
+            return _error(404, "Not found")
+        try:
+            expires = int(request.query_params.get("expires", "0"))
+        except ValueError:
+            return _error(403, "Invalid signature")
+        want = hmac.new(self.secret, f"{task_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+        if not hmac.compare_digest(want, request.query_params.get("sig", "")):
+            return _error(403, "Invalid signature")
+        if time.time() > expires:
+            return _error(403, "Request has expired")
+        task = self._task_or_404(task_id)
+        if task is None or task.output_path is None:
+            return _error(404, "Not found")
+        data = Path(task.output_path).read_bytes()
+        headers = {"content-length": str(len(data)), "content-type": "video/mp4"}
+        if request.method == "HEAD":
+            return Response(status_code=200, headers=headers)
+        faults, dice = self.state.dice.config, self.state.dice
+        truncate = dice.roll(faults.truncate_rate, "truncate_output")
+        return StreamingResponse(_chunks(data, truncate, faults.slow_download_s), headers=headers)
+
+    # -- uploads ---------------------------------------------------------------------------------
+    async def create_upload(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "body: Invalid JSON")
+        filename = body.get("filename") if isinstance(body, dict) else None
+        if not isinstance(filename, str) or not filename or len(filename) > 255:
+            return _error(400, "filename: Required (a file name of at most 255 characters)")
+        if body.get("type", "ephemeral") != "ephemeral":
+            return _error(400, "type: Invalid enum value. Expected 'ephemeral'")
+        upload_id = str(uuid.uuid4())
+        sig = hmac.new(self.secret, upload_id.encode(), hashlib.sha256).hexdigest()
+        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:100] or "file"
+        with self.state.lock:
+            self.state.uploads[upload_id] = UploadRecord(upload_id, safe_name, time.monotonic(), None, sig)
+        return JSONResponse({
+            "uploadUrl": f"{self.base_url}/_uploads/{upload_id}",
+            "fields": {"key": f"uploads/{upload_id}/{safe_name}", "x-emulator-signature": sig},
+            "runwayUri": f"runway://uploads/{upload_id}",
+        })
+
+    async def receive_upload(self, request: Request) -> Response:
+        upload_id = request.path_params["upload_id"]
+        with self.state.lock:
+            up = self.state.uploads.get(upload_id) if UUID_RE.match(upload_id) else None
+        if up is None:
+            return _error(404, "Not found")
+        length = request.headers.get("content-length")
+        if length is None:
+            return _error(411, "Content-Length required")
+        if int(length) > self.max_upload_bytes + 64 * 1024:
+            return _error(400, f"file: EntityTooLarge (at most {self.max_upload_bytes} bytes)")
+        form = await request.form(max_files=1, max_fields=16)
+        try:
+            if not hmac.compare_digest(str(form.get("x-emulator-signature", "")), up.signature):
+                return _error(403, "Invalid signature")
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                return _error(400, "file: Required")
+            data = await upload.read(self.max_upload_bytes + 1)
+        finally:
+            await form.close()
+        if len(data) > self.max_upload_bytes:
+            return _error(400, f"file: EntityTooLarge (at most {self.max_upload_bytes} bytes)")
+        if len(data) < MIN_UPLOAD_BYTES:
+            return _error(400, f"file: EntityTooSmall (at least {MIN_UPLOAD_BYTES} bytes)")
+        path = self.state.workdir / "uploads" / upload_id / "data"  # never a client-given name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        with self.state.lock:
+            up.path = str(path)
+        return Response(status_code=204)
+
+    # -- organization ---------------------------------------------------------------------------
+    async def organization(self, request: Request) -> Response:
+        s = self.state
+        with s.lock:
+            models = {m: {"maxConcurrentGenerations": s.limits.max_concurrent.get(m, 1),
+                          "maxDailyGenerations": s.limits.max_daily.get(m, 10**9)} for m in s.models}
+            usage = {m: {"dailyGenerations": s.daily_used(m)} for m in s.models}
+            return JSONResponse({
+                "creditBalance": int(s.limits.credit_balance),
+                "tier": {"maxMonthlyCreditSpend": s.limits.max_monthly_spend, "models": models},
+                "usage": {"models": usage},
+            })
+
+    async def usage(self, request: Request) -> Response:
+        try:
+            body = await request.json() if await request.body() else {}
+        except ValueError:
+            return _error(400, "body: Invalid JSON")
+        today = utc_now().date()
+        try:
+            start = dt.date.fromisoformat(body.get("startDate") or (today - dt.timedelta(days=30)).isoformat())
+            before = dt.date.fromisoformat(body.get("beforeDate") or (start + dt.timedelta(days=30)).isoformat())
+        except (TypeError, ValueError):
+            return _error(400, "startDate: expected YYYY-MM-DD")
+        if before <= start or (before - start).days > 90:
+            return _error(400, "beforeDate: must be after startDate and at most 90 days later")
+        s = self.state
+        results = []
+        with s.lock:
+            day = start
+            while day < before:
+                used = [{"model": m, "amount": round(c)} for (d, m), c in s.credits_used.items() if d == day.isoformat()]
+                if used:
+                    results.append({"date": day.isoformat(), "usedCredits": used})
+                day += dt.timedelta(days=1)
+            return JSONResponse({"models": list(s.models), "results": results})
+
+
+async def _chunks(data: bytes, truncate: bool, slow_s: float):
+    end = len(data) // 2 if truncate else len(data)
+    step = 256 * 1024
+    n = max(1, (end + step - 1) // step)
+    for k in range(0, end, step):
+        if slow_s:
+            await asyncio.sleep(slow_s / n)
+        yield data[k : min(end, k + step)]
+    if truncate:
+        raise ConnectionAbortedError("emulated truncated download")
+
+
+async def _swallow(message) -> None:
+    return None
+
+
+async def _broken_response(send) -> None:
+    """Answer with headers that promise a body, then die: the client sees a dropped connection."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
+    raise ConnectionAbortedError("emulated dropped connection")

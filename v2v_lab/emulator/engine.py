@@ -1,0 +1,151 @@
+"""The emulator's video engine: source clip + prompt + seed + ratio (+ reference) -> an H.264 mp4.
+
+Geometry policy (written down because scores depend on it): the source is centre-cropped to the
+output aspect, then scaled to the output size. The output size is the ratio's pixels (or the
+source's, capped at 1280 on the long side, when there is no ratio), times `render_scale`.
+Time policy: output frame j shows the source frame on screen at j / output_fps; only the first
+`max_output_seconds` of the source are used (gen4_aleph: 5 s, as the real model is reported to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..media.geometry import center_crop_box, even, parse_ratio
+from ..media.probe import VideoInfo, probe_video, read_image_rgb
+from ..media.reader import iter_frames
+from ..media.writer import write_mp4
+from .looks import LOOKS, draw_params, palette_transfer, pick_look, reference_stats, stable_hash
+
+
+@dataclass(frozen=True)
+class ModelCharacter:
+    """How an emulated model departs from a clean restyle: lower structure, more flicker."""
+
+    look_strength: float   # blend of the look over the source (higher keeps less of the source)
+    blur_sigma: float      # loss of fine structure
+    jitter_px: float       # per-frame spatial wobble (hurts temporal consistency and warp error)
+    flicker: float         # per-frame brightness jitter, as a fraction
+
+
+CHARACTERS: dict[str, ModelCharacter] = {
+    "aleph2": ModelCharacter(0.80, 0.0, 0.0, 0.004),
+    "gen4_aleph": ModelCharacter(0.90, 0.8, 0.6, 0.012),
+    "gen3a_turbo": ModelCharacter(1.00, 1.8, 2.0, 0.05),
+}
+
+
+def character_for(model: str) -> ModelCharacter:
+    if model in CHARACTERS:
+        return CHARACTERS[model]
+    # A model added through a user catalog gets a stable, middling character of its own.
+    rng = np.random.default_rng(stable_hash("character", model))
+    return ModelCharacter(float(rng.uniform(0.8, 1.0)), float(rng.uniform(0.3, 1.5)),
+                          float(rng.uniform(0.2, 1.5)), float(rng.uniform(0.005, 0.04)))
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    source: str
+    model: str
+    prompt: str
+    seed: int
+    ratio: str | None
+    output_fps: float
+    max_output_seconds: float
+    out_path: str
+    reference: str | None = None
+    render_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    path: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration_s: float
+    look: str
+
+
+def output_size(info: VideoInfo, ratio: str | None, render_scale: float) -> tuple[int, int]:
+    if ratio:
+        w, h = parse_ratio(ratio)
+    else:
+        s = min(1.0, 1280 / max(info.width, info.height))
+        w, h = info.width * s, info.height * s
+    return even(w * render_scale), even(h * render_scale)
+
+
+def _source_frames(info: VideoInfo, out_w: int, out_h: int) -> tuple[Iterator[np.ndarray], Callable]:
+    """Decode the source scaled so that its centred crop is exactly out_w x out_h."""
+    x, y, cw, ch = center_crop_box(info.width, info.height, out_w / out_h)
+    scale = out_w / cw
+    dec_w, dec_h = even(info.width * scale), even(info.height * scale)
+    dec_w, dec_h = max(dec_w, out_w), max(dec_h, out_h)
+    ox, oy = (dec_w - out_w) // 2, (dec_h - out_h) // 2
+
+    def crop(frame: np.ndarray) -> np.ndarray:
+        return frame[oy : oy + out_h, ox : ox + out_w]
+
+    return iter_frames(info.path, (dec_w, dec_h)), crop
+
+
+def render(job: RenderJob, on_progress: Callable[[float], None] | None = None) -> RenderResult:
+    info = probe_video(job.source, "videoUri")
+    out_w, out_h = output_size(info, job.ratio, job.render_scale)
+    duration = min(info.duration_s, job.max_output_seconds)
+    n_out = max(1, int(round(duration * job.output_fps)))
+    look = pick_look(job.prompt)
+    params = draw_params(look, job.prompt, job.seed)
+    look_fn = LOOKS[look]
+    char = character_for(job.model)
+    ref = reference_stats(read_image_rgb(job.reference)) if job.reference else None
+    frames_in, crop = _source_frames(info, out_w, out_h)
+
+    def generate() -> Iterator[np.ndarray]:
+        src_index = -1
+        current: np.ndarray | None = None
+        for j in range(n_out):
+            t = j / job.output_fps
+            want = min(info.frame_count - 1, int(t * info.fps + 1e-6))
+            while src_index < want:
+                try:
+                    current = crop(next(frames_in))
+                except StopIteration:
+                    break
+                src_index += 1
+            assert current is not None
+            yield _style_frame(current, t, j, params, look_fn, char, ref, job.seed)
+            if on_progress and (j % 8 == 0 or j == n_out - 1):
+                on_progress((j + 1) / n_out)
+
+    Path(job.out_path).parent.mkdir(parents=True, exist_ok=True)
+    count = write_mp4(job.out_path, generate(), job.output_fps)
+    return RenderResult(job.out_path, out_w, out_h, job.output_fps, count, count / job.output_fps, look)
+
+
+def _style_frame(src, t, j, params, look_fn, char: ModelCharacter, ref, seed: int) -> np.ndarray:
+    styled = look_fn(src, params, t)
+    if char.look_strength < 1.0:
+        styled = cv2.addWeighted(styled, char.look_strength, src, 1.0 - char.look_strength, 0)
+    if ref is not None:
+        styled = palette_transfer(styled, ref[0], ref[1], 0.6)
+    if char.blur_sigma > 0:
+        styled = cv2.GaussianBlur(styled, (0, 0), char.blur_sigma)
+    # Per-frame randomness is a pure function of (seed, frame index): the same inputs give the same frames.
+    rng = np.random.default_rng(stable_hash("frame", seed, j))
+    if char.jitter_px > 0:
+        dx, dy = rng.normal(0, char.jitter_px, 2)
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        styled = cv2.warpAffine(styled, m, (styled.shape[1], styled.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    if char.flicker > 0:
+        gain = 1.0 + float(rng.normal(0, char.flicker))
+        styled = cv2.convertScaleAbs(styled, alpha=gain, beta=0)
+    return styled

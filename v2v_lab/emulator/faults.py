@@ -1,0 +1,59 @@
+"""Fault and limit knobs of the emulator, drawn from one seeded generator so a run can be replayed."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+ROUTES = ("create", "task", "delete", "upload", "organization", "usage", "output")
+
+
+@dataclass
+class FaultConfig:
+    """Every rate is a probability per request (or per task) in [0, 1]."""
+
+    seed: int = 0
+    server_error_rate: dict[str, float] = field(default_factory=dict)  # route -> rate of 502/503
+    create_429_rate: float = 0.0       # create answered 429 (no task made)
+    drop_rate: float = 0.0             # connection dropped: half before, half after the work was done
+    truncate_rate: float = 0.0         # output download cut short of its Content-Length
+    slow_download_s: float = 0.0       # extra seconds spread over each output download
+    task_failure_rate: float = 0.0     # tasks that end FAILED with INTERNAL.*
+    safety_output_rate: float = 0.0    # tasks that end FAILED with SAFETY.OUTPUT.*
+    request_latency_s: float = 0.0     # added to every API request
+    blocklist: tuple[str, ...] = ("gore", "nsfw", "beheading")
+
+    def __post_init__(self) -> None:
+        for name in ("create_429_rate", "drop_rate", "truncate_rate", "task_failure_rate", "safety_output_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: got {value}; allowed: a probability in [0, 1]")
+        for route, rate in self.server_error_rate.items():
+            if route not in ROUTES:
+                raise ValueError(f"server_error_rate: got route {route!r}; allowed: {', '.join(ROUTES)}")
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"server_error_rate[{route}]: got {rate}; allowed: a probability in [0, 1]")
+
+
+class FaultDice:
+    """Thread-safe draws from the fault seed; each injected fault is counted by kind."""
+
+    def __init__(self, config: FaultConfig):
+        self.config = config
+        self._rng = random.Random(config.seed)
+        self._lock = threading.Lock()
+        self.injected: dict[str, int] = {}
+
+    def roll(self, rate: float, kind: str) -> bool:
+        if rate <= 0:
+            return False
+        with self._lock:
+            hit = self._rng.random() < rate
+            if hit:
+                self.injected[kind] = self.injected.get(kind, 0) + 1
+        return hit
+
+    def choice(self, options: list[str]) -> str:
+        with self._lock:
+            return self._rng.choice(options)

@@ -1,0 +1,255 @@
+"""The emulator's in-memory world: tasks and their life, uploads, the organization, counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..api.catalog import Catalog
+from .engine import RenderJob, render
+from .faults import FaultDice
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(ts: dt.datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class TaskRecord:
+    id: str
+    model: str
+    ordinal: int
+    created_at: dt.datetime
+    created_mono: float
+    request: dict[str, Any]
+    input_path: str
+    reference_path: str | None
+    seconds_estimate: float
+    fail_plan: tuple[str, str] | None = None  # (failureCode, failure) decided at create
+    status: str = "PENDING"
+    progress: float = 0.0
+    output_path: str | None = None
+    output_seconds: float = 0.0
+    failure: str | None = None
+    failure_code: str | None = None
+    cancelled: bool = False
+
+
+@dataclass
+class UploadRecord:
+    id: str
+    filename: str
+    created_mono: float
+    path: str | None = None
+    signature: str = ""
+
+
+@dataclass
+class OrgLimits:
+    max_concurrent: dict[str, int]
+    max_daily: dict[str, int]
+    credit_balance: float
+    max_monthly_spend: int = 100_000
+
+
+@dataclass
+class Timing:
+    queue_s: float = 0.05       # time a task stays PENDING before it may start
+    run_s: float = 0.0          # minimum time RUNNING (the emulated generation time)
+    output_ttl_s: float = 3600  # how long an output URL works
+    upload_ttl_s: float = 86400  # runway:// URIs live 24 h
+    render_scale: float = 1.0
+
+
+class EmulatorState:
+    def __init__(self, catalog: Catalog, models: list[str], limits: OrgLimits, timing: Timing,
+                 dice: FaultDice, workdir: Path, render_workers: int = 2):
+        self.catalog = catalog
+        self.models = models
+        self.limits = limits
+        self.timing = timing
+        self.dice = dice
+        self.workdir = workdir
+        self.lock = threading.RLock()
+        self.wake = threading.Condition(self.lock)
+        self.tasks: dict[str, TaskRecord] = {}
+        self.deleted: set[str] = set()
+        self.uploads: dict[str, UploadRecord] = {}
+        self.requests: Counter[str] = Counter()
+        self.responses: Counter[int] = Counter()
+        self.tasks_created: Counter[str] = Counter()
+        self.daily: dict[tuple[str, str], int] = defaultdict(int)        # (date, model) -> creates
+        self.credits_used: dict[tuple[str, str], float] = defaultdict(float)  # (date, model) -> credits
+        self.running: Counter[str] = Counter()
+        self._ordinal = 0
+        self._pool = ThreadPoolExecutor(max_workers=render_workers, thread_name_prefix="emu-render")
+        self._stop = False
+        self._scheduler = threading.Thread(target=self._schedule_loop, name="emu-scheduler", daemon=True)
+        self._scheduler.start()
+
+    # -- counters ---------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            statuses = Counter(t.status for t in self.tasks.values())
+            return {
+                "requests": dict(self.requests),
+                "responses": dict(self.responses),
+                "tasks_created": dict(self.tasks_created),
+                "tasks_total": sum(self.tasks_created.values()),
+                "task_statuses": dict(statuses),
+                "faults": dict(self.dice.injected),
+                "credit_balance": self.limits.credit_balance,
+            }
+
+    # -- tasks ----------------------------------------------------------------------------------
+    def daily_used(self, model: str) -> int:
+        return self.daily[(utc_now().date().isoformat(), model)]
+
+    def add_task(self, model: str, request: dict[str, Any], input_path: str, reference_path: str | None,
+                 seconds_estimate: float, fail_plan: tuple[str, str] | None) -> TaskRecord:
+        with self.lock:
+            self._ordinal += 1
+            now = utc_now()
+            task = TaskRecord(str(uuid.uuid4()), model, self._ordinal, now, time.monotonic(), request,
+                              input_path, reference_path, seconds_estimate, fail_plan)
+            self.tasks[task.id] = task
+            self.tasks_created[model] += 1
+            self.daily[(now.date().isoformat(), model)] += 1
+            self.wake.notify_all()
+            return task
+
+    def cancel_or_delete(self, task_id: str) -> bool:
+        with self.lock:
+            task = self.tasks.get(task_id)
+            if task is None:
+                return False
+            if task.status in ("PENDING", "THROTTLED", "RUNNING"):
+                task.cancelled = True
+                task.status = "CANCELLED"
+            # Cancelled and deleted tasks can't be fetched again (Runway's retention rule).
+            del self.tasks[task_id]
+            self.deleted.add(task_id)
+            self.wake.notify_all()
+            return True
+
+    def _schedule_loop(self) -> None:
+        while True:
+            with self.lock:
+                if self._stop:
+                    return
+                now = time.monotonic()
+                for task in sorted(self.tasks.values(), key=lambda t: t.ordinal):
+                    if task.status not in ("PENDING", "THROTTLED"):
+                        continue
+                    if now - task.created_mono < self.timing.queue_s:
+                        continue
+                    limit = self.limits.max_concurrent.get(task.model, 1)
+                    if self.running[task.model] < limit:
+                        task.status = "RUNNING"
+                        task.progress = 0.0
+                        self.running[task.model] += 1
+                        self._pool.submit(self._run, task)
+                    else:
+                        task.status = "THROTTLED"
+                self.wake.wait(timeout=0.02)
+
+    def _run(self, task: TaskRecord) -> None:
+        started = time.monotonic()
+        try:
+            self._generate(task, started)
+        except Exception as exc:  # a render bug must end the task, never hang it
+            with self.lock:
+                task.status, task.failure_code = "FAILED", "INTERNAL.RENDER"
+                task.failure = f"The emulator's engine failed: {type(exc).__name__}"
+        finally:
+            with self.lock:
+                self.running[task.model] -= 1
+                self.wake.notify_all()
+
+    def _generate(self, task: TaskRecord, started: float) -> None:
+        spec = self.catalog[task.model]
+        if task.fail_plan and task.fail_plan[0].startswith("SAFETY.INPUT"):
+            self._finish_failed(task)
+            return
+        out_path = self.workdir / "outputs" / task.id / "output.mp4"
+
+        def on_progress(p: float) -> None:
+            with self.lock:
+                task.progress = round(0.9 * p, 3)
+
+        if task.fail_plan and task.fail_plan[0].startswith("INTERNAL"):
+            self._sleep_progress(task, started, 0.5)
+            self._finish_failed(task)
+            return
+        result = render(
+            RenderJob(task.input_path, task.model, task.request.get("promptText") or "", int(task.request["seed"]),
+                      task.request.get("ratio") if spec.ratios else None, spec.output_fps,
+                      spec.max_output_seconds, str(out_path), task.reference_path, self.timing.render_scale),
+            on_progress,
+        )
+        self._sleep_progress(task, started, 1.0)
+        with self.lock:
+            if task.cancelled:
+                return
+            if task.fail_plan:
+                self._finish_failed(task)
+                return
+            task.output_path = result.path
+            task.output_seconds = result.duration_s
+            credits = spec.credits_per_second * result.duration_s
+            self.limits.credit_balance -= credits
+            self.credits_used[(utc_now().date().isoformat(), task.model)] += credits
+            task.progress = 1.0
+            task.status = "SUCCEEDED"
+
+    def _sleep_progress(self, task: TaskRecord, started: float, share: float) -> None:
+        """Hold the task RUNNING until `share` of run_s has passed, moving progress with time."""
+        end = started + self.timing.run_s * share
+        while not task.cancelled:
+            now = time.monotonic()
+            if now >= end:
+                return
+            with self.lock:
+                task.progress = max(task.progress, round(min(0.99, (now - started) / max(self.timing.run_s, 1e-9)), 3))
+            time.sleep(min(0.05, end - now))
+
+    def _finish_failed(self, task: TaskRecord) -> None:
+        with self.lock:
+            if task.cancelled:
+                return
+            assert task.fail_plan is not None
+            task.failure_code, task.failure = task.fail_plan
+            task.status = "FAILED"
+
+    def close(self) -> None:
+        with self.lock:
+            self._stop = True
+            for task in self.tasks.values():
+                task.cancelled = True
+            self.wake.notify_all()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._scheduler.join(timeout=2)
+
+
+def task_json(task: TaskRecord, output_urls: list[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": task.id, "createdAt": iso(task.created_at), "status": task.status}
+    if task.status == "RUNNING":
+        body["progress"] = task.progress
+    elif task.status == "SUCCEEDED":
+        body["output"] = output_urls
+    elif task.status == "FAILED":
+        body["failure"] = task.failure
+        if task.failure_code:
+            body["failureCode"] = task.failure_code
+    return body

@@ -1,0 +1,108 @@
+"""What a video or image file is: size, length, frame rate, frame count. Raises MediaError on anything else."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from ..api.errors import MediaError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    duration_s: float
+    codec: str
+    size_bytes: int
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height
+
+
+def _check_file(path: str | os.PathLike[str], field: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(field, str(path), "an existing file")
+    if not p.is_file():
+        raise MediaError(field, str(path), "a regular file, not a directory")
+    if p.stat().st_size == 0:
+        raise MediaError(field, str(path), "a non-empty video file (this one has 0 bytes)")
+    return p
+
+
+def probe_video(path: str | os.PathLike[str], field: str = "video") -> VideoInfo:
+    """Open the container with PyAV, count the frames really present and decode the first one.
+
+    Containers over-report frame counts on truncated files, and decord can hang reading past the
+    real end (dmlc/decord #373), so the count is of the packets actually demuxed (cheap: no
+    decode), and one frame is decoded to prove the stream is video we can read.
+    """
+    p = _check_file(path, field)
+    try:
+        with av.open(str(p)) as container:
+            if not container.streams.video:
+                raise MediaError(field, str(path), "a file with a video stream (this one has none)")
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            width, height = stream.codec_context.width, stream.codec_context.height
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate) if rate else 0.0
+            count = 0
+            decoded = False
+            last_pts_s = 0.0
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                count += 1
+                if packet.pts is not None and packet.time_base is not None:
+                    last_pts_s = max(last_pts_s, float(packet.pts * packet.time_base))
+                if not decoded:
+                    decoded = bool(packet.decode())
+            if count and not decoded:
+                # Decoders with delay (B-frames, frame threads) hand the first frame over on flush.
+                decoded = any(True for _ in stream.codec_context.decode(None))
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise MediaError(field, str(path), f"a decodable video ({type(exc).__name__})") from None
+    if not decoded:
+        count = 0
+    if count == 0:
+        raise MediaError(field, str(path), "a video with at least one decodable frame")
+    if fps <= 0:
+        fps = count / last_pts_s if last_pts_s > 0 else 25.0
+    return VideoInfo(str(p), width, height, fps, count, count / fps, codec, p.stat().st_size)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    path: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+def probe_image(path: str | os.PathLike[str], field: str = "reference") -> ImageInfo:
+    p = _check_file(path, field)
+    data = np.fromfile(str(p), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None:
+        raise MediaError(field, str(path), "a decodable image (PNG, JPEG or WebP)")
+    return ImageInfo(str(p), img.shape[1], img.shape[0], p.stat().st_size)
+
+
+def read_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise MediaError("reference", str(path), "a decodable image (PNG, JPEG or WebP)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

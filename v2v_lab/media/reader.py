@@ -1,0 +1,119 @@
+"""Frame readers: decord first (scales while decoding), PyAV as the fallback. Frames are RGB uint8."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+import av
+import numpy as np
+
+from ..api.errors import MediaError
+from .probe import VideoInfo, probe_video
+
+try:  # decord has no wheels for macOS on Apple silicon; PyAV covers it there.
+    import decord
+
+    decord.bridge.set_bridge("native")
+except ImportError:  # pragma: no cover - depends on platform
+    decord = None
+
+
+class FrameReader(Protocol):
+    info: VideoInfo
+    backend: str
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray: ...
+
+
+def _even(n: float) -> int:
+    return max(2, int(round(n / 2)) * 2)
+
+
+class DecordReader:
+    backend = "decord"
+
+    def __init__(self, info: VideoInfo, width: int | None, height: int | None):
+        self.info = info
+        kwargs = {"width": width, "height": height} if width and height else {}
+        self._vr = decord.VideoReader(info.path, ctx=decord.cpu(0), num_threads=1, **kwargs)
+        # Clamp to what really decodes: decord's get_batch can hang past the real end.
+        self._last = min(len(self._vr), info.frame_count) - 1
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        clamped = [min(max(0, int(i)), self._last) for i in indices]
+        unique = sorted(set(clamped))
+        batch = self._vr.get_batch(unique).asnumpy()
+        pos = {idx: k for k, idx in enumerate(unique)}
+        return batch[[pos[i] for i in clamped]]
+
+
+class PyAVReader:
+    """Sequential decode that keeps only the wanted frames, scaled by libswscale while converting."""
+
+    backend = "pyav"
+
+    def __init__(self, info: VideoInfo, width: int | None, height: int | None):
+        self.info = info
+        self._size = (width, height) if width and height else None
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        last = self.info.frame_count - 1
+        clamped = [min(max(0, int(i)), last) for i in indices]
+        wanted = set(clamped)
+        stop = max(wanted)
+        got: dict[int, np.ndarray] = {}
+        with av.open(self.info.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for k, frame in enumerate(container.decode(stream)):
+                if k in wanted:
+                    if self._size:
+                        frame = frame.reformat(width=self._size[0], height=self._size[1])
+                    got[k] = frame.to_ndarray(format="rgb24")
+                if k >= stop:
+                    break
+        if not got:
+            raise MediaError("video", self.info.path, "a video whose frames decode")
+        fallback = got[max(got)]
+        return np.stack([got.get(i, fallback) for i in clamped])
+
+
+def open_video(
+    path: str | os.PathLike[str],
+    size: tuple[int, int] | None = None,
+    *,
+    backend: str = "auto",
+    info: VideoInfo | None = None,
+    field: str = "video",
+) -> FrameReader:
+    """A reader that returns frames at `size` (width, height), scaled during decode.
+
+    backend: "auto" (decord, falling back to PyAV if decord is missing or fails on the file),
+    "decord" or "pyav".
+    """
+    info = info or probe_video(path, field)
+    width, height = (size if size else (None, None))
+    if backend not in ("auto", "decord", "pyav"):
+        raise MediaError("backend", backend, "auto, decord or pyav")
+    if backend in ("auto", "decord") and decord is not None:
+        try:
+            return DecordReader(info, width, height)
+        except Exception:  # decord raises its own DECORDError types from native code
+            if backend == "decord":
+                raise MediaError(field, str(path), "a video decord can open") from None
+    elif backend == "decord":
+        raise MediaError("backend", "decord", "pyav (decord is not installed)")
+    return PyAVReader(info, width, height)
+
+
+def iter_frames(path: str | os.PathLike[str], size: tuple[int, int] | None = None):
+    """Every frame in order, streamed (PyAV); for transforms that need the whole clip."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            if size:
+                frame = frame.reformat(width=size[0], height=size[1])
+            yield frame.to_ndarray(format="rgb24")
