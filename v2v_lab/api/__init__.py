@@ -1,0 +1,34 @@
+"""The endpoint client: providers, model catalog, validation, typed errors and tasks."""
+
+from .catalog import RUNWAY_API_VERSION, Catalog, ModelSpec, load_catalog
+from .client import AsyncRunwayClient, ModelLimits, Organization, RunwayClient
+from ..errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConnectionFailedError,
+    CreateOutcomeUnknownError,
+    DownloadError,
+    InputError,
+    MediaError,
+    ModelNotAvailableError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TaskFailedError,
+    V2VError,
+    WaitTimeoutError,
+)
+from .providers import PROVIDERS, Provider, get_provider
+from .task import Task, TaskStatus, classify_failure, parse_task
+from .validation import GenerationRequest, utf16_len, validate_request
+
+__all__ = [
+    "APIError", "AsyncRunwayClient", "AuthenticationError", "BadRequestError", "Catalog",
+    "ConnectionFailedError", "CreateOutcomeUnknownError", "DownloadError", "GenerationRequest",
+    "InputError", "MediaError", "ModelLimits", "ModelNotAvailableError", "ModelSpec", "NotFoundError",
+    "Organization", "PROVIDERS", "PermissionDeniedError", "Provider", "RUNWAY_API_VERSION", "RateLimitError",
+    "RunwayClient", "ServerError", "Task", "TaskFailedError", "TaskStatus", "V2VError", "WaitTimeoutError",
+    "classify_failure", "get_provider", "load_catalog", "parse_task", "utf16_len", "validate_request",
+]

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InputError
+from ..errors import InputError
 
 RUNWAY_API_VERSION = "2024-11-06"
 PROVIDER_NAMES = ("runway", "cometapi", "local")

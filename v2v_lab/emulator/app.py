@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..api.catalog import RUNWAY_API_VERSION
-from ..api.errors import MediaError
+from ..errors import MediaError
 from ..media.probe import probe_image, probe_video
 from .state import EmulatorState, UploadRecord, task_json, utc_now
 from .validate import Rejected, check_body

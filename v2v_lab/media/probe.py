@@ -10,7 +10,7 @@ import av
 import cv2
 import numpy as np
 
-from ..api.errors import MediaError
+from ..errors import MediaError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Protocol
 import av
 import numpy as np
 
-from ..api.errors import MediaError
+from ..errors import MediaError
 from .probe import VideoInfo, probe_video
 
 try:  # decord has no wheels for macOS on Apple silicon; PyAV covers it there.

@@ -1,4 +1,4 @@
-"""Typed errors: bad input (exit 2), API status errors, task failures and unknown create outcomes."""
+"""Typed errors shared by every layer: bad input (exit 2), API status errors, task failures, unknown creates."""
 
 from __future__ import annotations
 

@@ -1,0 +1,191 @@
+"""Validation before spending: every check that needs no request, with the field named on failure."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..media.probe import probe_image, probe_video
+from .catalog import Catalog, ModelSpec
+from ..errors import InputError, MediaError
+from .providers import Provider
+
+MODERATION_THRESHOLDS = ("auto", "low")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation as the user means it. `video` and `references` may be local paths or URIs."""
+
+    video: str
+    prompt: str | None
+    model: str = "gen4_aleph"
+    seed: int | None = None
+    ratio: str | None = None
+    references: tuple[str, ...] = ()
+    content_moderation: dict[str, str] | None = None
+    keyframes: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    target_aspect_ratio: str | None = None
+
+
+def utf16_len(text: str) -> int:
+    """Runway counts prompt length in UTF-16 code units: an emoji outside the BMP counts 2."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def uri_kind(value: str) -> str:
+    if value.startswith("runway://"):
+        return "runway"
+    if value.startswith("data:"):
+        return "data"
+    scheme = urlsplit(value).scheme.lower()
+    if scheme in ("http", "https"):
+        return scheme
+    return "path"
+
+
+def check_model(catalog: Catalog, model: str, provider: Provider) -> ModelSpec:
+    spec = catalog.get_model(model)
+    if provider.name not in spec.providers:
+        offered = ", ".join(spec.providers)
+        raise InputError("model", model, f"a model provider '{provider.name}' offers "
+                         f"({', '.join(catalog.models_for(provider.name))}); {model} is offered by {offered}")
+    return spec
+
+
+def check_seed(seed: Any, spec: ModelSpec, field_name: str = "seed") -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError(field_name, seed, f"an integer from {spec.seed_min} to {spec.seed_max}")
+    if not spec.seed_min <= seed <= spec.seed_max:
+        raise InputError(field_name, seed, f"an integer from {spec.seed_min} to {spec.seed_max}")
+    return seed
+
+
+def check_prompt(prompt: Any, spec: ModelSpec, field_name: str = "prompt") -> None:
+    if prompt is None:
+        if spec.prompt_required:
+            raise InputError(field_name, prompt, f"a non-empty text ({spec.name} requires a prompt)")
+        return
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError(field_name, prompt, f"a non-empty text of at most {spec.prompt_max_utf16} UTF-16 units")
+    n = utf16_len(prompt)
+    if n > spec.prompt_max_utf16:
+        raise InputError(field_name, prompt[:40] + "...",
+                         f"at most {spec.prompt_max_utf16} UTF-16 code units for {spec.name} (this has {n}; "
+                         "an emoji counts 2)")
+
+
+def check_ratio(ratio: Any, spec: ModelSpec, field_name: str = "ratio") -> None:
+    if ratio is None:
+        return
+    if not spec.ratios:
+        raise InputError(field_name, ratio, f"no ratio: {spec.name}'s output follows its input"
+                         + (" (use target_aspect_ratio)" if spec.target_aspect_ratios else ""))
+    if ratio not in spec.ratios:
+        raise InputError(field_name, ratio, f"one of {', '.join(spec.ratios)} for {spec.name}")
+
+
+def check_moderation(value: Any, field_name: str = "content_moderation") -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or set(value) - {"publicFigureThreshold"}:
+        raise InputError(field_name, value, "{publicFigureThreshold: auto | low}")
+    if value.get("publicFigureThreshold", "auto") not in MODERATION_THRESHOLDS:
+        raise InputError(f"{field_name}.publicFigureThreshold", value.get("publicFigureThreshold"), "auto or low")
+
+
+def check_url(value: str, provider: Provider, field_name: str) -> None:
+    kind = uri_kind(value)
+    if kind in ("http", "https"):
+        if len(value) > 2048:
+            raise InputError(field_name, value[:60] + "...", "a URL of at most 2048 characters")
+        host = urlsplit(value).hostname or ""
+        if provider.https_only:
+            if kind != "https":
+                raise InputError(field_name, value, f"an https URL ({provider.name} fetches https only)")
+            try:
+                ipaddress.ip_address(host.strip("[]"))
+                raise InputError(field_name, value, "an https URL whose host is a domain name, not an IP")
+            except ValueError:
+                pass
+    elif kind == "runway" and not provider.has_uploads:
+        raise InputError(field_name, value, f"an https URL or data URI ({provider.name} has no runway:// uploads)")
+    elif kind == "data":
+        size = len(value) * 3 // 4
+        if size > provider.max_data_uri_bytes:
+            raise InputError(field_name, f"data URI of {size} bytes",
+                             f"at most {provider.max_data_uri_bytes} bytes as a data URI on {provider.name}")
+
+
+def check_video_file(path: str, spec: ModelSpec, field_name: str = "video") -> float:
+    """Exists, decodes as video, within the model's byte, duration and resolution limits; returns seconds."""
+    info = probe_video(path, field_name)
+    lim = spec.input
+    if info.size_bytes > lim.max_bytes:
+        raise MediaError(field_name, path, f"a file of at most {lim.max_bytes / 1e6:g} MB for {spec.name} "
+                         f"(this is {info.size_bytes / 1e6:.1f} MB)")
+    if info.duration_s > lim.max_seconds + 0.05:
+        raise MediaError(field_name, path, f"a clip of at most {lim.max_seconds:g} s for {spec.name} "
+                         f"(this is {info.duration_s:.1f} s)")
+    if info.duration_s < lim.min_seconds:
+        raise MediaError(field_name, path, f"a clip of at least {lim.min_seconds:g} s for {spec.name} "
+                         f"(this is {info.duration_s:.2f} s)")
+    if info.width > lim.max_width or info.height > lim.max_height:
+        raise MediaError(field_name, path, f"at most {lim.max_width}x{lim.max_height} for {spec.name} "
+                         f"(this is {info.width}x{info.height})")
+    return info.duration_s
+
+
+def check_input(value: str, spec: ModelSpec, provider: Provider, field_name: str, kind: str) -> float | None:
+    """A local file is probed; a URI is checked for form. Returns the video length when known."""
+    if not isinstance(value, str) or not value:
+        raise InputError(field_name, value, "a local file path, an https URL, a data URI or a runway:// URI")
+    if uri_kind(value) != "path":
+        check_url(value, provider, field_name)
+        return None
+    if kind == "video":
+        return check_video_file(value, spec, field_name)
+    probe_image(value, field_name)
+    size = Path(value).stat().st_size
+    if size > 16_000_000:
+        raise MediaError(field_name, value, "an image of at most 16 MB")
+    return None
+
+
+def validate_request(req: GenerationRequest, catalog: Catalog, provider: Provider) -> float | None:
+    """Every check that costs no request. Returns the input length in seconds when it is a local file."""
+    spec = check_model(catalog, req.model, provider)
+    check_prompt(req.prompt, spec)
+    check_seed(req.seed, spec)
+    check_ratio(req.ratio, spec)
+    check_moderation(req.content_moderation)
+    if len(req.references) > spec.max_references:
+        raise InputError("references", list(req.references),
+                         f"at most {spec.max_references} reference image(s) for {spec.name}")
+    if len(req.keyframes) > spec.max_keyframes:
+        raise InputError("keyframes", len(req.keyframes), f"at most {spec.max_keyframes} keyframes for {spec.name}")
+    if req.target_aspect_ratio is not None and req.target_aspect_ratio not in spec.target_aspect_ratios:
+        raise InputError("target_aspect_ratio", req.target_aspect_ratio,
+                         ", ".join(spec.target_aspect_ratios) or f"none ({spec.name} takes no target aspect)")
+    seconds = check_input(req.video, spec, provider, "video", "video")
+    for k, ref in enumerate(req.references):
+        check_input(ref, spec, provider, f"references[{k}]", "image")
+    for k, kf in enumerate(req.keyframes):
+        if not isinstance(kf, dict) or "uri" not in kf or (("seconds" in kf) == ("at" in kf)):
+            raise InputError(f"keyframes[{k}]", kf, "{uri, seconds} or {uri, at}")
+        check_input(kf["uri"], spec, provider, f"keyframes[{k}].uri", "image")
+    return seconds
+
+
+def is_local_path(value: str) -> bool:
+    return uri_kind(value) == "path"
+
+
+def file_size(path: str) -> int:
+    return os.path.getsize(path)

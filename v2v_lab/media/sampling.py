@@ -1,0 +1,113 @@
+"""Time-aligned frame pairs from a source and an output that may differ in fps, length, size and aspect.
+
+Policy, written down because every score depends on it:
+- Time: N pair times are spread uniformly over the span both clips cover. Each pair is two
+  consecutive frames of the output (k, k+1); from the source we take the frames on screen at those
+  same two instants (frame shown at t = floor(t * fps)). Metrics on consecutive frames therefore
+  see one output frame step, never a subsampled gap.
+- Space: the output is decoded with its short side = `size` (never upscaled). The source is
+  centre-cropped to the output's aspect (crop="center") or squeezed whole into it (crop="stretch"),
+  and brought to exactly the output's analysis size. Decoders scale while decoding.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from .geometry import center_crop_box, even, fit_short_side
+from .probe import VideoInfo, probe_video
+from .reader import open_video
+
+CROP_POLICIES = ("center", "stretch")
+
+
+@dataclass
+class AlignedFrames:
+    """Pairs of consecutive frames, RGB uint8, all at one analysis size (h, w)."""
+
+    src_a: np.ndarray
+    src_b: np.ndarray
+    out_a: np.ndarray
+    out_b: np.ndarray
+    times_s: list[float]
+    source: VideoInfo
+    output: VideoInfo
+    params: dict[str, object] = field(default_factory=dict)
+    cache: dict[str, object] = field(default_factory=dict, repr=False)
+
+
+def pair_times(source: VideoInfo, output: VideoInfo, frames: int) -> tuple[list[int], list[float]]:
+    """Output frame indices k (each used with k+1) and their show times, spread over the shared span."""
+    span = min(source.duration_s, output.duration_s)
+    step = 1.0 / output.fps
+    last_k = max(0, min(output.frame_count - 2, int((span - step) * output.fps + 1e-6)))
+    ks = sorted({min(last_k, int(((i + 0.5) / frames) * (last_k + 1))) for i in range(frames)})
+    return ks, [k / output.fps for k in ks]
+
+
+def shown_at(info: VideoInfo, t: float) -> int:
+    return min(info.frame_count - 1, max(0, int(t * info.fps + 1e-6)))
+
+
+def _source_decode_size(src: VideoInfo, aw: int, ah: int, crop: str) -> tuple[int, int]:
+    if crop == "stretch":
+        return aw, ah
+    _, _, cw, ch = center_crop_box(src.width, src.height, aw / ah)
+    scale = aw / cw
+    return max(aw, even(src.width * scale)), max(ah, even(src.height * scale))
+
+
+def _fit(frames: np.ndarray, aw: int, ah: int, crop: str) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    if crop == "center" and (w, h) != (aw, ah):
+        x, y, cw, ch = center_crop_box(w, h, aw / ah)
+        frames = frames[:, y : y + ch, x : x + cw]
+    if frames.shape[1:3] != (ah, aw):
+        frames = np.stack([cv2.resize(f, (aw, ah), interpolation=cv2.INTER_AREA) for f in frames])
+    return frames
+
+
+def sample_aligned(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    frames: int = 16,
+    size: int = 256,
+    crop: str = "center",
+    backend: str = "auto",
+) -> AlignedFrames:
+    if crop not in CROP_POLICIES:
+        raise InputError("crop", crop, ", ".join(CROP_POLICIES))
+    if not isinstance(frames, int) or frames < 1:
+        raise InputError("frames", frames, "an integer of at least 1")
+    if not isinstance(size, int) or size < 16:
+        raise InputError("size", size, "an integer of at least 16 (pixels, short side)")
+    src_info = probe_video(source, "source")
+    out_info = probe_video(output, "output")
+    if out_info.frame_count < 2 or src_info.frame_count < 1:
+        raise InputError("output", str(output), "a clip of at least 2 frames")
+    aw, ah = fit_short_side(out_info.width, out_info.height, size)
+    ks, times = pair_times(src_info, out_info, frames)
+    out_idx = [k for k in ks] + [k + 1 for k in ks]
+    t_b = [(k + 1) / out_info.fps for k in ks]
+    src_idx = [shown_at(src_info, t) for t in times] + [shown_at(src_info, t) for t in t_b]
+
+    out_reader = open_video(output, (aw, ah), backend=backend, info=out_info, field="output")
+    src_reader = open_video(source, _source_decode_size(src_info, aw, ah, crop), backend=backend,
+                            info=src_info, field="source")
+    # The two decodes are independent and release the GIL: run them side by side.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        out_job = pool.submit(out_reader.get_frames, out_idx)
+        src_job = pool.submit(src_reader.get_frames, src_idx)
+        out = _fit(out_job.result(), aw, ah, "stretch")
+        src = _fit(src_job.result(), aw, ah, crop)
+    n = len(ks)
+    params = {"frames": n, "analysis_size": f"{aw}x{ah}", "crop": crop, "decoder": out_reader.backend,
+              "time_alignment": "output frame pairs, source frame shown at the same instant"}
+    return AlignedFrames(src[:n], src[n:], out[:n], out[n:], times, src_info, out_info, params)

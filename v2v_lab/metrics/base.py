@@ -1,0 +1,49 @@
+"""What a metric is (name, range, direction, defining parameters) and the registry of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..media.sampling import AlignedFrames
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    value: float
+    series: list[float]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    description: str
+    worst: float
+    best: float
+    compute: Callable[[AlignedFrames], MetricResult]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.best > self.worst
+
+    @property
+    def direction(self) -> str:
+        return "higher" if self.higher_is_better else "lower"
+
+
+REGISTRY: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    REGISTRY[metric.name] = metric
+    return metric
+
+
+def mean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")

@@ -1,0 +1,73 @@
+"""score(): sample aligned frames once, run the chosen metrics, report values, series, params, timings."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import InputError
+from ..media.sampling import sample_aligned
+from .base import REGISTRY
+
+DEFAULT_METRICS = ("ssim_source", "temporal_consistency", "temporal_consistency_rel", "warp_error", "flicker")
+
+
+@dataclass
+class ScoreReport:
+    values: dict[str, float]
+    series: dict[str, list[float]]
+    params: dict[str, Any]
+    timings: dict[str, float]
+    times_s: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, **kw: Any) -> str:
+        def clean(v: Any) -> Any:
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [clean(x) for x in v]
+            return v
+
+        return json.dumps(clean(self.to_dict()), **kw)
+
+
+def score(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    metrics: list[str] | tuple[str, ...] | None = None,
+    frames: int = 16,
+    size: int = 256,
+    *,
+    crop: str = "center",
+    backend: str = "auto",
+) -> ScoreReport:
+    """Score an output against its source. Frames are sampled once and shared by every metric."""
+    names = list(metrics or DEFAULT_METRICS)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise InputError("metrics", unknown[0], ", ".join(sorted(REGISTRY)))
+    t0 = time.perf_counter()
+    aligned = sample_aligned(source, output, frames=frames, size=size, crop=crop, backend=backend)
+    timings = {"sample_s": time.perf_counter() - t0}
+    values: dict[str, float] = {}
+    series: dict[str, list[float]] = {}
+    params: dict[str, Any] = dict(aligned.params)
+    for name in names:
+        t = time.perf_counter()
+        result = REGISTRY[name].compute(aligned)
+        timings[f"{name}_s"] = time.perf_counter() - t
+        values[name] = result.value
+        series[name] = result.series
+        for key, value in result.params.items():
+            params[f"{name}.{key}"] = value
+    timings["total_s"] = time.perf_counter() - t0
+    return ScoreReport(values, series, params, timings, aligned.times_s)
