@@ -6,11 +6,11 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import InputError
-from ..media.sampling import sample_aligned
+from ..media.sampling import AlignedFrames, sample_aligned
 from .base import REGISTRY
 
 DEFAULT_METRICS = ("ssim_source", "temporal_consistency", "temporal_consistency_rel", "warp_error", "flicker")
@@ -23,9 +23,12 @@ class ScoreReport:
     params: dict[str, Any]
     timings: dict[str, float]
     times_s: list[float] = field(default_factory=list)
+    # The sampled frames, for contact sheets; not part of the report's data.
+    frames: AlignedFrames | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != "frames"}
 
     def to_json(self, **kw: Any) -> str:
         def clean(v: Any) -> Any:
@@ -70,4 +73,4 @@ def score(
         for key, value in result.params.items():
             params[f"{name}.{key}"] = value
     timings["total_s"] = time.perf_counter() - t0
-    return ScoreReport(values, series, params, timings, aligned.times_s)
+    return ScoreReport(values, series, params, timings, aligned.times_s, aligned)

@@ -1,0 +1,11 @@
+"""Sweep specs, plans with costs, the durable journal and the runner."""
+
+from .journal import Journal, state_dir
+from .plan import Cell, Plan, build_plan, cell_key
+from .runner import BudgetError, CellOutcome, SweepOptions, SweepResult, SweepRunner, plan_sweep, run_sweep
+from .spec import SweepSpec, load_spec, parse_spec
+
+__all__ = [
+    "BudgetError", "Cell", "CellOutcome", "Journal", "Plan", "SweepOptions", "SweepResult", "SweepRunner",
+    "SweepSpec", "build_plan", "cell_key", "load_spec", "parse_spec", "plan_sweep", "run_sweep", "state_dir",
+]

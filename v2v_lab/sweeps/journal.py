@@ -1,0 +1,109 @@
+"""The durable journal: one row per cell, written (and synced) before and after every paid step.
+
+States: sending (a create is about to go out) -> created (task id known) -> succeeded (output on
+disk) -> done (logged to MLflow). failed and unknown are ends of their own. After a kill at any
+moment, the row says what is safe: a 'sending' row means the create may or may not have arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATES = ("sending", "created", "succeeded", "done", "failed", "unknown")
+
+
+def state_dir() -> Path:
+    """V2V_LAB_HOME, else ./.v2v-lab (beside MLflow's default ./mlflow.db)."""
+    return Path(os.environ.get("V2V_LAB_HOME") or ".v2v-lab")
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    experiment: str
+    cell_key: str
+    state: str
+    task_id: str | None
+    attempts: int
+    failure_code: str | None
+    retryable: bool
+    output_path: str | None
+    run_id: str | None
+    detail: dict[str, Any]
+
+
+class Journal:
+    def __init__(self, path: str | os.PathLike[str] | None = None):
+        self.path = Path(path) if path else state_dir() / "journal.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a row written is a row that survives kill -9
+        self._db.execute("""CREATE TABLE IF NOT EXISTS cells (
+            experiment TEXT NOT NULL, cell_key TEXT NOT NULL, state TEXT NOT NULL, task_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0, failure_code TEXT, retryable INTEGER NOT NULL DEFAULT 0,
+            output_path TEXT, run_id TEXT, detail TEXT NOT NULL DEFAULT '{}', updated REAL NOT NULL,
+            PRIMARY KEY (experiment, cell_key))""")
+        self._db.execute("""CREATE TABLE IF NOT EXISTS tasks (
+            experiment TEXT NOT NULL, cell_key TEXT NOT NULL, task_id TEXT NOT NULL, created REAL NOT NULL)""")
+
+    def get(self, experiment: str, key: str) -> JournalRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT experiment, cell_key, state, task_id, attempts, failure_code, retryable, output_path,"
+                " run_id, detail FROM cells WHERE experiment=? AND cell_key=?", (experiment, key)).fetchone()
+        if row is None:
+            return None
+        return JournalRow(*row[:6], bool(row[6]), row[7], row[8], json.loads(row[9] or "{}"))
+
+    def all(self, experiment: str) -> dict[str, JournalRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT experiment, cell_key, state, task_id, attempts, failure_code, retryable, output_path,"
+                " run_id, detail FROM cells WHERE experiment=?", (experiment,)).fetchall()
+        return {r[1]: JournalRow(*r[:6], bool(r[6]), r[7], r[8], json.loads(r[9] or "{}")) for r in rows}
+
+    def set(self, experiment: str, key: str, state: str, **fields: Any) -> None:
+        assert state in STATES, state
+        detail = fields.pop("detail", None)
+        cols = {"state": state, **fields}
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR IGNORE INTO cells (experiment, cell_key, state, updated) VALUES (?,?,?,?)",
+                                 (experiment, key, state, time.time()))
+                sets = ", ".join(f"{c}=?" for c in cols) + ", updated=?"
+                values = [int(v) if isinstance(v, bool) else v for v in cols.values()]
+                self._db.execute(f"UPDATE cells SET {sets} WHERE experiment=? AND cell_key=?",
+                                 (*values, time.time(), experiment, key))
+                if detail is not None:
+                    self._db.execute("UPDATE cells SET detail=? WHERE experiment=? AND cell_key=?",
+                                     (json.dumps(detail), experiment, key))
+                if state == "created" and fields.get("task_id"):
+                    self._db.execute("INSERT INTO tasks VALUES (?,?,?,?)",
+                                     (experiment, key, fields["task_id"], time.time()))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def task_ids(self, experiment: str) -> dict[str, list[str]]:
+        """Every task id ever created per cell (the audit trail for 'no cell paid twice')."""
+        with self._lock:
+            rows = self._db.execute("SELECT cell_key, task_id FROM tasks WHERE experiment=? ORDER BY created",
+                                    (experiment,)).fetchall()
+        out: dict[str, list[str]] = {}
+        for key, tid in rows:
+            out.setdefault(key, []).append(tid)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,218 @@
+"""Spec -> plan: the cells to run (each validated before anything is sent), those left out and why, the cost."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..api.catalog import RUNWAY_API_VERSION, Catalog, load_catalog
+from ..api.providers import Provider, get_provider
+from ..api.validation import (
+    check_input,
+    check_model,
+    check_moderation,
+    check_prompt,
+    check_ratio,
+    check_seed,
+    uri_kind,
+)
+from ..errors import InputError
+from ..media.probe import probe_video
+from .spec import SeedRandom, SeedRange, SweepSpec
+
+DOLLARS_PER_CREDIT = 0.01
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One generation: (video, model, prompt, seed, ratio, reference, repeat), with its key and cost."""
+
+    key: str
+    video: str
+    video_sha: str
+    model: str
+    prompt: str
+    seed: int
+    ratio: str | None
+    reference: str | None
+    content_moderation: dict[str, str] | None
+    repeat: int
+    input_seconds: float | None
+    output_seconds: float
+    credits: float
+
+    @property
+    def prompt_sha(self) -> str:
+        return hashlib.sha256(self.prompt.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Plan:
+    spec: SweepSpec
+    provider: Provider
+    cells: list[Cell]
+    excluded: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+
+    @property
+    def credits(self) -> float:
+        return sum(c.credits for c in self.cells)
+
+    def by_model(self, cells: list[Cell] | None = None) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = defaultdict(lambda: {"cells": 0, "seconds": 0.0, "credits": 0.0})
+        for c in self.cells if cells is None else cells:
+            row = out[c.model]
+            row["cells"] += 1
+            row["seconds"] += c.output_seconds
+            row["credits"] += c.credits
+        for row in out.values():
+            row["dollars"] = row["credits"] * DOLLARS_PER_CREDIT
+        return dict(out)
+
+
+@lru_cache(maxsize=256)
+def _file_sha(path: str, mtime: float, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def content_sha(value: str | None) -> str | None:
+    """sha256 of a local file's bytes; of the URI text otherwise (what decides the output)."""
+    if value is None:
+        return None
+    if uri_kind(value) == "path" and os.path.isfile(value):
+        st = os.stat(value)
+        return _file_sha(os.path.abspath(value), st.st_mtime, st.st_size)
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def cell_key(*, video_sha: str, model: str, prompt: str, seed: int, ratio: str | None, reference_sha: str | None,
+             content_moderation: dict[str, str] | None, provider: str, repeat: int) -> str:
+    """Hash of everything that decides the output. The provider is in it: an emulator output is
+    not a Runway output, so a rehearsal never marks a real cell done."""
+    payload = {"video": video_sha, "model": model, "prompt": prompt, "seed": seed, "ratio": ratio,
+               "reference": reference_sha, "moderation": content_moderation or {}, "api": RUNWAY_API_VERSION,
+               "provider": provider, "repeat": repeat}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def resolve_seeds(spec: SweepSpec, state_dir: Path | None) -> list[int]:
+    """Seeds as listed; {count, start} as a range; {random: N} drawn once and recorded beside the journal."""
+    seeds = spec.seeds
+    if isinstance(seeds, SeedRange):
+        return list(range(seeds.start, seeds.start + seeds.count))
+    if isinstance(seeds, SeedRandom):
+        record = (state_dir / "seeds" / f"{hashlib.sha256(spec.experiment.encode()).hexdigest()[:16]}.json"
+                  if state_dir else None)
+        if record and record.is_file():
+            saved = json.loads(record.read_text())
+            if len(saved) == seeds.random:
+                return [int(s) for s in saved]
+        drawn = [random.SystemRandom().randrange(0, 4294967296) for _ in range(seeds.random)]
+        if record:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(drawn))
+        return drawn
+    out = []
+    for k, s in enumerate(seeds):
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 4294967295:
+            raise InputError(f"seeds[{k}]", s, "an integer from 0 to 4294967295")
+        out.append(s)
+    return out
+
+
+def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Path | None = None) -> Plan:
+    """Expand the grid and check every cell without sending anything.
+
+    Whole-spec errors (unknown model, bad video file, bad seed) raise InputError. Combinations a
+    model does not take (a ratio outside its set) are left out and listed.
+    """
+    catalog = catalog or load_catalog()
+    provider = get_provider(spec.provider)
+    videos = spec.video_list()
+    prompts = spec.prompt_list()
+    seeds = resolve_seeds(spec, state_dir)
+    refs = spec.reference_list()
+    check_moderation(spec.content_moderation, "content_moderation")
+    specs = {}
+    for k, model in enumerate(spec.models):
+        try:
+            specs[model] = check_model(catalog, model, provider)
+        except InputError as err:
+            raise InputError(f"models[{k}]", err.value, err.allowed) from None
+    for k, prompt in enumerate(prompts):
+        for model, mspec in specs.items():
+            try:
+                check_prompt(prompt, mspec, f"prompts[{k}]")
+            except InputError as err:
+                raise InputError(err.field, err.value, err.allowed) from None
+    video_info: dict[str, tuple[str, float | None]] = {}
+    for k, video in enumerate(videos):
+        seconds = None
+        for model, mspec in specs.items():
+            got = check_input(video, mspec, provider, f"videos[{k}]", "video")
+            seconds = got if got is not None else seconds
+        video_info[video] = (content_sha(video) or "", seconds)
+    for k, ref in enumerate(refs):
+        if ref is not None:
+            for mspec in specs.values():
+                if mspec.max_references:
+                    check_input(ref, mspec, provider, f"references[{k}]", "image")
+    plan = Plan(spec, provider, [], seeds=seeds)
+    for model, mspec in specs.items():
+        if mspec.ratio_ignored_since and len({r for r in spec.ratios}) > 1:
+            plan.warnings.append(f"{model}: the real endpoint ignores ratio since {mspec.ratio_ignored_since} "
+                                 "(the input video decides the output size); a ratio sweep on it only "
+                                 "differs on the emulator")
+        if not mspec.credits_per_second_confirmed and provider.paid:
+            plan.warnings.append(f"{model}: {mspec.credits_per_second:g} credits/s is an unconfirmed price")
+    for video, model, prompt, seed, ratio, ref, repeat in _grid(videos, spec.models, prompts, seeds,
+                                                                spec.ratios, refs, spec.repeats):
+        mspec = specs[model]
+        combo = {"video": video, "model": model, "prompt": prompt, "seed": seed, "ratio": ratio, "reference": ref}
+        try:
+            check_seed(seed, mspec)
+            check_ratio(ratio, mspec)
+            if ref is not None and mspec.max_references < 1:
+                raise InputError("references", ref, f"no reference image for {model}")
+        except InputError as err:
+            plan.excluded.append((combo, str(err)))
+            continue
+        video_sha, seconds = video_info[video]
+        out_s = mspec.expected_output_seconds(seconds)
+        key = cell_key(video_sha=video_sha, model=model, prompt=prompt, seed=seed, ratio=ratio,
+                       reference_sha=content_sha(ref), content_moderation=spec.content_moderation,
+                       provider=provider.name, repeat=repeat)
+        plan.cells.append(Cell(key, video, video_sha, model, prompt, seed, ratio, ref, spec.content_moderation,
+                               repeat, seconds, out_s, mspec.credits_per_second * out_s))
+    if spec.sample is not None and spec.sample.k < len(plan.cells):
+        rng = random.Random(spec.sample.seed)
+        chosen = sorted(rng.sample(range(len(plan.cells)), spec.sample.k))
+        plan.cells = [plan.cells[i] for i in chosen]
+    return plan
+
+
+def _grid(videos, models, prompts, seeds, ratios, refs, repeats):
+    for video in videos:
+        for model in models:
+            for prompt in prompts:
+                for seed in seeds:
+                    for ratio in ratios:
+                        for ref in refs:
+                            for repeat in range(repeats):
+                                yield video, model, prompt, seed, ratio, ref, repeat
+
+
+def video_seconds(path: str) -> float | None:
+    return probe_video(path).duration_s if uri_kind(path) == "path" else None

@@ -1,0 +1,236 @@
+"""The sweep spec: a YAML file validated with pydantic; errors name the key and its line."""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import string
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import InputError
+
+SpecError = InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PromptFile(_Strict):
+    file: str
+
+
+class PromptTemplate(_Strict):
+    template: str
+    vars: dict[str, list[str]]
+
+    @model_validator(mode="after")
+    def _vars_match(self) -> PromptTemplate:
+        names = {f for _, f, _, _ in string.Formatter().parse(self.template) if f}
+        missing = names - set(self.vars)
+        if missing:
+            raise ValueError(f"template variable(s) {sorted(missing)} have no list under vars")
+        unused = set(self.vars) - names
+        if unused:
+            raise ValueError(f"vars {sorted(unused)} do not appear in the template")
+        return self
+
+    def expand(self) -> list[str]:
+        keys = sorted(self.vars)
+        return [self.template.format(**dict(zip(keys, combo, strict=True)))
+                for combo in itertools.product(*(self.vars[k] for k in keys))]
+
+
+class SeedRange(_Strict):
+    count: int = Field(ge=1, le=100_000)
+    start: int = Field(default=0, ge=0, le=4294967295)
+
+
+class SeedRandom(_Strict):
+    random: int = Field(ge=1, le=100_000)
+
+
+class Sample(_Strict):
+    k: int = Field(ge=1)
+    seed: int = 0
+
+
+class Budget(_Strict):
+    max_credits: float | None = Field(default=None, ge=0)
+
+
+class Scoring(_Strict):
+    enabled: bool = True
+    metrics: list[str] | None = None
+    frames: int = Field(default=16, ge=2, le=512)
+    size: int = Field(default=256, ge=32, le=2160)
+    crop: Literal["center", "stretch"] = "center"
+
+
+class EmulatorOptions(_Strict):
+    """Options for the emulator a local sweep starts (ignored with a base_url)."""
+
+    render_scale: float = Field(default=1.0, gt=0, le=1.0)
+    run_s: float = Field(default=0.0, ge=0)
+    queue_s: float = Field(default=0.05, ge=0)
+
+
+class SweepSpec(_Strict):
+    experiment: str = Field(min_length=1, max_length=200)
+    provider: Literal["runway", "cometapi", "local"] = "local"
+    base_url: str | None = None
+    videos: list[str] = Field(min_length=1)
+    models: list[str] = Field(default_factory=lambda: ["gen4_aleph"], min_length=1)
+    prompts: list[str] | PromptFile | PromptTemplate
+    seeds: list[Any] | SeedRange | SeedRandom = Field(default_factory=lambda: [0])
+    ratios: list[str | None] = Field(default_factory=lambda: [None])
+    references: list[str | None] = Field(default_factory=lambda: [None])
+    content_moderation: dict[str, str] | None = None
+    repeats: int = Field(default=1, ge=1, le=100)
+    sample: Sample | None = None
+    budget: Budget = Field(default_factory=Budget)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    max_task_retries: int = Field(default=2, ge=0, le=10)
+    scoring: Scoring = Field(default_factory=Scoring)
+    tags: dict[str, str] = Field(default_factory=dict)
+    emulator: EmulatorOptions = Field(default_factory=EmulatorOptions)
+
+    # Where the spec file lives: relative paths in it are read from there.
+    base_dir: str = Field(default=".", exclude=True)
+
+    @field_validator("videos", "models")
+    @classmethod
+    def _no_blank(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if not isinstance(v, str) or not v.strip():
+                raise ValueError("entries must be non-empty strings")
+        return values
+
+    def resolve_path(self, value: str) -> str:
+        if "://" in value or value.startswith("data:") or os.path.isabs(value):
+            return value
+        return os.path.normpath(os.path.join(self.base_dir, value))
+
+    def video_list(self) -> list[str]:
+        """Paths, globs (sorted) and URLs; a glob that matches nothing is an error."""
+        out: list[str] = []
+        for k, entry in enumerate(self.videos):
+            if "://" in entry or entry.startswith("data:"):
+                out.append(entry)
+                continue
+            path = self.resolve_path(entry)
+            if any(ch in entry for ch in "*?["):
+                found = sorted(glob.glob(path))
+                if not found:
+                    raise InputError(f"videos[{k}]", entry, "a glob that matches at least one file")
+                out.extend(found)
+            else:
+                out.append(path)
+        return out
+
+    def prompt_list(self) -> list[str]:
+        if isinstance(self.prompts, list):
+            prompts = self.prompts
+        elif isinstance(self.prompts, PromptFile):
+            path = Path(self.resolve_path(self.prompts.file))
+            if not path.is_file():
+                raise InputError("prompts.file", self.prompts.file, "an existing text file, one prompt per line")
+            prompts = [line.strip() for line in path.read_text().splitlines()
+                       if line.strip() and not line.lstrip().startswith("#")]
+        else:
+            prompts = self.prompts.expand()
+        if not prompts:
+            raise InputError("prompts", prompts, "at least one prompt")
+        return prompts
+
+    def reference_list(self) -> list[str | None]:
+        return [None if r is None else self.resolve_path(r) for r in self.references]
+
+
+def _node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at a pydantic error location, as deep as it can be found."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    node, line = value, key.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            continue  # pydantic adds union-branch names to locations; they have no node
+    return line
+
+
+def _loc_text(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ("list[str]", "PromptFile", "PromptTemplate", "SeedRange", "SeedRandom", "list[any]",
+                      "str", "none") or "[" in str(part):
+            continue
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "spec"
+
+
+def parse_spec(text: str, origin: str = "spec", base_dir: str = ".") -> SweepSpec:
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError("spec", origin, f"valid YAML ({getattr(exc, 'problem', 'parse error')})",
+                         line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise InputError("spec", origin, "a YAML mapping with experiment, videos, prompts, ...")
+    try:
+        spec = SweepSpec(**data, base_dir=base_dir)
+    except ValidationError as exc:
+        err = _best_error(exc)
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"a known key (this one is unknown; known here: {', '.join(_known_keys(loc))})"
+        raise InputError(_loc_text(loc), err.get("input"), msg, line=_node_line(node, loc)) from None
+    return spec
+
+
+def _best_error(exc: ValidationError) -> dict[str, Any]:
+    """Of a union's several complaints, pick the branch the user meant: a complaint about a value
+    (too small, inconsistent) beats one about shape (missing, unknown key, wrong type); then the deepest."""
+    def structural(e: dict[str, Any]) -> bool:
+        return e["type"] in ("extra_forbidden", "missing") or e["type"].endswith("_type")
+
+    return max(exc.errors(), key=lambda e: (not structural(e), len(e["loc"])))
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = SweepSpec
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        ann = getattr(field, "annotation", None) if field else None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            for sub in (PromptFile, PromptTemplate, SeedRange, SeedRandom):
+                if part == sub.__name__:
+                    model = sub
+    return sorted(k for k in model.model_fields if k != "base_dir")
+
+
+def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("spec", str(path), "an existing YAML file")
+    return parse_spec(p.read_text(), str(path), str(p.parent))

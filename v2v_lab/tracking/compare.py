@@ -1,0 +1,73 @@
+"""compare(): per-group summaries and paired differences against a baseline, with bootstrap intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .reader import load_runs
+
+PAIR_KEYS = ("video_sha", "prompt", "seed", "ratio", "repeat")
+GROUPABLE = ("model", "seed", "ratio", "prompt", "reference", "video")
+
+
+def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    if len(values) == 1:
+        return float(values[0]), float(values[0])
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(n_boot, len(values)), replace=True).mean(axis=1)
+    lo, hi = np.percentile(means, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(lo), float(hi)
+
+
+def compare_frame(df: pd.DataFrame, by: str = "model", metric: str = "ssim_source",
+                  baseline: str | None = None, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """The same as compare() on a DataFrame from load_runs (so it can be tested on known data)."""
+    if by not in df.columns:
+        raise InputError("by", by, ", ".join(GROUPABLE))
+    if metric not in df.columns:
+        raise InputError("metric", metric, ", ".join(c for c in df.columns if df[c].dtype.kind == "f"))
+    data = df[df["status"].fillna("succeeded") == "succeeded"] if "status" in df.columns else df
+    data = data[np.isfinite(data[metric].astype(float))]
+    groups = sorted(data[by].dropna().astype(str).unique())
+    if not groups:
+        return pd.DataFrame(columns=["group", "n", "mean", "std", "ci_low", "ci_high", "diff", "diff_ci_low",
+                                     "diff_ci_high", "pairs"])
+    baseline = str(baseline) if baseline is not None else groups[0]
+    if baseline not in groups:
+        raise InputError("baseline", baseline, ", ".join(groups))
+    keys = [k for k in PAIR_KEYS if k in data.columns and k != by]
+    data = data.assign(_group=data[by].astype(str))
+    base = data[data["_group"] == baseline].groupby(keys, dropna=False)[metric].mean()
+    rows = []
+    for g in groups:
+        vals = data.loc[data["_group"] == g, metric].astype(float).to_numpy()
+        lo, hi = bootstrap_ci(vals, n_boot=n_boot, seed=seed)
+        row = {"group": g, "n": len(vals), "mean": float(np.mean(vals)),
+               "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, "ci_low": lo, "ci_high": hi}
+        mine = data[data["_group"] == g].groupby(keys, dropna=False)[metric].mean()
+        shared = mine.index.intersection(base.index)
+        diffs = (mine.loc[shared] - base.loc[shared]).to_numpy(dtype=float)
+        row["pairs"] = len(diffs)
+        if g == baseline or len(diffs) == 0:
+            row.update({"diff": 0.0 if g == baseline else float("nan"), "diff_ci_low": float("nan"),
+                        "diff_ci_high": float("nan")})
+        else:
+            dlo, dhi = bootstrap_ci(diffs, n_boot=n_boot, seed=seed)
+            row.update({"diff": float(diffs.mean()), "diff_ci_low": dlo, "diff_ci_high": dhi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compare(experiment: str, by: str = "model", metric: str = "ssim_source", baseline: str | None = None, *,
+            tracking_uri: str | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per group: n, mean, std and a 95% bootstrap interval of the mean; and the mean paired difference
+    against the baseline over shared (video, prompt, seed, ratio, repeat) cells, with its 95% interval."""
+    return compare_frame(load_runs(experiment, tracking_uri=tracking_uri), by, metric, baseline,
+                         n_boot=n_boot, seed=seed)

@@ -1,0 +1,92 @@
+"""The read side: runs back from MLflow as a typed DataFrame, and their artifacts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .store import client as make_client
+
+METRIC_COLUMNS = ("ssim_source", "temporal_consistency", "temporal_consistency_rel", "warp_error", "flicker",
+                  "latency_s", "queue_s", "credits")
+PARAM_COLUMNS = ("model", "prompt", "prompt_sha", "seed", "ratio", "video", "video_sha", "provider",
+                 "api_version", "reference", "repeat")
+TAG_COLUMNS = {"v2v.cell_key": "cell_key", "v2v.task_id": "task_id", "v2v.status": "status",
+               "v2v.failure_code": "failure_code", "v2v.failure": "failure", "v2v.scoring_error": "scoring_error"}
+
+
+def list_experiments(tracking_uri: str | None = None) -> list[str]:
+    client = make_client(tracking_uri)
+    return sorted(e.name for e in client.search_experiments() if e.name != "Default")
+
+
+def load_runs(experiment: str, *, tracking_uri: str | None = None, include_parents: bool = False,
+              **filters: Any) -> pd.DataFrame:
+    """One row per cell run: params, tags and metrics as typed columns (seed int, metrics float).
+
+    filters: column=value (or a list/tuple of values), e.g. load_runs("quickstart", model="gen4_aleph").
+    """
+    client = make_client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    columns = ["run_id", "run_name", "start_time", *PARAM_COLUMNS, *TAG_COLUMNS.values(), *METRIC_COLUMNS]
+    if exp is None:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    metric_keys: set[str] = set(METRIC_COLUMNS)
+    token = None
+    while True:
+        page = client.search_runs([exp.experiment_id], max_results=5000, page_token=token)
+        for run in page:
+            tags = run.data.tags
+            if tags.get("v2v.kind") != "cell" and not include_parents:
+                continue
+            row: dict[str, Any] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
+                                   "start_time": pd.to_datetime(run.info.start_time, unit="ms")}
+            row.update({k: run.data.params.get(k) for k in PARAM_COLUMNS})
+            row.update({col: tags.get(tag) or None for tag, col in TAG_COLUMNS.items()})
+            summary = {k: v for k, v in run.data.metrics.items() if not k.startswith("per_frame.")}
+            metric_keys.update(summary)
+            row.update(summary)
+            rows.append(row)
+        token = page.token
+        if not token:
+            break
+    df = pd.DataFrame(rows, columns=None if rows else columns)
+    for col in columns:
+        if col not in df.columns:
+            df[col] = np.nan if col in METRIC_COLUMNS else None
+    df["seed"] = pd.to_numeric(df["seed"], errors="coerce").astype("Int64")
+    df["repeat"] = pd.to_numeric(df["repeat"], errors="coerce").astype("Int64")
+    for col in metric_keys:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    for key, value in filters.items():
+        if key not in df.columns:
+            raise KeyError(f"filter {key!r}: not a column; columns: {', '.join(df.columns)}")
+        values = value if isinstance(value, (list, tuple, set)) else [value]
+        df = df[df[key].isin(values)]
+    return df.sort_values("start_time").reset_index(drop=True)
+
+
+def load_artifact(run: str | pd.Series | dict, name: str, *, tracking_uri: str | None = None,
+                  dest: str | os.PathLike[str] | None = None) -> Path | None:
+    """Download one artifact of a run (run id or a row of load_runs); None when the run has none by that name."""
+    run_id = run if isinstance(run, str) else run["run_id"]
+    client = make_client(tracking_uri)
+    names = {a.path for a in client.list_artifacts(run_id)}
+    if name not in names:
+        return None
+    target = Path(dest) if dest else Path(tempfile.gettempdir()) / "v2v-lab-artifacts" / run_id
+    target.mkdir(parents=True, exist_ok=True)
+    return Path(client.download_artifacts(run_id, name, str(target)))
+
+
+def load_series(run_id: str, metric: str, *, tracking_uri: str | None = None) -> list[float]:
+    """A per-frame series (logged as steps) in step order."""
+    client = make_client(tracking_uri)
+    history = client.get_metric_history(run_id, f"per_frame.{metric}")
+    return [m.value for m in sorted(history, key=lambda m: m.step)]

@@ -1,0 +1,170 @@
+"""The write side: how a sweep lands in MLflow. All writes go through one thread (one writer),
+which keeps a SQLite store consistent with many cells in flight."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from ..api._secret import redact
+from .store import client as make_client
+from .store import tracking_uri
+
+PROMPT_PARAM_CHARS = 250  # params are capped (6000 now, 250/500 on older stores); the full text is prompt.txt
+STATUS_TAG = "v2v.status"
+CELL_KEY_TAG = "v2v.cell_key"
+
+
+def _chunks(items: list, n: int):
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class SweepWriter:
+    def __init__(self, experiment: str, uri: str | None = None):
+        self.uri = tracking_uri(uri)
+        self.client = make_client(self.uri)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="v2v-mlflow")
+        self.experiment = experiment
+        self.experiment_id = self._pool.submit(self._experiment_id, experiment).result()
+        self.parent_run_id: str | None = None
+
+    def _experiment_id(self, name: str) -> str:
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except Exception:  # created meanwhile by another process
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def submit(self, fn, *args, **kwargs):
+        return self._pool.submit(fn, *args, **kwargs)
+
+    # -- reads needed by the runner ---------------------------------------------------------------
+    def done_cell_keys(self) -> dict[str, str]:
+        """cell key -> run id of child runs already finished with an output (resume without a journal)."""
+        def search() -> dict[str, str]:
+            out: dict[str, str] = {}
+            token = None
+            while True:
+                page = self.client.search_runs([self.experiment_id],
+                                               filter_string=f"tags.`{STATUS_TAG}` = 'succeeded'",
+                                               max_results=1000, page_token=token)
+                for run in page:
+                    key = run.data.tags.get(CELL_KEY_TAG)
+                    if key:
+                        out.setdefault(key, run.info.run_id)
+                token = page.token
+                if not token:
+                    return out
+        return self._pool.submit(search).result()
+
+    # -- parent run ----------------------------------------------------------------------------------
+    def start_parent(self, name: str, params: dict[str, Any], tags: dict[str, str], spec_text: str) -> str:
+        def start() -> str:
+            run = self.client.create_run(self.experiment_id, run_name=name,
+                                         tags={**tags, "v2v.kind": "sweep", MLFLOW_RUN_NAME: name})
+            rid = run.info.run_id
+            self._log_batch(rid, params=params)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "spec.yaml"
+                path.write_text(spec_text)
+                self.client.log_artifact(rid, str(path))
+            return rid
+        self.parent_run_id = self._pool.submit(start).result()
+        return self.parent_run_id
+
+    def finish_parent(self, totals: dict[str, float], status: str = "FINISHED") -> None:
+        rid = self.parent_run_id
+        if rid is None:
+            return
+
+        def finish() -> None:
+            self._log_batch(rid, metrics=totals)
+            self.client.set_terminated(rid, status=status)
+        self._pool.submit(finish).result()
+
+    # -- child runs ----------------------------------------------------------------------------------
+    def log_cell(self, *, name: str, params: dict[str, Any], tags: dict[str, str], metrics: dict[str, float],
+                 series: dict[str, list[float]], artifacts: dict[str, str], task: dict[str, Any] | None,
+                 prompt: str, frames_csv: list[dict[str, Any]] | None, secrets: tuple = ()) -> str:
+        """One child run with everything about a cell. Blocks until written; returns the run id."""
+        def write() -> str:
+            run = self.client.create_run(self.experiment_id, run_name=name, tags={
+                **tags, MLFLOW_PARENT_RUN_ID: self.parent_run_id or "", MLFLOW_RUN_NAME: name, "v2v.kind": "cell"})
+            rid = run.info.run_id
+            try:
+                self._log_batch(rid, params=params, metrics=metrics, series=series)
+                with tempfile.TemporaryDirectory() as tmp:
+                    (Path(tmp) / "prompt.txt").write_text(prompt)
+                    self.client.log_artifact(rid, str(Path(tmp) / "prompt.txt"))
+                    if task is not None:
+                        text = redact(json.dumps(task, indent=2, default=str), *secrets)
+                        (Path(tmp) / "task.json").write_text(text)
+                        self.client.log_artifact(rid, str(Path(tmp) / "task.json"))
+                    if frames_csv:
+                        path = Path(tmp) / "frames.csv"
+                        with open(path, "w", newline="") as fh:
+                            writer = csv.DictWriter(fh, fieldnames=list(frames_csv[0]))
+                            writer.writeheader()
+                            writer.writerows(frames_csv)
+                        self.client.log_artifact(rid, str(path))
+                for art_name, path in artifacts.items():
+                    if path and os.path.isfile(path):
+                        if os.path.basename(path) == art_name:
+                            self.client.log_artifact(rid, path)
+                        else:
+                            with tempfile.TemporaryDirectory() as tmp:
+                                target = Path(tmp) / art_name
+                                os.link(path, target) if _same_fs(path, tmp) else target.write_bytes(
+                                    Path(path).read_bytes())
+                                self.client.log_artifact(rid, str(target))
+                self.client.set_terminated(rid, status="FINISHED" if tags.get(STATUS_TAG) == "succeeded"
+                                           else "FAILED")
+            except BaseException:
+                self.client.set_terminated(rid, status="FAILED")
+                raise
+            return rid
+        return self._pool.submit(write).result()
+
+    def _log_batch(self, rid: str, params: dict[str, Any] | None = None, metrics: dict[str, float] | None = None,
+                   series: dict[str, list[float]] | None = None) -> None:
+        ts = int(time.time() * 1000)
+        plist = [Param(k, str(v)[:6000]) for k, v in (params or {}).items() if v is not None]
+        mlist = [Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()
+                 if v is not None and v == v]  # NaN is not logged: a missing value, not a zero
+        for name, values in (series or {}).items():
+            mlist += [Metric(f"per_frame.{name}", float(v), ts, i) for i, v in enumerate(values) if v == v]
+        for chunk in _chunks(plist, 100):
+            self.client.log_batch(rid, params=chunk)
+        for chunk in _chunks(mlist, 1000):
+            self.client.log_batch(rid, metrics=chunk)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _same_fs(a: str, b: str) -> bool:
+    try:
+        return os.stat(a).st_dev == os.stat(b).st_dev
+    except OSError:
+        return False
+
+
+def tag_safe(text: str, limit: int = 5000) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
