@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import math
 import re
 import time
 import uuid
@@ -269,7 +270,7 @@ class EmulatorApp:
         return Response(status_code=204)
 
     def _sign_output(self, task_id: str) -> str:
-        expires = int(time.time() + self.state.timing.output_ttl_s)
+        expires = math.ceil(time.time() + self.state.timing.output_ttl_s)
         sig = hmac.new(self.secret, f"{task_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
         return f"{self.base_url}/_outputs/{task_id}/output.mp4?expires={expires}&sig={sig}"
 

@@ -98,7 +98,19 @@ def _source_frames(info: VideoInfo, out_w: int, out_h: int) -> tuple[Iterator[np
 
 
 def render(job: RenderJob, on_progress: Callable[[float], None] | None = None) -> RenderResult:
+    """Transform and encode. The frames are a pure function of the job (see render_frames)."""
     info = probe_video(job.source, "videoUri")
+    out_w, out_h = output_size(info, job.ratio, job.render_scale)
+    Path(job.out_path).parent.mkdir(parents=True, exist_ok=True)
+    count = write_mp4(job.out_path, render_frames(job, on_progress, info), job.output_fps)
+    return RenderResult(job.out_path, out_w, out_h, job.output_fps, count, count / job.output_fps,
+                        pick_look(job.prompt))
+
+
+def render_frames(job: RenderJob, on_progress: Callable[[float], None] | None = None,
+                  info: VideoInfo | None = None) -> Iterator[np.ndarray]:
+    """The output frames, streamed: identical for identical jobs."""
+    info = info or probe_video(job.source, "videoUri")
     out_w, out_h = output_size(info, job.ratio, job.render_scale)
     duration = min(info.duration_s, job.max_output_seconds)
     n_out = max(1, int(round(duration * job.output_fps)))
@@ -126,9 +138,7 @@ def render(job: RenderJob, on_progress: Callable[[float], None] | None = None) -
             if on_progress and (j % 8 == 0 or j == n_out - 1):
                 on_progress((j + 1) / n_out)
 
-    Path(job.out_path).parent.mkdir(parents=True, exist_ok=True)
-    count = write_mp4(job.out_path, generate(), job.output_fps)
-    return RenderResult(job.out_path, out_w, out_h, job.output_fps, count, count / job.output_fps, look)
+    return generate()
 
 
 def _style_frame(src, t, j, params, look_fn, char: ModelCharacter, ref, seed: int) -> np.ndarray:

@@ -71,13 +71,18 @@ class PyAVReader:
                 if k in wanted:
                     if self._size:
                         frame = frame.reformat(width=self._size[0], height=self._size[1])
-                    got[k] = frame.to_ndarray(format="rgb24")
+                    got[k] = _owned(frame)
                 if k >= stop:
                     break
         if not got:
             raise MediaError("video", self.info.path, "a video whose frames decode")
         fallback = got[max(got)]
         return np.stack([got.get(i, fallback) for i in clamped])
+
+
+def _owned(frame: av.VideoFrame) -> np.ndarray:
+    """to_ndarray can return a view of the frame's buffer, which the decoder recycles: copy it out."""
+    return np.array(frame.to_ndarray(format="rgb24"), copy=True)
 
 
 def open_video(
@@ -116,4 +121,4 @@ def iter_frames(path: str | os.PathLike[str], size: tuple[int, int] | None = Non
         for frame in container.decode(stream):
             if size:
                 frame = frame.reformat(width=size[0], height=size[1])
-            yield frame.to_ndarray(format="rgb24")
+            yield _owned(frame)

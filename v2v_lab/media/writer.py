@@ -29,9 +29,12 @@ def write_mp4(
                 stream = container.add_stream("libx264", rate=rate)
                 stream.width, stream.height = w, h
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": preset, "movflags": "+faststart"}
-                stream.thread_type = "AUTO"
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                stream.options = {"crf": str(crf), "preset": preset}
+            # from_ndarray may wrap the array's memory without copying, and x264 holds frames in its
+            # lookahead: converting to yuv420p here gives the encoder a frame libav owns.
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(format="yuv420p")
+            vf.pts = count  # explicit timestamps: libav must not guess them
+            vf.time_base = 1 / rate
             for packet in stream.encode(vf):
                 container.mux(packet)
             count += 1

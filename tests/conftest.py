@@ -1,0 +1,75 @@
+"""Shared fixtures: the demo clip, synthetic clips with known answers, an emulator, a temporary MLflow store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from v2v_lab.emulator import Emulator
+from v2v_lab.media import write_mp4
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "experiments" / "media" / "bigbuckbunny.mp4"
+
+
+@pytest.fixture(scope="session")
+def demo_clip() -> str:
+    assert DEMO.is_file(), "the demo clip ships in experiments/media"
+    return str(DEMO)
+
+
+def moving_frames(n: int, w: int = 160, h: int = 96, seed: int = 0) -> list[np.ndarray]:
+    """A textured scene panning right by 2 px a frame: real motion, real structure."""
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (h, w + 2 * n + 8, 3), dtype=np.uint8), (0, 0), 2)
+    cv2.circle(base, (w // 2, h // 2), h // 4, (250, 40, 40), -1)
+    return [np.ascontiguousarray(base[:, 2 * k : 2 * k + w]) for k in range(n)]
+
+
+@pytest.fixture(scope="session")
+def clip_factory(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+
+    def make(name: str, frames: list[np.ndarray], fps: float = 24.0) -> str:
+        path = folder / name
+        write_mp4(path, frames, fps, crf=12)
+        return str(path)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def small_clip(clip_factory) -> str:
+    return clip_factory("small.mp4", moving_frames(48), 24.0)
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with Emulator(render_scale=0.25, queue_s=0.02) as emu:
+        yield emu
+
+
+@pytest.fixture()
+def mlflow_store(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
+    monkeypatch.delenv("COMETAPI_API_KEY", raising=False)
+    monkeypatch.delenv("V2V_LAB_BASE_URL", raising=False)
+    return uri
+
+
+@pytest.fixture(autouse=True)
+def _no_real_keys(monkeypatch):
+    # A developer's real key must never reach a test request.
+    for var in ("RUNWAYML_API_SECRET", "COMETAPI_API_KEY", "V2V_LAB_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    yield
+
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
