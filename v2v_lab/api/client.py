@@ -321,7 +321,7 @@ class AsyncRunwayClient:
             await asyncio.sleep(sleep)
             interval = min(interval * 1.5, self.poll_interval * 4)
 
-    async def download(self, task: Task | str, dest: str | os.PathLike[str], *, attempts: int = 3) -> Path:
+    async def download(self, task: Task | str, dest: str | os.PathLike[str], *, attempts: int | None = None) -> Path:
         """Stream the first output to dest at once (URLs expire), check its length, prove it decodes.
 
         A truncated transfer is retried; an expired URL is refreshed by reading the task again.
@@ -331,6 +331,7 @@ class AsyncRunwayClient:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
+        attempts = attempts or max(3, self.retry.max_retries + 1)
         last_error = "no output URL"
         for attempt in range(attempts):
             if not task.output:

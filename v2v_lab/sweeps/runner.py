@@ -205,6 +205,11 @@ class SweepRunner:
         self.writer = await asyncio.to_thread(SweepWriter, spec.experiment, opts.tracking_uri)
         done_in_mlflow = {} if opts.force else await asyncio.to_thread(self.writer.done_cell_keys)
         groups = self.classify(self.journal, done_in_mlflow)
+        rows = self.journal.all(spec.experiment)
+        for cell in groups["unknown"]:
+            if rows[cell.key].state == "sending":  # killed while sending: the create may have arrived
+                self.journal.set(spec.experiment, cell.key, "unknown",
+                                 detail={"error": "interrupted while the create was being sent"})
         to_create = groups["new"]
         outcomes: list[CellOutcome] = [CellOutcome(c, "done", note="already done") for c in groups["done"]]
         outcomes += [CellOutcome(c, "unknown", note="create outcome unknown: not sent again "

@@ -1,0 +1,229 @@
+"""The client over real HTTP against the emulator: endpoints, errors, retries, validation that sends nothing, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from v2v_lab.api import (
+    AsyncRunwayClient,
+    AuthenticationError,
+    BadRequestError,
+    ConnectionFailedError,
+    CreateOutcomeUnknownError,
+    GenerationRequest,
+    InputError,
+    MediaError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RunwayClient,
+    TaskStatus,
+    WaitTimeoutError,
+    classify_failure,
+    parse_task,
+)
+from v2v_lab.emulator import Emulator, FaultConfig
+
+CANARY = "key_" + "c0ffee" * 21 + "ca"
+
+
+def test_generate_end_to_end_and_org(emulator, small_clip, tmp_path):
+    seen = []
+    with RunwayClient("local", base_url=emulator.base_url) as client:
+        task = client.generate(GenerationRequest(small_clip, "anime city", seed=3, ratio="1280:720"),
+                               tmp_path / "out.mp4", on_progress=lambda t: seen.append(t.status))
+        assert task.status is TaskStatus.SUCCEEDED and (tmp_path / "out.mp4").stat().st_size > 0
+        assert TaskStatus.RUNNING in seen or TaskStatus.PENDING in seen
+        org = client.organization()
+        assert org.models["gen4_aleph"].max_concurrent >= 1 and org.credit_balance > 0
+        assert isinstance(client.usage(), dict)
+        client.delete(task.id)
+        with pytest.raises(NotFoundError):
+            client.get_task(task.id)
+
+
+def test_local_provider_starts_its_own_emulator(small_clip):
+    client = RunwayClient("local", emulator_options={"render_scale": 0.25})
+    try:
+        assert client.emulator is not None and client.base_url == client.emulator.base_url
+        tid = client.create(GenerationRequest(small_clip, "sepia", seed=1))
+        assert client.wait(tid).status is TaskStatus.SUCCEEDED
+    finally:
+        client.close()
+
+
+def test_sync_client_works_inside_a_running_loop(emulator):
+    async def inside_a_kernel_like_loop():
+        with RunwayClient("local", base_url=emulator.base_url) as client:
+            return client.organization()
+    assert asyncio.run(inside_a_kernel_like_loop()).credit_balance > 0
+
+
+def test_wait_times_out_with_the_task_id_and_resumes(small_clip):
+    with Emulator(run_s=1.5, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as client:
+        tid = client.create(GenerationRequest(small_clip, "noir", seed=2))
+        with pytest.raises(WaitTimeoutError) as info:
+            client.wait(tid, timeout=0.3)
+        assert info.value.task_id == tid
+        assert client.wait(info.value.task_id).status is TaskStatus.SUCCEEDED
+        assert emu.stats["tasks_total"] == 1
+
+
+def test_cancelled_is_terminal(small_clip):
+    with Emulator(run_s=5, concurrency=1, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as c:
+        tid = c.create(GenerationRequest(small_clip, "noir"))
+        c.cancel(tid)
+        with pytest.raises(NotFoundError):  # cancelled tasks can't be fetched again (Runway's rule)
+            c.wait(tid, timeout=5)
+
+
+def test_typed_errors(small_clip):
+    with Emulator(key="key_right", models=["gen4_aleph"]) as emu:
+        with RunwayClient("local", base_url=emu.base_url, api_key="key_wrong") as c, pytest.raises(AuthenticationError):
+            c.organization()
+        with RunwayClient("local", base_url=emu.base_url, api_key="key_right") as c:
+            with pytest.raises(PermissionDeniedError):
+                c.create(GenerationRequest(small_clip, None, model="aleph2"))
+            with pytest.raises(NotFoundError):
+                c.get_task("00000000-0000-0000-0000-000000000000")
+            with pytest.raises(BadRequestError) as bad:
+                c.create(GenerationRequest("https://example.com/clip.mp4", "x"))
+            assert bad.value.field == "videoUri" and "no network" in bad.value.reason
+    with Emulator(daily_limit=0) as emu, RunwayClient("local", base_url=emu.base_url, max_retries=1) as c:
+        with pytest.raises(RateLimitError):
+            c.create(GenerationRequest(small_clip, "x"))
+
+
+def test_create_is_never_resent_when_its_outcome_is_unknown(small_clip):
+    for faults in (FaultConfig(drop_rate=1.0), FaultConfig(server_error_rate={"create": 1.0})):
+        with Emulator(faults=faults, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as c:
+            up = c.upload(small_clip) if faults.drop_rate == 0 else None
+            with pytest.raises(CreateOutcomeUnknownError, match="may be billed"):
+                c.create(GenerationRequest(up or "data:video/mp4;base64," + _b64(small_clip), "x"))
+            assert emu.stats["requests"]["create"] == 1  # exactly one try
+
+
+def test_create_retries_429_and_refused_connections(small_clip):
+    with Emulator(faults=FaultConfig(create_429_rate=0.5, seed=4), render_scale=0.25) as emu, RunwayClient(
+            "local", base_url=emu.base_url, max_retries=8) as c:
+        ids = [c.create(GenerationRequest(small_clip, "x", seed=i)) for i in range(4)]
+        assert len(set(ids)) == 4 and emu.stats["tasks_total"] == 4
+        assert emu.stats["requests"]["create"] > 4  # some 429s, retried, none made a task
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with RunwayClient("local", base_url=f"http://127.0.0.1:{port}", max_retries=1) as c, pytest.raises(
+            ConnectionFailedError):
+        c.get_task("00000000-0000-0000-0000-000000000000")
+
+
+def test_reads_retry_5xx_and_downloads_retry_truncation(small_clip, tmp_path):
+    faults = FaultConfig(server_error_rate={"task": 0.5}, truncate_rate=0.5, seed=7)
+    with Emulator(faults=faults, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url,
+                                                                         max_retries=6) as c:
+        for i in range(3):
+            c.generate(GenerationRequest(small_clip, "winter", seed=i), tmp_path / f"o{i}.mp4")
+        assert emu.stats["faults"].get("5xx_task", 0) > 0 and emu.stats["tasks_total"] == 3
+
+
+def test_validation_sends_nothing(emulator, small_clip, tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    cases = [
+        (GenerationRequest(small_clip, "x", ratio="1:1"), "ratio"),
+        (GenerationRequest(small_clip, "x", seed=-1), "seed"),
+        (GenerationRequest(small_clip, "x", seed=4294967296), "seed"),
+        (GenerationRequest(small_clip, "x", seed="abc"), "seed"),  # type: ignore[arg-type]
+        (GenerationRequest(small_clip, ""), "prompt"),
+        (GenerationRequest(small_clip, None), "prompt"),
+        (GenerationRequest(small_clip, "🎬" * 501), "prompt"),  # 1002 UTF-16 units
+        (GenerationRequest(small_clip, "x", references=(small_clip, small_clip)), "references"),
+        (GenerationRequest(small_clip, "x", model="nope"), "model"),
+        (GenerationRequest(str(text), "x"), "video"),
+        (GenerationRequest(str(tmp_path / "missing.mp4"), "x"), "video"),
+        (GenerationRequest(small_clip, "x", content_moderation={"publicFigureThreshold": "high"}),
+         "content_moderation.publicFigureThreshold"),
+        (GenerationRequest(small_clip, "x", references=(small_clip,)), "references[0]"),  # a video is no image
+    ]
+    with RunwayClient("local", base_url=emulator.base_url) as c:
+        before = dict(emulator.stats["requests"])
+        sent = c.requests_sent
+        for request, field in cases:
+            with pytest.raises(InputError) as info:
+                c.create(request)
+            assert info.value.field == field, (request, str(info.value))
+            assert "\n" not in str(info.value)
+        assert c.requests_sent == sent and emulator.stats["requests"] == before
+    with RunwayClient("local", base_url=emulator.base_url) as c, pytest.raises(InputError, match="1002"):
+        c.validate(GenerationRequest(small_clip, "🎬" * 501))
+
+
+def test_provider_rules_before_any_request(monkeypatch, small_clip):
+    monkeypatch.setenv("RUNWAYML_API_SECRET", CANARY)
+    with pytest.raises(InputError, match="gen3a_turbo is offered by cometapi, local"):
+        AsyncRunwayClient("runway").validate(GenerationRequest(small_clip, "x", model="gen3a_turbo",
+                                                               ratio="1280:768"))
+    with pytest.raises(InputError, match="https"):
+        AsyncRunwayClient("runway").validate(GenerationRequest("http://example.com/a.mp4", "x"))
+    monkeypatch.delenv("COMETAPI_API_KEY", raising=False)
+    with pytest.raises(InputError, match="COMETAPI_API_KEY"):
+        AsyncRunwayClient("cometapi")
+
+
+def test_canary_key_never_shows(monkeypatch, small_clip, caplog):
+    with Emulator(key=CANARY, render_scale=0.25) as emu:
+        client = RunwayClient("local", base_url=emu.base_url, api_key=CANARY)
+        texts = [repr(client), str(client.__dict__), repr(client._async.__dict__)]
+        try:
+            client.create(GenerationRequest(small_clip, "x", ratio="1:1"))
+        except InputError as exc:
+            texts.append(str(exc))
+        with RunwayClient("local", base_url=emu.base_url, api_key=CANARY[:-2] + "00") as wrong:
+            with pytest.raises(AuthenticationError) as err:
+                wrong.organization()
+            texts.append(str(err.value))
+        client.close()
+    texts.append(caplog.text)
+    assert all(CANARY not in t for t in texts)
+
+
+def test_cometapi_envelopes_and_task_not_exist():
+    bare = parse_task({"id": "t1", "status": "RUNNING", "progress": 0.4, "createdAt": "2026-01-01T00:00:00Z"})
+    assert bare.status is TaskStatus.RUNNING and bare.progress == 0.4
+    wrapped = parse_task({"code": "success", "message": "", "data": {
+        "task_id": "t2", "action": "VIDEO_TO_VIDEO", "status": "IN_PROGRESS", "progress": "30%",
+        "data": {"id": "t2", "status": "RUNNING", "createdAt": "2026-01-01T00:00:00Z"}}})
+    assert wrapped.id == "t2" and wrapped.status is TaskStatus.RUNNING and wrapped.progress == pytest.approx(0.3)
+    queued = parse_task({"code": "success", "data": {"task_id": "t3", "status": "QUEUED", "progress": "0%"}})
+    assert queued.status is TaskStatus.PENDING and queued.id == "t3"
+    done = parse_task({"code": "success", "data": {"task_id": "t4", "status": "SUCCESS", "data": {
+        "id": "t4", "status": "SUCCEEDED", "output": ["https://x/y.mp4"]}}})
+    assert done.output == ("https://x/y.mp4",)
+    failed = parse_task({"id": "t5", "status": "FAILED", "failure": "bad", "failureCode": "SAFETY.INPUT.TEXT"})
+    assert failed.terminal and not failed.retryable
+    from v2v_lab.api.task import is_task_not_exist
+
+    assert is_task_not_exist({"code": "task_not_exist", "message": "task_not_exist"})
+
+
+def test_failure_classes():
+    assert classify_failure("SAFETY.INPUT.TEXT")[0] is False
+    assert classify_failure("INPUT_PREPROCESSING.SAFETY.TEXT")[0] is False
+    assert classify_failure("SAFETY.OUTPUT.VIDEO")[0] is True
+    assert classify_failure("INTERNAL.BAD_OUTPUT.CODE01")[0] is True
+    assert classify_failure("ASSET.INVALID")[0] is False
+    assert classify_failure(None)[0] is False
+
+
+def test_upload_needs_a_file(emulator, tmp_path):
+    with RunwayClient("local", base_url=emulator.base_url) as c, pytest.raises(MediaError):
+        c.upload(tmp_path / "nope.mp4")
+
+
+def _b64(path: str) -> str:
+    import base64
+
+    return base64.b64encode(open(path, "rb").read()).decode()

@@ -1,0 +1,218 @@
+"""Sweeps end to end: emulator over HTTP, a real SQLite MLflow store, resume after kill -9, budgets, dry runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+
+from v2v_lab import load_artifact, load_runs
+from v2v_lab.cli import main
+from v2v_lab.emulator import Emulator
+from v2v_lab.sweeps import Journal, load_spec, run_sweep
+from v2v_lab.tracking import compare_frame
+
+from .conftest import DEMO, ROOT
+
+
+def write_spec(tmp_path: Path, **over) -> Path:
+    spec = {"experiment": "t", "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph"],
+            "prompts": ["neon city", "watercolor"], "seeds": [1, 2], "ratios": ["1280:720"],
+            "emulator": {"render_scale": 0.25}, "scoring": {"frames": 6, "size": 96}}
+    spec.update(over)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_quickstart_end_to_end(mlflow_store, tmp_path):
+    spec = load_spec(ROOT / "experiments" / "quickstart.yaml")
+    spec.emulator.render_scale = 0.25
+    result = run_sweep(spec, progress=False)
+    assert result.counts == {"done": 4}
+    df = load_runs("quickstart")
+    assert len(df) == 4 and set(df["status"]) == {"succeeded"}
+    assert set(df["seed"]) == {1, 2} and set(df["model"]) == {"gen4_aleph"} and set(df["ratio"]) == {"1280:720"}
+    assert df["ssim_source"].between(0, 1).all() and df["warp_error"].between(0, 1).all()
+    assert df["credits"].gt(0).all() and df["latency_s"].gt(0).all()
+    run = mlflow.get_run(df["run_id"][0])
+    assert run.data.tags["mlflow.parentRunId"] == result.parent_run_id
+    assert run.data.params["score.frames"] == "16" and run.data.params["api_version"] == "2024-11-06"
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(df["run_id"][0])}
+    assert {"output.mp4", "poster.png", "contact_sheet.png", "frames.csv", "task.json", "prompt.txt"} <= names
+    assert load_artifact(df.iloc[0], "prompt.txt").read_text() in {"a neon cyberpunk city at night",
+                                                                   "a watercolor painting, soft pastel colours"}
+    history = mlflow.MlflowClient().get_metric_history(df["run_id"][0], "per_frame.ssim_source")
+    assert len(history) == 16
+    parent = mlflow.get_run(result.parent_run_id)
+    assert parent.data.metrics["cells_done"] == 4
+    # Running it again pays nothing: every cell is already done.
+    again = run_sweep(spec, progress=False)
+    assert again.already_done == 4 and len(load_runs("quickstart")) == 4
+
+
+def test_spec_forms_and_plan(mlflow_store, tmp_path):
+    (tmp_path / "prompts.txt").write_text("# a comment\nnoir alley\n\nsepia street\n")
+    spec = load_spec(write_spec(tmp_path, prompts={"file": "prompts.txt"}, seeds={"count": 3, "start": 10},
+                                ratios=["1280:720", "1:1"], models=["gen4_aleph", "aleph2"]))
+    from v2v_lab.sweeps import build_plan
+
+    plan = build_plan(spec)
+    assert {c.prompt for c in plan.cells} == {"noir alley", "sepia street"}
+    assert {c.seed for c in plan.cells} == {10, 11, 12}
+    # 1:1 is no gen4_aleph ratio, and aleph2 takes no ratio: left out and listed, never sent.
+    assert len(plan.cells) == 2 * 3 * 1 and len(plan.excluded) == 2 * 3 * 3
+    assert any("ignores ratio" in w for w in plan.warnings)
+    tmpl = load_spec(write_spec(tmp_path, prompts={"template": "{subject} as {style}",
+                                                   "vars": {"subject": ["a cat", "a dog"], "style": ["anime"]}},
+                                sample={"k": 3, "seed": 1}, seeds={"random": 2}))
+    p1 = build_plan(tmpl, state_dir=tmp_path / "state")
+    p2 = build_plan(tmpl, state_dir=tmp_path / "state")
+    assert len(p1.cells) == 3 and [c.key for c in p1.cells] == [c.key for c in p2.cells]  # seeds recorded
+
+
+def test_dry_run_figures(mlflow_store, tmp_path, capsys):
+    spec = write_spec(tmp_path, models=["gen4_aleph", "gen3a_turbo"], ratios=["1280:720", "1280:768"])
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    # gen4_aleph: 4 cells x 5 s x 15 = 300 credits; gen3a_turbo: 4 x 5.28 s x 5 = 105.6
+    assert "gen4_aleph" in out and "300.0" in out and "3.00" in out
+    assert "gen3a_turbo" in out and "105.6" in out
+    assert "8 cells planned" in out
+
+
+def test_budget_and_balance_refusals(mlflow_store, tmp_path, capsys):
+    spec = write_spec(tmp_path)
+    assert main(["sweep", str(spec), "--max-credits", "100", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "budget.max_credits" in err and "200 over" in err
+    with Emulator(credits=50) as emu:
+        assert main(["sweep", str(spec), "--base-url", emu.base_url, "--no-progress"]) == 2
+        assert "250 short" in capsys.readouterr().err
+        assert emu.stats["tasks_total"] == 0
+    with Emulator(daily_limit=2) as emu:
+        assert main(["sweep", str(spec), "--base-url", emu.base_url, "--no-progress"]) == 2
+        assert "daily limit (gen4_aleph)" in capsys.readouterr().err
+        assert emu.stats["tasks_total"] == 0
+
+
+@pytest.mark.parametrize("text, field", [
+    ("experiment: x\nvideos: [a.mp4]\nprompts: [hi]\nbogus: 1\n", "bogus (line 4)"),
+    ("experiment: x\nvideos: [missing.mp4]\nprompts: [hi]\n", "videos[0]"),
+    ("experiment: x\nvideos: [a.mp4\n", "spec (line"),
+])
+def test_spec_errors_exit_2_naming_the_key(mlflow_store, tmp_path, capsys, text, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["sweep", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert field in err and len(err.splitlines()) == 1
+
+
+def test_killed_sweep_resumes_without_creating_twice(tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "V2V_LAB_HOME": str(tmp_path / "state")}
+    with Emulator(run_s=1.0, render_scale=0.25, concurrency=4) as emu:
+        spec = write_spec(tmp_path, seeds=[1, 2, 3, 4], base_url=emu.base_url, concurrency=4)
+        cmd = [sys.executable, "-m", "v2v_lab.cli", "sweep", str(spec), "--no-progress"]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while emu.stats["tasks_total"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        created_before = emu.stats["tasks_total"]
+        assert 0 < created_before < 8
+        rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+        journal = Journal(tmp_path / "state" / "journal.sqlite")
+        rows = journal.all("t")
+        states = [r.state for r in rows.values()]
+        # A cell killed while its create was on the wire is 'unknown' and reported, never resent.
+        assert len(rows) == 8 and set(states) <= {"done", "unknown"}
+        if "unknown" in states:
+            assert "unknown create outcome" in rerun.stdout
+        ids = journal.task_ids("t")
+        assert all(len(v) == 1 for v in ids.values())  # the tasks created before the kill were taken up by id
+        assert len(ids) <= emu.stats["tasks_total"] <= len(ids) + states.count("unknown")
+        final = subprocess.run(cmd + ["--retry-unknown"], env=env, capture_output=True, text=True, timeout=300)
+        assert final.returncode == 0, final.stderr
+        assert {r.state for r in journal.all("t").values()} == {"done"}
+
+
+def test_same_sweep_against_a_real_mlflow_server(tmp_path, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                               "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                               "--default-artifact-root", str(tmp_path / "artifacts"), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        import httpx
+
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{uri}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "state"))
+        result = run_sweep(write_spec(tmp_path, seeds=[1]), progress=False)
+        assert result.counts == {"done": 2}
+        df = load_runs("t", tracking_uri=uri)
+        assert len(df) == 2 and df["ssim_source"].notna().all()
+        assert load_artifact(df.iloc[0], "output.mp4", tracking_uri=uri).stat().st_size > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_compare_interval_on_a_known_difference():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for prompt in range(10):
+        for seed in range(4):
+            base = rng.normal(0.6, 0.1)
+            rows.append({"model": "a", "prompt": str(prompt), "seed": seed, "video_sha": "v", "ratio": "r",
+                         "repeat": 0, "status": "succeeded", "ssim_source": base})
+            rows.append({"model": "b", "prompt": str(prompt), "seed": seed, "video_sha": "v", "ratio": "r",
+                         "repeat": 0, "status": "succeeded", "ssim_source": base - 0.05 + rng.normal(0, 0.01)})
+    table = compare_frame(pd.DataFrame(rows), by="model", metric="ssim_source", baseline="a").set_index("group")
+    assert table.loc["b", "pairs"] == 40
+    assert table.loc["b", "diff_ci_low"] < -0.05 < table.loc["b", "diff_ci_high"]
+    assert table.loc["b", "diff_ci_high"] < 0  # the difference is clearly there
+    assert table.loc["a", "ci_low"] < table.loc["a", "mean"] < table.loc["a", "ci_high"]
+
+
+def test_scoring_failure_is_recorded_not_fatal(mlflow_store, tmp_path, monkeypatch):
+    import v2v_lab.sweeps.runner as runner
+
+    def broken(*a, **k):
+        raise ValueError("no frames")
+    monkeypatch.setattr(runner, "score", broken)
+    result = run_sweep(write_spec(tmp_path, seeds=[1], prompts=["noir"]), progress=False)
+    assert result.counts == {"done": 1}
+    df = load_runs("t")
+    assert df["scoring_error"][0].startswith("scoring failed")
+
+
+def test_failed_cells_are_runs_too(mlflow_store, tmp_path):
+    result = run_sweep(write_spec(tmp_path, seeds=[1], prompts=["a gore scene"]), progress=False)
+    assert result.counts == {"failed": 1}
+    df = load_runs("t")
+    assert df["status"][0] == "failed" and df["failure_code"][0] == "SAFETY.INPUT.TEXT"
