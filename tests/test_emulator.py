@@ -8,13 +8,12 @@ import hashlib
 import time
 
 import httpx
-import numpy as np
 import pytest
 
 from v2v_lab.emulator import Emulator, FaultConfig
 from v2v_lab.emulator.engine import RenderJob, render, render_frames
 from v2v_lab.emulator.looks import LOOK_KEYWORDS, pick_look
-from v2v_lab.media import open_video, probe_video
+from v2v_lab.media import probe_video
 
 H = {"Authorization": "Bearer key_test", "X-Runway-Version": "2024-11-06"}
 

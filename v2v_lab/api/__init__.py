@@ -1,7 +1,5 @@
 """The endpoint client: providers, model catalog, validation, typed errors and tasks."""
 
-from .catalog import RUNWAY_API_VERSION, Catalog, ModelSpec, load_catalog
-from .client import AsyncRunwayClient, ModelLimits, Organization, RunwayClient
 from ..errors import (
     APIError,
     AuthenticationError,
@@ -20,6 +18,8 @@ from ..errors import (
     V2VError,
     WaitTimeoutError,
 )
+from .catalog import RUNWAY_API_VERSION, Catalog, ModelSpec, load_catalog
+from .client import AsyncRunwayClient, ModelLimits, Organization, RunwayClient
 from .providers import PROVIDERS, Provider, get_provider
 from .task import Task, TaskStatus, classify_failure, parse_task
 from .validation import GenerationRequest, utf16_len, validate_request

@@ -20,10 +20,6 @@ import anyio
 import anyio.from_thread
 import httpx
 
-from ..media.probe import probe_video
-from ._retry import NOT_SENT_ERRORS, RETRY_STATUSES, TRANSPORT_ERRORS, RetryPolicy, retry_after_seconds
-from ._secret import Secret, redact
-from .catalog import RUNWAY_API_VERSION, Catalog, load_catalog
 from ..errors import (
     APIError,
     AuthenticationError,
@@ -40,6 +36,10 @@ from ..errors import (
     TaskFailedError,
     WaitTimeoutError,
 )
+from ..media.probe import probe_video
+from ._retry import NOT_SENT_ERRORS, RETRY_STATUSES, TRANSPORT_ERRORS, RetryPolicy, retry_after_seconds
+from ._secret import Secret, redact
+from .catalog import RUNWAY_API_VERSION, Catalog, load_catalog
 from .providers import Provider, get_provider
 from .task import Task, TaskStatus, is_task_not_exist, parse_task
 from .validation import GenerationRequest, check_model, is_local_path, validate_request

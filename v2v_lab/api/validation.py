@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import InputError, MediaError
 from ..media.probe import probe_image, probe_video
 from .catalog import Catalog, ModelSpec
-from ..errors import InputError, MediaError
 from .providers import Provider
 
 MODERATION_THRESHOLDS = ("auto", "low")

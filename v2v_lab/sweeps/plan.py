@@ -152,7 +152,7 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
         except InputError as err:
             raise InputError(f"models[{k}]", err.value, err.allowed) from None
     for k, prompt in enumerate(prompts):
-        for model, mspec in specs.items():
+        for mspec in specs.values():
             try:
                 check_prompt(prompt, mspec, f"prompts[{k}]")
             except InputError as err:
@@ -160,7 +160,7 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
     video_info: dict[str, tuple[str, float | None]] = {}
     for k, video in enumerate(videos):
         seconds = None
-        for model, mspec in specs.items():
+        for mspec in specs.values():
             got = check_input(video, mspec, provider, f"videos[{k}]", "video")
             seconds = got if got is not None else seconds
         video_info[video] = (content_sha(video) or "", seconds)

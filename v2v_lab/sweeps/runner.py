@@ -346,8 +346,8 @@ class SweepRunner:
         progress.state(state, "scoring")
         state = "scoring"
         report, score_error = await self._score(cell, str(out_path))
-        credits = cell.credits if self.client.provider.paid or True else 0.0
-        credits = _actual_credits(self.client, cell, report) or credits
+        # The emulator charges its own (fictional) balance at catalog prices, so rehearsals show real figures.
+        credits = _actual_credits(self.client, cell, report) or cell.credits
         progress.credits += credits
         rid = await self._log_done(cell, task_id, out_path, report, score_error, timing, task, credits)
         journal.set(exp, cell.key, "done", run_id=rid)
