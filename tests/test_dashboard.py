@@ -1,0 +1,90 @@
+"""Dashboards driven in plain pytest (comm's dummy comm): set values, click, read what the panes hold."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from v2v_lab.dashboard import CompareView, RunBrowser, RunFilter, RunsViewModel, SweepMonitor
+from v2v_lab.sweeps import run_sweep
+
+from .conftest import DEMO
+
+
+@pytest.fixture()
+def store_with_runs(mlflow_store, tmp_path):
+    spec = {"experiment": "dash", "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph", "gen3a_turbo"],
+            "prompts": ["neon city", "a gore scene"], "seeds": [1], "emulator": {"render_scale": 0.25},
+            "scoring": {"frames": 6, "size": 96}}
+    path = tmp_path / "dash.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    monitor = SweepMonitor()
+    run_sweep(str(path), progress=False, on_event=monitor.on_event)
+    return monitor
+
+
+def test_viewmodel_filters_sorts_selects():
+    df = pd.DataFrame({"run_id": ["a", "b", "c"], "model": ["m1", "m2", "m1"], "seed": [1, 2, 3],
+                       "ratio": ["r", "r", "q"], "status": ["succeeded"] * 3, "prompt": ["Neon", "noir", "x"],
+                       "ssim_source": [0.2, 0.9, 0.5], "start_time": [1, 2, 3]})
+    vm = RunsViewModel(df)
+    vm.filter = RunFilter(models=("m1",))
+    assert list(vm.table()["run_id"]) == ["a", "c"]
+    vm.filter = RunFilter(prompt_contains="neo")
+    assert list(vm.table()["run_id"]) == ["a"]
+    vm.filter = RunFilter(metric_ranges={"ssim_source": (0.4, 1.0)})
+    vm.sort_by, vm.ascending = "ssim_source", False
+    assert list(vm.table()["run_id"]) == ["b", "c"]
+    assert vm.select("c")["seed"] == 3 and vm.select("zz") is None
+
+
+def test_run_browser_filters_and_shows_a_run(store_with_runs):
+    browser = RunBrowser("dash")
+    assert browser.experiment.value == "dash"
+    assert "<table" in browser.table.value and browser.table.value.count("<tr") == 5  # header + 4 runs
+    browser.model.value = ("gen3a_turbo",)
+    assert browser.table.value.count("data-run") == 2
+    browser.status.value = ("failed",)
+    assert browser.table.value.count("data-run") == 1 and "SAFETY.INPUT.TEXT" in browser.table.value
+    # A failed cell without output shows as such, not as a traceback.
+    browser.run.value = browser.run.options[1][1]
+    text = " ".join(getattr(c, "value", "") for c in _walk(browser.detail))
+    assert "no output video" in text and "SAFETY.INPUT.TEXT" in text
+    browser.status.value = ("succeeded",)
+    browser.run.value = browser.run.options[1][1]
+    videos = [c for c in _walk(browser.detail) if c.__class__.__name__ == "Video"]
+    assert len(videos) == 1 and videos[0].autoplay is False and videos[0].loop is True
+    assert any("polyline" in getattr(c, "value", "") for c in _walk(browser.detail))
+
+
+def test_compare_view_summary_grid_and_play(store_with_runs):
+    view = CompareView("dash", by="model", baseline="gen4_aleph")
+    table = view.summary_table()
+    assert set(table["group"]) == {"gen4_aleph", "gen3a_turbo"}
+    assert "<svg" in view.scatter.value
+    buttons = [c for c in _walk(view.grid) if c.__class__.__name__ == "Button"]
+    assert buttons
+    buttons[0].click()
+    assert len(view.player.outputs) == 1
+
+
+def test_sweep_monitor_counts(store_with_runs):
+    monitor = store_with_runs
+    assert monitor.counts["done"] == 2 and monitor.counts["failed"] == 2
+    assert "done 2" in monitor.state.value
+
+
+def test_empty_experiment_is_said_not_raised(mlflow_store):
+    import mlflow
+
+    mlflow.MlflowClient().create_experiment("empty")
+    browser = RunBrowser("empty")
+    assert "no runs" in browser.table.value
+    assert "no runs" in CompareView("empty").grid.children[0].value
+
+
+def _walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _walk(child)

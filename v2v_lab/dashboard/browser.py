@@ -1,0 +1,148 @@
+"""RunBrowser: pick an experiment, filter and sort its runs, and look at one run's source, output and numbers."""
+
+from __future__ import annotations
+
+import html
+import os
+
+import ipywidgets as w
+import pandas as pd
+
+from ..tracking.reader import list_experiments, load_artifact, load_runs, load_series
+from .viewmodel import RunsViewModel
+
+METRICS = ("ssim_source", "temporal_consistency", "warp_error", "flicker")
+
+
+def _table_html(df: pd.DataFrame, selected: str | None, limit: int = 200) -> str:
+    if df.empty:
+        return "<p><i>no runs match</i></p>"
+    rows = []
+    for _, r in df.head(limit).iterrows():
+        mark = ' style="background:#fff3c4"' if r["run_id"] == selected else ""
+        cells = "".join(f"<td>{html.escape(_fmt(v))}</td>" for k, v in r.items() if k != "run_id")
+        rows.append(f"<tr{mark} data-run='{r['run_id']}'>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns if c != "run_id")
+    more = f"<p>{len(df) - limit} more</p>" if len(df) > limit else ""
+    return f"<table class='v2v-runs'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+class RunBrowser(w.VBox):
+    def __init__(self, experiment: str | None = None, *, tracking_uri: str | None = None,
+                 mlflow_ui_url: str | None = None):
+        self.tracking_uri = tracking_uri
+        self.mlflow_ui_url = mlflow_ui_url or os.environ.get("V2V_LAB_MLFLOW_UI")
+        experiments = list_experiments(tracking_uri)
+        self.experiment = w.Dropdown(options=experiments, value=experiment if experiment in experiments else
+                                     (experiments[0] if experiments else None), description="experiment")
+        self.model = w.SelectMultiple(description="model", rows=3)
+        self.ratio = w.SelectMultiple(description="ratio", rows=3)
+        self.seed = w.SelectMultiple(description="seed", rows=3)
+        self.status = w.SelectMultiple(description="status", rows=3)
+        self.prompt = w.Text(description="prompt", placeholder="text in the prompt")
+        self.ssim_range = w.FloatRangeSlider(value=(-1.0, 1.0), min=-1.0, max=1.0, step=0.01,
+                                             description="ssim_source")
+        self.sort = w.Dropdown(options=["start_time", *METRICS, "seed", "model"], value="start_time",
+                               description="sort by")
+        self.descending = w.Checkbox(value=False, description="descending")
+        self.run = w.Dropdown(description="run", options=[])
+        self.table = w.HTML()
+        self.detail = w.VBox()
+        super().__init__([self.experiment,
+                          w.HBox([self.model, self.ratio, self.seed, self.status]),
+                          w.HBox([self.prompt, self.ssim_range]),
+                          w.HBox([self.sort, self.descending]), self.table, self.run, self.detail])
+        self.vm = RunsViewModel(pd.DataFrame(columns=["run_id"]))
+        self.experiment.observe(lambda _: self.load(), "value")
+        for widget in (self.model, self.ratio, self.seed, self.status, self.prompt, self.ssim_range, self.sort,
+                       self.descending):
+            widget.observe(lambda _: self.refresh(), "value")
+        self.run.observe(lambda change: self.show(change["new"]), "value")
+        self.load()
+
+    def load(self) -> None:
+        name = self.experiment.value
+        runs = load_runs(name, tracking_uri=self.tracking_uri) if name else pd.DataFrame(columns=["run_id"])
+        self.vm = RunsViewModel(runs)
+        for widget, col in ((self.model, "model"), (self.ratio, "ratio"), (self.seed, "seed"),
+                            (self.status, "status")):
+            widget.options = [str(v) for v in self.vm.options(col)]
+            widget.value = ()
+        self.refresh()
+
+    def refresh(self) -> None:
+        f = self.vm.filter
+        f.models, f.ratios, f.statuses = tuple(self.model.value), tuple(self.ratio.value), tuple(self.status.value)
+        f.seeds = tuple(int(s) for s in self.seed.value)
+        f.prompt_contains = self.prompt.value
+        lo, hi = self.ssim_range.value
+        f.metric_ranges = {} if (lo, hi) == (-1.0, 1.0) else {"ssim_source": (lo, hi)}
+        self.vm.sort_by, self.vm.ascending = self.sort.value, not self.descending.value
+        df = self.vm.table()
+        if self.vm.runs.empty:
+            self.table.value = "<p><i>this experiment has no runs yet</i></p>"
+        else:
+            self.table.value = _table_html(df, self.vm.selected)
+        labels = [(f"{r.model} s{r.seed} {r.status} {str(r.prompt)[:30]}", r.run_id) for r in df.itertuples()]
+        current = self.run.value
+        self.run.options = [("-", None), *labels]
+        self.run.value = current if current in {v for _, v in labels} else None
+
+    def show(self, run_id: str | None) -> None:
+        row = self.vm.select(run_id)
+        if row is None:
+            self.detail.children = []
+            return
+        parts: list[w.Widget] = []
+        status = f"<b>status</b> {html.escape(str(row.get('status')))}"
+        failure = " ".join(str(row.get(k)) for k in ("failure_code", "failure") if row.get(k))
+        if failure:
+            status += f" &mdash; failure: {html.escape(failure)}"
+        if self.mlflow_ui_url:
+            status += f" &mdash; <a href='{self.mlflow_ui_url}/#/experiments/0/runs/{run_id}' target='_blank'>MLflow</a>"
+        parts.append(w.HTML(status))
+        videos = []
+        source = row.get("video")
+        output = load_artifact(run_id, "output.mp4", tracking_uri=self.tracking_uri)  # loaded only when selected
+        if output is not None:
+            videos.append(w.VBox([w.HTML("<b>output</b>"), w.Video.from_file(str(output), autoplay=False, loop=True,
+                                                                               width=360)]))
+        else:
+            videos.append(w.HTML("<i>no output video (the cell failed or the artifact is missing)</i>"))
+        sheet = load_artifact(run_id, "contact_sheet.png", tracking_uri=self.tracking_uri)
+        if sheet is not None:
+            videos.append(w.VBox([w.HTML("<b>contact sheet</b> (source above, output below)"),
+                                  w.Image(value=sheet.read_bytes(), format="png", width=540)]))
+        parts.append(w.HBox(videos))
+        params = {k: row.get(k) for k in ("model", "prompt", "seed", "ratio", "video", "provider", "task_id")}
+        params["source"] = source
+        metrics = {m: row.get(m) for m in METRICS if m in row}
+        parts.append(w.HTML("<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
+                                                for k, v in {**params, **metrics}.items()) + "</table>"))
+        series = {m: load_series(run_id, m, tracking_uri=self.tracking_uri) for m in METRICS}
+        parts.append(w.HTML(_sparklines(series)))
+        self.detail.children = parts
+
+
+def _sparklines(series: dict[str, list[float]]) -> str:
+    """Per-frame metric charts as inline SVG: no plotting library, nothing to download."""
+    out = []
+    for name, values in series.items():
+        if not values:
+            out.append(f"<div>{name}: <i>no per-frame series</i></div>")
+            continue
+        lo, hi = min(values), max(values)
+        span = (hi - lo) or 1.0
+        pts = " ".join(f"{i * 200 / max(1, len(values) - 1):.1f},{40 - (v - lo) / span * 36 - 2:.1f}"
+                       for i, v in enumerate(values))
+        out.append(f"<div>{name} <svg width='200' height='40'><polyline fill='none' stroke='#36c' "
+                   f"points='{pts}'/></svg> {lo:.4f}..{hi:.4f}</div>")
+    return "".join(out)

@@ -1,0 +1,69 @@
+"""The widget-free state under the dashboards: filters, sorting, selection and the tables they derive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+TABLE_COLUMNS = ("status", "model", "seed", "ratio", "prompt", "ssim_source", "temporal_consistency",
+                 "warp_error", "flicker", "failure_code")
+
+
+@dataclass
+class RunFilter:
+    models: tuple[str, ...] = ()
+    ratios: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
+    statuses: tuple[str, ...] = ()
+    prompt_contains: str = ""
+    metric_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        out = df
+        for col, allowed in (("model", self.models), ("ratio", self.ratios), ("status", self.statuses)):
+            if allowed:
+                out = out[out[col].isin(allowed)]
+        if self.seeds:
+            out = out[out["seed"].isin(self.seeds)]
+        if self.prompt_contains:
+            out = out[out["prompt"].fillna("").str.contains(self.prompt_contains, case=False, regex=False)]
+        for metric, (lo, hi) in self.metric_ranges.items():
+            if metric in out.columns:
+                values = out[metric].astype(float)
+                out = out[values.between(lo, hi) | values.isna() & (lo == -np.inf)]
+        return out
+
+
+class RunsViewModel:
+    """Runs of one experiment, a filter, a sort order and a selected run."""
+
+    def __init__(self, runs: pd.DataFrame):
+        self.runs = runs
+        self.filter = RunFilter()
+        self.sort_by = "start_time" if "start_time" in runs.columns else None
+        self.ascending = True
+        self.selected: str | None = None
+
+    def options(self, column: str) -> list:
+        if column not in self.runs.columns:
+            return []
+        return sorted(v for v in self.runs[column].dropna().unique().tolist())
+
+    def table(self) -> pd.DataFrame:
+        df = self.filter.apply(self.runs)
+        if self.sort_by and self.sort_by in df.columns:
+            df = df.sort_values(self.sort_by, ascending=self.ascending, na_position="last", kind="stable")
+        cols = ["run_id", *[c for c in TABLE_COLUMNS if c in df.columns]]
+        return df[cols].reset_index(drop=True)
+
+    def select(self, run_id: str | None) -> pd.Series | None:
+        if run_id is None or run_id not in set(self.runs["run_id"]):
+            self.selected = None
+            return None
+        self.selected = run_id
+        return self.runs[self.runs["run_id"] == run_id].iloc[0]
+
+    def selected_row(self) -> pd.Series | None:
+        return self.select(self.selected) if self.selected else None
