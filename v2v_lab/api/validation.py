@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,6 +185,3 @@ def validate_request(req: GenerationRequest, catalog: Catalog, provider: Provide
 def is_local_path(value: str) -> bool:
     return uri_kind(value) == "path"
 
-
-def file_size(path: str) -> int:
-    return os.path.getsize(path)

@@ -30,10 +30,9 @@ def _sample(field: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
     return cv2.remap(field, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def non_occluded(fw: np.ndarray, bw: np.ndarray) -> np.ndarray:
+def non_occluded(fw: np.ndarray, bw: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """fx, fy: where each pixel of frame t lands in frame t+1 (grid + forward flow)."""
     h, w = fw.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    fx, fy = gx + fw[..., 0], gy + fw[..., 1]
     bw_w = _sample(bw, fx, fy)
     sum_sq = ((fw + bw_w) ** 2).sum(-1)
     occ1 = sum_sq > 0.01 * ((fw**2).sum(-1) + (bw_w**2).sum(-1)) + 0.5
@@ -54,10 +53,11 @@ def pair_error(src_a, src_b, out_a, out_b) -> float:
     ga = cv2.cvtColor(src_a, cv2.COLOR_RGB2GRAY)
     gb = cv2.cvtColor(src_b, cv2.COLOR_RGB2GRAY)
     fw, bw = _flow(ga, gb), _flow(gb, ga)
-    noc = non_occluded(fw, bw)
     h, w = fw.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    warped = _sample(out_b.astype(np.float32) / 255.0, gx + fw[..., 0], gy + fw[..., 1])
+    fx, fy = gx + fw[..., 0], gy + fw[..., 1]
+    noc = non_occluded(fw, bw, fx, fy)
+    warped = _sample(out_b.astype(np.float32) / 255.0, fx, fy)
     diff = (warped - out_a.astype(np.float32) / 255.0) ** 2
     mask = noc[..., None].astype(np.float32)
     denom = float(mask.sum()) * 3.0

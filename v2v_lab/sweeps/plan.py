@@ -24,7 +24,6 @@ from ..api.validation import (
     uri_kind,
 )
 from ..errors import InputError
-from ..media.probe import probe_video
 from .spec import SeedRandom, SeedRange, SweepSpec
 
 DOLLARS_PER_CREDIT = 0.01
@@ -213,6 +212,3 @@ def _grid(videos, models, prompts, seeds, ratios, refs, repeats):
                             for repeat in range(repeats):
                                 yield video, model, prompt, seed, ratio, ref, repeat
 
-
-def video_seconds(path: str) -> float | None:
-    return probe_video(path).duration_s if uri_kind(path) == "path" else None

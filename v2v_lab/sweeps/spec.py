@@ -14,8 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import InputError
 
-SpecError = InputError
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -165,6 +165,3 @@ def _same_fs(a: str, b: str) -> bool:
     except OSError:
         return False
 
-
-def tag_safe(text: str, limit: int = 5000) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
