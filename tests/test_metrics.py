@@ -10,6 +10,7 @@ from skimage.metrics import structural_similarity
 from v2v_lab import InputError, MediaError, score
 from v2v_lab.media import open_video, probe_video
 from v2v_lab.media.sampling import sample_aligned
+from v2v_lab.media.writer import write_mp4
 from v2v_lab.metrics import REGISTRY
 from v2v_lab.metrics._ssim import ssim
 
@@ -22,7 +23,7 @@ def test_clip_against_itself_is_perfect(demo_clip):
     assert report.values["temporal_consistency_rel"] == pytest.approx(1.0, abs=1e-9)
     assert report.values["warp_error"] < 0.001
     assert len(report.series["ssim_source"]) == report.params["frames"] == 16
-    assert report.params["warp_error.flow"] == "opencv_dis_medium"
+    assert report.params["warp_error.flow"] == "opencv_dis_ultrafast"
 
 
 def test_ssim_matches_scikit_image_to_1e6(demo_clip, clip_factory):
@@ -123,3 +124,36 @@ def test_pyav_fallback_reads_the_same_frames(demo_clip):
     b = open_video(demo_clip, (320, 180), backend="pyav").get_frames([0, 50, 131, 500])
     assert a.shape == b.shape == (4, 180, 320, 3)
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 3  # scalers differ by rounding only
+
+
+def test_temporal_consistency_pairs_match_scikit_image(small_clip, clip_factory):
+    """The shared-moments pass computes every pair kind exactly as a direct SSIM would."""
+    out = clip_factory("tc_out.mp4", [cv2.GaussianBlur(f, (0, 0), 1.5) for f in moving_frames(48)])
+    report = score(small_clip, out, frames=6, size=96)
+    f = report.frames
+
+    def sk(a, b):
+        return structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                     data_range=255, channel_axis=-1)
+
+    out_tc = [sk(a, b) for a, b in zip(f.out_a, f.out_b, strict=True)]
+    src_tc = [sk(a, b) for a, b in zip(f.src_a, f.src_b, strict=True)]
+    assert report.series["temporal_consistency"] == pytest.approx(out_tc, abs=1e-6)
+    assert report.values["temporal_consistency_rel"] == pytest.approx(np.mean(out_tc) / np.mean(src_tc), abs=1e-6)
+
+
+def test_warm_source_cache_gives_identical_scores_and_sees_edits(tmp_path, clip_factory):
+    from v2v_lab.media.sampling import clear_source_cache
+
+    frames = moving_frames(40)
+    src = tmp_path / "src.mp4"
+    write_mp4(src, frames, 24.0, crf=12)
+    out = clip_factory("cache_out.mp4", [cv2.GaussianBlur(f, (0, 0), 2.0) for f in frames])
+    clear_source_cache()
+    cold = score(src, out, frames=6, size=96)
+    warm = score(src, out, frames=6, size=96)
+    assert warm.values == cold.values and warm.series == cold.series
+    # Rewriting the source (new bytes, new mtime) must not be served from the cache.
+    write_mp4(src, frames[::-1], 24.0, crf=12)
+    edited = score(src, out, frames=6, size=96)
+    assert edited.values["ssim_source"] < cold.values["ssim_source"] - 0.01

@@ -34,10 +34,11 @@ def _even(n: float) -> int:
 class DecordReader:
     backend = "decord"
 
-    def __init__(self, info: VideoInfo, width: int | None, height: int | None):
+    def __init__(self, info: VideoInfo, width: int | None, height: int | None, threads: int = 1):
         self.info = info
         kwargs = {"width": width, "height": height} if width and height else {}
-        self._vr = decord.VideoReader(info.path, ctx=decord.cpu(0), num_threads=1, **kwargs)
+        # threads=0 lets FFmpeg pick (all cores); 1 when another decode runs beside this one.
+        self._vr = decord.VideoReader(info.path, ctx=decord.cpu(0), num_threads=threads, **kwargs)
         # Clamp to what really decodes: decord's get_batch can hang past the real end.
         self._last = min(len(self._vr), info.frame_count) - 1
 
@@ -92,11 +93,12 @@ def open_video(
     backend: str = "auto",
     info: VideoInfo | None = None,
     field: str = "video",
+    threads: int = 1,
 ) -> FrameReader:
     """A reader that returns frames at `size` (width, height), scaled during decode.
 
     backend: "auto" (decord, falling back to PyAV if decord is missing or fails on the file),
-    "decord" or "pyav".
+    "decord" or "pyav". threads: decoder threads for decord (0 = FFmpeg's choice).
     """
     info = info or probe_video(path, field)
     width, height = (size if size else (None, None))
@@ -104,7 +106,7 @@ def open_video(
         raise MediaError("backend", backend, "auto, decord or pyav")
     if backend in ("auto", "decord") and decord is not None:
         try:
-            return DecordReader(info, width, height)
+            return DecordReader(info, width, height, threads)
         except Exception:  # decord raises its own DECORDError types from native code
             if backend == "decord":
                 raise MediaError(field, str(path), "a video decord can open") from None

@@ -26,6 +26,10 @@ class Metric:
     best: float
     compute: Callable[[AlignedFrames], MetricResult]
     params: dict[str, Any] = field(default_factory=dict)
+    # Kinds of SSIM pair the metric reads (see _ssim.PAIR_KINDS), so score() computes them in one pass.
+    ssim_pairs: tuple[str, ...] = ()
+    # Work that needs only the source frames, run while the output is still decoding; fills the cache.
+    prepare_source: Callable[[np.ndarray, np.ndarray, dict[str, Any]], None] | None = None
 
     @property
     def higher_is_better(self) -> bool:

@@ -7,7 +7,7 @@ the source's structure survived", next to a measure of the edit, never alone.
 from __future__ import annotations
 
 from ..media.sampling import AlignedFrames
-from ._ssim import ssim_pairs
+from ._ssim import cached_ssim
 from .base import Metric, MetricResult, mean, register
 
 PARAMS = {"window": "gaussian", "sigma": 1.5, "use_sample_covariance": False, "data_range": 255,
@@ -15,9 +15,9 @@ PARAMS = {"window": "gaussian", "sigma": 1.5, "use_sample_covariance": False, "d
 
 
 def compute(frames: AlignedFrames) -> MetricResult:
-    series = ssim_pairs(frames.src_a, frames.out_a)
+    series = list(cached_ssim(frames, "src_out"))
     return MetricResult(mean(series), series, dict(PARAMS))
 
 
 METRIC = register(Metric("ssim_source", "SSIM(source_t, output_t), averaged over sampled frames",
-                         -1.0, 1.0, compute, PARAMS))
+                         -1.0, 1.0, compute, PARAMS, ssim_pairs=("src_out",)))

@@ -8,35 +8,28 @@ below 1 the output changes more between frames than the source does.
 from __future__ import annotations
 
 from ..media.sampling import AlignedFrames
-from ._ssim import ssim_pairs
+from ._ssim import cached_ssim, prepare_source_ssim
 from .base import Metric, MetricResult, mean, register
 
 PARAMS = {"pairs": "consecutive output frames", "sigma": 1.5, "data_range": 255, "colour": "rgb"}
 
 
-def _pairs(frames: AlignedFrames, which: str) -> list[float]:
-    """Consecutive-frame SSIMs, memoised on the frames: both metrics here need the output's."""
-    key = f"ssim_pairs_{which}"
-    if key not in frames.cache:
-        a, b = (frames.out_a, frames.out_b) if which == "out" else (frames.src_a, frames.src_b)
-        frames.cache[key] = ssim_pairs(a, b)
-    return frames.cache[key]
-
-
 def compute(frames: AlignedFrames) -> MetricResult:
-    series = _pairs(frames, "out")
+    series = list(cached_ssim(frames, "out_out"))
     return MetricResult(mean(series), series, dict(PARAMS))
 
 
 def compute_rel(frames: AlignedFrames) -> MetricResult:
-    out = _pairs(frames, "out")
-    src = _pairs(frames, "src")
+    out = cached_ssim(frames, "out_out")
+    src = cached_ssim(frames, "src_src")
     series = [o / s if s > 1e-6 else float("nan") for o, s in zip(out, src, strict=True)]
     source_tc = mean(src)
     value = mean(out) / source_tc if source_tc > 1e-6 else float("nan")
     return MetricResult(value, series, {**PARAMS, "relative_to": "source's own temporal_consistency"})
 
 
-METRIC = register(Metric("temporal_consistency", "SSIM(output_t, output_t+1), averaged", -1.0, 1.0, compute, PARAMS))
+METRIC = register(Metric("temporal_consistency", "SSIM(output_t, output_t+1), averaged", -1.0, 1.0, compute, PARAMS,
+                         ssim_pairs=("out_out",)))
 METRIC_REL = register(Metric("temporal_consistency_rel", "temporal_consistency(output) / temporal_consistency(source)",
-                             0.0, 1.0, compute_rel, {**PARAMS, "relative_to": "source"}))
+                             0.0, 1.0, compute_rel, {**PARAMS, "relative_to": "source"},
+                             ssim_pairs=("out_out", "src_src"), prepare_source=prepare_source_ssim))
