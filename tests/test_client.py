@@ -227,3 +227,17 @@ def _b64(path: str) -> str:
     import base64
 
     return base64.b64encode(open(path, "rb").read()).decode()
+
+
+def test_a_source_is_uploaded_once_and_again_when_its_uri_expired(small_clip):
+    with Emulator(render_scale=0.25, upload_ttl_s=1.0) as emu, RunwayClient("local", base_url=emu.base_url) as c:
+        first = [c.create(GenerationRequest(small_clip, "x", seed=i)) for i in range(3)]
+        # One upload is two requests (ask for a URL, POST the bytes): three cells, one upload.
+        assert emu.stats["requests"]["upload"] == 2
+        import time
+
+        time.sleep(1.2)  # the emulator now refuses the runway:// URI the client holds
+        again = c.create(GenerationRequest(small_clip, "x", seed=9))
+        assert emu.stats["requests"]["upload"] == 4
+        assert emu.stats["responses"].get(400) == 1  # the stale URI: refused, no task made
+        assert emu.stats["tasks_total"] == 4 and again not in first

@@ -216,3 +216,25 @@ def test_failed_cells_are_runs_too(mlflow_store, tmp_path):
     assert result.counts == {"failed": 1}
     df = load_runs("t")
     assert df["status"][0] == "failed" and df["failure_code"][0] == "SAFETY.INPUT.TEXT"
+
+
+def test_retry_failed_sends_only_retryable_failures_again(mlflow_store, tmp_path):
+    from v2v_lab.emulator import FaultConfig
+
+    spec = write_spec(tmp_path, prompts=["neon city", "a gore scene"], seeds=[1, 2], max_task_retries=0)
+    with Emulator(render_scale=0.25, queue_s=0.02, faults=FaultConfig(task_failure_rate=1.0, seed=3)) as emu:
+        first = run_sweep(spec, progress=False, base_url=emu.base_url)
+        codes = sorted(o.failure_code for o in first.outcomes)
+        assert first.counts == {"failed": 4}
+        assert [c.split(".")[0] for c in codes] == ["INTERNAL", "INTERNAL", "SAFETY", "SAFETY"]
+        assert emu.stats["tasks_total"] == 4  # moderation fails a task, as Runway does
+    with Emulator(render_scale=0.25, queue_s=0.02) as emu:
+        again = run_sweep(spec, progress=False, base_url=emu.base_url)
+        assert again.counts == {"failed": 4} and emu.stats["tasks_total"] == 0  # nothing re-sent without the flag
+        retried = run_sweep(spec, progress=False, base_url=emu.base_url, retry_failed=True)
+        assert retried.counts == {"done": 2, "failed": 2}
+        assert emu.stats["tasks_total"] == 2  # the two INTERNAL cells, once each; moderation is final
+        assert {o.cell.prompt for o in retried.outcomes if o.state == "done"} == {"neon city"}
+    df = load_runs("t")
+    done = df[df["status"] == "succeeded"]
+    assert len(done) == 2 and set(done["prompt"]) == {"neon city"}

@@ -45,6 +45,7 @@ from .task import Task, TaskStatus, is_task_not_exist, parse_task
 from .validation import GenerationRequest, check_model, is_local_path, validate_request
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+UPLOAD_REUSE_S = 23 * 3600  # runway:// URIs live 24 h; a reused one keeps an hour to spare
 ProgressCallback = Callable[[Task], None]
 
 
@@ -122,6 +123,8 @@ class AsyncRunwayClient:
             "X-Runway-Version": RUNWAY_API_VERSION, "User-Agent": "v2v-lab"})
         self._plain = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
         self.requests_sent = 0
+        self._uploads: dict[tuple[str, int, int], tuple[str, float]] = {}
+        self._upload_locks: dict[tuple[str, int, int], asyncio.Lock] = {}
 
     def __repr__(self) -> str:
         return f"AsyncRunwayClient(provider={self.provider.name!r}, base_url={self.base_url!r}, api_key=***)"
@@ -207,12 +210,33 @@ class AsyncRunwayClient:
             raise _status_error(resp, self._key)
         raise AssertionError("unreachable")
 
+    async def _cached_upload(self, path: str) -> str:
+        """Upload a file once and reuse its runway:// URI while it lives.
+
+        A sweep sends the same source with every cell; uploading it each time costs a request and
+        the bytes per cell. Concurrent cells wait for one upload. The key includes mtime and size,
+        so an edited file is uploaded again.
+        """
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+        lock = self._upload_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            hit = self._uploads.get(key)
+            if hit is not None and time.monotonic() - hit[1] < UPLOAD_REUSE_S:
+                return hit[0]
+            uri = await self.upload(path)
+            self._uploads[key] = (uri, time.monotonic())
+            return uri
+
+    def forget_uploads(self) -> None:
+        self._uploads.clear()
+
     async def _materialize(self, value: str, field: str, kind: str) -> str:
         """A local path becomes a runway:// upload, or a data URI where the provider has no uploads."""
         if not is_local_path(value):
             return value
         if self.provider.has_uploads:
-            return await self.upload(value)
+            return await self._cached_upload(value)
         size = os.path.getsize(value)
         if size > self.provider.max_data_uri_bytes:
             raise InputError(field, value, f"a file of at most {self.provider.max_data_uri_bytes // 1_000_000} MB "
@@ -252,18 +276,32 @@ class AsyncRunwayClient:
         Raises CreateOutcomeUnknownError when the create was sent and no clear answer came back.
         """
         await asyncio.to_thread(self.validate, request)
+        uses_uploads = self.provider.has_uploads and any(
+            is_local_path(v) for v in (request.video, *request.references, *(kf["uri"] for kf in request.keyframes)))
+        for attempt in (1, 2):
+            body = await self._request_body(request)
+            if on_sending:
+                on_sending()
+            try:
+                answer = await self._json("POST", "/v1/video_to_video", json=body, create=True)
+                break
+            except BadRequestError as exc:
+                # A reused runway:// URI the server no longer knows (expired, or a restarted
+                # emulator): the 400 means no task was made, so upload afresh and send once more.
+                if attempt == 2 or not uses_uploads or "runway://" not in str(exc):
+                    raise
+                self.forget_uploads()
+        if not isinstance(answer, dict) or "id" not in answer:
+            raise CreateOutcomeUnknownError("POST /v1/video_to_video: answer has no task id", cause="bad body")
+        return str(answer["id"])
+
+    async def _request_body(self, request: GenerationRequest) -> dict[str, Any]:
         video = await self._materialize(request.video, "video", "video")
         refs = [await self._materialize(r, f"references[{k}]", "image") for k, r in enumerate(request.references)]
         kfs = []
         for k, kf in enumerate(request.keyframes):
             kfs.append({**kf, "uri": await self._materialize(kf["uri"], f"keyframes[{k}].uri", "image")})
-        body = self.build_body(GenerationRequest(**{**request.__dict__, "keyframes": tuple(kfs)}), video, refs)
-        if on_sending:
-            on_sending()
-        answer = await self._json("POST", "/v1/video_to_video", json=body, create=True)
-        if not isinstance(answer, dict) or "id" not in answer:
-            raise CreateOutcomeUnknownError("POST /v1/video_to_video: answer has no task id", cause="bad body")
-        return str(answer["id"])
+        return self.build_body(GenerationRequest(**{**request.__dict__, "keyframes": tuple(kfs)}), video, refs)
 
     async def get_task(self, task_id: str) -> Task:
         return parse_task(await self._json("GET", f"/v1/tasks/{task_id}"), task_id)

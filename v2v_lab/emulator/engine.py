@@ -9,9 +9,13 @@ Time policy: output frame j shows the source frame on screen at j / output_fps; 
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -94,7 +98,52 @@ def _source_frames(info: VideoInfo, out_w: int, out_h: int) -> tuple[Iterator[np
     def crop(frame: np.ndarray) -> np.ndarray:
         return frame[oy : oy + out_h, ox : ox + out_w]
 
-    return iter_frames(info.path, (dec_w, dec_h)), crop
+    return _DECODED.frames(info, (dec_w, dec_h)), crop
+
+
+class _DecodedSources:
+    """Decoded source clips at render size, kept for the next task on the same input.
+
+    Why: a sweep renders the same source dozens of times, and at small render scales decoding the
+    full-size source is most of a render's cost. Inputs are stored content-addressed, so the path,
+    mtime and size identify the bytes. Bounded by total bytes; a clip too big to keep is streamed.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[Any, ...], list[np.ndarray]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._decoding: dict[tuple[Any, ...], threading.Lock] = {}
+
+    def frames(self, info: VideoInfo, size: tuple[int, int]) -> Iterator[np.ndarray]:
+        need = info.frame_count * size[0] * size[1] * 3
+        if need > self.max_bytes // 2:
+            return iter_frames(info.path, size)
+        st = os.stat(info.path)
+        key = (os.path.realpath(info.path), st.st_mtime_ns, st.st_size, size)
+        with self._lock:
+            gate = self._decoding.setdefault(key, threading.Lock())
+        with gate:  # one decode per key; concurrent renders of the same source wait for it
+            with self._lock:
+                got = self._items.get(key)
+                if got is not None:
+                    self._items.move_to_end(key)
+                    return iter(got)
+            decoded = list(iter_frames(info.path, size))
+            for frame in decoded:
+                frame.flags.writeable = False  # shared by every later render of this source
+            with self._lock:
+                self._items[key] = decoded
+                self._bytes += sum(f.nbytes for f in decoded)
+                while self._bytes > self.max_bytes and len(self._items) > 1:
+                    _, old = self._items.popitem(last=False)
+                    self._bytes -= sum(f.nbytes for f in old)
+                self._decoding.pop(key, None)
+            return iter(decoded)
+
+
+_DECODED = _DecodedSources()
 
 
 def render(job: RenderJob, on_progress: Callable[[float], None] | None = None) -> RenderResult:

@@ -93,7 +93,11 @@ class EmulatorState:
         self.credits_used: dict[tuple[str, str], float] = defaultdict(float)  # (date, model) -> credits
         self.running: Counter[str] = Counter()
         self._ordinal = 0
-        self._pool = ThreadPoolExecutor(max_workers=render_workers, thread_name_prefix="emu-render")
+        # One thread per RUNNING task (they mostly wait out run_s), but at most render_workers
+        # renders at once: a task's emulated generation time must not queue behind other renders.
+        running_cap = max(render_workers, sum(limits.max_concurrent.values()) or 1)
+        self._pool = ThreadPoolExecutor(max_workers=running_cap, thread_name_prefix="emu-task")
+        self._render_slots = threading.BoundedSemaphore(render_workers)
         self._stop = False
         self._scheduler = threading.Thread(target=self._schedule_loop, name="emu-scheduler", daemon=True)
         self._scheduler.start()
@@ -192,12 +196,8 @@ class EmulatorState:
             self._sleep_progress(task, started, 0.5)
             self._finish_failed(task)
             return
-        result = render(
-            RenderJob(task.input_path, task.model, task.request.get("promptText") or "", int(task.request["seed"]),
-                      task.request.get("ratio") if spec.ratios else None, spec.output_fps,
-                      spec.max_output_seconds, str(out_path), task.reference_path, self.timing.render_scale),
-            on_progress,
-        )
+        with self._render_slots:
+            result = self._render(task, spec, out_path, on_progress)
         self._sleep_progress(task, started, 1.0)
         with self.lock:
             if task.cancelled:
@@ -212,6 +212,14 @@ class EmulatorState:
             self.credits_used[(utc_now().date().isoformat(), task.model)] += credits
             task.progress = 1.0
             task.status = "SUCCEEDED"
+
+    def _render(self, task: TaskRecord, spec: Any, out_path: Path, on_progress: Any) -> Any:
+        return render(
+            RenderJob(task.input_path, task.model, task.request.get("promptText") or "", int(task.request["seed"]),
+                      task.request.get("ratio") if spec.ratios else None, spec.output_fps,
+                      spec.max_output_seconds, str(out_path), task.reference_path, self.timing.render_scale),
+            on_progress,
+        )
 
     def _sleep_progress(self, task: TaskRecord, started: float, share: float) -> None:
         """Hold the task RUNNING until `share` of run_s has passed, moving progress with time."""

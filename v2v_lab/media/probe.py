@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,15 @@ def probe_video(path: str | os.PathLike[str], field: str = "video") -> VideoInfo
     decode), and one frame is decoded to prove the stream is video we can read.
     """
     p = _check_file(path, field)
+    st = p.stat()
+    return _probe_cached(str(p), st.st_mtime_ns, st.st_size, field)
+
+
+@functools.lru_cache(maxsize=256)
+def _probe_cached(path: str, mtime_ns: int, size: int, field: str) -> VideoInfo:
+    """Probes are memoised by path, mtime and size: a sweep probes one source for every cell, in
+    the client, the emulator and the scorer. Failures raise, and raised calls are not cached."""
+    p = Path(path)
     try:
         with av.open(str(p)) as container:
             if not container.streams.video:
@@ -81,7 +91,7 @@ def probe_video(path: str | os.PathLike[str], field: str = "video") -> VideoInfo
         raise MediaError(field, str(path), "a video with at least one decodable frame")
     if fps <= 0:
         fps = count / last_pts_s if last_pts_s > 0 else 25.0
-    return VideoInfo(str(p), width, height, fps, count, count / fps, codec, p.stat().st_size)
+    return VideoInfo(str(p), width, height, fps, count, count / fps, codec, size)
 
 
 @dataclass(frozen=True)
