@@ -49,13 +49,30 @@ def test_run_browser_filters_and_shows_a_run(store_with_runs):
     assert browser.table.value.count("data-run") == 1 and "SAFETY.INPUT.TEXT" in browser.table.value
     # A failed cell without output shows as such, not as a traceback.
     browser.run.value = browser.run.options[1][1]
-    text = " ".join(getattr(c, "value", "") for c in _walk(browser.detail))
+    text = " ".join(_texts(browser.detail))
     assert "no output video" in text and "SAFETY.INPUT.TEXT" in text
     browser.status.value = ("succeeded",)
     browser.run.value = browser.run.options[1][1]
     videos = [c for c in _walk(browser.detail) if c.__class__.__name__ == "Video"]
-    assert len(videos) == 1 and videos[0].autoplay is False and videos[0].loop is True
-    assert any("polyline" in getattr(c, "value", "") for c in _walk(browser.detail))
+    assert len(videos) == 2  # source and output side by side
+    assert all(v.autoplay is False and v.loop is True for v in videos)
+    assert videos[0].value == DEMO.read_bytes()
+    assert any("polyline" in t for t in _texts(browser.detail))
+    # A range on another metric: narrowing it to one run's value keeps that run only.
+    browser.status.value, browser.model.value = (), ()
+    browser.range_metric.value = "temporal_consistency"
+    assert browser.table.value.count("data-run") == 4  # full span: no filter, failed runs included
+    target = browser.vm.runs.dropna(subset=["temporal_consistency"]).iloc[0]["temporal_consistency"]
+    browser.metric_range.value = (target - 1e-4, target + 1e-4)
+    assert browser.table.value.count("data-run") == 1
+
+
+def test_run_browser_links_to_mlflow_with_the_experiment_id(store_with_runs):
+    browser = RunBrowser("dash", mlflow_ui_url="http://127.0.0.1:5000/")
+    row = browser.vm.runs.iloc[0]
+    browser.run.value = row["run_id"]
+    links = [t for t in _texts(browser.detail) if "open in MLflow" in t]
+    assert links and f"#/experiments/{row['experiment_id']}/runs/{row['run_id']}" in links[0]
 
 
 def test_compare_view_summary_grid_and_play(store_with_runs):
@@ -67,6 +84,18 @@ def test_compare_view_summary_grid_and_play(store_with_runs):
     assert buttons
     buttons[0].click()
     assert len(view.player.outputs) == 1
+
+
+def test_compare_view_by_prompt_puts_models_on_rows(store_with_runs):
+    view = CompareView("dash", by="prompt", metric="temporal_consistency")
+    assert view.groups == ["a gore scene", "neon city"]
+    labels = [t for t in _texts(view.grid)]
+    assert "gen3a_turbo" in labels and "gen4_aleph" in labels
+    # Failed cells have no poster: said in the cell, not raised.
+    assert sum("no output" in t for t in labels) == 2
+    assert view.baseline.value == "neon city"  # the default baseline is a group with scores
+    view.baseline.value = "a gore scene"  # every cell of it failed
+    assert "no comparison" in view.summary.value
 
 
 def test_sweep_monitor_counts(store_with_runs):
@@ -88,3 +117,8 @@ def _walk(widget):
     yield widget
     for child in getattr(widget, "children", ()):
         yield from _walk(child)
+
+
+def _texts(widget):
+    """The text of every HTML-like widget under `widget` (videos and images hold bytes)."""
+    return [c.value for c in _walk(widget) if isinstance(getattr(c, "value", None), str)]

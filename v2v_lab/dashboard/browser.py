@@ -48,8 +48,10 @@ class RunBrowser(w.VBox):
         self.seed = w.SelectMultiple(description="seed", rows=3)
         self.status = w.SelectMultiple(description="status", rows=3)
         self.prompt = w.Text(description="prompt", placeholder="text in the prompt")
-        self.ssim_range = w.FloatRangeSlider(value=(-1.0, 1.0), min=-1.0, max=1.0, step=0.01,
-                                             description="ssim_source")
+        # One range filter on a metric of your choice; its bounds follow the metric's values.
+        self.range_metric = w.Dropdown(options=list(METRICS), value="ssim_source", description="range on")
+        self.metric_range = w.FloatRangeSlider(value=(-1.0, 1.0), min=-1.0, max=1.0, step=0.001,
+                                               description="", readout_format=".3f")
         self.sort = w.Dropdown(options=["start_time", *METRICS, "seed", "model"], value="start_time",
                                description="sort by")
         self.descending = w.Checkbox(value=False, description="descending")
@@ -58,13 +60,14 @@ class RunBrowser(w.VBox):
         self.detail = w.VBox()
         super().__init__([self.experiment,
                           w.HBox([self.model, self.ratio, self.seed, self.status]),
-                          w.HBox([self.prompt, self.ssim_range]),
+                          w.HBox([self.prompt, self.range_metric, self.metric_range]),
                           w.HBox([self.sort, self.descending]), self.table, self.run, self.detail])
         self.vm = RunsViewModel(pd.DataFrame(columns=["run_id"]))
         self.experiment.observe(lambda _: self.load(), "value")
-        for widget in (self.model, self.ratio, self.seed, self.status, self.prompt, self.ssim_range, self.sort,
+        for widget in (self.model, self.ratio, self.seed, self.status, self.prompt, self.metric_range, self.sort,
                        self.descending):
             widget.observe(lambda _: self.refresh(), "value")
+        self.range_metric.observe(lambda _: self._reset_range(), "value")
         self.run.observe(lambda change: self.show(change["new"]), "value")
         self.load()
 
@@ -76,6 +79,19 @@ class RunBrowser(w.VBox):
                             (self.status, "status")):
             widget.options = [str(v) for v in self.vm.options(col)]
             widget.value = ()
+        self._reset_range()
+
+    def _reset_range(self) -> None:
+        """Span the chosen metric's observed values (the full span means: no range filter)."""
+        col = self.range_metric.value
+        values = self.vm.runs[col].dropna() if col in self.vm.runs.columns else []
+        lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        if hi <= lo:
+            hi = lo + 1e-3
+        with self.metric_range.hold_trait_notifications():
+            self.metric_range.min, self.metric_range.max = -1e9, 1e9  # widen first: min may not pass max
+            self.metric_range.min, self.metric_range.max = lo, hi
+            self.metric_range.value = (lo, hi)
         self.refresh()
 
     def refresh(self) -> None:
@@ -83,8 +99,9 @@ class RunBrowser(w.VBox):
         f.models, f.ratios, f.statuses = tuple(self.model.value), tuple(self.ratio.value), tuple(self.status.value)
         f.seeds = tuple(int(s) for s in self.seed.value)
         f.prompt_contains = self.prompt.value
-        lo, hi = self.ssim_range.value
-        f.metric_ranges = {} if (lo, hi) == (-1.0, 1.0) else {"ssim_source": (lo, hi)}
+        lo, hi = self.metric_range.value
+        full = (lo, hi) == (self.metric_range.min, self.metric_range.max)
+        f.metric_ranges = {} if full else {self.range_metric.value: (lo, hi)}
         self.vm.sort_by, self.vm.ascending = self.sort.value, not self.descending.value
         df = self.vm.table()
         if self.vm.runs.empty:
@@ -107,11 +124,12 @@ class RunBrowser(w.VBox):
         if failure:
             status += f" &mdash; failure: {html.escape(failure)}"
         if self.mlflow_ui_url:
-            status += f" &mdash; <a href='{self.mlflow_ui_url}/#/experiments/0/runs/{run_id}' target='_blank'>MLflow</a>"
+            link = f"{self.mlflow_ui_url.rstrip('/')}/#/experiments/{row.get('experiment_id')}/runs/{run_id}"
+            status += f" &mdash; <a href='{html.escape(link)}' target='_blank'>open in MLflow</a>"
         parts.append(w.HTML(status))
-        videos = []
-        source = row.get("video")
-        output = load_artifact(run_id, "output.mp4", tracking_uri=self.tracking_uri)  # loaded only when selected
+        # Videos load only now, for the selected run: opening an experiment reads no video at all.
+        videos = [_source_pane(row.get("source"))]
+        output = load_artifact(run_id, "output.mp4", tracking_uri=self.tracking_uri)
         if output is not None:
             videos.append(w.VBox([w.HTML("<b>output</b>"), w.Video.from_file(str(output), autoplay=False, loop=True,
                                                                                width=360)]))
@@ -123,13 +141,19 @@ class RunBrowser(w.VBox):
                                   w.Image(value=sheet.read_bytes(), format="png", width=540)]))
         parts.append(w.HBox(videos))
         params = {k: row.get(k) for k in ("model", "prompt", "seed", "ratio", "video", "provider", "task_id")}
-        params["source"] = source
         metrics = {m: row.get(m) for m in METRICS if m in row}
         parts.append(w.HTML("<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
                                                 for k, v in {**params, **metrics}.items()) + "</table>"))
         series = {m: load_series(run_id, m, tracking_uri=self.tracking_uri) for m in METRICS}
         parts.append(w.HTML(_sparklines(series)))
         self.detail.children = parts
+
+
+def _source_pane(source: object) -> w.Widget:
+    if isinstance(source, str) and os.path.isfile(source):
+        return w.VBox([w.HTML("<b>source</b>"), w.Video.from_file(source, autoplay=False, loop=True, width=360)])
+    where = html.escape(str(source)) if source else "not recorded"
+    return w.HTML(f"<i>source video not on this machine ({where})</i>")
 
 
 def _sparklines(series: dict[str, list[float]]) -> str:

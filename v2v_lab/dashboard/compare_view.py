@@ -7,6 +7,7 @@ import html
 import ipywidgets as w
 import pandas as pd
 
+from ..errors import InputError
 from ..tracking.compare import compare_frame
 from ..tracking.reader import load_artifact, load_runs
 
@@ -19,8 +20,10 @@ class CompareView(w.VBox):
         groups = sorted(self.runs[by].dropna().astype(str).unique()) if by in self.runs else []
         self.metric = w.Dropdown(options=["ssim_source", "temporal_consistency", "warp_error", "flicker"],
                                  value=metric, description="metric")
-        self.baseline = w.Dropdown(options=groups, value=baseline if baseline in groups else
-                                   (groups[0] if groups else None), description="baseline")
+        scored = [g for g in groups if metric in self.runs and self.runs.loc[
+            self.runs[by].astype(str) == g, metric].notna().any()]
+        default = baseline if baseline in groups else (scored or groups or [None])[0]
+        self.baseline = w.Dropdown(options=groups, value=default, description="baseline")
         self.summary = w.HTML()
         self.grid = w.GridBox()
         self.player = w.Output()
@@ -38,7 +41,12 @@ class CompareView(w.VBox):
         return compare_frame(self.runs, self.by, self.metric.value, self.baseline.value)
 
     def refresh(self) -> None:
-        table = self.summary_table()
+        try:
+            table = self.summary_table()
+        except InputError as exc:  # e.g. a baseline whose cells all failed: say so, never raise
+            self.summary.value = f"<p><i>no comparison: {html.escape(str(exc))}</i></p>"
+            self.scatter.value = _scatter(self.runs, self.by)
+            return
         if table.empty:
             self.summary.value = "<p><i>no scored runs to compare</i></p>"
         else:
@@ -52,12 +60,14 @@ class CompareView(w.VBox):
             return
         if seed is not None:
             df = df[df["seed"] == seed]
-        prompts = sorted(df["prompt"].dropna().unique())
-        cells: list[w.Widget] = [w.HTML("")] + [w.HTML(f"<b>{html.escape(g)}</b>") for g in self.groups]
-        for prompt in prompts:
-            cells.append(w.HTML(html.escape(prompt[:60])))
+        # Rows are prompts; when the columns are prompts, rows are models.
+        rows_by = "model" if self.by == "prompt" else "prompt"
+        row_values = sorted(df[rows_by].dropna().astype(str).unique())
+        cells: list[w.Widget] = [w.HTML("")] + [w.HTML(f"<b>{html.escape(g[:60])}</b>") for g in self.groups]
+        for value in row_values:
+            cells.append(w.HTML(html.escape(value[:60])))
             for g in self.groups:
-                sub = df[(df["prompt"] == prompt) & (df[self.by].astype(str) == g)]
+                sub = df[(df[rows_by].astype(str) == value) & (df[self.by].astype(str) == g)]
                 cells.append(self._cell(sub.iloc[0] if len(sub) else None))
         self.grid.layout = w.Layout(grid_template_columns=f"200px repeat({len(self.groups)}, 220px)")
         self.grid.children = cells

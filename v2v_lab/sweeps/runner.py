@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..api.catalog import RUNWAY_API_VERSION
 from ..api.client import AsyncRunwayClient
@@ -440,7 +441,9 @@ class SweepRunner:
 
     def _tags(self, cell: Cell, task_id: str | None, status: str, failure_code: str | None) -> dict[str, str]:
         tags = {"v2v.cell_key": cell.key, "v2v.task_id": task_id or "", "v2v.status": status,
-                "v2v.failure_code": failure_code or "", "v2v.experiment": self.spec.experiment}
+                "v2v.failure_code": failure_code or "", "v2v.experiment": self.spec.experiment,
+                # Where the source is, so dashboards can play it beside the output.
+                "v2v.source": _source_ref(cell.video)}
         return tags | {f"v2v.tag.{k}": v for k, v in self.spec.tags.items()}
 
     async def _log_failed(self, cell, task_id, status, code, message, timing, task: Task | None = None) -> str:
@@ -489,6 +492,18 @@ def _actual_credits(client: AsyncRunwayClient, cell: Cell, report: ScoreReport |
         return None
     spec = client.catalog[cell.model]
     return spec.credits_per_second * report.frames.output.duration_s
+
+
+def _source_ref(video: str) -> str:
+    """The source as the dashboards can find it: a local file's absolute path, a URL without its query
+    (presigned URLs carry signatures there), or just the kind for inline data."""
+    kind = uri_kind(video)
+    if kind == "path":
+        return os.path.abspath(video)
+    if kind == "data":
+        return "(inline data URI)"
+    parts = urlsplit(video)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"[:4000]
 
 
 def _run_name(cell: Cell) -> str:

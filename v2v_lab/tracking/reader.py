@@ -17,7 +17,8 @@ METRIC_COLUMNS = ("ssim_source", "temporal_consistency", "temporal_consistency_r
 PARAM_COLUMNS = ("model", "prompt", "prompt_sha", "seed", "ratio", "video", "video_sha", "provider",
                  "api_version", "reference", "repeat")
 TAG_COLUMNS = {"v2v.cell_key": "cell_key", "v2v.task_id": "task_id", "v2v.status": "status",
-               "v2v.failure_code": "failure_code", "v2v.failure": "failure", "v2v.scoring_error": "scoring_error"}
+               "v2v.failure_code": "failure_code", "v2v.failure": "failure", "v2v.scoring_error": "scoring_error",
+               "v2v.source": "source"}
 
 
 def list_experiments(tracking_uri: str | None = None) -> list[str]:
@@ -33,7 +34,7 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
     """
     client = make_client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
-    columns = ["run_id", "run_name", "start_time", *PARAM_COLUMNS, *TAG_COLUMNS.values(), *METRIC_COLUMNS]
+    columns = ["run_id", "run_name", "experiment_id", "start_time", *PARAM_COLUMNS, *TAG_COLUMNS.values(), *METRIC_COLUMNS]
     if exp is None:
         return pd.DataFrame(columns=columns)
     rows = []
@@ -46,7 +47,7 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
             if tags.get("v2v.kind") != "cell" and not include_parents:
                 continue
             row: dict[str, Any] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
-                                   "start_time": pd.to_datetime(run.info.start_time, unit="ms")}
+                                   "experiment_id": run.info.experiment_id, "start_time": pd.to_datetime(run.info.start_time, unit="ms")}
             row.update({k: run.data.params.get(k) for k in PARAM_COLUMNS})
             row.update({col: tags.get(tag) or None for tag, col in TAG_COLUMNS.items()})
             summary = {k: v for k, v in run.data.metrics.items() if not k.startswith("per_frame.")}
