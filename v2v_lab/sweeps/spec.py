@@ -149,6 +149,16 @@ class SweepSpec(_Strict):
     def reference_list(self) -> list[str | None]:
         return [None if r is None else self.resolve_path(r) for r in self.references]
 
+    def override(self, **changes: Any) -> SweepSpec:
+        """A copy with some keys changed, validated as a spec file is (a bad value raises InputError
+        naming the key). Mappings merge into what is there:
+        spec.override(provider="runway", emulator={"render_scale": 0.25}, scoring={"frames": 8})."""
+        data = self.model_dump(exclude={"base_dir"}, exclude_unset=True)
+        for key, value in changes.items():
+            current = data.get(key)
+            data[key] = {**current, **value} if isinstance(value, dict) and isinstance(current, dict) else value
+        return _validated(data, None, self.base_dir)
+
 
 def _node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """The 1-based line of the YAML node at a pydantic error location, as deep as it can be found."""
@@ -192,6 +202,10 @@ def parse_spec(text: str, origin: str = "spec", base_dir: str = ".") -> SweepSpe
                          line=mark.line + 1 if mark else None) from None
     if not isinstance(data, dict):
         raise InputError("spec", origin, "a YAML mapping with experiment, videos, prompts, ...")
+    return _validated(data, node, base_dir)
+
+
+def _validated(data: dict[str, Any], node: yaml.Node | None, base_dir: str) -> SweepSpec:
     try:
         spec = SweepSpec(**data, base_dir=base_dir)
     except ValidationError as exc:
