@@ -56,7 +56,9 @@ class RunBrowser(w.VBox):
                                description="sort by")
         self.descending = w.Checkbox(value=False, description="descending")
         self.run = w.Dropdown(description="run", options=[])
+        self.run.add_class("v2v-run-picker")  # stable hooks for browser tests
         self.table = w.HTML()
+        self.table.add_class("v2v-runs-table")
         self.detail = w.VBox()
         super().__init__([self.experiment,
                           w.HBox([self.model, self.ratio, self.seed, self.status]),
@@ -103,18 +105,23 @@ class RunBrowser(w.VBox):
         full = (lo, hi) == (self.metric_range.min, self.metric_range.max)
         f.metric_ranges = {} if full else {self.range_metric.value: (lo, hi)}
         self.vm.sort_by, self.vm.ascending = self.sort.value, not self.descending.value
-        df = self.vm.table()
-        if self.vm.runs.empty:
-            self.table.value = "<p><i>this experiment has no runs yet</i></p>"
-        else:
-            self.table.value = _table_html(df, self.vm.selected)
+        df = self._render_table()
         labels = [(f"{r.model} s{r.seed} {r.status} {str(r.prompt)[:30]}", r.run_id) for r in df.itertuples()]
         current = self.run.value
         self.run.options = [("-", None), *labels]
         self.run.value = current if current in {v for _, v in labels} else None
 
+    def _render_table(self) -> pd.DataFrame:
+        df = self.vm.table()
+        if self.vm.runs.empty:
+            self.table.value = "<p><i>this experiment has no runs yet</i></p>"
+        else:
+            self.table.value = _table_html(df, self.vm.selected)
+        return df
+
     def show(self, run_id: str | None) -> None:
         row = self.vm.select(run_id)
+        self._render_table()  # highlight the selected run
         if row is None:
             self.detail.children = []
             return
