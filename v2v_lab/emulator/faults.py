@@ -1,4 +1,4 @@
-"""Fault and limit knobs of the emulator, drawn from one seeded generator so a run can be replayed."""
+"""Fault and limit knobs of the emulator, drawn from seeded generators so a run can be replayed."""
 
 from __future__ import annotations
 
@@ -37,11 +37,17 @@ class FaultConfig:
 
 
 class FaultDice:
-    """Thread-safe draws from the fault seed; each injected fault is counted by kind."""
+    """Thread-safe draws from the fault seed; each injected fault is counted by kind.
+
+    Each kind of fault draws from its own stream (seeded by the seed and the kind), so the n-th
+    draw of a kind gives the same answer however requests of other kinds interleave with it:
+    a run's faults replay even though concurrent requests arrive in a different order.
+    """
 
     def __init__(self, config: FaultConfig):
         self.config = config
-        self._rng = random.Random(config.seed)
+        self._streams: dict[str, random.Random] = {}
+        self._choices = random.Random(f"{config.seed}:choice")
         self._lock = threading.Lock()
         self.injected: dict[str, int] = {}
 
@@ -49,11 +55,14 @@ class FaultDice:
         if rate <= 0:
             return False
         with self._lock:
-            hit = self._rng.random() < rate
+            stream = self._streams.get(kind)
+            if stream is None:
+                stream = self._streams[kind] = random.Random(f"{self.config.seed}:{kind}")
+            hit = stream.random() < rate
             if hit:
                 self.injected[kind] = self.injected.get(kind, 0) + 1
         return hit
 
     def choice(self, options: list[str]) -> str:
         with self._lock:
-            return self._rng.choice(options)
+            return self._choices.choice(options)

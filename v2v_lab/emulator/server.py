@@ -78,6 +78,11 @@ class Emulator:
         """Requests per route, responses per status, tasks created per model, faults injected."""
         return self.state.stats()
 
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task created so far, in creation order: id, model, seed, prompt, ratio, status,
+        failure_code, deleted. What a sweep really sent, to check it against what it recorded."""
+        return self.state.task_ledger()
+
     def start(self) -> Emulator:
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -84,6 +84,7 @@ class EmulatorState:
         self.lock = threading.RLock()
         self.wake = threading.Condition(self.lock)
         self.tasks: dict[str, TaskRecord] = {}
+        self.ledger: list[TaskRecord] = []
         self.deleted: set[str] = set()
         self.uploads: dict[str, UploadRecord] = {}
         self.requests: Counter[str] = Counter()
@@ -116,6 +117,12 @@ class EmulatorState:
                 "credit_balance": self.limits.credit_balance,
             }
 
+    def task_ledger(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [{"id": t.id, "model": t.model, "seed": t.request.get("seed"), "prompt": t.request.get("promptText"),
+                     "ratio": t.request.get("ratio"), "status": t.status, "failure_code": t.failure_code,
+                     "deleted": t.id in self.deleted} for t in self.ledger]
+
     # -- tasks ----------------------------------------------------------------------------------
     def daily_used(self, model: str) -> int:
         return self.daily[(utc_now().date().isoformat(), model)]
@@ -128,6 +135,7 @@ class EmulatorState:
             task = TaskRecord(str(uuid.uuid4()), model, self._ordinal, now, time.monotonic(), request,
                               input_path, reference_path, seconds_estimate, fail_plan)
             self.tasks[task.id] = task
+            self.ledger.append(task)  # every task ever created, deleted ones included
             self.tasks_created[model] += 1
             self.daily[(now.date().isoformat(), model)] += 1
             self.wake.notify_all()

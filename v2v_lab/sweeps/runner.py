@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._failpoints import failpoint
 from ..api.catalog import RUNWAY_API_VERSION
 from ..api.client import AsyncRunwayClient
 from ..api.task import Task, TaskStatus, classify_failure
@@ -351,6 +352,7 @@ class SweepRunner:
         credits = _actual_credits(self.client, cell, report) or cell.credits
         progress.credits += credits
         rid = await self._log_done(cell, task_id, out_path, report, score_error, timing, task, credits)
+        failpoint("logged")  # crash tests: the MLflow run is complete, the journal not yet told
         journal.set(exp, cell.key, "done", run_id=rid)
         progress.state(state, "done")
         self._event("done", cell, run_id=rid, output=str(out_path),
@@ -376,9 +378,12 @@ class SweepRunner:
 
                 def mark_sending(a: int = attempts) -> None:
                     journal.set(exp, cell.key, "sending", attempts=a)
+                    failpoint("create_sending")  # crash tests: killed with the create on the wire
 
                 task_id = await client.create(request, on_sending=mark_sending)
+                failpoint("create_answered")  # crash tests: answered, the task id not yet recorded
                 journal.set(exp, cell.key, "created", task_id=task_id)  # durable before anything else
+                failpoint("task_recorded")
                 self._event("created", cell, task_id=task_id)
             seen: dict[str, float] = {}
 
@@ -403,6 +408,7 @@ class SweepRunner:
             timing = {"latency_s": end - started, "queue_s": seen.get("running", end) - started}
             if task.status is TaskStatus.SUCCEEDED:
                 await client.download(task, out_path)
+                failpoint("downloaded")
                 journal.set(exp, cell.key, "succeeded", task_id=task.id, output_path=str(out_path),
                             detail={"timing": timing, "task": task.to_dict()})
                 return task, timing

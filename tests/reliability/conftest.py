@@ -1,0 +1,48 @@
+"""Shared helpers for the reliability proofs. Everything under tests/reliability carries the
+`reliability` marker, so `pytest -m reliability` (make reliability) runs them alone."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ..conftest import DEMO, ROOT
+
+REPORTS = Path(os.environ.get("V2V_LAB_TEST_OUTPUT", ROOT / "test-output"))
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.reliability)
+
+
+def write_spec(folder: Path, name: str = "spec.yaml", **over) -> Path:
+    spec = {"experiment": "rel", "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph"],
+            "prompts": ["neon city"], "seeds": [1], "ratios": ["1280:720"], "concurrency": 8,
+            "emulator": {"render_scale": 0.1}, "scoring": {"frames": 4, "size": 64}}
+    spec.update(over)
+    path = folder / name
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def tasks_per_cell(emulator) -> dict[tuple, list[dict]]:
+    """The emulator's ledger grouped by what identifies a cell here (model, prompt, seed, ratio)."""
+    out: dict[tuple, list[dict]] = defaultdict(list)
+    for t in emulator.tasks():
+        out[(t["model"], t["prompt"], t["seed"], t["ratio"])].append(t)
+    return out
+
+
+def report(name: str, data: dict) -> None:
+    """Counts for the closing note, kept beside the screenshot in the test output folder."""
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / f"reliability_{name}.json").write_text(json.dumps(data, indent=2, sort_keys=True))
+    print(f"\n{name}: {json.dumps(data, sort_keys=True)}")

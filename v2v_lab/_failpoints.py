@@ -1,0 +1,37 @@
+"""Crash points for the crash-and-resume tests: kill this process at a named moment.
+
+V2V_LAB_FAILPOINTS="create_answered=3" makes the 3rd pass through failpoint("create_answered")
+send SIGKILL to the process itself (kill -9: no cleanup, no flush), exactly like a crash there.
+Unset (always, outside tests) a failpoint is a dictionary lookup and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+_counts: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+def _armed() -> dict[str, int]:
+    spec = os.environ.get("V2V_LAB_FAILPOINTS", "")
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, nth = item.partition("=")
+        out[name] = int(nth or 1)
+    return out
+
+
+_ARMED = _armed()
+
+
+def failpoint(name: str) -> None:
+    if not _ARMED or name not in _ARMED:
+        return
+    with _lock:
+        _counts[name] = _counts.get(name, 0) + 1
+        hit = _counts[name] == _ARMED[name]
+    if hit:
+        os.kill(os.getpid(), signal.SIGKILL)
