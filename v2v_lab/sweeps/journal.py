@@ -7,6 +7,7 @@ moment, the row says what is safe: a 'sending' row means the create may or may n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -15,6 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..errors import InputError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 STATES = ("sending", "created", "succeeded", "done", "failed", "unknown")
 
@@ -107,3 +115,36 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class ExperimentLock:
+    """One running sweep per experiment and state folder.
+
+    Two processes running the same spec would both see the same cells as new and both pay for
+    them. The lock is an flock on a file beside the journal: the kernel drops it when the process
+    ends, kill -9 included, so a crashed sweep never leaves a stale lock behind.
+    """
+
+    def __init__(self, journal_path: str | os.PathLike[str], experiment: str):
+        digest = hashlib.sha256(experiment.encode()).hexdigest()[:16]
+        self.path = Path(journal_path).parent / "locks" / f"{digest}.lock"
+        self.experiment = experiment
+        self._fh: Any = None
+
+    def acquire(self) -> None:
+        if fcntl is None:  # pragma: no cover - Windows: no flock; the journal still guards resumes
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise InputError("experiment", self.experiment,
+                             "an experiment no other sweep is running right now (wait for it, or stop it)") from None
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing the descriptor releases the flock
+            self._fh = None

@@ -35,7 +35,7 @@ from ..errors import (
 from ..media.posters import write_contact_sheet, write_poster
 from ..metrics.score import DEFAULT_METRICS, ScoreReport, score
 from ..tracking.writer import PROMPT_PARAM_CHARS, SweepWriter
-from .journal import Journal, state_dir
+from .journal import ExperimentLock, Journal, state_dir
 from .plan import DOLLARS_PER_CREDIT, Cell, Plan, build_plan
 from .spec import SweepSpec, load_spec
 
@@ -204,10 +204,28 @@ class SweepRunner:
             done = [c for c in self.plan.cells if rows.get(c.key) and rows[c.key].state == "done"]
             outcomes = [CellOutcome(c, "done" if c in done else "planned") for c in self.plan.cells]
             return SweepResult(self.plan, outcomes, None, 0.0, None, dry_run=True, already_done=len(done))
+        lock = ExperimentLock(self.journal.path, spec.experiment)
+        lock.acquire()
+        try:
+            return await self._run_locked(t0)
+        finally:
+            lock.release()
+
+    async def _run_locked(self, t0: float) -> SweepResult:
+        spec, opts = self.spec, self.opts
         self.writer = await asyncio.to_thread(SweepWriter, spec.experiment, opts.tracking_uri)
+        # Runs a killed sweep left half-logged: their cells are logged again in full below.
+        removed = await asyncio.to_thread(self.writer.delete_incomplete_runs)
+        if removed:
+            self.plan.warnings.append(f"removed {removed} half-logged run(s) left by an interrupted sweep")
         done_in_mlflow = {} if opts.force else await asyncio.to_thread(self.writer.done_cell_keys)
         groups = self.classify(self.journal, done_in_mlflow)
         rows = self.journal.all(spec.experiment)
+        for cell in groups["done"]:
+            row = rows.get(cell.key)
+            if row is not None and row.state != "done" and cell.key in done_in_mlflow:
+                # Killed after its run was logged, before the journal heard: the run is the proof.
+                self.journal.set(spec.experiment, cell.key, "done", run_id=done_in_mlflow[cell.key])
         for cell in groups["unknown"]:
             if rows[cell.key].state == "sending":  # killed while sending: the create may have arrived
                 self.journal.set(spec.experiment, cell.key, "unknown",

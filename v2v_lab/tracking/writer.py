@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,8 @@ from .store import tracking_uri
 
 PROMPT_PARAM_CHARS = 250  # params are capped (6000 now, 250/500 on older stores); the full text is prompt.txt
 STATUS_TAG = "v2v.status"
+WRITER_TAG = "v2v.writer"  # host:pid of the process that logged the run
+LOGGING = "logging"
 CELL_KEY_TAG = "v2v.cell_key"
 
 
@@ -74,6 +77,21 @@ class SweepWriter:
                     return out
         return self._pool.submit(search).result()
 
+    def delete_incomplete_runs(self) -> int:
+        """Delete (MLflow's soft delete) cell runs left "logging" by a writer process of this machine
+        that no longer exists: a sweep killed while logging. Returns how many."""
+        def clean() -> int:
+            host = socket.gethostname()
+            removed = 0
+            for run in self.client.search_runs([self.experiment_id], filter_string=f"tags.`{STATUS_TAG}` = '{LOGGING}'",
+                                               max_results=5000):
+                writer_host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
+                if writer_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+                    self.client.delete_run(run.info.run_id)
+                    removed += 1
+            return removed
+        return self._pool.submit(clean).result()
+
     # -- parent run ----------------------------------------------------------------------------------
     def start_parent(self, name: str, params: dict[str, Any], tags: dict[str, str], spec_text: str) -> str:
         def start() -> str:
@@ -105,8 +123,11 @@ class SweepWriter:
                  prompt: str, frames_csv: list[dict[str, Any]] | None, secrets: tuple = ()) -> str:
         """One child run with everything about a cell. Blocks until written; returns the run id."""
         def write() -> str:
+            # The run says "logging" until everything is in: a run a kill cut short is never taken
+            # for a finished cell, and the next sweep can find it and remove it (delete_incomplete_runs).
             run = self.client.create_run(self.experiment_id, run_name=name, tags={
-                **tags, MLFLOW_PARENT_RUN_ID: self.parent_run_id or "", MLFLOW_RUN_NAME: name, "v2v.kind": "cell"})
+                **tags, STATUS_TAG: LOGGING, WRITER_TAG: _writer_id(), MLFLOW_PARENT_RUN_ID: self.parent_run_id or "",
+                MLFLOW_RUN_NAME: name, "v2v.kind": "cell"})
             rid = run.info.run_id
             try:
                 self._log_batch(rid, params=params, metrics=metrics, series=series)
@@ -134,6 +155,7 @@ class SweepWriter:
                                 os.link(path, target) if _same_fs(path, tmp) else target.write_bytes(
                                     Path(path).read_bytes())
                                 self.client.log_artifact(rid, str(target))
+                self.client.set_tag(rid, STATUS_TAG, tags.get(STATUS_TAG, ""))  # last: the run is complete
                 self.client.set_terminated(rid, status="FINISHED" if tags.get(STATUS_TAG) == "succeeded"
                                            else "FAILED")
             except BaseException:
@@ -165,3 +187,19 @@ def _same_fs(a: str, b: str) -> bool:
     except OSError:
         return False
 
+
+
+def _writer_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
