@@ -135,7 +135,7 @@ class ExperimentLock:
         if fcntl is None:  # pragma: no cover - Windows: no flock; the journal still guards resumes
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")
+        fh = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime, closed in release()
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
