@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from typing import Any
@@ -246,6 +247,9 @@ COMMANDS = {"sweep": cmd_sweep, "generate": cmd_generate, "score": cmd_score, "e
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # MLflow announces its schema set-up on a new store at INFO: not the CLI's business to print.
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return COMMANDS[args.command](args)
     except InputError as exc:

@@ -23,6 +23,16 @@ class Provider:
     def key_from_env(self) -> str | None:
         return os.environ.get(self.key_env) if self.key_env else None
 
+    def require_key(self, api_key: str | None = None) -> str | None:
+        """The key to use (given, else from the environment); a paid provider without one is an
+        InputError raised before anything is set up or sent."""
+        key = api_key or self.key_from_env()
+        if not key and self.paid:
+            from ..errors import InputError
+
+            raise InputError("api_key", None, f"a key in {self.key_env} (or api_key=...) for provider {self.name}")
+        return key
+
 
 PROVIDERS: dict[str, Provider] = {
     "runway": Provider("runway", "https://api.dev.runwayml.com", "RUNWAYML_API_SECRET",

@@ -168,6 +168,7 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
             for mspec in specs.values():
                 if mspec.max_references:
                     check_input(ref, mspec, provider, f"references[{k}]", "image")
+    _no_value_every_model_refuses(specs, seeds, spec.ratios, refs)
     plan = Plan(spec, provider, [], seeds=seeds)
     for model, mspec in specs.items():
         if mspec.ratio_ignored_since and len({r for r in spec.ratios}) > 1:
@@ -200,6 +201,28 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
         chosen = sorted(rng.sample(range(len(plan.cells)), spec.sample.k))
         plan.cells = [plan.cells[i] for i in chosen]
     return plan
+
+
+def _no_value_every_model_refuses(specs: dict[str, Any], seeds: list[Any], ratios: list[Any],
+                                  refs: list[Any]) -> None:
+    """A seed, ratio or reference that no model of the spec takes is a mistake in the spec, not a
+    combination to leave out: raise its error. (One that some model takes and another does not is
+    left out for the other and listed in the plan.)"""
+    for values, check in ((seeds, check_seed), (ratios, check_ratio)):
+        for value in values:
+            errors = []
+            for mspec in specs.values():
+                try:
+                    check(value, mspec)
+                    break
+                except InputError as err:
+                    errors.append(err)
+            else:
+                raise errors[0]
+    if any(r is not None for r in refs) and all(m.max_references < 1 for m in specs.values()):
+        ref = next(r for r in refs if r is not None)
+        raise InputError("references", ref, f"reference images only with a model that takes them "
+                         f"(none of {', '.join(specs)} does)")
 
 
 def _grid(videos, models, prompts, seeds, ratios, refs, repeats):

@@ -213,6 +213,7 @@ class SweepRunner:
 
     async def _run_locked(self, t0: float) -> SweepResult:
         spec, opts = self.spec, self.opts
+        self.plan.provider.require_key()  # before the store is touched
         self.writer = await asyncio.to_thread(SweepWriter, spec.experiment, opts.tracking_uri)
         # Runs a killed sweep left half-logged: their cells are logged again in full below.
         removed = await asyncio.to_thread(self.writer.delete_incomplete_runs)

@@ -69,6 +69,16 @@ class Scoring(_Strict):
     size: int = Field(default=256, ge=32, le=2160)
     crop: Literal["center", "stretch"] = "center"
 
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str] | None) -> list[str] | None:
+        from ..metrics import REGISTRY  # the registry fills as the metric modules import
+
+        for name in names or []:
+            if name not in REGISTRY:
+                raise ValueError(f"a metric name: one of {', '.join(sorted(REGISTRY))} (got {name!r})")
+        return names
+
 
 class EmulatorOptions(_Strict):
     """Options for the emulator a local sweep starts (ignored with a base_url)."""
