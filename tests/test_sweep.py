@@ -238,3 +238,27 @@ def test_retry_failed_sends_only_retryable_failures_again(mlflow_store, tmp_path
     df = load_runs("t")
     done = df[df["status"] == "succeeded"]
     assert len(done) == 2 and set(done["prompt"]) == {"neon city"}
+
+
+def test_a_second_sweep_of_the_same_experiment_is_refused_while_one_runs(tmp_path, capsys):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "V2V_LAB_HOME": str(tmp_path / "state")}
+    with Emulator(run_s=1.5, render_scale=0.1) as emu:
+        spec = write_spec(tmp_path, seeds=[1, 2], base_url=emu.base_url)
+        first = subprocess.Popen([sys.executable, "-m", "v2v_lab.cli", "sweep", str(spec), "--no-progress"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while emu.stats["tasks_total"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        created = emu.stats["tasks_total"]
+        old = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "V2V_LAB_HOME")}
+        os.environ.update({k: env[k] for k in old})
+        try:
+            code = main(["sweep", str(spec), "--no-progress"])
+        finally:
+            for k, v in old.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "experiment" in err[0] and "no other sweep" in err[0]
+        assert created >= 1 and first.wait(120) == 0
+        assert emu.stats["tasks_total"] == 4  # the first sweep's four cells; the refused one sent nothing

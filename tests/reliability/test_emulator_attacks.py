@@ -1,0 +1,94 @@
+"""The emulator under attack: path traversal on output and upload routes, oversized uploads and data
+URIs, URLs off loopback, forged signatures, wrong and missing keys. All refused, nothing written
+outside its folder, no task made."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import uuid
+
+import httpx
+
+from v2v_lab.api.catalog import RUNWAY_API_VERSION
+from v2v_lab.emulator import Emulator
+
+from ..conftest import DEMO
+from .conftest import report
+
+KEY = "key_" + "a1" * 32
+
+
+def _raw(emu: Emulator, request_line: str, body: bytes = b"", headers: str = "") -> int:
+    """Send bytes exactly as written (httpx would normalise '..' away); return the status code."""
+    host = emu.base_url.split("//")[1]
+    h, port = host.rsplit(":", 1)
+    with socket.create_connection((h, int(port)), timeout=10) as s:
+        s.sendall(f"{request_line} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n{headers}"
+                  f"Connection: close\r\n\r\n".encode() + body)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_the_emulator_refuses_every_attack(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("top secret")
+    results: dict[str, int] = {}
+    auth = {"Authorization": f"Bearer {KEY}", "X-Runway-Version": RUNWAY_API_VERSION}
+    with Emulator(key=KEY, render_scale=0.1, max_upload_bytes=2_000_000, workdir=tmp_path / "emu") as emu, \
+            httpx.Client(base_url=emu.base_url, timeout=10) as http:
+        tid = str(uuid.uuid4())
+        secret = str(outside / "secret.txt").lstrip("/")
+        # Path traversal on the output route, raw and encoded.
+        for name, line in {
+            "output ../ raw": f"GET /_outputs/../../{secret}",
+            "output %2e%2e": f"GET /_outputs/%2e%2e/%2e%2e/{secret}",
+            "output name ..%2f": f"GET /_outputs/{tid}/..%2f..%2f{secret.replace('/', '%2f')}",
+            "output absolute name": f"GET /_outputs/{tid}/%2f{secret.replace('/', '%2f')}",
+        }.items():
+            results[name] = _raw(emu, line)
+        # ...and on the upload route.
+        for name, line in {
+            "upload ../ raw": "POST /_uploads/../../tmp/evil",
+            "upload %2e%2e": "POST /_uploads/%2e%2e%2f%2e%2e%2ftmp%2fevil",
+        }.items():
+            results[name] = _raw(emu, line, b"x" * 10)
+        # An upload slot, then a forged signature, then a file over the limit.
+        slot = http.post("/v1/uploads", json={"filename": "../../evil.mp4", "type": "ephemeral"}, headers=auth).json()
+        forged = {**slot["fields"], "x-emulator-signature": "0" * 64}
+        results["upload forged signature"] = http.post(slot["uploadUrl"], data=forged,
+                                                       files={"file": ("a.mp4", DEMO.read_bytes())}).status_code
+        results["upload over max bytes"] = http.post(slot["uploadUrl"], data=slot["fields"],
+                                                     files={"file": ("a.mp4", b"\0" * 3_000_000)}).status_code
+        # Outputs need a valid, unexpired signature.
+        results["output forged signature"] = http.get(f"/_outputs/{tid}/output.mp4?expires=9999999999&sig=00").status_code
+        # URLs off loopback (the emulator has no network and must not try), and other schemes.
+        for name, uri in {"https off loopback": "https://example.com/v.mp4",
+                          "private address": "http://10.0.0.1/v.mp4",
+                          "host that only looks local": "http://localhost.example.com/v.mp4",
+                          "file scheme": "file:///etc/passwd",
+                          "upload id traversal": "runway://uploads/../../etc/passwd"}.items():
+            results[f"videoUri {name}"] = http.post("/v1/video_to_video", headers=auth, json={
+                "model": "gen4_aleph", "videoUri": uri, "promptText": "x", "ratio": "1280:720"}).status_code
+        big = base64.b64encode(b"\0" * 33_000_000).decode()
+        results["data URI over the limit"] = http.post("/v1/video_to_video", headers=auth, json={
+            "model": "gen4_aleph", "videoUri": f"data:video/mp4;base64,{big}", "promptText": "x"}).status_code
+        # Keys.
+        results["wrong key"] = http.get("/v1/organization", headers={**auth, "Authorization": "Bearer key_wrong"}
+                                        ).status_code
+        results["no key"] = http.get("/v1/organization", headers={"X-Runway-Version": RUNWAY_API_VERSION}).status_code
+        results["wrong key on create"] = http.post("/v1/video_to_video", headers={**auth, "Authorization": "Bearer x"},
+                                                   json={"model": "gen4_aleph", "videoUri": "runway://x",
+                                                         "promptText": "x"}).status_code
+        tasks = emu.stats["tasks_total"]
+        written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    refused = {k: v for k, v in results.items() if v >= 400}
+    assert refused == results, {k: v for k, v in results.items() if v < 400}
+    assert tasks == 0
+    assert (outside / "secret.txt").read_text() == "top secret"
+    assert not any("evil" in p for p in written) and all(p.startswith(("emu/", "outside/")) for p in written)
+    report("emulator_attacks", {"attacks": len(results), "refused": len(refused), "tasks_created": tasks,
+                                "status_codes": results})

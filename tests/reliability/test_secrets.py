@@ -1,0 +1,85 @@
+"""A canary key through sweeps, a single generation, an auth failure and Python exceptions; then
+a search of everything left behind: zero occurrences."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+from v2v_lab import GenerationRequest, RunwayClient
+from v2v_lab.emulator import Emulator
+
+from ..conftest import DEMO
+from .conftest import report, write_spec
+
+CANARY = "key_" + "5ec2e7" * 20 + "ca11"
+OTHER = "key_" + "0ddba11" * 17 + "ff"  # a wrong key: must not show either
+# With DEBUG logging on for every library (httpx, httpcore, mlflow, uvicorn...).
+RUN_WITH_DEBUG_LOGS = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, filename=sys.argv[1]); "
+                       "from v2v_lab.cli import main; sys.exit(main(sys.argv[2:]))")
+
+
+def _scan(root: Path, needles: list[str]) -> list[str]:
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits += [f"{path}: {n[:12]}..." for n in needles if n.encode() in data]
+    return hits
+
+
+def test_a_canary_key_goes_nowhere(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "V2V_LAB_HOME": str(work / "state"),
+           "RUNWAYML_API_SECRET": CANARY}
+    log = work / "debug.log"
+    texts: list[str] = []
+    with Emulator(key=CANARY, render_scale=0.1, queue_s=0.02) as emu:
+        spec = write_spec(work, provider="runway", prompts=["neon city", "a gore scene"], seeds=[1, 2],
+                          base_url=emu.base_url)
+        base = [sys.executable, "-c", RUN_WITH_DEBUG_LOGS, str(log)]
+        for argv, want in ((["sweep", str(spec), "--yes", "--no-progress"], 0),
+                           (["runs", "rel"], 0),
+                           (["generate", str(DEMO), "--prompt", "noir", "--provider", "runway", "--base-url",
+                             emu.base_url, "--out", str(work / "single.mp4")], 0)):
+            done = subprocess.run(base + argv, env=env, cwd=work, capture_output=True, text=True, timeout=300)
+            assert done.returncode == want, done.stderr
+            texts += [done.stdout, done.stderr]
+        # The wrong key: an authentication error whose text names neither key.
+        bad = subprocess.run(base + ["generate", str(DEMO), "--prompt", "x", "--provider", "runway", "--base-url",
+                                     emu.base_url, "--out", str(work / "x.mp4")],
+                             env={**env, "RUNWAYML_API_SECRET": OTHER}, cwd=work, capture_output=True, text=True,
+                             timeout=120)
+        assert bad.returncode == 1 and ("401" in bad.stderr or "key" in bad.stderr.lower()), bad.stderr
+        texts += [bad.stdout, bad.stderr]
+        # Exceptions in Python, tracebacks included.
+        for key in (CANARY, OTHER):
+            with RunwayClient("runway", base_url=emu.base_url, api_key=key) as client:
+                texts += [repr(client), str(vars(client))]
+                try:
+                    client.create(GenerationRequest(str(DEMO), "x", seed=-5))
+                except Exception as exc:  # noqa: BLE001 - every kind of error text is checked
+                    texts.append("".join(traceback.format_exception(exc)))
+                if key == OTHER:
+                    with pytest.raises(Exception) as err:
+                        client.organization()
+                    texts.append("".join(traceback.format_exception(err.value)))
+        created = emu.stats["tasks_total"]
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "x.bin").write_bytes(b"\0prefix" + CANARY.encode() + b"suffix")
+    assert _scan(planted, [CANARY]) != []  # the scan finds a key where there is one
+    hits = _scan(work, [CANARY, OTHER]) + [f"output/exception text {i}" for i, t in enumerate(texts)
+                                          if CANARY in t or OTHER in t]
+    assert log.stat().st_size > 10_000  # the debug log really recorded the traffic
+    assert created >= 5  # four sweep cells and one single generation really ran
+    assert hits == []
+    files = sum(1 for p in work.rglob("*") if p.is_file())
+    report("secrets", {"tasks_created": created, "files_scanned": files, "texts_scanned": len(texts),
+                       "debug_log_bytes": log.stat().st_size, "occurrences": 0})
