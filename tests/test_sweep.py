@@ -63,14 +63,19 @@ def test_quickstart_end_to_end(mlflow_store, tmp_path):
 def test_spec_forms_and_plan(mlflow_store, tmp_path):
     (tmp_path / "prompts.txt").write_text("# a comment\nnoir alley\n\nsepia street\n")
     spec = load_spec(write_spec(tmp_path, prompts={"file": "prompts.txt"}, seeds={"count": 3, "start": 10},
-                                ratios=["1280:720", "1:1"], models=["gen4_aleph", "aleph2"]))
+                                ratios=["1280:720", "960:960"], models=["gen4_aleph", "aleph2"]))
+    from v2v_lab import InputError
     from v2v_lab.sweeps import build_plan
 
     plan = build_plan(spec)
     assert {c.prompt for c in plan.cells} == {"noir alley", "sepia street"}
     assert {c.seed for c in plan.cells} == {10, 11, 12}
-    # 1:1 is no gen4_aleph ratio, and aleph2 takes no ratio: left out and listed, never sent.
-    assert len(plan.cells) == 2 * 3 * 1 and len(plan.excluded) == 2 * 3 * 3
+    # aleph2 takes no ratio: its combinations are left out and listed, never sent.
+    assert len(plan.cells) == 2 * 3 * 2 and len(plan.excluded) == 2 * 3 * 2
+    assert {c.model for c in plan.cells} == {"gen4_aleph"}
+    # A ratio that no model of the spec takes is a mistake in the spec, not a combination to skip.
+    with pytest.raises(InputError, match="ratio"):
+        build_plan(spec.override(ratios=["1280:720", "1:1"]))
     assert any("ignores ratio" in w for w in plan.warnings)
     tmpl = load_spec(write_spec(tmp_path, prompts={"template": "{subject} as {style}",
                                                    "vars": {"subject": ["a cat", "a dog"], "style": ["anime"]}},
