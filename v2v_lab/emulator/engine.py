@@ -116,6 +116,11 @@ class _DecodedSources:
         self._lock = threading.Lock()
         self._decoding: dict[tuple[Any, ...], threading.Lock] = {}
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
     def frames(self, info: VideoInfo, size: tuple[int, int]) -> Iterator[np.ndarray]:
         need = info.frame_count * size[0] * size[1] * 3
         if need > self.max_bytes // 2:
