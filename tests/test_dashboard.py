@@ -101,7 +101,28 @@ def test_compare_view_by_prompt_puts_models_on_rows(store_with_runs):
 def test_sweep_monitor_counts(store_with_runs):
     monitor = store_with_runs
     assert monitor.counts["done"] == 2 and monitor.counts["failed"] == 2
-    assert "done 2" in monitor.state.value
+    assert "done 2" in monitor.state.value and "credits" in monitor.state.value
+    posters = [c for c in _walk(monitor.outputs) if c.__class__.__name__ == "Image"]
+    assert len(posters) == 2 and all(p.value[:4] == b"\x89PNG" for p in posters)
+
+
+def test_sweep_monitor_runs_in_the_background_and_estimates_time_left(mlflow_store, tmp_path):
+    from v2v_lab.emulator import Emulator
+
+    spec = {"experiment": "bg", "provider": "local", "videos": [str(DEMO)], "prompts": ["noir"],
+            "seeds": [1, 2, 3, 4], "concurrency": 1, "scoring": {"enabled": False}}
+    path = tmp_path / "bg.yaml"
+    with Emulator(render_scale=0.1, run_s=0.4) as emu:
+        path.write_text(yaml.safe_dump({**spec, "base_url": emu.base_url}))
+        monitor = SweepMonitor()
+        thread = monitor.run(str(path))
+        seen_eta = False
+        while thread.is_alive():  # the caller's thread is free meanwhile
+            seen_eta = seen_eta or monitor.eta_s() is not None
+            thread.join(0.05)
+        result = monitor.wait()
+    assert monitor.error is None and result.counts == {"done": 4}
+    assert seen_eta and "left" not in monitor.state.value  # an estimate while running, none at the end
 
 
 def test_empty_experiment_is_said_not_raised(mlflow_store):

@@ -2,33 +2,43 @@
 
 from __future__ import annotations
 
+import html
 import threading
+import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
+LATEST = 4  # outputs shown as posters
+END_STATES = ("done", "failed", "unknown")
+
 
 class SweepMonitor(w.VBox):
     """Pass `monitor.on_event` as run_sweep(on_event=...), or call monitor.run(spec) to run in the
-    background: the kernel stays free while cells move from queued to done."""
+    background: the kernel stays free while cells move from queued to done. Shows cells by state,
+    credits spent, elapsed time and an estimate of the time left, and posters of the latest outputs."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.credits = 0.0
-        self.latest: list[str] = []
+        self.latest: list[tuple[str, bytes | None]] = []  # (caption, poster PNG) newest first
         self.state = w.HTML()
-        self.outputs = w.HTML()
+        self.outputs = w.HBox()
         self.result: Any = None
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._cell_state: dict[str, str] = {}
+        self._started: float | None = None
         super().__init__([self.state, self.outputs])
         self._render()
 
     def on_event(self, kind: str, cell: Any, data: dict[str, Any]) -> None:
         with self._lock:
+            if self._started is None:
+                self._started = time.monotonic()
             old = self._cell_state.get(cell.key)
             if old:
                 self.counts[old] -= 1
@@ -37,15 +47,36 @@ class SweepMonitor(w.VBox):
             if kind == "done":
                 self.credits += cell.credits
                 vals = data.get("values") or {}
-                self.latest = ([f"{cell.model} s{cell.seed} {cell.prompt[:30]}: ssim "
-                                f"{vals.get('ssim_source', float('nan')):.3f}"] + self.latest)[:5]
+                caption = (f"{cell.model} s{cell.seed} {cell.prompt[:30]}<br>ssim "
+                           f"{vals.get('ssim_source', float('nan')):.3f}")
+                poster = Path(data["output"]).parent / "poster.png" if data.get("output") else None
+                png = poster.read_bytes() if poster is not None and poster.is_file() else None
+                self.latest = ([(caption, png)] + self.latest)[:LATEST]
         self._render()
+
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far, once a cell has ended."""
+        ended = sum(self.counts[s] for s in END_STATES)
+        total = sum(self.counts.values())
+        if not ended or self._started is None or ended >= total:
+            return None
+        return (time.monotonic() - self._started) / ended * (total - ended)
 
     def _render(self) -> None:
         c = {k: v for k, v in self.counts.items() if v}
-        self.state.value = ("<b>cells</b> " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
-                            + f" &mdash; <b>credits</b> {self.credits:g}") if c else "<i>waiting for the sweep</i>"
-        self.outputs.value = "<br>".join(self.latest)
+        if not c:
+            self.state.value = "<i>waiting for the sweep</i>"
+        else:
+            elapsed = time.monotonic() - (self._started or time.monotonic())
+            eta = self.eta_s()
+            left = f", about {eta:.0f} s left" if eta is not None else ""
+            self.state.value = ("<b>cells</b> " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+                                + f" &mdash; <b>credits</b> {self.credits:g} &mdash; {elapsed:.0f} s{left}")
+        tiles: list[w.Widget] = []
+        for caption, png in self.latest:
+            image = w.Image(value=png, format="png", width=160) if png else w.HTML("<i>no poster</i>")
+            tiles.append(w.VBox([image, w.HTML(f"<small>{caption}</small>")]))
+        self.outputs.children = tiles
 
     def run(self, spec: Any, **options: Any) -> threading.Thread:
         from ..sweeps import run_sweep
@@ -55,7 +86,7 @@ class SweepMonitor(w.VBox):
                 self.result = run_sweep(spec, on_event=self.on_event, progress=False, **options)
             except BaseException as exc:
                 self.error = exc
-                self.state.value = f"<b>sweep stopped:</b> {exc}"
+                self.state.value = f"<b>sweep stopped:</b> {html.escape(str(exc))}"
 
         self._thread = threading.Thread(target=target, name="v2v-sweep-monitor", daemon=True)
         self._thread.start()
