@@ -55,9 +55,11 @@ class PyAVReader:
 
     backend = "pyav"
 
-    def __init__(self, info: VideoInfo, width: int | None, height: int | None):
+    def __init__(self, info: VideoInfo, width: int | None, height: int | None, threads: int = 1):
         self.info = info
         self._size = (width, height) if width and height else None
+        # One decoding thread when another decode runs beside this one; frame threads otherwise.
+        self._thread_type = "SLICE" if threads == 1 else "AUTO"
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         last = self.info.frame_count - 1
@@ -67,7 +69,7 @@ class PyAVReader:
         got: dict[int, np.ndarray] = {}
         with av.open(self.info.path) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            stream.thread_type = self._thread_type
             for k, frame in enumerate(container.decode(stream)):
                 if k in wanted:
                     if self._size:
@@ -112,7 +114,7 @@ def open_video(
                 raise MediaError(field, str(path), "a video decord can open") from None
     elif backend == "decord":
         raise MediaError("backend", "decord", "pyav (decord is not installed)")
-    return PyAVReader(info, width, height)
+    return PyAVReader(info, width, height, threads)
 
 
 def iter_frames(path: str | os.PathLike[str], size: tuple[int, int] | None = None):

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..media.sampling import AlignedFrames, sample_aligned
+from ._ssim import inline_here
 from .base import REGISTRY
 
 DEFAULT_METRICS = ("ssim_source", "temporal_consistency", "temporal_consistency_rel", "warp_error", "flicker")
@@ -63,11 +64,13 @@ def score(
     prep_t: dict[str, float] = {}
 
     def prepare_source(src_a: Any, src_b: Any, cache: dict[str, Any]) -> None:
-        for metric in chosen:
-            if metric.prepare_source is not None:
-                t = time.perf_counter()
-                metric.prepare_source(src_a, src_b, cache)
-                prep_t[f"{metric.name}_prep_s"] = time.perf_counter() - t
+        # On the source's decode thread, beside the output's decode: inline, not on the pool.
+        with inline_here():
+            for metric in chosen:
+                if metric.prepare_source is not None:
+                    t = time.perf_counter()
+                    metric.prepare_source(src_a, src_b, cache)
+                    prep_t[f"{metric.name}_prep_s"] = time.perf_counter() - t
 
     aligned = sample_aligned(source, output, frames=frames, size=size, crop=crop, backend=backend,
                              on_source=prepare_source,
