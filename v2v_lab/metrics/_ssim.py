@@ -149,7 +149,7 @@ def ssim_by_kind(arrays: dict[str, np.ndarray], kinds: Sequence[str]) -> dict[st
         for c in range(planes):
             cached: dict[str, Moments] = {}
 
-            def mom(name: str, c: int = c) -> Moments:
+            def mom(name: str, c: int = c, cached: dict[str, Moments] = cached) -> Moments:
                 if name not in cached:
                     img = arrays[name][i]
                     cached[name] = moments(img[..., c] if img.ndim == 3 else img, name)
