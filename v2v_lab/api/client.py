@@ -102,7 +102,7 @@ class AsyncRunwayClient:
         self.catalog = catalog or load_catalog()
         self._emulator = None
         base = base_url or os.environ.get("V2V_LAB_BASE_URL") or self.provider.base_url
-        key = api_key or self.provider.key_from_env()
+        key = self.provider.require_key(api_key)
         if self.provider.name == "local":
             if base is None:
                 from ..emulator import Emulator  # the only place the client knows the emulator exists
@@ -110,7 +110,7 @@ class AsyncRunwayClient:
                 self._emulator = Emulator(**(emulator_options or {})).start()
                 base = self._emulator.base_url
             key = key or "key_local_emulator"
-        if not key:
+        if not key:  # a free provider that still needs some bearer key
             raise InputError("api_key", None, f"a key in {self.provider.key_env} (or api_key=...) "
                              f"for provider {self.provider.name}")
         self.base_url = str(base).rstrip("/")

@@ -135,16 +135,19 @@ class _DecodedSources:
                 if got is not None:
                     self._items.move_to_end(key)
                     return iter(got)
-            decoded = list(iter_frames(info.path, size))
-            for frame in decoded:
-                frame.flags.writeable = False  # shared by every later render of this source
-            with self._lock:
-                self._items[key] = decoded
-                self._bytes += sum(f.nbytes for f in decoded)
-                while self._bytes > self.max_bytes and len(self._items) > 1:
-                    _, old = self._items.popitem(last=False)
-                    self._bytes -= sum(f.nbytes for f in old)
-                self._decoding.pop(key, None)
+            try:
+                decoded = list(iter_frames(info.path, size))
+                for frame in decoded:
+                    frame.flags.writeable = False  # shared by every later render of this source
+                with self._lock:
+                    self._items[key] = decoded
+                    self._bytes += sum(f.nbytes for f in decoded)
+                    while self._bytes > self.max_bytes and len(self._items) > 1:
+                        _, old = self._items.popitem(last=False)
+                        self._bytes -= sum(f.nbytes for f in old)
+            finally:  # a failed decode must not leave its gate behind
+                with self._lock:
+                    self._decoding.pop(key, None)
             return iter(decoded)
 
 
