@@ -267,3 +267,12 @@ def test_a_second_sweep_of_the_same_experiment_is_refused_while_one_runs(tmp_pat
         assert code == 2 and len(err) == 1 and "experiment" in err[0] and "no other sweep" in err[0]
         assert created >= 1 and first.wait(120) == 0
         assert emu.stats["tasks_total"] == 4  # the first sweep's four cells; the refused one sent nothing
+
+
+def test_logged_source_references_carry_no_credentials():
+    from v2v_lab.sweeps.runner import _source_ref
+
+    assert _source_ref("https://user:pw@cdn.example.com:8443/v/a.mp4?X-Amz-Signature=abc&X-Amz-Credential=k") == \
+        "https://cdn.example.com:8443/v/a.mp4"
+    assert _source_ref("data:video/mp4;base64,AAAA") == "(inline data URI)"
+    assert _source_ref(str(DEMO)) == str(DEMO)

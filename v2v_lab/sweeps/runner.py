@@ -458,7 +458,7 @@ class SweepRunner:
     # -- MLflow ---------------------------------------------------------------------------------
     def _params(self, cell: Cell) -> dict[str, Any]:
         prompt = cell.prompt if len(cell.prompt) <= PROMPT_PARAM_CHARS else cell.prompt[: PROMPT_PARAM_CHARS - 3] + "..."
-        video = os.path.basename(cell.video) if uri_kind(cell.video) == "path" else cell.video[:500]
+        video = os.path.basename(cell.video) if uri_kind(cell.video) == "path" else _source_ref(cell.video)[:500]
         return {"model": cell.model, "prompt": prompt, "prompt_sha": cell.prompt_sha, "seed": cell.seed,
                 "ratio": cell.ratio or "none", "video": video, "video_sha": cell.video_sha[:16],
                 "provider": self.client.provider.name, "api_version": RUNWAY_API_VERSION,
@@ -520,15 +520,17 @@ def _actual_credits(client: AsyncRunwayClient, cell: Cell, report: ScoreReport |
 
 
 def _source_ref(video: str) -> str:
-    """The source as the dashboards can find it: a local file's absolute path, a URL without its query
-    (presigned URLs carry signatures there), or just the kind for inline data."""
+    """The source as the dashboards can find it: a local file's absolute path, a URL without its
+    query and user info (presigned URLs carry signatures there, some URLs a password), or just the
+    kind for inline data."""
     kind = uri_kind(video)
     if kind == "path":
         return os.path.abspath(video)
     if kind == "data":
         return "(inline data URI)"
     parts = urlsplit(video)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"[:4000]
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"[:4000]
 
 
 def _run_name(cell: Cell) -> str:
