@@ -276,3 +276,17 @@ def test_logged_source_references_carry_no_credentials():
         "https://cdn.example.com:8443/v/a.mp4"
     assert _source_ref("data:video/mp4;base64,AAAA") == "(inline data URI)"
     assert _source_ref(str(DEMO)) == str(DEMO)
+
+
+def test_a_re_signed_url_keeps_its_cell_key():
+    from v2v_lab.sweeps.plan import content_sha, stable_uri
+
+    a = ("https://bucket.s3.amazonaws.com/clips/a.mp4?versionId=3&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+         "&X-Amz-Credential=AK%2F20261126&X-Amz-Date=20261126T000000Z&X-Amz-Expires=3600&X-Amz-Signature=aaa")
+    b = a.replace("X-Amz-Signature=aaa", "X-Amz-Signature=bbb").replace("T000000Z", "T010000Z")
+    assert stable_uri(a) == "https://bucket.s3.amazonaws.com/clips/a.mp4?versionId=3"
+    assert content_sha(a) == content_sha(b)
+    # What names the object still counts: another version is another video.
+    assert content_sha(a) != content_sha(a.replace("versionId=3", "versionId=4"))
+    sas = "https://acct.blob.core.windows.net/c/a.mp4?sv=2024-01-01&se=2026-12-01&sr=b&sp=r&sig=xyz"
+    assert stable_uri(sas) == "https://acct.blob.core.windows.net/c/a.mp4"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..api.catalog import RUNWAY_API_VERSION, Catalog, load_catalog
 from ..api.providers import Provider, get_provider
@@ -86,14 +87,33 @@ def _file_sha(path: str, mtime: float, size: int) -> str:
     return h.hexdigest()
 
 
+# Query parameters that sign a URL rather than name the object (S3, GCS, Azure SAS, CloudFront):
+# they change every time a link is re-signed, the bytes behind it do not.
+_SIGNING_PARAMS = ("x-amz-", "x-goog-")
+_SIGNING_NAMES = {"signature", "expires", "key-pair-id", "policy", "sig", "se", "st", "sp", "sv", "sr", "spr",
+                  "srt", "ss", "skoid", "sktid", "skt", "ske", "sks", "skv", "token"}
+
+
+def stable_uri(uri: str) -> str:
+    """The URI with its signing parameters removed, so a re-signed link to the same object keeps
+    its cell key (and a rerun takes it as done instead of paying for it again)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.query:
+        return uri
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.lower().startswith(_SIGNING_PARAMS) and k.lower() not in _SIGNING_NAMES]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
+
+
 def content_sha(value: str | None) -> str | None:
-    """sha256 of a local file's bytes; of the URI text otherwise (what decides the output)."""
+    """sha256 of a local file's bytes; of the URI text otherwise (what decides the output), with
+    URL signing parameters left out."""
     if value is None:
         return None
     if uri_kind(value) == "path" and os.path.isfile(value):
         st = os.stat(value)
         return _file_sha(os.path.abspath(value), st.st_mtime, st.st_size)
-    return hashlib.sha256(value.encode()).hexdigest()
+    return hashlib.sha256(stable_uri(value).encode()).hexdigest()
 
 
 def cell_key(*, video_sha: str, model: str, prompt: str, seed: int, ratio: str | None, reference_sha: str | None,
