@@ -3,6 +3,7 @@ Playwright, no browser download) opens it, picks a run and sees the table and th
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -30,19 +31,11 @@ pytestmark = pytest.mark.browser
 def _need_browser() -> None:
     missing = [name for name, ok in (("chromium", os.path.exists(CHROMIUM)),
                                      ("voila", shutil.which("voila", path=os.path.dirname(sys.executable))),
-                                     ("playwright", _importable("playwright"))) if not ok]
+                                     ("playwright", importlib.util.find_spec("playwright") is not None)) if not ok]
     if missing:
         if os.environ.get("V2V_LAB_REQUIRE_BROWSER"):  # CI installs them: there, missing is a failure
             pytest.fail(f"browser test needs {', '.join(missing)}")
         pytest.skip(f"needs {', '.join(missing)} (.ci/run installs them)")
-
-
-def _importable(name: str) -> bool:
-    try:
-        __import__(name)
-        return True
-    except ImportError:
-        return False
 
 
 def _free_port() -> int:

@@ -64,6 +64,3 @@ class RunsViewModel:
             return None
         self.selected = run_id
         return self.runs[self.runs["run_id"] == run_id].iloc[0]
-
-    def selected_row(self) -> pd.Series | None:
-        return self.select(self.selected) if self.selected else None
