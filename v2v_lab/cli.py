@@ -3,88 +3,153 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import os
+import signal
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 from .errors import InputError, V2VError
+
+SEED_MAX = 4294967295
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, with exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type, *, low: float | None = None, high: float | None = None, above: float | None = None):
+    """An argparse type for a finite number within bounds: NaN, inf and out-of-range values are
+    refused by name before anything runs (a NaN cap would have disabled the budget)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}"
+                                             ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: a finite number is needed")
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: at least {low:g}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text!r}: at most {high:g}")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"{text!r}: more than {above:g}")
+        return value
+    return parse
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless the help already says it or there is none
+    worth saying (a switch that is off, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default in (None, False, [], argparse.SUPPRESS)
+                or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
+            return text
+        return f"{text} (default: {default})"
+
+
+def _sub(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_text, description=help_text, formatter_class=_DefaultsFormatter)
 
 
 def _emulator_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (loopback unless given)")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=_number(int, low=0, high=65535), default=8765, help="TCP port (0: any free one)")
     p.add_argument("--key", default=None, help="accept only this bearer key (default: any key)")
-    p.add_argument("--latency", type=float, default=0.0, help="seconds each task spends RUNNING at least")
-    p.add_argument("--queue-seconds", type=float, default=0.05, help="seconds each task stays PENDING")
-    p.add_argument("--render-scale", type=float, default=1.0, help="render outputs at this fraction of size")
-    p.add_argument("--output-ttl", type=float, default=3600.0, help="seconds an output URL works")
-    p.add_argument("--concurrency", type=int, default=8, help="maxConcurrentGenerations per model")
-    p.add_argument("--daily-limit", type=int, default=10_000, help="maxDailyGenerations per model")
-    p.add_argument("--credits", type=float, default=1_000_000, help="starting credit balance")
-    p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument("--latency", type=_number(float, low=0), default=0.0,
+                   help="seconds each task spends RUNNING at least")
+    p.add_argument("--queue-seconds", type=_number(float, low=0), default=0.05, help="seconds each task stays PENDING")
+    p.add_argument("--render-scale", type=_number(float, above=0, high=1), default=1.0,
+                   help="render outputs at this fraction of size")
+    p.add_argument("--output-ttl", type=_number(float, above=0), default=3600.0, help="seconds an output URL works")
+    p.add_argument("--concurrency", type=_number(int, low=1), default=8, help="maxConcurrentGenerations per model")
+    p.add_argument("--daily-limit", type=_number(int, low=0), default=10_000, help="maxDailyGenerations per model")
+    p.add_argument("--credits", type=_number(float, low=0), default=1_000_000, help="starting credit balance")
+    p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice (faults replay with it)")
     p.add_argument("--error-rate", action="append", default=[], metavar="ROUTE=P",
                    help="5xx rate on a route (create, task, delete, upload, organization, usage, output)")
-    p.add_argument("--create-429-rate", type=float, default=0.0)
-    p.add_argument("--drop-rate", type=float, default=0.0, help="dropped connections per request")
-    p.add_argument("--truncate-rate", type=float, default=0.0, help="truncated output downloads")
-    p.add_argument("--slow-download", type=float, default=0.0, help="seconds added to each output download")
-    p.add_argument("--failure-rate", type=float, default=0.0, help="tasks that fail with INTERNAL.*")
-    p.add_argument("--safety-output-rate", type=float, default=0.0, help="tasks that fail with SAFETY.OUTPUT.*")
-    p.add_argument("--request-latency", type=float, default=0.0, help="seconds added to each API request")
+    p.add_argument("--create-429-rate", type=_number(float, low=0, high=1), default=0.0,
+                   help="share of creates answered 429")
+    p.add_argument("--drop-rate", type=_number(float, low=0, high=1), default=0.0, help="dropped connections per request")
+    p.add_argument("--truncate-rate", type=_number(float, low=0, high=1), default=0.0, help="truncated output downloads")
+    p.add_argument("--slow-download", type=_number(float, low=0), default=0.0, help="seconds added to each output download")
+    p.add_argument("--failure-rate", type=_number(float, low=0, high=1), default=0.0, help="tasks that fail with INTERNAL.*")
+    p.add_argument("--safety-output-rate", type=_number(float, low=0, high=1), default=0.0, help="tasks that fail with SAFETY.OUTPUT.*")
+    p.add_argument("--request-latency", type=_number(float, low=0), default=0.0, help="seconds added to each API request")
     p.add_argument("--blocklist", default="gore,nsfw,beheading", help="comma-separated words that fail SAFETY.INPUT")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="v2v-lab", description="Sweeps, scores and dashboards for "
-                                     "video-to-video models, with a built-in offline emulator.")
+    parser = _Parser(prog="v2v-lab", description="Sweeps, scores and dashboards for "
+                     "video-to-video models, with a built-in offline emulator.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("sweep", help="run (or --dry-run) a sweep spec")
-    p.add_argument("spec")
+    providers = ["runway", "cometapi", "local"]
+    provider_help = "endpoint: runway, cometapi or local (default: the one whose key is set, else local)"
+    base_url_help = ("endpoint URL to use instead of the provider's own (a paid key goes over https, or plain "
+                     "http to loopback only); also V2V_LAB_BASE_URL")
+
+    p = _sub(sub, "sweep", "run (or --dry-run) a sweep spec")
+    p.add_argument("spec", help="the sweep spec, a YAML file")
     p.add_argument("--dry-run", action="store_true", help="print cells, seconds, credits and dollars; send nothing")
     p.add_argument("--yes", action="store_true", help="spend without asking")
-    p.add_argument("--max-credits", type=float, default=None)
-    p.add_argument("--concurrency", type=int, default=None)
-    p.add_argument("--provider", choices=["runway", "cometapi", "local"], default=None)
-    p.add_argument("--base-url", default=None)
-    p.add_argument("--force", action="store_true", help="redo cells already done")
+    p.add_argument("--max-credits", type=_number(float, low=0), default=None,
+                   help="refuse (exit 2) when the estimate is over this many credits (default: budget.max_credits)")
+    p.add_argument("--concurrency", type=_number(int, low=1, high=64), default=None,
+                   help="generations in flight at once (default: the spec's concurrency)")
+    p.add_argument("--provider", choices=providers, default=None, help=provider_help)
+    p.add_argument("--base-url", default=None, help=base_url_help)
+    p.add_argument("--force", action="store_true", help="redo cells already done (pays again)")
     p.add_argument("--retry-failed", action="store_true", help="retry failed cells whose failure is retryable")
     p.add_argument("--retry-unknown", action="store_true",
                    help="send again cells whose create may have reached the endpoint (may bill twice)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("generate", help="one generation")
-    p.add_argument("video")
-    p.add_argument("--prompt", required=False)
-    p.add_argument("--model", default="gen4_aleph")
-    p.add_argument("--seed", default=None)
-    p.add_argument("--ratio", default=None)
-    p.add_argument("--reference", action="append", default=[])
-    p.add_argument("--provider", choices=["runway", "cometapi", "local"], default=None)
-    p.add_argument("--base-url", default=None)
-    p.add_argument("--out", default="output.mp4")
-    p.add_argument("--timeout", type=float, default=900.0)
+    p = _sub(sub, "generate", "one generation")
+    p.add_argument("video", help="the source clip: a local file, an https URL or a data URI")
+    p.add_argument("--prompt", required=False, help="the prompt text")
+    p.add_argument("--model", default="gen4_aleph", help="model name from the catalog")
+    p.add_argument("--seed", default=None, help=f"0 to {SEED_MAX} (default: the endpoint picks one)")
+    p.add_argument("--ratio", default=None, help="output ratio such as 1280:720 (default: the model's)")
+    p.add_argument("--reference", action="append", default=[], help="a reference image (repeatable)")
+    p.add_argument("--provider", choices=providers, default=None, help=provider_help)
+    p.add_argument("--base-url", default=None, help=base_url_help)
+    p.add_argument("--out", default="output.mp4", help="where the output video is written")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--yes", action="store_true", help="spend without asking (paid providers)")
+    p.add_argument("--timeout", type=_number(float, above=0), default=900.0,
+                   help="seconds to wait for the task to finish")
 
-    p = sub.add_parser("score", help="score an output against its source")
-    p.add_argument("source")
-    p.add_argument("output")
-    p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--metrics", default=None, help="comma-separated (default: all)")
-    p.add_argument("--crop", choices=["center", "stretch"], default="center")
-    p.add_argument("--json", action="store_true")
+    p = _sub(sub, "score", "score an output against its source")
+    p.add_argument("source", help="the source clip")
+    p.add_argument("output", help="the output clip")
+    p.add_argument("--frames", type=_number(int, low=2, high=512), default=16, help="time-aligned frame pairs")
+    p.add_argument("--size", type=_number(int, low=32, high=2160), default=256, help="analysis size (short side)")
+    p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all)")
+    p.add_argument("--crop", choices=["center", "stretch"], default="center",
+                   help="how the source is fitted to the output's aspect")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
-    p = sub.add_parser("emulator", help="serve the built-in endpoint")
+    p = _sub(sub, "emulator", "serve the built-in endpoint")
     _emulator_flags(p)
 
-    p = sub.add_parser("runs", help="a table of an experiment's runs")
-    p.add_argument("experiment", nargs="?")
-    p.add_argument("--tracking-uri", default=None)
+    p = _sub(sub, "runs", "a table of an experiment's runs (no experiment: list the experiments)")
+    p.add_argument("experiment", nargs="?", help="experiment name")
+    p.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)")
 
-    p = sub.add_parser("ui", help="MLflow UI on the configured store")
-    p.add_argument("--port", type=int, default=5000)
-    p.add_argument("--host", default="127.0.0.1")
+    p = _sub(sub, "ui", "MLflow UI on the configured store")
+    p.add_argument("--port", type=_number(int, low=1, high=65535), default=5000, help="TCP port")
+    p.add_argument("--host", default="127.0.0.1", help="bind address")
     return parser
 
 
@@ -107,57 +172,98 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{len(plan.cells)} cells planned on {plan.provider.name}; {result.already_done} already done; "
               f"{len(todo)} to run")
         print(f"{'model':<14}{'cells':>7}{'output s':>10}{'credits':>10}{'dollars':>10}")
-        for model, row in plan.by_model(todo).items():
+        rows = plan.by_model(todo)
+        for model, row in rows.items():
             print(f"{model:<14}{int(row['cells']):>7}{row['seconds']:>10.1f}{row['credits']:>10.1f}"
                   f"{row['dollars']:>10.2f}")
+        if len(rows) != 1:
+            total = {k: sum(r[k] for r in rows.values()) for k in ("cells", "seconds", "credits", "dollars")}
+            print(f"{'total':<14}{int(total['cells']):>7}{total['seconds']:>10.1f}{total['credits']:>10.1f}"
+                  f"{total['dollars']:>10.2f}")
         if not plan.provider.paid:
             print("(the emulator costs nothing; figures are what the real endpoint would charge)")
         return 0
-    print(result.table())
     counts = result.counts
+    if result.parent_run_id is None:
+        states = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        print(f"nothing to do: {len(result.outcomes)} cells ({states}); nothing was sent or written")
+        _print_not_done(result)
+        return 0
+    print(result.table())
     print(f"\n{len(result.outcomes)} cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; {result.credits_spent:g} credits; {result.wall_s:.1f}s")
+    _print_not_done(result)
+    print(f"MLflow: {result.tracking_uri}  (parent run {result.parent_run_id})")
+    print(f"Open the UI: {ui_command(result.tracking_uri)}")
+    return 0
+
+
+def _print_not_done(result: Any) -> None:
     unknown = [o for o in result.outcomes if o.state == "unknown"]
     if unknown:
         print(f"{len(unknown)} cell(s) have an unknown create outcome (a task may exist and may be billed); "
               "check the provider's dashboard, then rerun with --retry-unknown to send them again")
-    print(f"MLflow: {result.tracking_uri}  (parent run {result.parent_run_id})")
-    print(f"Open the UI: {ui_command(result.tracking_uri)}")
-    return 0
+    missing = [o for o in result.outcomes if o.state == "missing"]
+    if missing:
+        print(f"{len(missing)} cell(s) were paid for before but are not in this store and their output files "
+              "are gone; rerun with --force to pay for them again")
+
+
+def _check_out(path: str, force: bool) -> Path:
+    """The output path can be written, before anything is paid for; an existing file is kept
+    unless --force."""
+    out = Path(path)
+    if out.is_dir():
+        raise InputError("--out", path, "a file path (this is a folder)")
+    if out.exists() and not force:
+        raise InputError("--out", path, "a path with no file yet (or --force to overwrite it)")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError("--out", path, f"a path in an existing folder ({folder} does not exist)")
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise InputError("--out", path, "a path that can be written")
+    return out
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .api import GenerationRequest, RunwayClient, TaskStatus
+    from .sweeps.budget import confirm_spend, spend_question
 
     seed: Any = args.seed
     if seed is not None:
         try:
             seed = int(seed)
         except ValueError:
-            raise InputError("--seed", args.seed, "an integer from 0 to 4294967295") from None
+            raise InputError("--seed", args.seed, f"an integer from 0 to {SEED_MAX}") from None
+    out = _check_out(args.out, args.force)
     request = GenerationRequest(args.video, args.prompt, args.model, seed, args.ratio, tuple(args.reference))
     with RunwayClient(args.provider, base_url=args.base_url) as client:
-        client.validate(request)
+        seconds = client.validate(request)
+        if client.provider.paid and not args.yes:
+            model = client.catalog[args.model]
+            credits = model.credits_per_second * model.expected_output_seconds(seconds)
+            confirm_spend(spend_question(1, client.provider.name, credits))
         bar = tqdm(total=100, desc="generate", unit="%")
+        try:
+            def progress(task: Any) -> None:
+                bar.set_postfix_str(task.status.value)
+                if task.progress is not None:
+                    bar.n = int(task.progress * 100)
+                    bar.refresh()
 
-        def progress(task):
-            bar.set_postfix_str(task.status.value)
-            if task.progress is not None:
-                bar.n = int(task.progress * 100)
-                bar.refresh()
-
-        task_id = client.create(request)
-        print(f"task {task_id}", file=sys.stderr)
-        task = client.wait(task_id, on_progress=progress, timeout=args.timeout)
-        bar.n = 100
-        bar.close()
+            task_id = client.create(request)
+            bar.write(f"task {task_id}", file=sys.stderr)
+            task = client.wait(task_id, on_progress=progress, timeout=args.timeout)
+            bar.n = 100
+        finally:
+            bar.close()  # before any message: an error never shares a line with the bar
         if task.status is not TaskStatus.SUCCEEDED:
             print(f"task {task.id} {task.status.value}: {task.failure_code or ''} {task.failure or ''}".strip())
             return 0  # a refused generation is a recorded result, not a crash
-        client.download(task, args.out)
-    print(args.out)
+        client.download(task, out)
+    print(out)
     return 0
 
 
@@ -165,19 +271,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .metrics import REGISTRY, score
 
     metrics = args.metrics.split(",") if args.metrics else None
+    for name in metrics or []:
+        if name not in REGISTRY:
+            raise InputError("--metrics", name, f"metric names from: {', '.join(sorted(REGISTRY))}")
     report = score(args.source, args.output, metrics, frames=args.frames, size=args.size, crop=args.crop)
     if args.json:
         print(report.to_json(indent=2))
         return 0
     for name, value in report.values.items():
-        m = REGISTRY[name]
-        print(f"{name:<26}{value:>10.5f}   ({m.direction} is better, range {m.worst:g}..{m.best:g})")
+        print(f"{name:<26}{value:>10.5f}   ({REGISTRY[name].describe()})")
     print(f"frames {report.params['frames']} at {report.params['analysis_size']}, crop {report.params['crop']}, "
           f"decoder {report.params['decoder']}; {report.timings['total_s']:.2f}s")
     return 0
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
+    from .api.providers import EMULATOR_KEY_ENV
     from .emulator import Emulator, FaultConfig, test_key
 
     rates = {}
@@ -199,16 +308,29 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     emu = Emulator(host=args.host, port=args.port, key=args.key, queue_s=args.queue_seconds, run_s=args.latency,
                    render_scale=args.render_scale, output_ttl_s=args.output_ttl, concurrency=args.concurrency,
                    daily_limit=args.daily_limit, credits=args.credits, faults=faults, log_level="warning")
-    emu.start()
-    print(f"v2v-lab emulator on {emu.base_url}", flush=True)
-    if args.key:
-        print("key: the one given with --key", flush=True)
-    else:
-        print(f"key: any bearer key is accepted, e.g. {test_key()}", flush=True)
-    print(f"try: V2V_LAB_BASE_URL={emu.base_url} v2v-lab generate VIDEO --prompt 'neon city' --provider local",
-          flush=True)
-    emu.serve_forever()
+    try:
+        emu.start()
+    except OSError as exc:
+        raise InputError("--port", args.port, f"a port free on {args.host} ({exc.strerror})") from None
+    try:
+        print(f"v2v-lab emulator on {emu.base_url}", flush=True)
+        if args.key:
+            print(f"key: the one given with --key; clients read it from {EMULATOR_KEY_ENV}", flush=True)
+        else:
+            print(f"key: any bearer key is accepted, e.g. {test_key()}", flush=True)
+        print(f"try: V2V_LAB_BASE_URL={emu.base_url} v2v-lab generate VIDEO --prompt 'neon city' --provider local",
+              flush=True)
+        emu.wait()
+    finally:
+        emu.stop()
     return 0
+
+
+def _printable(value: Any) -> Any:
+    """Text as it may go to a terminal: control characters (escape codes, newlines) shown escaped."""
+    if isinstance(value, str) and not value.isprintable():
+        return value.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return value
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -216,18 +338,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     if not args.experiment:
         for name in list_experiments(args.tracking_uri):
-            print(name)
+            print(_printable(name))
         return 0
     df = load_runs(args.experiment, tracking_uri=args.tracking_uri)
     if df.empty:
-        print(f"experiment {args.experiment!r} has no cell runs")
+        print(f"experiment {_printable(args.experiment)!r} has no cell runs")
         return 0
     cols = [c for c in ("status", "model", "seed", "ratio", "prompt", "ssim_source", "temporal_consistency",
                         "warp_error", "flicker", "failure_code") if c in df.columns]
     import pandas as pd
 
+    table = df[cols].copy()
+    for col in table.columns:
+        if table[col].dtype == object:
+            table[col] = table[col].map(_printable)
     with pd.option_context("display.max_rows", 500, "display.width", 200, "display.max_colwidth", 40):
-        print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 
@@ -245,11 +371,29 @@ COMMANDS = {"sweep": cmd_sweep, "generate": cmd_generate, "score": cmd_score, "e
             "runs": cmd_runs, "ui": cmd_ui}
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (journal kept, parent run ended)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+INTERRUPTED = {
+    "sweep": "interrupted: the journal keeps every created task; run the same command to resume",
+    "generate": "interrupted: a task already created goes on at the endpoint; its id is printed above",
+    "emulator": "emulator stopped",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # MLflow announces its schema set-up on a new store at INFO: not the CLI's business to print.
     for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    previous = signal.getsignal(signal.SIGTERM)
+    with contextlib.suppress(ValueError):  # not the main thread (tests calling main()): keep the default
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
     except InputError as exc:
@@ -258,10 +402,16 @@ def main(argv: list[str] | None = None) -> int:
     except V2VError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: the journal keeps every created task; run the same command to resume",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
+        return 143 if isinstance(exc, _Terminated) else 130
+    except OSError as exc:  # disk full, a folder that vanished: one line, not a traceback
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    finally:
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+# An error names the value it refuses, but never builds a huge text for it: a YAML alias bomb
+# expands to millions of items, and repr() of that alone exhausts memory.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxtuple, _REPR.maxset = 2, 4, 4, 4, 4
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 40
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value) if not isinstance(value, str) else repr(value)
+    text = _REPR.repr(value)
+    # Control characters (terminal escapes, newlines) are shown escaped, never sent to the terminal raw.
+    text = text.encode("unicode_escape", "backslashreplace").decode("ascii") if not text.isprintable() else text
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -24,6 +33,11 @@ class InputError(V2VError, ValueError):
         self.line = line
         where = f" (line {line})" if line else ""
         super().__init__(f"{field}{where}: got {_short(value)}; allowed: {allowed}")
+
+
+class BudgetError(InputError):
+    """The estimate is over the budget, the credit balance or a daily limit, or the spend was not
+    confirmed: nothing was sent."""
 
 
 class MediaError(InputError):

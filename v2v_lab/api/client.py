@@ -40,7 +40,7 @@ from ..media.probe import probe_video
 from ._retry import NOT_SENT_ERRORS, RETRY_STATUSES, TRANSPORT_ERRORS, RetryPolicy, retry_after_seconds
 from ._secret import Secret, redact
 from .catalog import RUNWAY_API_VERSION, Catalog, load_catalog
-from .providers import Provider, get_provider
+from .providers import BASE_URL_ENV, Provider, get_provider
 from .task import Task, TaskStatus, is_task_not_exist, parse_task
 from .validation import GenerationRequest, check_model, is_local_path, validate_request
 
@@ -101,8 +101,11 @@ class AsyncRunwayClient:
         self.provider: Provider = get_provider(provider)
         self.catalog = catalog or load_catalog()
         self._emulator = None
-        base = base_url or os.environ.get("V2V_LAB_BASE_URL") or self.provider.base_url
+        base = base_url or os.environ.get(BASE_URL_ENV) or self.provider.base_url
         key = self.provider.require_key(api_key)
+        if base is not None:
+            field = "base_url" if base_url else (BASE_URL_ENV if os.environ.get(BASE_URL_ENV) else "provider")
+            base = self.provider.check_base_url(str(base), field)
         if self.provider.name == "local":
             if base is None:
                 from ..emulator import Emulator  # the only place the client knows the emulator exists

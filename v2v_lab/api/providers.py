@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ..errors import InputError
+
+# The key a keyed emulator (`v2v-lab emulator --key ...`) wants, for provider local: read from the
+# environment, never from a command-line argument (process lists show those).
+EMULATOR_KEY_ENV = "V2V_LAB_EMULATOR_KEY"
+BASE_URL_ENV = "V2V_LAB_BASE_URL"
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -25,13 +43,28 @@ class Provider:
 
     def require_key(self, api_key: str | None = None) -> str | None:
         """The key to use (given, else from the environment); a paid provider without one is an
-        InputError raised before anything is set up or sent."""
+        InputError raised before anything is set up or sent. A key that cannot be an HTTP header
+        value (a newline, a non-ASCII character: a paste gone wrong) is refused here, by name and
+        never by value, instead of failing deep in httpx."""
         key = api_key or self.key_from_env()
         if not key and self.paid:
-            from ..errors import InputError
-
             raise InputError("api_key", None, f"a key in {self.key_env} (or api_key=...) for provider {self.name}")
+        if key and not (key.isascii() and key.isprintable() and " " not in key):
+            where = "api_key" if api_key else (self.key_env or "api_key")
+            raise InputError(where, "(not shown)", "a key of printable ASCII characters with no spaces or line "
+                             "breaks (check for a stray newline or quote)")
         return key
+
+    def check_base_url(self, url: str, field: str) -> str:
+        """Where this provider's key may be sent. A paid key goes over https only; plain http only to
+        a loopback address (an emulator or a local proxy); never to a URL that is not http(s)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(field, url, "an http(s) URL such as https://api.dev.runwayml.com")
+        if self.paid and parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise InputError(field, url, f"an https URL (the {self.name} key is sent there; plain http only "
+                             "to a loopback address)")
+        return url.rstrip("/")
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -39,7 +72,7 @@ PROVIDERS: dict[str, Provider] = {
                        5.0, True, 5_000_000, True, True),
     "cometapi": Provider("cometapi", "https://api.cometapi.com/runwayml", "COMETAPI_API_KEY",
                          5.0, False, 5_000_000, True, True),
-    "local": Provider("local", None, None, 0.05, True, 16_000_000, False, False),
+    "local": Provider("local", None, EMULATOR_KEY_ENV, 0.05, True, 16_000_000, False, False),
 }
 
 

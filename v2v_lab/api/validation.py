@@ -73,6 +73,11 @@ def check_prompt(prompt: Any, spec: ModelSpec, field_name: str = "prompt") -> No
         return
     if not isinstance(prompt, str) or not prompt.strip():
         raise InputError(field_name, prompt, f"a non-empty text of at most {spec.prompt_max_utf16} UTF-16 units")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(field_name, prompt, "valid Unicode text (this holds a lone surrogate, which cannot "
+                         "be sent as UTF-8)") from None
     n = utf16_len(prompt)
     if n > spec.prompt_max_utf16:
         raise InputError(field_name, prompt[:40] + "...",

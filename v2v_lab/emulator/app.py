@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import json
 import math
 import re
 import time
@@ -37,6 +38,26 @@ MIN_UPLOAD_BYTES = 512
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+class _BadBody(Exception):
+    def __init__(self, response: JSONResponse):
+        self.response = response
+
+
+async def _object_body(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The request's JSON object, or a 400 as the real API gives: invalid JSON, JSON nested too
+    deep to parse (RecursionError, which was a 500), or JSON that is not an object."""
+    raw = await request.body()
+    if not raw and empty_ok:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise _BadBody(_error(400, "body: Invalid JSON")) from None
+    if not isinstance(body, dict):
+        raise _BadBody(_error(400, "body: Expected object"))
+    return body
 
 
 def route_of(method: str, path: str) -> str | None:
@@ -145,11 +166,9 @@ class EmulatorApp:
     # -- generation ------------------------------------------------------------------------------
     async def create(self, request: Request) -> Response:
         try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "body: Invalid JSON")
-        if not isinstance(body, dict):
-            return _error(400, "body: Expected object")
+            body = await _object_body(request)
+        except _BadBody as bad:
+            return bad.response
         state = self.state
         model = body.get("model")
         if not isinstance(model, str) or model not in state.catalog:
@@ -301,10 +320,10 @@ class EmulatorApp:
     # -- uploads ---------------------------------------------------------------------------------
     async def create_upload(self, request: Request) -> Response:
         try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "body: Invalid JSON")
-        filename = body.get("filename") if isinstance(body, dict) else None
+            body = await _object_body(request)
+        except _BadBody as bad:
+            return bad.response
+        filename = body.get("filename")
         if not isinstance(filename, str) or not filename or len(filename) > 255:
             return _error(400, "filename: Required (a file name of at most 255 characters)")
         if body.get("type", "ephemeral") != "ephemeral":
@@ -367,9 +386,9 @@ class EmulatorApp:
 
     async def usage(self, request: Request) -> Response:
         try:
-            body = await request.json() if await request.body() else {}
-        except ValueError:
-            return _error(400, "body: Invalid JSON")
+            body = await _object_body(request, empty_ok=True)
+        except _BadBody as bad:
+            return bad.response
         today = utc_now().date()
         try:
             start = dt.date.fromisoformat(body.get("startDate") or (today - dt.timedelta(days=30)).isoformat())

@@ -113,12 +113,17 @@ class Emulator:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def wait(self) -> None:
+        """Block until the server stops (KeyboardInterrupt reaches the caller: it decides)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
     def serve_forever(self) -> None:
-        """Blocking run for the CLI, until interrupted."""
-        self.start()
+        """Start (unless started) and block until interrupted; then stop."""
+        if self._server is None:
+            self.start()
         try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(timeout=0.5)
+            self.wait()
         except KeyboardInterrupt:
             pass
         finally:

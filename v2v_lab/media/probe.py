@@ -24,6 +24,9 @@ class VideoInfo:
     duration_s: float
     codec: str
     size_bytes: int
+    # Degrees counterclockwise the track's display matrix turns it (FFmpeg's convention); width and
+    # height above are the displayed ones, as every reader here returns the frames.
+    rotation: int = 0
 
     @property
     def aspect(self) -> float:
@@ -47,6 +50,11 @@ def probe_video(path: str | os.PathLike[str], field: str = "video") -> VideoInfo
     Containers over-report frame counts on truncated files, and decord can hang reading past the
     real end (dmlc/decord #373), so the count is of the packets actually demuxed (cheap: no
     decode), and one frame is decoded to prove the stream is video we can read.
+
+    Length is the largest of the container's duration, the stream's, the last frame's end and
+    frames / declared fps: frames spread over 30 s in an mkv that declares 24 fps are 30 s of
+    video to the endpoint (and to its bill), not 2.5 s. Rotation comes from the first frame's
+    display matrix; width and height are the displayed ones.
     """
     p = _check_file(path, field)
     st = p.stat()
@@ -68,19 +76,29 @@ def _probe_cached(path: str, mtime_ns: int, size: int, field: str) -> VideoInfo:
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else 0.0
             count = 0
-            decoded = False
-            last_pts_s = 0.0
+            first: list[av.VideoFrame] = []
+            start_s: float | None = None
+            end_s = 0.0
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue
                 count += 1
                 if packet.pts is not None and packet.time_base is not None:
-                    last_pts_s = max(last_pts_s, float(packet.pts * packet.time_base))
-                if not decoded:
-                    decoded = bool(packet.decode())
-            if count and not decoded:
+                    pts_s = float(packet.pts * packet.time_base)
+                    start_s = pts_s if start_s is None else min(start_s, pts_s)
+                    end_s = max(end_s, pts_s + float((packet.duration or 0) * packet.time_base))
+                if not first:
+                    first = list(packet.decode())
+            if count and not first:
                 # Decoders with delay (B-frames, frame threads) hand the first frame over on flush.
-                decoded = any(True for _ in stream.codec_context.decode(None))
+                first = list(stream.codec_context.decode(None))
+            decoded = bool(first)
+            rotation = int(round(first[0].rotation)) % 360 if first else 0
+            spans = [end_s - (start_s or 0.0)]
+            if stream.duration is not None and stream.time_base is not None:
+                spans.append(float(stream.duration * stream.time_base))
+            if container.duration is not None:
+                spans.append(container.duration / av.time_base)
     except MediaError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as exc:
@@ -90,8 +108,11 @@ def _probe_cached(path: str, mtime_ns: int, size: int, field: str) -> VideoInfo:
     if count == 0:
         raise MediaError(field, str(path), "a video with at least one decodable frame")
     if fps <= 0:
-        fps = count / last_pts_s if last_pts_s > 0 else 25.0
-    return VideoInfo(str(p), width, height, fps, count, count / fps, codec, size)
+        fps = count / spans[0] if spans[0] > 0 else 25.0
+    duration = max([count / fps, *(x for x in spans if x == x and 0 < x < 1e7)])
+    if rotation % 180:
+        width, height = height, width
+    return VideoInfo(str(p), width, height, fps, count, duration, codec, size, rotation)
 
 
 @dataclass(frozen=True)

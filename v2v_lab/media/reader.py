@@ -27,10 +27,6 @@ class FrameReader(Protocol):
     def get_frames(self, indices: Sequence[int]) -> np.ndarray: ...
 
 
-def _even(n: float) -> int:
-    return max(2, int(round(n / 2)) * 2)
-
-
 class DecordReader:
     backend = "decord"
 
@@ -63,6 +59,7 @@ class PyAVReader:
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         last = self.info.frame_count - 1
+        rotation = self.info.rotation
         clamped = [min(max(0, int(i)), last) for i in indices]
         wanted = set(clamped)
         stop = max(wanted)
@@ -72,9 +69,7 @@ class PyAVReader:
             stream.thread_type = self._thread_type
             for k, frame in enumerate(container.decode(stream)):
                 if k in wanted:
-                    if self._size:
-                        frame = frame.reformat(width=self._size[0], height=self._size[1])
-                    got[k] = _owned(frame)
+                    got[k] = _displayed(frame, self._size, rotation)
                 if k >= stop:
                     break
         if not got:
@@ -86,6 +81,17 @@ class PyAVReader:
 def _owned(frame: av.VideoFrame) -> np.ndarray:
     """to_ndarray can return a view of the frame's buffer, which the decoder recycles: copy it out."""
     return np.array(frame.to_ndarray(format="rgb24"), copy=True)
+
+
+def _displayed(frame: av.VideoFrame, size: tuple[int, int] | None, rotation: int) -> np.ndarray:
+    """The frame as a player shows it: scaled to `size` (displayed width, height) and turned by the
+    track's rotation (degrees counterclockwise, FFmpeg's convention), as decord does on its own."""
+    turns = (rotation // 90) % 4
+    if size:
+        w, h = size if turns % 2 == 0 else (size[1], size[0])
+        frame = frame.reformat(width=w, height=h)
+    pixels = _owned(frame)
+    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
 
 def open_video(
@@ -106,6 +112,10 @@ def open_video(
     width, height = (size if size else (None, None))
     if backend not in ("auto", "decord", "pyav"):
         raise MediaError("backend", backend, "auto, decord or pyav")
+    if info.rotation and backend == "auto":
+        # One rule for every reader: frames as displayed. decord turns rotated tracks itself but
+        # misreports their buffers (a size mismatch, seen on 0.6.0); PyAV turns them here.
+        backend = "pyav"
     if backend in ("auto", "decord") and decord is not None:
         try:
             return DecordReader(info, width, height, threads)
@@ -119,10 +129,9 @@ def open_video(
 
 def iter_frames(path: str | os.PathLike[str], size: tuple[int, int] | None = None):
     """Every frame in order, streamed (PyAV); for transforms that need the whole clip."""
+    rotation = probe_video(path).rotation
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            if size:
-                frame = frame.reformat(width=size[0], height=size[1])
-            yield _owned(frame)
+            yield _displayed(frame, size, rotation)

@@ -30,6 +30,17 @@ class Metric:
     ssim_pairs: tuple[str, ...] = ()
     # Work that needs only the source frames, run while the output is still decoding; fills the cache.
     prepare_source: Callable[[np.ndarray, np.ndarray, dict[str, Any]], None] | None = None
+    # The values it can take, low to high, when that is not simply worst..best (a ratio can pass 1).
+    bounds: tuple[float, float] | None = None
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return self.bounds or (min(self.worst, self.best), max(self.worst, self.best))
+
+    def describe(self) -> str:
+        """Range and direction as a person reads them: "range 0..1, higher is better"."""
+        lo, hi = self.value_range
+        return f"range {lo:g}..{hi:g}, {self.direction} is better".replace("inf", "∞")
 
     @property
     def higher_is_better(self) -> bool:

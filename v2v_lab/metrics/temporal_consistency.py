@@ -32,4 +32,6 @@ METRIC = register(Metric("temporal_consistency", "SSIM(output_t, output_t+1), av
                          ssim_pairs=("out_out",)))
 METRIC_REL = register(Metric("temporal_consistency_rel", "temporal_consistency(output) / temporal_consistency(source)",
                              0.0, 1.0, compute_rel, {**PARAMS, "relative_to": "source"},
-                             ssim_pairs=("out_out", "src_src"), prepare_source=prepare_source_ssim))
+                             ssim_pairs=("out_out", "src_src"), prepare_source=prepare_source_ssim,
+                             # 1.0 is as steady as the source; an output steadier than its source passes 1.
+                             bounds=(0.0, float("inf"))))

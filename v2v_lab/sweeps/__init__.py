@@ -1,8 +1,9 @@
 """Sweep specs, plans with costs, the durable journal and the runner."""
 
+from ..errors import BudgetError
 from .journal import Journal, state_dir
 from .plan import Cell, Plan, build_plan, cell_key
-from .runner import BudgetError, CellOutcome, SweepOptions, SweepResult, SweepRunner, plan_sweep, run_sweep
+from .runner import CellOutcome, SweepOptions, SweepResult, SweepRunner, plan_sweep, run_sweep
 from .spec import SweepSpec, load_spec, parse_spec
 
 __all__ = [

@@ -32,6 +32,21 @@ def state_dir() -> Path:
     return Path(os.environ.get("V2V_LAB_HOME") or ".v2v-lab")
 
 
+def experiment_digest(experiment: str) -> str:
+    """The short, file-name-safe name of an experiment for folders and lock files."""
+    return hashlib.sha256(experiment.encode()).hexdigest()[:16]
+
+
+def check_writable_folder(folder: Path, field: str) -> None:
+    """The folder exists (made if needed) and can be written; else InputError naming the setting."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(field, str(folder), f"a folder that can be created ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(field, str(folder), "a writable folder")
+
+
 @dataclass(frozen=True)
 class JournalRow:
     experiment: str
@@ -49,9 +64,16 @@ class JournalRow:
 class Journal:
     def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path) if path else state_dir() / "journal.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable_folder(self.path.parent, "V2V_LAB_HOME" if path is None else "journal")
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            raise InputError("journal", str(self.path), f"a v2v-lab journal ({exc}): move the file aside; "
+                             "cells already in the MLflow store are still taken as done") from None
+
+    def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a row written is a row that survives kill -9
         self._db.execute("""CREATE TABLE IF NOT EXISTS cells (
@@ -118,33 +140,39 @@ class Journal:
 
 
 class ExperimentLock:
-    """One running sweep per experiment and state folder.
+    """One running sweep per experiment, per state folder and per local store.
 
     Two processes running the same spec would both see the same cells as new and both pay for
-    them. The lock is an flock on a file beside the journal: the kernel drops it when the process
-    ends, kill -9 included, so a crashed sweep never leaves a stale lock behind.
+    them. The lock is an flock on a file in each folder given: the state folder (the journal's) and,
+    for a local MLflow store, a folder beside the store, so two processes with different state
+    folders (two clones, V2V_LAB_HOME set differently) writing to one store still meet. The kernel
+    drops an flock when the process ends, kill -9 included, so a crashed sweep never leaves a stale
+    lock behind. (Across machines, on a shared server, the ledger's database locks take this role.)
     """
 
-    def __init__(self, journal_path: str | os.PathLike[str], experiment: str):
-        digest = hashlib.sha256(experiment.encode()).hexdigest()[:16]
-        self.path = Path(journal_path).parent / "locks" / f"{digest}.lock"
+    def __init__(self, experiment: str, folders: list[Path]):
+        digest = experiment_digest(experiment)
+        self.paths = [Path(f) / f"{digest}.lock" for f in folders]
         self.experiment = experiment
-        self._fh: Any = None
+        self._held: list[Any] = []
 
     def acquire(self) -> None:
         if fcntl is None:  # pragma: no cover - Windows: no flock; the journal still guards resumes
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime, closed in release()
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise InputError("experiment", self.experiment,
-                             "an experiment no other sweep is running right now (wait for it, or stop it)") from None
-        self._fh = fh
+        for path in self.paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+")  # noqa: SIM115 - held open for the lock's lifetime, closed in release()
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.close()
+                self.release()
+                raise InputError("experiment", self.experiment, "an experiment no other sweep is running right "
+                                 f"now on this store or state folder (held: {path.parent}; wait for it, or "
+                                 "stop it)") from None
+            self._held.append(fh)
 
     def release(self) -> None:
-        if self._fh is not None:
-            self._fh.close()  # closing the descriptor releases the flock
-            self._fh = None
+        for fh in self._held:
+            fh.close()  # closing the descriptor releases the flock
+        self._held = []

@@ -25,9 +25,8 @@ from ..api.validation import (
     uri_kind,
 )
 from ..errors import InputError
+from .budget import DOLLARS_PER_CREDIT  # noqa: E402
 from .spec import SeedRandom, SeedRange, SweepSpec
-
-DOLLARS_PER_CREDIT = 0.01
 
 
 @dataclass(frozen=True)
@@ -126,19 +125,30 @@ def cell_key(*, video_sha: str, model: str, prompt: str, seed: int, ratio: str |
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def resolve_seeds(spec: SweepSpec, state_dir: Path | None) -> list[int]:
-    """Seeds as listed; {count, start} as a range; {random: N} drawn once and recorded beside the journal."""
+def seeds_record(spec: SweepSpec, state_dir: Path | None) -> Path | None:
+    """Where {random: N} seeds drawn for this experiment are kept in the state folder."""
+    if state_dir is None:
+        return None
+    return state_dir / "seeds" / f"{hashlib.sha256(spec.experiment.encode()).hexdigest()[:16]}.json"
+
+
+def resolve_seeds(spec: SweepSpec, state_dir: Path | None, recorded: list[int] | None = None) -> list[int]:
+    """Seeds as listed; {count, start} as a range; {random: N} drawn once and recorded beside the
+    journal. `recorded`: seeds an earlier sweep of the experiment drew, as its MLflow store kept them;
+    taken when the state folder has none (lost, or another machine), so a rerun redoes nothing."""
     seeds = spec.seeds
     if isinstance(seeds, SeedRange):
         return list(range(seeds.start, seeds.start + seeds.count))
     if isinstance(seeds, SeedRandom):
-        record = (state_dir / "seeds" / f"{hashlib.sha256(spec.experiment.encode()).hexdigest()[:16]}.json"
-                  if state_dir else None)
+        record = seeds_record(spec, state_dir)
         if record and record.is_file():
             saved = json.loads(record.read_text())
             if len(saved) == seeds.random:
                 return [int(s) for s in saved]
-        drawn = [random.SystemRandom().randrange(0, 4294967296) for _ in range(seeds.random)]
+        if recorded is not None and len(recorded) == seeds.random:
+            drawn = [int(s) for s in recorded]
+        else:
+            drawn = [random.SystemRandom().randrange(0, 4294967296) for _ in range(seeds.random)]
         if record:
             record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps(drawn))
@@ -151,7 +161,8 @@ def resolve_seeds(spec: SweepSpec, state_dir: Path | None) -> list[int]:
     return out
 
 
-def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Path | None = None) -> Plan:
+def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Path | None = None,
+               recorded_seeds: list[int] | None = None) -> Plan:
     """Expand the grid and check every cell without sending anything.
 
     Whole-spec errors (unknown model, bad video file, bad seed) raise InputError. Combinations a
@@ -161,7 +172,7 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
     provider = get_provider(spec.provider)
     videos = spec.video_list()
     prompts = spec.prompt_list()
-    seeds = resolve_seeds(spec, state_dir)
+    seeds = resolve_seeds(spec, state_dir, recorded_seeds)
     refs = spec.reference_list()
     check_moderation(spec.content_moderation, "content_moderation")
     specs = {}
@@ -216,11 +227,29 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
                        provider=provider.name, repeat=repeat)
         plan.cells.append(Cell(key, video, video_sha, model, prompt, seed, ratio, ref, spec.content_moderation,
                                repeat, seconds, out_s, mspec.credits_per_second * out_s))
+    _merge_duplicates(plan)
     if spec.sample is not None and spec.sample.k < len(plan.cells):
         rng = random.Random(spec.sample.seed)
         chosen = sorted(rng.sample(range(len(plan.cells)), spec.sample.k))
         plan.cells = [plan.cells[i] for i in chosen]
     return plan
+
+
+def _merge_duplicates(plan: Plan) -> None:
+    """One cell per cell key. A prompt or seed listed twice, or one file reached twice (a symlink,
+    overlapping globs), names the same generation: paying for it twice would buy nothing.
+    `repeats:` is the way to ask for the same cell more than once (it is part of the key)."""
+    seen: set[str] = set()
+    unique = []
+    for cell in plan.cells:
+        if cell.key not in seen:
+            seen.add(cell.key)
+            unique.append(cell)
+    merged = len(plan.cells) - len(unique)
+    if merged:
+        plan.cells = unique
+        plan.warnings.append(f"{merged} duplicate entr{'y' if merged == 1 else 'ies'} merged (the same cell "
+                             "listed twice is run once; use repeats: to ask for it again)")
 
 
 def _no_value_every_model_refuses(specs: dict[str, Any], seeds: list[Any], ratios: list[Any],

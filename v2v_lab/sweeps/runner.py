@@ -4,9 +4,8 @@ scoring off the event loop, and every cell written to MLflow."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import math
 import os
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 from .._failpoints import failpoint
 from ..api.catalog import RUNWAY_API_VERSION
 from ..api.client import AsyncRunwayClient
+from ..api.providers import get_provider
 from ..api.task import Task, TaskStatus, classify_failure
 from ..api.validation import GenerationRequest, uri_kind
 from ..errors import (
@@ -34,14 +34,13 @@ from ..errors import (
 )
 from ..media.posters import write_contact_sheet, write_poster
 from ..metrics.score import DEFAULT_METRICS, ScoreReport, score
-from ..tracking.writer import PROMPT_PARAM_CHARS, SweepWriter
-from .journal import ExperimentLock, Journal, state_dir
-from .plan import DOLLARS_PER_CREDIT, Cell, Plan, build_plan
-from .spec import SweepSpec, load_spec
-
-
-class BudgetError(InputError):
-    """The estimate is over the budget, the credit balance or a daily limit: nothing was sent."""
+from ..tracking.reader import recorded_seeds
+from ..tracking.store import check_store, lock_dir
+from ..tracking.writer import CONTINUES_TAG, PROMPT_PARAM_CHARS, SweepWriter
+from .budget import check_budget, confirm_spend, spend_question
+from .journal import ExperimentLock, Journal, experiment_digest, state_dir
+from .plan import Cell, Plan, build_plan, seeds_record
+from .spec import SeedRandom, SweepSpec, load_spec
 
 
 @dataclass
@@ -61,11 +60,21 @@ class SweepOptions:
     confirm: Callable[[str], bool] | None = None
     on_event: Callable[[str, Cell, dict[str, Any]], None] | None = None
 
+    def check(self) -> None:
+        """Bad numbers are refused by name: a NaN cap would disable the budget, a concurrency of 0
+        would silently mean "the spec's"."""
+        if self.max_credits is not None and (not isinstance(self.max_credits, (int, float))
+                                             or not math.isfinite(self.max_credits) or self.max_credits < 0):
+            raise InputError("--max-credits", self.max_credits, "a finite number of credits, 0 or more")
+        if self.concurrency is not None and (isinstance(self.concurrency, bool) or not isinstance(
+                self.concurrency, int) or not 1 <= self.concurrency <= 64):
+            raise InputError("--concurrency", self.concurrency, "a whole number from 1 to 64")
+
 
 @dataclass
 class CellOutcome:
     cell: Cell
-    state: str                       # done | failed | unknown | skipped
+    state: str                       # done | failed | unknown | missing | planned
     task_id: str | None = None
     failure_code: str | None = None
     run_id: str | None = None
@@ -107,7 +116,7 @@ class SweepResult:
 
 
 def _experiment_dir(experiment: str) -> Path:
-    return state_dir() / "outputs" / hashlib.sha256(experiment.encode()).hexdigest()[:16]
+    return state_dir() / "outputs" / experiment_digest(experiment)
 
 
 class _Progress:
@@ -139,11 +148,17 @@ class _Progress:
 
 class SweepRunner:
     def __init__(self, spec: SweepSpec, options: SweepOptions):
+        options.check()
+        if options.provider:
+            spec = spec.override(provider=options.provider)  # a copy: the caller's spec is left alone
         self.spec = spec
         self.opts = options
-        if options.provider:
-            spec.provider = options.provider  # type: ignore[assignment]
-        self.plan = build_plan(spec, state_dir=state_dir())
+        _check_spec_base_url(spec, options)
+        recorded = None
+        if isinstance(spec.seeds, SeedRandom) and not (seeds_record(spec, state_dir()) or Path()).is_file():
+            # The state folder lost its draw (or never had it): the store kept the seeds it paid for.
+            recorded = recorded_seeds(spec.experiment, spec.seeds.random, options.tracking_uri)
+        self.plan = build_plan(spec, state_dir=state_dir(), recorded_seeds=recorded)
         self.journal: Journal | None = None
         self.writer: SweepWriter | None = None
         self.client: AsyncRunwayClient | None = None
@@ -153,15 +168,22 @@ class SweepRunner:
     # -- what is left to do ---------------------------------------------------------------------------
     def classify(self, journal: Journal, done_in_mlflow: dict[str, str]) -> dict[str, list[Cell]]:
         rows = journal.all(self.spec.experiment)
-        groups: dict[str, list[Cell]] = {k: [] for k in ("new", "resume", "finish", "done", "failed", "unknown")}
+        groups: dict[str, list[Cell]] = {k: [] for k in ("new", "resume", "finish", "done", "failed", "unknown",
+                                                         "missing")}
         for cell in self.plan.cells:
             row = rows.get(cell.key)
             if self.opts.force:
                 groups["new"].append(cell)
             elif row is None:
                 groups["done" if cell.key in done_in_mlflow else "new"].append(cell)
-            elif row.state == "done" or (cell.key in done_in_mlflow and row.state != "created"):
+            elif cell.key in done_in_mlflow and row.state != "created":
                 groups["done"].append(cell)
+            elif row.state == "done":
+                # Paid for and kept, but not in this store (another MLFLOW_TRACKING_URI, a notebook's
+                # own store): the journal is the ledger, a store only a view. Log it from the kept
+                # output; only --force pays again for one whose output is gone.
+                kept = row.output_path and os.path.isfile(row.output_path)
+                groups["finish" if kept else "missing"].append(cell)
             elif row.state == "created":
                 groups["resume"].append(cell)
             elif row.state == "succeeded":
@@ -174,25 +196,8 @@ class SweepRunner:
         return groups
 
     def budget_check(self, to_create: list[Cell], org: Any | None) -> None:
-        estimate = sum(c.credits for c in to_create)
         cap = self.opts.max_credits if self.opts.max_credits is not None else self.spec.budget.max_credits
-        if cap is not None and estimate > cap:
-            raise BudgetError("budget.max_credits", cap, f"an estimate within it: these {len(to_create)} cells "
-                              f"need {estimate:g} credits, {estimate - cap:g} over")
-        if org is None:
-            return
-        if estimate > org.credit_balance:
-            raise BudgetError("credits", org.credit_balance, f"a balance that covers the estimate: need {estimate:g}, "
-                              f"{estimate - org.credit_balance:g} short")
-        per_model = Counter(c.model for c in to_create)
-        for model, n in per_model.items():
-            limits = org.models.get(model)
-            if limits is None:
-                raise BudgetError("models", model, f"a model your organization has ({', '.join(org.models)})")
-            left = limits.max_daily - limits.daily_used
-            if n > left:
-                raise BudgetError(f"daily limit ({model})", n, f"at most {left} more generations today "
-                                  f"({limits.daily_used} of {limits.max_daily} used); {n - left} over")
+        check_budget([c.model for c in to_create], sum(c.credits for c in to_create), cap, org)
 
     # -- the run --------------------------------------------------------------------------------------
     async def run(self) -> SweepResult:
@@ -204,12 +209,17 @@ class SweepRunner:
             done = [c for c in self.plan.cells if rows.get(c.key) and rows[c.key].state == "done"]
             outcomes = [CellOutcome(c, "done" if c in done else "planned") for c in self.plan.cells]
             return SweepResult(self.plan, outcomes, None, 0.0, None, dry_run=True, already_done=len(done))
-        lock = ExperimentLock(self.journal.path, spec.experiment)
+        store = check_store(opts.tracking_uri)
+        folders = [self.journal.path.parent / "locks"]
+        if lock_dir(store) is not None:
+            folders.append(lock_dir(store))  # type: ignore[arg-type]
+        lock = ExperimentLock(spec.experiment, folders)
         lock.acquire()
         try:
             return await self._run_locked(t0)
         finally:
             lock.release()
+            self.journal.close()
 
     async def _run_locked(self, t0: float) -> SweepResult:
         spec, opts = self.spec, self.opts
@@ -236,8 +246,17 @@ class SweepRunner:
         outcomes += [CellOutcome(c, "unknown", note="create outcome unknown: not sent again "
                                  "(use --retry-unknown)") for c in groups["unknown"]]
         outcomes += [CellOutcome(c, "failed", note="failed before: not retried") for c in groups["failed"]]
+        outcomes += [CellOutcome(c, "missing", note="done in the journal, but not in this store and its output "
+                                 "file is gone: --force pays for it again") for c in groups["missing"]]
         work = groups["resume"] + groups["finish"] + to_create
         self.budget_check(to_create, None)
+        if not work:
+            # Nothing to do writes nothing: no empty parent run per rerun.
+            await asyncio.to_thread(self.writer.close)
+            order = {c.key: i for i, c in enumerate(self.plan.cells)}
+            outcomes.sort(key=lambda o: order.get(o.cell.key, 0))
+            return SweepResult(self.plan, outcomes, None, time.monotonic() - t0, self.writer.uri,
+                               already_done=len(groups["done"]))
         base_url = opts.base_url or spec.base_url
         emu_opts = spec.emulator.model_dump()
         self.client = await asyncio.to_thread(
@@ -265,17 +284,8 @@ class SweepRunner:
             return None
 
     def _confirm(self, to_create: list[Cell]) -> None:
-        credits = sum(c.credits for c in to_create)
-        question = (f"Run {len(to_create)} paid generation(s) on {self.client.provider.name}: about {credits:g} "
-                    f"credits (${credits * DOLLARS_PER_CREDIT:.2f})? [y/N] ")
-        if self.opts.confirm is not None:
-            ok = self.opts.confirm(question)
-        elif sys.stdin is not None and sys.stdin.isatty():
-            ok = input(question).strip().lower() in ("y", "yes")
-        else:
-            raise BudgetError("--yes", False, "--yes to spend credits without a terminal to ask on")
-        if not ok:
-            raise BudgetError("confirmation", "no", "yes (or --yes) to spend credits")
+        question = spend_question(len(to_create), self.client.provider.name, sum(c.credits for c in to_create))
+        confirm_spend(question, self.opts.confirm)
 
     async def _run_cells(self, work, groups, org, outcomes, t0) -> SweepResult:
         spec, opts = self.spec, self.opts
@@ -291,18 +301,21 @@ class SweepRunner:
                   "cells_planned": len(self.plan.cells), "cells_to_run": len(work), "seeds": ",".join(
                       str(s) for s in self.plan.seeds)[:5000], "api_version": RUNWAY_API_VERSION,
                   "concurrency": limit, "estimate_credits": round(sum(c.credits for c in groups["new"]), 3)}
-        spec_text = spec.model_dump_json(indent=2, exclude={"base_dir"})
-        await asyncio.to_thread(self.writer.start_parent, parent_name, params,
-                                {f"v2v.tag.{k}": v for k, v in spec.tags.items()} | {"v2v.provider": spec.provider},
-                                _yaml_of(spec_text))
+        spec_text = spec.model_dump_json(indent=2)
+        interrupted = await asyncio.to_thread(self.writer.end_interrupted_parents)
+        parent_tags = {f"v2v.tag.{k}": v for k, v in spec.tags.items()} | {"v2v.provider": spec.provider}
+        if interrupted:
+            parent_tags[CONTINUES_TAG] = interrupted[0]
+        await asyncio.to_thread(self.writer.start_parent, parent_name, params, parent_tags, _yaml_of(spec_text),
+                                self.plan.seeds if isinstance(spec.seeds, SeedRandom) else None)
         resume = {c.key for c in groups["resume"]}
         finish = {c.key for c in groups["finish"]}
-        status = "FINISHED"
         try:
             results = await asyncio.gather(*(self._cell(c, total_sem, per_model[c.model], c.key in resume,
                                                         c.key in finish) for c in work))
         except BaseException:
-            status = "KILLED"
+            # Interrupted (Ctrl-C, SIGTERM, an error): the parent says so instead of RUNNING forever.
+            self.writer.finish_parent({"wall_time_s": time.monotonic() - t0}, "KILLED")
             raise
         finally:
             self.progress.close()
@@ -311,7 +324,7 @@ class SweepRunner:
         counts = Counter(o.state for o in outcomes)
         totals = {"cells": len(outcomes), "cells_done": counts["done"], "cells_failed": counts["failed"],
                   "cells_unknown": counts["unknown"], "credits": sum(o.credits for o in outcomes), "wall_time_s": wall}
-        await asyncio.to_thread(self.writer.finish_parent, totals, status)
+        await asyncio.to_thread(self.writer.finish_parent, totals, "FINISHED")
         order = {c.key: i for i, c in enumerate(self.plan.cells)}
         outcomes.sort(key=lambda o: order.get(o.cell.key, 0))
         return SweepResult(self.plan, outcomes, self.writer.parent_run_id, wall, self.writer.uri,
@@ -362,6 +375,8 @@ class SweepRunner:
                 self._event("failed", cell, failure_code=code, task_id=task.id)
                 return CellOutcome(cell, "failed", task_id=task.id, failure_code=code, run_id=rid, note=why)
         row = journal.get(exp, cell.key)
+        if finish and row is not None and row.output_path:
+            out_path = Path(row.output_path)  # the output as it was kept, wherever the state folder was
         task_id = task.id if task else (row.task_id if row else None)
         timing = timing or dict(row.detail.get("timing", {})) if row else timing
         progress.state(state, "scoring")
@@ -559,6 +574,18 @@ def _yaml_of(spec_json: str) -> str:
     import yaml
 
     return yaml.safe_dump(json.loads(spec_json), sort_keys=False, allow_unicode=True)
+
+
+def _check_spec_base_url(spec: SweepSpec, options: SweepOptions) -> None:
+    """A spec file is shared between people: its base_url must not send a paid key elsewhere. Only
+    the user redirects their key (--base-url, or V2V_LAB_BASE_URL in their environment)."""
+    if not spec.base_url or options.base_url or not spec.came_from_file("base_url"):
+        return
+    provider = get_provider(spec.provider)
+    if provider.paid:
+        raise InputError("base_url", spec.base_url, f"no base_url in a spec file for provider {provider.name} "
+                         f"(a shared spec must not redirect your key): pass --base-url, or set "
+                         f"V2V_LAB_BASE_URL yourself", line=spec.line_of("base_url"))
 
 
 def run_sweep(spec: SweepSpec | str | os.PathLike[str], **options: Any) -> SweepResult:

@@ -10,9 +10,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import InputError
+
+MAX_SPEC_BYTES = 1_000_000
+# A spec is a few hundred nodes; YAML aliases can make a 500-byte file expand to billions.
+MAX_SPEC_NODES = 200_000
 
 
 class _Strict(BaseModel):
@@ -29,7 +41,17 @@ class PromptTemplate(_Strict):
 
     @model_validator(mode="after")
     def _vars_match(self) -> PromptTemplate:
-        names = {f for _, f, _, _ in string.Formatter().parse(self.template) if f}
+        try:
+            fields = [(f, conv, fmt) for _, f, fmt, conv in string.Formatter().parse(self.template) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"a template with {{name}} fields ({exc})") from None
+        for name, conv, fmt in fields:
+            if not name.isidentifier():
+                raise ValueError(f"template fields named like {{subject}} (got {{{name}}})")
+            if conv not in (None, "r", "s", "a") or fmt:
+                raise ValueError(f"plain {{name}} fields, without conversions or formats (got {{{name}!{conv}}})"
+                                 if conv else f"plain {{name}} fields, without formats (got {{{name}:{fmt}}})")
+        names = {name for name, _, _ in fields}
         missing = names - set(self.vars)
         if missing:
             raise ValueError(f"template variable(s) {sorted(missing)} have no list under vars")
@@ -96,8 +118,8 @@ class SweepSpec(_Strict):
     models: list[str] = Field(default_factory=lambda: ["gen4_aleph"], min_length=1)
     prompts: list[str] | PromptFile | PromptTemplate
     seeds: list[Any] | SeedRange | SeedRandom = Field(default_factory=lambda: [0])
-    ratios: list[str | None] = Field(default_factory=lambda: [None])
-    references: list[str | None] = Field(default_factory=lambda: [None])
+    ratios: list[str | None] = Field(default_factory=lambda: [None], min_length=1)
+    references: list[str | None] = Field(default_factory=lambda: [None], min_length=1)
     content_moderation: dict[str, str] | None = None
     repeats: int = Field(default=1, ge=1, le=100)
     sample: Sample | None = None
@@ -108,8 +130,10 @@ class SweepSpec(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     emulator: EmulatorOptions = Field(default_factory=EmulatorOptions)
 
-    # Where the spec file lives: relative paths in it are read from there.
-    base_dir: str = Field(default=".", exclude=True)
+    # Where the spec file lives (relative paths in it are read from there), and the line each
+    # top-level key stands on: not keys of the spec itself, so a spec file cannot set them.
+    _base_dir: str = PrivateAttr(default=".")
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
 
     @field_validator("videos", "models")
     @classmethod
@@ -118,6 +142,31 @@ class SweepSpec(_Strict):
             if not isinstance(v, str) or not v.strip():
                 raise ValueError("entries must be non-empty strings")
         return values
+
+    @field_validator("seeds")
+    @classmethod
+    def _some_seeds(cls, seeds: Any) -> Any:
+        if isinstance(seeds, list) and not seeds:
+            raise ValueError("at least one seed (a list, {count: N} or {random: N})")
+        return seeds
+
+    @field_validator("prompts")
+    @classmethod
+    def _some_prompts(cls, prompts: Any) -> Any:
+        if isinstance(prompts, list) and not prompts:
+            raise ValueError("at least one prompt")
+        return prompts
+
+    @property
+    def base_dir(self) -> str:
+        return self._base_dir
+
+    def line_of(self, key: str) -> int | None:
+        """The spec file line a top-level key stands on (None for specs built in code)."""
+        return self._lines.get(key)
+
+    def came_from_file(self, key: str) -> bool:
+        return key in self._lines
 
     def resolve_path(self, value: str) -> str:
         if "://" in value or value.startswith("data:") or os.path.isabs(value):
@@ -148,7 +197,14 @@ class SweepSpec(_Strict):
             path = Path(self.resolve_path(self.prompts.file))
             if not path.is_file():
                 raise InputError("prompts.file", self.prompts.file, "an existing text file, one prompt per line")
-            prompts = [line.strip() for line in path.read_text().splitlines()
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise InputError("prompts.file", self.prompts.file, "a UTF-8 text file, one prompt per line "
+                                 "(this one is binary or in another encoding)") from None
+            if "\0" in text:
+                raise InputError("prompts.file", self.prompts.file, "a text file (this one holds NUL bytes)")
+            prompts = [line.strip() for line in text.splitlines()
                        if line.strip() and not line.lstrip().startswith("#")]
         else:
             prompts = self.prompts.expand()
@@ -163,11 +219,14 @@ class SweepSpec(_Strict):
         """A copy with some keys changed, validated as a spec file is (a bad value raises InputError
         naming the key). Mappings merge into what is there:
         spec.override(provider="runway", emulator={"render_scale": 0.25}, scoring={"frames": 8})."""
-        data = self.model_dump(exclude={"base_dir"}, exclude_unset=True)
+        data = self.model_dump(exclude_unset=True)
         for key, value in changes.items():
             current = data.get(key)
             data[key] = {**current, **value} if isinstance(value, dict) and isinstance(current, dict) else value
-        return _validated(data, None, self.base_dir)
+        spec = _validated(data, None, self.base_dir)
+        # Keys kept from the file keep their file lines (a spec's base_url stays "from a file").
+        spec._lines = {k: v for k, v in self._lines.items() if k not in changes}
+        return spec
 
 
 def _node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -202,9 +261,39 @@ def _loc_text(loc: tuple[Any, ...]) -> str:
     return text or "spec"
 
 
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many nodes the document has once aliases are expanded, counted without expanding them
+    (each node's size is computed once), stopping as soon as the count passes the limit."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        kids: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            kids = [n for pair in node.value for n in pair]
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+            continue
+        sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(k), 0) for k in kids))
+        if sizes[id(node)] > limit:
+            return limit + 1
+    return sizes.get(id(root), 0)
+
+
 def parse_spec(text: str, origin: str = "spec", base_dir: str = ".") -> SweepSpec:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise InputError("spec", origin, f"a spec file of at most {MAX_SPEC_BYTES // 1000} kB "
+                         "(long prompt lists belong in prompts: {file: ...})")
     try:
         node = yaml.compose(text)
+        if node is not None and _expanded_size(node, MAX_SPEC_NODES) > MAX_SPEC_NODES:
+            raise InputError("spec", origin, f"a spec of at most {MAX_SPEC_NODES} values once YAML aliases "
+                             "are expanded (this one expands past that: an alias bomb?)")
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -212,12 +301,16 @@ def parse_spec(text: str, origin: str = "spec", base_dir: str = ".") -> SweepSpe
                          line=mark.line + 1 if mark else None) from None
     if not isinstance(data, dict):
         raise InputError("spec", origin, "a YAML mapping with experiment, videos, prompts, ...")
-    return _validated(data, node, base_dir)
+    spec = _validated(data, node, base_dir)
+    if isinstance(node, yaml.MappingNode):
+        spec._lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    return spec
 
 
 def _validated(data: dict[str, Any], node: yaml.Node | None, base_dir: str) -> SweepSpec:
     try:
-        spec = SweepSpec(**data, base_dir=base_dir)
+        spec = SweepSpec.model_validate(data)
+        spec._base_dir = base_dir
     except ValidationError as exc:
         err = _best_error(exc)
         loc = tuple(err["loc"])
@@ -248,11 +341,15 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
             for sub in (PromptFile, PromptTemplate, SeedRange, SeedRandom):
                 if part == sub.__name__:
                     model = sub
-    return sorted(k for k in model.model_fields if k != "base_dir")
+    return sorted(model.model_fields)
 
 
 def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     p = Path(path)
     if not p.is_file():
         raise InputError("spec", str(path), "an existing YAML file")
-    return parse_spec(p.read_text(), str(path), str(p.parent))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("spec", str(path), "a UTF-8 YAML file") from None
+    return parse_spec(text, str(path), str(p.parent))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +20,36 @@ PARAM_COLUMNS = ("model", "prompt", "prompt_sha", "seed", "ratio", "video", "vid
 TAG_COLUMNS = {"v2v.cell_key": "cell_key", "v2v.task_id": "task_id", "v2v.status": "status",
                "v2v.failure_code": "failure_code", "v2v.failure": "failure", "v2v.scoring_error": "scoring_error",
                "v2v.source": "source"}
+
+
+def recorded_seeds(experiment: str, count: int, tracking_uri: str | None = None) -> list[int] | None:
+    """The {random: N} seeds an earlier sweep of the experiment drew, as its parent run keeps them
+    (seeds.json), newest sweep first; None when the store has no such record (or no such store)."""
+    from .store import local_store_path
+    from .store import tracking_uri as resolve
+    from .writer import KIND_TAG, SEEDS_ARTIFACT, SEEDS_TAG
+
+    uri = resolve(tracking_uri)
+    local = local_store_path(uri)
+    if local is not None and not local.exists():
+        return None  # asking would create an empty store
+    client = make_client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    runs = client.search_runs([exp.experiment_id], filter_string=(
+        f"tags.`{KIND_TAG}` = 'sweep' and tags.`{SEEDS_TAG}` = '{count}'"),
+        order_by=["attribute.start_time DESC"], max_results=20)
+    for run in runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = client.download_artifacts(run.info.run_id, SEEDS_ARTIFACT, tmp)
+                seeds = json.loads(Path(path).read_text())
+            except Exception:  # noqa: BLE001 - a run without a readable record: try the next one
+                continue
+        if isinstance(seeds, list) and len(seeds) == count:
+            return [int(x) for x in seeds]
+    return None
 
 
 def list_experiments(tracking_uri: str | None = None) -> list[str]:

@@ -1,19 +1,109 @@
-"""Which MLflow store: MLFLOW_TRACKING_URI, else MLflow's own local default (./mlflow.db)."""
+"""Which MLflow store: MLFLOW_TRACKING_URI, else MLflow's own local default (./mlflow.db); whether it
+can be written; where its lock files live; and opening it safely when two processes create it at once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import mlflow
 from mlflow.tracking import MlflowClient
+
+from ..errors import InputError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+_OPENED: set[str] = set()
 
 
 def tracking_uri(uri: str | None = None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
 
 
+def _uri_field(uri: str | None) -> str:
+    return "tracking_uri" if uri else "MLFLOW_TRACKING_URI"
+
+
+def local_store_path(uri: str) -> Path | None:
+    """The file (SQLite) or folder (file store) behind a local store; None for a server."""
+    parts = urlsplit(uri)
+    if parts.scheme == "sqlite":
+        path = unquote(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else ""
+        return Path(path) if path and path != ":memory:" else None
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    if parts.scheme == "" or (len(parts.scheme) == 1 and os.name == "nt"):
+        return Path(uri)
+    return None
+
+
+def check_store(uri: str | None = None) -> str:
+    """Refuse, before anything is paid for, a store that cannot be written or does not answer:
+    a SQLite file on a read-only disk took MLflow 105 s to give up, a server where nothing listens
+    kept it retrying for minutes. Returns the resolved URI."""
+    resolved = tracking_uri(uri)
+    field = _uri_field(uri)
+    path = local_store_path(resolved)
+    if path is not None:
+        folder = path if urlsplit(resolved).scheme != "sqlite" else path.parent
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent  # a folder to be made: its nearest existing parent must be writable
+        target = path if path.exists() and urlsplit(resolved).scheme == "sqlite" else probe
+        if not os.access(target, os.W_OK) or not os.access(probe, os.W_OK | os.X_OK):
+            raise InputError(field, resolved, f"a store in a writable place ({target} cannot be written)")
+        return resolved
+    parts = urlsplit(resolved)
+    if parts.scheme in ("http", "https"):
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parts.hostname or "localhost", port), timeout=5):
+                pass
+        except OSError as exc:
+            raise InputError(field, resolved, f"a tracking server that answers (nothing answered at "
+                             f"{parts.hostname}:{port}: {exc.strerror or type(exc).__name__})") from None
+    return resolved
+
+
+def lock_dir(uri: str) -> Path | None:
+    """Where lock files for a local store live: beside it, so every process writing to that store
+    (whatever its state folder) meets the same locks. None for a server store."""
+    path = local_store_path(uri)
+    if path is None:
+        return None
+    return path.parent / f"{path.name}.v2v-locks"
+
+
+@contextlib.contextmanager
+def _store_init_lock(uri: str) -> Iterator[None]:
+    folder = lock_dir(uri)
+    if folder is None or fcntl is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "store-init.lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
+
+
 def client(uri: str | None = None) -> MlflowClient:
-    return MlflowClient(tracking_uri=tracking_uri(uri))
+    """An MlflowClient whose store exists. Creating (or migrating) a SQLite store is serialised
+    across processes: two sweeps starting at once on a new store raced in MLflow's schema
+    migration and left it unusable for good ("table _alembic_tmp_experiments already exists")."""
+    resolved = tracking_uri(uri)
+    mlflow_client = MlflowClient(tracking_uri=resolved)
+    if resolved not in _OPENED and urlsplit(resolved).scheme == "sqlite":
+        with _store_init_lock(resolved):
+            mlflow_client.search_experiments(max_results=1)  # creates and migrates the schema
+        _OPENED.add(resolved)
+    return mlflow_client
 
 
 def ui_command(uri: str | None = None) -> str:

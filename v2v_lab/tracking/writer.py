@@ -25,6 +25,10 @@ STATUS_TAG = "v2v.status"
 WRITER_TAG = "v2v.writer"  # host:pid of the process that logged the run
 LOGGING = "logging"
 CELL_KEY_TAG = "v2v.cell_key"
+KIND_TAG = "v2v.kind"  # sweep (parent) or cell (child)
+SEEDS_TAG = "v2v.seeds_random"  # on a parent: how many {random: N} seeds its seeds.json holds
+SEEDS_ARTIFACT = "seeds.json"
+CONTINUES_TAG = "v2v.continues"  # on a parent: the interrupted sweep run it takes over from
 
 
 def _chunks(items: list, n: int):
@@ -54,9 +58,6 @@ class SweepWriter:
             if exp is None:
                 raise
             return exp.experiment_id
-
-    def submit(self, fn, *args, **kwargs):
-        return self._pool.submit(fn, *args, **kwargs)
 
     # -- reads needed by the runner ---------------------------------------------------------------
     def done_cell_keys(self) -> dict[str, str]:
@@ -92,17 +93,41 @@ class SweepWriter:
             return removed
         return self._pool.submit(clean).result()
 
+    def end_interrupted_parents(self) -> list[str]:
+        """Sweep runs left RUNNING by a process of this machine that no longer exists (killed):
+        marked KILLED. Returns their ids, newest first, so the next sweep can link the one it continues."""
+        def end() -> list[str]:
+            host = socket.gethostname()
+            ended = []
+            for run in self.client.search_runs([self.experiment_id], filter_string=(
+                    f"tags.`{KIND_TAG}` = 'sweep' and attributes.status = 'RUNNING'"),
+                    order_by=["attribute.start_time DESC"], max_results=1000):
+                writer_host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
+                if writer_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+                    self.client.set_terminated(run.info.run_id, status="KILLED")
+                    ended.append(run.info.run_id)
+            return ended
+        return self._pool.submit(end).result()
+
     # -- parent run ----------------------------------------------------------------------------------
-    def start_parent(self, name: str, params: dict[str, Any], tags: dict[str, str], spec_text: str) -> str:
+    def start_parent(self, name: str, params: dict[str, Any], tags: dict[str, str], spec_text: str,
+                     seeds: list[int] | None = None) -> str:
+        """The sweep's run. seeds: {random: N} seeds drawn for it, kept so a rerun that lost its
+        state folder draws none anew (and so pays for nothing again)."""
         def start() -> str:
-            run = self.client.create_run(self.experiment_id, run_name=name,
-                                         tags={**tags, "v2v.kind": "sweep", MLFLOW_RUN_NAME: name})
+            run_tags = {**tags, KIND_TAG: "sweep", MLFLOW_RUN_NAME: name, WRITER_TAG: _writer_id()}
+            if seeds is not None:
+                run_tags[SEEDS_TAG] = str(len(seeds))
+            run = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags)
             rid = run.info.run_id
             self._log_batch(rid, params=params)
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "spec.yaml"
                 path.write_text(spec_text)
                 self.client.log_artifact(rid, str(path))
+                if seeds is not None:
+                    (Path(tmp) / SEEDS_ARTIFACT).write_text(json.dumps(seeds))
+                    self.client.log_artifact(rid, str(Path(tmp) / SEEDS_ARTIFACT))
             return rid
         self.parent_run_id = self._pool.submit(start).result()
         return self.parent_run_id
@@ -127,7 +152,7 @@ class SweepWriter:
             # for a finished cell, and the next sweep can find it and remove it (delete_incomplete_runs).
             run = self.client.create_run(self.experiment_id, run_name=name, tags={
                 **tags, STATUS_TAG: LOGGING, WRITER_TAG: _writer_id(), MLFLOW_PARENT_RUN_ID: self.parent_run_id or "",
-                MLFLOW_RUN_NAME: name, "v2v.kind": "cell"})
+                MLFLOW_RUN_NAME: name, KIND_TAG: "cell"})
             rid = run.info.run_id
             try:
                 self._log_batch(rid, params=params, metrics=metrics, series=series)

@@ -1,0 +1,57 @@
+"""Money before it is spent: the estimate against the cap, the balance and the daily limits, and
+asking the person at the terminal. Nothing here sends a request."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import BudgetError
+
+DOLLARS_PER_CREDIT = 0.01
+
+
+def check_budget(models: Sequence[str], credits: float, cap: float | None, org: Any | None) -> None:
+    """models: one entry per generation to create; credits: their estimate. org: the account's
+    organization (balance and per-model limits) when it could be read."""
+    n = len(models)
+    if cap is not None and credits > cap:
+        raise BudgetError("budget.max_credits", cap, f"an estimate within it: these {n} cells "
+                          f"need {credits:g} credits, {credits - cap:g} over")
+    if org is None:
+        return
+    if credits > org.credit_balance:
+        raise BudgetError("credits", org.credit_balance, f"a balance that covers the estimate: need {credits:g}, "
+                          f"{credits - org.credit_balance:g} short")
+    for model, count in Counter(models).items():
+        limits = org.models.get(model)
+        if limits is None:
+            raise BudgetError("models", model, f"a model your organization has ({', '.join(org.models)})")
+        left = limits.max_daily - limits.daily_used
+        if count > left:
+            raise BudgetError(f"daily limit ({model})", count, f"at most {left} more generations today "
+                              f"({limits.daily_used} of {limits.max_daily} used); {count - left} over")
+
+
+def spend_question(generations: int, provider: str, credits: float) -> str:
+    return (f"Run {generations} paid generation(s) on {provider}: about {credits:g} credits "
+            f"(${credits * DOLLARS_PER_CREDIT:.2f})? [y/N] ")
+
+
+def confirm_spend(question: str, confirm: Callable[[str], bool] | None = None) -> None:
+    """Ask before spending: `confirm` when given (notebooks, tests), else the terminal. With no
+    terminal to ask on, refuse: spending needs --yes there. Ctrl-D is a no."""
+    if confirm is not None:
+        ok = confirm(question)
+    elif sys.stdin is not None and sys.stdin.isatty():
+        try:
+            ok = input(question).strip().lower() in ("y", "yes")
+        except EOFError:
+            print(file=sys.stderr)
+            ok = False
+    else:
+        raise BudgetError("--yes", False, "--yes to spend credits without a terminal to ask on")
+    if not ok:
+        raise BudgetError("confirmation", "no", "yes (or --yes) to spend credits")
