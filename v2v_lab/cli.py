@@ -66,6 +66,8 @@ def _emulator_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (loopback unless given)")
     p.add_argument("--port", type=_number(int, low=0, high=65535), default=8765, help="TCP port (0: any free one)")
     p.add_argument("--key", default=None, help="accept only this bearer key (default: any key)")
+    p.add_argument("--flavor", choices=["runway", "cometapi"], default="runway",
+                   help="runway: Runway's API; cometapi: CometAPI's official format under /runwayml/v1")
     p.add_argument("--latency", type=_number(float, low=0), default=0.0,
                    help="seconds each task spends RUNNING at least")
     p.add_argument("--queue-seconds", type=_number(float, low=0), default=0.05, help="seconds each task stays PENDING")
@@ -220,8 +222,10 @@ def _check_out(path: str, force: bool) -> Path:
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise InputError("--out", path, f"a path in an existing folder ({folder} does not exist)")
-    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise InputError("--out", path, "a path that can be written")
+    from .tracking.store import can_write_in
+
+    if not can_write_in(folder) or (out.exists() and not os.access(out, os.W_OK)):
+        raise InputError("--out", path, "a path in a folder that can be written")
     return out
 
 
@@ -307,19 +311,26 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         raise InputError(f"--{field.replace('_', '-')}", None, rest) from None
     emu = Emulator(host=args.host, port=args.port, key=args.key, queue_s=args.queue_seconds, run_s=args.latency,
                    render_scale=args.render_scale, output_ttl_s=args.output_ttl, concurrency=args.concurrency,
-                   daily_limit=args.daily_limit, credits=args.credits, faults=faults, log_level="warning")
+                   daily_limit=args.daily_limit, credits=args.credits, faults=faults, log_level="warning",
+                   flavor=args.flavor)
     try:
         emu.start()
     except OSError as exc:
         raise InputError("--port", args.port, f"a port free on {args.host} ({exc.strerror})") from None
     try:
         print(f"v2v-lab emulator on {emu.base_url}", flush=True)
-        if args.key:
-            print(f"key: the one given with --key; clients read it from {EMULATOR_KEY_ENV}", flush=True)
+        if args.flavor == "cometapi":
+            print(f"flavor: CometAPI's official format; any key in COMETAPI_API_KEY{' (or the --key one)' if args.key else ''}",
+                  flush=True)
+            print(f"try: COMETAPI_API_KEY=... v2v-lab generate VIDEO --prompt 'neon city' --provider cometapi "
+                  f"--base-url {emu.base_url} --yes", flush=True)
         else:
-            print(f"key: any bearer key is accepted, e.g. {test_key()}", flush=True)
-        print(f"try: V2V_LAB_BASE_URL={emu.base_url} v2v-lab generate VIDEO --prompt 'neon city' --provider local",
-              flush=True)
+            if args.key:
+                print(f"key: the one given with --key; v2v-lab clients read it from {EMULATOR_KEY_ENV}", flush=True)
+            else:
+                print(f"key: any bearer key is accepted, e.g. {test_key()}", flush=True)
+            print(f"try: V2V_LAB_BASE_URL={emu.base_url} v2v-lab generate VIDEO --prompt 'neon city' "
+                  "--provider local", flush=True)
         emu.wait()
     finally:
         emu.stop()
@@ -350,7 +361,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     table = df[cols].copy()
     for col in table.columns:
-        if table[col].dtype == object:
+        if not pd.api.types.is_numeric_dtype(table[col]):
             table[col] = table[col].map(_printable)
     with pd.option_context("display.max_rows", 500, "display.width", 200, "display.max_colwidth", 40):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -387,7 +398,10 @@ INTERRUPTED = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, one line already printed)
+        return int(exc.code or 0)
     # MLflow announces its schema set-up on a new store at INFO: not the CLI's business to print.
     for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -87,10 +87,27 @@ def _is_loopback_host(host: str | None) -> bool:
         return False
 
 
-class EmulatorApp:
-    """Holds the state and the signing secret; `asgi` is what uvicorn serves."""
+COMETAPI_PREFIX = "/runwayml"
+# CometAPI's task wrapper speaks its own status words (see reference/runway-api.md).
+_COMETAPI_STATUS = {"PENDING": "QUEUED", "THROTTLED": "QUEUED", "RUNNING": "IN_PROGRESS", "SUCCEEDED": "SUCCESS",
+                    "FAILED": "FAILURE", "CANCELLED": "FAILURE"}
 
-    def __init__(self, state: EmulatorState, key: str | None, max_upload_bytes: int):
+
+class EmulatorApp:
+    """Holds the state and the signing secret; `asgi` is what uvicorn serves.
+
+    flavor "runway": Runway's own API. flavor "cometapi": CometAPI's "official format" proxy of it:
+    create and task reads under /runwayml/v1/..., tasks wrapped in {code, message, data: {...}},
+    `task_not_exist` for the first `not_exist_s` seconds after a create, X-Runway-Version required on
+    create only, and no uploads or organization routes (data URIs and https URLs carry the inputs).
+    """
+
+    def __init__(self, state: EmulatorState, key: str | None, max_upload_bytes: int, flavor: str = "runway",
+                 not_exist_s: float = 1.0):
+        if flavor not in ("runway", "cometapi"):
+            raise ValueError(f"flavor: runway or cometapi (got {flavor!r})")
+        self.flavor = flavor
+        self.not_exist_s = not_exist_s
         self.state = state
         self.key = key
         self.max_upload_bytes = max_upload_bytes
@@ -115,6 +132,13 @@ class EmulatorApp:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
+        if self.flavor == "cometapi" and not path.startswith("/_outputs/"):
+            inner = path[len(COMETAPI_PREFIX):] if path.startswith(COMETAPI_PREFIX + "/v1/") else ""
+            if inner not in ("/v1/video_to_video",) and not inner.startswith("/v1/tasks/"):
+                await _error(404, "Not found")(scope, receive, send)
+                return
+            scope = {**scope, "path": inner}
+            path = inner
         route = route_of(method, path)
         state = self.state
         with state.lock:
@@ -153,6 +177,8 @@ class EmulatorApp:
                 await _error(401, "Invalid API key or authorization header")(scope, receive, send)
                 return
             version = headers.get("x-runway-version")
+            if version is None and self.flavor == "cometapi" and route != "create":
+                version = RUNWAY_API_VERSION  # CometAPI: optional on reads
             if version is None:
                 await _error(400, f"X-Runway-Version: header is required (use {RUNWAY_API_VERSION})")(
                     scope, receive, send)
@@ -171,9 +197,10 @@ class EmulatorApp:
             return bad.response
         state = self.state
         model = body.get("model")
-        if not isinstance(model, str) or model not in state.catalog:
+        if not isinstance(model, str):
             return _error(400, "model: Invalid enum value. Expected " + " | ".join(sorted(state.models)))
-        if model not in state.models:
+        if model not in state.catalog or model not in state.models:
+            # The real API answers an unknown or unavailable model with 403 (runwayml sdk-python #139).
             return _error(403, f"Model variant {model} is not available")
         spec = state.catalog[model]
         try:
@@ -276,11 +303,18 @@ class EmulatorApp:
 
     async def get_task(self, request: Request) -> Response:
         task = self._task_or_404(request.path_params["task_id"])
+        if self.flavor == "cometapi" and (task is None or time.monotonic() - task.created_mono < self.not_exist_s):
+            # CometAPI knows a task only a moment after its create returned.
+            return JSONResponse({"code": "task_not_exist", "message": "task_not_exist", "data": None},
+                                status_code=400)
         if task is None:
             return _error(404, "Task not found")
         with self.state.lock:
             urls = [self._sign_output(task.id)] if task.status == "SUCCEEDED" else []
-            return JSONResponse(task_json(task, urls))
+            body = task_json(task, urls)
+        if self.flavor == "cometapi":
+            body = _cometapi_wrapper(body)
+        return JSONResponse(body)
 
     async def delete_task(self, request: Request) -> Response:
         task_id = request.path_params["task_id"]
@@ -407,6 +441,17 @@ class EmulatorApp:
                     results.append({"date": day.isoformat(), "usedCredits": used})
                 day += dt.timedelta(days=1)
             return JSONResponse({"models": list(s.models), "results": results})
+
+
+def _cometapi_wrapper(task: dict[str, Any]) -> dict[str, Any]:
+    """A Runway task inside CometAPI's envelope (times in unix seconds, progress as "40%")."""
+    created = dt.datetime.fromisoformat(task["createdAt"].replace("Z", "+00:00")).timestamp()
+    done = task["status"] in ("SUCCEEDED", "FAILED", "CANCELLED")
+    progress = 100 if done else round(100 * float(task.get("progress") or 0))
+    return {"code": "success", "message": "", "data": {
+        "task_id": task["id"], "action": "VIDEO_TO_VIDEO", "status": _COMETAPI_STATUS[task["status"]],
+        "fail_reason": task.get("failure") or "", "submit_time": int(created), "start_time": int(created),
+        "finish_time": int(time.time()) if done else 0, "progress": f"{progress}%", "data": task}}
 
 
 async def _chunks(data: bytes, truncate: bool, slow_s: float):

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 
 from ..api.catalog import Catalog, load_catalog
-from .app import EmulatorApp
+from .app import COMETAPI_PREFIX, EmulatorApp
 from .faults import FaultConfig, FaultDice
 from .state import EmulatorState, OrgLimits, Timing
 
@@ -53,6 +53,8 @@ class Emulator:
         workdir: str | Path | None = None,
         render_workers: int = 2,
         log_level: str = "critical",
+        flavor: str = "runway",
+        not_exist_s: float = 1.0,
     ):
         self.host = host
         self.port = port
@@ -67,7 +69,8 @@ class Emulator:
             Timing(queue_s, run_s, output_ttl_s, upload_ttl_s, render_scale),
             FaultDice(faults or FaultConfig()), self.workdir, render_workers,
         )
-        self.app = EmulatorApp(self.state, key, max_upload_bytes)
+        self.app = EmulatorApp(self.state, key, max_upload_bytes, flavor, not_exist_s)
+        self.flavor = flavor
         self._log_level = log_level
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -89,8 +92,9 @@ class Emulator:
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
-        self.base_url = f"http://{shown}:{self.port}"
-        self.app.base_url = self.base_url
+        self.app.base_url = f"http://{shown}:{self.port}"
+        # Where a client points: CometAPI's API lives under its /runwayml prefix, as on the real host.
+        self.base_url = self.app.base_url + (COMETAPI_PREFIX if self.flavor == "cometapi" else "")
         config = uvicorn.Config(self.app.asgi, log_level=self._log_level, access_log=False,
                                 lifespan="off", timeout_keep_alive=30, interface="asgi3")
         self._server = uvicorn.Server(config)

@@ -44,6 +44,8 @@ class TaskRecord:
     failure: str | None = None
     failure_code: str | None = None
     cancelled: bool = False
+    estimated_credits: float = 0.0  # the catalog price of the expected output, shown while queued/running
+    charged_credits: float = 0.0    # what the finished task cost (failed and cancelled ones: refunded, 0)
 
 
 @dataclass
@@ -133,7 +135,8 @@ class EmulatorState:
             self._ordinal += 1
             now = utc_now()
             task = TaskRecord(str(uuid.uuid4()), model, self._ordinal, now, time.monotonic(), request,
-                              input_path, reference_path, seconds_estimate, fail_plan)
+                              input_path, reference_path, seconds_estimate, fail_plan,
+                              estimated_credits=self.catalog[model].estimate_credits(seconds_estimate))
             self.tasks[task.id] = task
             self.ledger.append(task)  # every task ever created, deleted ones included
             self.tasks_created[model] += 1
@@ -216,6 +219,7 @@ class EmulatorState:
             task.output_path = result.path
             task.output_seconds = result.duration_s
             credits = spec.credits_per_second * result.duration_s
+            task.charged_credits = credits
             self.limits.credit_balance -= credits
             self.credits_used[(utc_now().date().isoformat(), task.model)] += credits
             task.progress = 1.0
@@ -259,7 +263,13 @@ class EmulatorState:
 
 
 def task_json(task: TaskRecord, output_urls: list[str]) -> dict[str, Any]:
+    """A task as Runway's current API sends it (the runwayml SDK 5.x union: estimatedCost while
+    queued or running, cost once finished, in whole credits)."""
     body: dict[str, Any] = {"id": task.id, "createdAt": iso(task.created_at), "status": task.status}
+    if task.status in ("PENDING", "THROTTLED", "RUNNING"):
+        body["estimatedCost"] = {"credits": round(task.estimated_credits, 2)}
+    else:
+        body["cost"] = {"credits": int(round(task.charged_credits))}
     if task.status == "RUNNING":
         body["progress"] = task.progress
     elif task.status == "SUCCEEDED":

@@ -46,8 +46,11 @@ def confirm_spend(question: str, confirm: Callable[[str], bool] | None = None) -
     if confirm is not None:
         ok = confirm(question)
     elif sys.stdin is not None and sys.stdin.isatty():
+        # The question goes to stderr, like any prompt: stdout stays the command's output.
+        sys.stderr.write(question)
+        sys.stderr.flush()
         try:
-            ok = input(question).strip().lower() in ("y", "yes")
+            ok = input().strip().lower() in ("y", "yes")
         except EOFError:
             print(file=sys.stderr)
             ok = False

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, V2VError
 
 try:
     import fcntl
@@ -43,8 +43,14 @@ def check_writable_folder(folder: Path, field: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(field, str(folder), f"a folder that can be created ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(field, str(folder), "a writable folder")
+    from ..tracking.store import can_write_in
+
+    if not can_write_in(folder):
+        raise InputError(field, str(folder), "a folder that can be written")
+
+
+class JournalError(V2VError):
+    """The journal could not be written (a full disk, a vanished folder): the sweep stops there."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +126,13 @@ class Journal:
                     self._db.execute("INSERT INTO tasks VALUES (?,?,?,?)",
                                      (experiment, key, fields["task_id"], time.time()))
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise JournalError(f"journal {self.path}: cannot write ({exc}); every row written before "
+                                       "this one is kept: free the space and run the same command to resume"
+                                       ) from None
                 raise
 
     def task_ids(self, experiment: str) -> dict[str, list[str]]:

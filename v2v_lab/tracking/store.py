@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -44,6 +45,18 @@ def local_store_path(uri: str) -> Path | None:
     return None
 
 
+def can_write_in(folder: Path) -> bool:
+    """Whether a file can be made in the folder: tried, not inferred from permission bits (root
+    passes every access() check, yet cannot write on a read-only or virtual filesystem)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".v2v-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
+
+
 def check_store(uri: str | None = None) -> str:
     """Refuse, before anything is paid for, a store that cannot be written or does not answer:
     a SQLite file on a read-only disk took MLflow 105 s to give up, a server where nothing listens
@@ -56,9 +69,10 @@ def check_store(uri: str | None = None) -> str:
         probe = folder
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent  # a folder to be made: its nearest existing parent must be writable
-        target = path if path.exists() and urlsplit(resolved).scheme == "sqlite" else probe
-        if not os.access(target, os.W_OK) or not os.access(probe, os.W_OK | os.X_OK):
-            raise InputError(field, resolved, f"a store in a writable place ({target} cannot be written)")
+        if not probe.is_dir() or not can_write_in(probe):
+            raise InputError(field, resolved, f"a store in a writable folder ({probe} cannot be written)")
+        if path.is_file() and not os.access(path, os.W_OK):
+            raise InputError(field, resolved, f"a store file that can be written ({path} is read-only)")
         return resolved
     parts = urlsplit(resolved)
     if parts.scheme in ("http", "https"):
@@ -98,11 +112,12 @@ def client(uri: str | None = None) -> MlflowClient:
     across processes: two sweeps starting at once on a new store raced in MLflow's schema
     migration and left it unusable for good ("table _alembic_tmp_experiments already exists")."""
     resolved = tracking_uri(uri)
-    mlflow_client = MlflowClient(tracking_uri=resolved)
-    if resolved not in _OPENED and urlsplit(resolved).scheme == "sqlite":
-        with _store_init_lock(resolved):
-            mlflow_client.search_experiments(max_results=1)  # creates and migrates the schema
-        _OPENED.add(resolved)
+    if resolved in _OPENED or urlsplit(resolved).scheme != "sqlite":
+        return MlflowClient(tracking_uri=resolved)
+    with _store_init_lock(resolved):
+        mlflow_client = MlflowClient(tracking_uri=resolved)  # MLflow creates and migrates the schema here
+        mlflow_client.search_experiments(max_results=1)
+    _OPENED.add(resolved)
     return mlflow_client
 
 
