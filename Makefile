@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast reliability lint bench notebooks clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The official SDK's previous major, in a folder of its own: the emulator is tested against 4.x and 5.x.
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/sdk4 "runwayml>=4.18,<5"
 	@touch $(STAMP)
 
 demo: $(STAMP)

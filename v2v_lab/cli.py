@@ -369,13 +369,24 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
     from .tracking.store import tracking_uri
 
     uri = tracking_uri()
     print(f"MLflow UI for {uri} on http://{args.host}:{args.port}", flush=True)
-    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                               "--host", args.host, "--port", str(args.port)])
-    return 0
+    # A child, not exec: Ctrl-C and SIGTERM end it and this command reports them like the others.
+    child = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                              "--host", args.host, "--port", str(args.port)])
+    try:
+        return child.wait()
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 COMMANDS = {"sweep": cmd_sweep, "generate": cmd_generate, "score": cmd_score, "emulator": cmd_emulator,
@@ -394,6 +405,7 @@ INTERRUPTED = {
     "sweep": "interrupted: the journal keeps every created task; run the same command to resume",
     "generate": "interrupted: a task already created goes on at the endpoint; its id is printed above",
     "emulator": "emulator stopped",
+    "ui": "MLflow UI stopped",
 }
 
 

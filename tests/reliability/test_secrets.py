@@ -41,8 +41,9 @@ def test_a_canary_key_goes_nowhere(tmp_path, monkeypatch):
     log = work / "debug.log"
     texts: list[str] = []
     with Emulator(key=CANARY, render_scale=0.1, queue_s=0.02) as emu:
-        spec = write_spec(work, provider="runway", prompts=["neon city", "a gore scene"], seeds=[1, 2],
-                          base_url=emu.base_url)
+        # The user points their key at the emulator themselves (a spec file may not: issue 13).
+        env["V2V_LAB_BASE_URL"] = emu.base_url
+        spec = write_spec(work, provider="runway", prompts=["neon city", "a gore scene"], seeds=[1, 2])
         base = [sys.executable, "-c", RUN_WITH_DEBUG_LOGS, str(log)]
         for argv, want in ((["sweep", str(spec), "--yes", "--no-progress"], 0),
                            (["runs", "rel"], 0),

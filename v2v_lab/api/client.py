@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.from_thread
@@ -63,7 +64,9 @@ class Organization:
     models: dict[str, ModelLimits]
 
 
-def _status_error(response: httpx.Response, key: Secret | None) -> APIError:
+def _status_error(response: httpx.Response, key: Secret | None, request: str = "") -> APIError:
+    """The typed error for an error status; its message names the request (method and path, never
+    a query string, which may hold a signature) and the endpoint's own words, with any key redacted."""
     try:
         body: Any = response.json()
     except ValueError:
@@ -73,10 +76,14 @@ def _status_error(response: httpx.Response, key: Secret | None) -> APIError:
     code = response.status_code
     cls: type[APIError]
     if code == 400:
-        return BadRequestError(message, status_code=code, body=body)
+        error = BadRequestError(message, status_code=code, body=body)
+        if request:  # the field: reason parse stays on the endpoint's own words
+            error.args = (f"{request}: HTTP 400: {message}",)
+        return error
     cls = {401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError, 429: RateLimitError}.get(
         code, ServerError if code >= 500 else APIError)
-    return cls(f"HTTP {code}: {message}", status_code=code, body=body)
+    where = f"{request}: " if request else ""
+    return cls(f"{where}HTTP {code}: {message}", status_code=code, body=body)
 
 
 class AsyncRunwayClient:
@@ -174,7 +181,7 @@ class AsyncRunwayClient:
                     await asyncio.sleep(self.retry.delay(attempt, retry_after_seconds(response)))
                     attempt += 1
                     continue
-            raise _status_error(response, self._key)
+            raise _status_error(response, self._key, f"{method} {urlsplit(url).path}")
 
     async def _json(self, method: str, path: str, **kw: Any) -> Any:
         response = await self._send(method, path, **kw)

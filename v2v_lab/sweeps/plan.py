@@ -176,11 +176,21 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
     refs = spec.reference_list()
     check_moderation(spec.content_moderation, "content_moderation")
     specs = {}
+    not_offered: list[tuple[str, InputError]] = []
     for k, model in enumerate(spec.models):
         try:
             specs[model] = check_model(catalog, model, provider)
         except InputError as err:
-            raise InputError(f"models[{k}]", err.value, err.allowed) from None
+            if model not in catalog:
+                raise InputError(f"models[{k}]", err.value, err.allowed, line=spec.line_of("models")) from None
+            not_offered.append((model, InputError(f"models[{k}]", err.value, err.allowed,
+                                                  line=spec.line_of("models"))))
+    if not specs:
+        raise not_offered[0][1]
+    models = [m for m in spec.models if m in specs]
+    # A model another provider offers is left out here (a model comparison runs per provider),
+    # as long as some model of the spec runs on this one.
+    skipped = [f"{m} (not offered by {provider.name})" for m, _ in not_offered]
     for k, prompt in enumerate(prompts):
         for mspec in specs.values():
             try:
@@ -199,8 +209,10 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
             for mspec in specs.values():
                 if mspec.max_references:
                     check_input(ref, mspec, provider, f"references[{k}]", "image")
-    _no_value_every_model_refuses(specs, seeds, spec.ratios, refs)
+    _no_value_every_model_refuses(specs, seeds, spec.ratios, refs, spec)
     plan = Plan(spec, provider, [], seeds=seeds)
+    if skipped:
+        plan.warnings.append("left out: " + ", ".join(skipped))
     for model, mspec in specs.items():
         if mspec.ratio_ignored_since and len({r for r in spec.ratios}) > 1:
             plan.warnings.append(f"{model}: the real endpoint ignores ratio since {mspec.ratio_ignored_since} "
@@ -208,7 +220,7 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
                                  "differs on the emulator")
         if not mspec.credits_per_second_confirmed and provider.paid:
             plan.warnings.append(f"{model}: {mspec.credits_per_second:g} credits/s is an unconfirmed price")
-    for video, model, prompt, seed, ratio, ref, repeat in _grid(videos, spec.models, prompts, seeds,
+    for video, model, prompt, seed, ratio, ref, repeat in _grid(videos, models, prompts, seeds,
                                                                 spec.ratios, refs, spec.repeats):
         mspec = specs[model]
         combo = {"video": video, "model": model, "prompt": prompt, "seed": seed, "ratio": ratio, "reference": ref}
@@ -253,12 +265,12 @@ def _merge_duplicates(plan: Plan) -> None:
 
 
 def _no_value_every_model_refuses(specs: dict[str, Any], seeds: list[Any], ratios: list[Any],
-                                  refs: list[Any]) -> None:
+                                  refs: list[Any], spec: SweepSpec) -> None:
     """A seed, ratio or reference that no model of the spec takes is a mistake in the spec, not a
     combination to leave out: raise its error. (One that some model takes and another does not is
     left out for the other and listed in the plan.)"""
-    for values, check in ((seeds, check_seed), (ratios, check_ratio)):
-        for value in values:
+    for key, values, check in (("seeds", seeds, check_seed), ("ratios", ratios, check_ratio)):
+        for k, value in enumerate(values):
             errors = []
             for mspec in specs.values():
                 try:
@@ -267,7 +279,8 @@ def _no_value_every_model_refuses(specs: dict[str, Any], seeds: list[Any], ratio
                 except InputError as err:
                     errors.append(err)
             else:
-                raise errors[0]
+                # Named as the spec names it (ratios[0], line 7), not as the API field.
+                raise InputError(f"{key}[{k}]", value, errors[0].allowed, line=spec.line_of(key))
     if any(r is not None for r in refs) and all(m.max_references < 1 for m in specs.values()):
         ref = next(r for r in refs if r is not None)
         raise InputError("references", ref, f"reference images only with a model that takes them "

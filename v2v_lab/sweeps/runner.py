@@ -164,6 +164,7 @@ class SweepRunner:
         self.client: AsyncRunwayClient | None = None
         self.progress: _Progress | None = None
         self._score_lock = asyncio.Semaphore(1)
+        self._started: dict[str, float] = {}  # cell key -> wall time its work began (its run's start)
 
     # -- what is left to do ---------------------------------------------------------------------------
     def classify(self, journal: Journal, done_in_mlflow: dict[str, str]) -> dict[str, list[Cell]]:
@@ -344,6 +345,7 @@ class SweepRunner:
         progress = self.progress
         progress.state(None, "queued")
         self._event("queued", cell)
+        self._started[cell.key] = time.time()
         state = "queued"
         if not finish:
             async with total_sem, model_sem:
@@ -379,6 +381,8 @@ class SweepRunner:
             out_path = Path(row.output_path)  # the output as it was kept, wherever the state folder was
         task_id = task.id if task else (row.task_id if row else None)
         timing = timing or dict(row.detail.get("timing", {})) if row else timing
+        if finish and timing.get("latency_s"):
+            self._started[cell.key] = time.time() - float(timing["latency_s"])
         progress.state(state, "scoring")
         state = "scoring"
         report, score_error = await self._score(cell, str(out_path))
@@ -492,12 +496,15 @@ class SweepRunner:
         return await asyncio.to_thread(
             self.writer.log_cell, name=_run_name(cell), params=self._params(cell), tags=tags, metrics=metrics,
             series={}, artifacts={}, task=task.to_dict() if task else None, prompt=cell.prompt, frames_csv=None,
-            secrets=(self.client._key,))
+            secrets=(self.client._key,), started=self._started.get(cell.key))
 
     async def _log_done(self, cell, task_id, out_path: Path, report, score_error, timing, task, credits) -> str:
         folder = out_path.parent
         poster, sheet = folder / "poster.png", folder / "contact_sheet.png"
-        await asyncio.to_thread(_posters, str(out_path), poster, sheet, report)
+        try:
+            await asyncio.to_thread(_posters, str(out_path), poster, sheet, report)
+        except (V2VError, OSError, ValueError) as exc:  # an output that is not a video is recorded, never fatal
+            score_error = "; ".join(x for x in (score_error, f"poster failed: {exc}") if x)
         params = self._params(cell)
         metrics: dict[str, float] = {**timing, "credits": credits}
         series: dict[str, list[float]] = {}
@@ -516,7 +523,8 @@ class SweepRunner:
             self.writer.log_cell, name=_run_name(cell), params=params, tags=tags, metrics=metrics, series=series,
             artifacts={"output.mp4": str(out_path), "poster.png": str(poster),
                        "contact_sheet.png": str(sheet) if sheet.exists() else ""},
-            task=task_dict, prompt=cell.prompt, frames_csv=frames_csv, secrets=(self.client._key,))
+            task=task_dict, prompt=cell.prompt, frames_csv=frames_csv, secrets=(self.client._key,),
+            started=self._started.get(cell.key))
 
 
 def _posters(video: str, poster: Path, sheet: Path, report: ScoreReport | None) -> None:

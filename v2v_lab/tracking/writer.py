@@ -25,6 +25,7 @@ STATUS_TAG = "v2v.status"
 WRITER_TAG = "v2v.writer"  # host:pid of the process that logged the run
 LOGGING = "logging"
 CELL_KEY_TAG = "v2v.cell_key"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # read by MLflow 3's UI
 KIND_TAG = "v2v.kind"  # sweep (parent) or cell (child)
 SEEDS_TAG = "v2v.seeds_random"  # on a parent: how many {random: N} seeds its seeds.json holds
 SEEDS_ARTIFACT = "seeds.json"
@@ -50,9 +51,13 @@ class SweepWriter:
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
+            if EXPERIMENT_KIND_TAG not in exp.tags:
+                self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
             return exp.experiment_id
         try:
-            return self.client.create_experiment(name)
+            # MLflow 3's UI opens an experiment by its kind: a tracking one shows its runs table
+            # with metric columns, not the GenAI traces page.
+            return self.client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
         except Exception:  # created meanwhile by another process
             exp = self.client.get_experiment_by_name(name)
             if exp is None:
@@ -145,12 +150,14 @@ class SweepWriter:
     # -- child runs ----------------------------------------------------------------------------------
     def log_cell(self, *, name: str, params: dict[str, Any], tags: dict[str, str], metrics: dict[str, float],
                  series: dict[str, list[float]], artifacts: dict[str, str], task: dict[str, Any] | None,
-                 prompt: str, frames_csv: list[dict[str, Any]] | None, secrets: tuple = ()) -> str:
-        """One child run with everything about a cell. Blocks until written; returns the run id."""
+                 prompt: str, frames_csv: list[dict[str, Any]] | None, secrets: tuple = (),
+                 started: float | None = None) -> str:
+        """One child run with everything about a cell. Blocks until written; returns the run id.
+        started: wall time the cell's work began, so the run spans the generation, not its logging."""
         def write() -> str:
             # The run says "logging" until everything is in: a run a kill cut short is never taken
             # for a finished cell, and the next sweep can find it and remove it (delete_incomplete_runs).
-            run = self.client.create_run(self.experiment_id, run_name=name, tags={
+            run = self.client.create_run(self.experiment_id, run_name=name, start_time=_ms(started), tags={
                 **tags, STATUS_TAG: LOGGING, WRITER_TAG: _writer_id(), MLFLOW_PARENT_RUN_ID: self.parent_run_id or "",
                 MLFLOW_RUN_NAME: name, KIND_TAG: "cell"})
             rid = run.info.run_id
@@ -182,7 +189,7 @@ class SweepWriter:
                                 self.client.log_artifact(rid, str(target))
                 self.client.set_tag(rid, STATUS_TAG, tags.get(STATUS_TAG, ""))  # last: the run is complete
                 self.client.set_terminated(rid, status="FINISHED" if tags.get(STATUS_TAG) == "succeeded"
-                                           else "FAILED")
+                                           else "FAILED", end_time=_ms(time.time()))
             except BaseException:
                 self.client.set_terminated(rid, status="FAILED")
                 raise
@@ -212,6 +219,10 @@ def _same_fs(a: str, b: str) -> bool:
     except OSError:
         return False
 
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1000)
 
 
 def _writer_id() -> str:
