@@ -72,4 +72,39 @@ def _no_real_keys(monkeypatch):
     yield
 
 
+def on_a_terminal(command: list[str] | str, env: dict[str, str], answer: bytes, cwd: Path | None = None,
+                  timeout: float = 120) -> tuple[int, str]:
+    """Run a command (argv, or a shell line as typed) on a pseudo-terminal, answer its [y/N] question
+    once, and return its exit code and everything it showed."""
+    import pty
+    import select
+    import subprocess
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(command, shell=isinstance(command, str), cwd=cwd, env=env, stdin=slave, stdout=slave,
+                            stderr=slave)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    answered = False
+    while proc.poll() is None and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.3)[0]:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+        if not answered and b"[y/N]" in seen:
+            os.write(master, answer)
+            answered = True
+    proc.wait(timeout=60)
+    try:
+        while select.select([master], [], [], 0.2)[0]:
+            seen += os.read(master, 65536)
+    except OSError:
+        pass
+    os.close(master)
+    return proc.returncode, seen.decode(errors="replace")
+
+
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -8,9 +8,7 @@ import functools
 import http.server
 import json
 import os
-import pty
 import re
-import select
 import shutil
 import signal
 import socketserver
@@ -25,7 +23,7 @@ import mlflow
 import pytest
 import yaml
 
-from .conftest import DEMO, ROOT
+from .conftest import DEMO, ROOT, on_a_terminal
 
 VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "v2v-lab")
@@ -37,7 +35,8 @@ COMMANDS = ("sweep", "generate", "score", "emulator", "runs", "ui")
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("MLFLOW_TRACKING_URI", "V2V_LAB_HOME", "V2V_LAB_BASE_URL", "RUNWAYML_API_SECRET",
-                        "COMETAPI_API_KEY", "V2V_LAB_EMULATOR_KEY", "PYTHONPATH")}
+                        "COMETAPI_API_KEY", "V2V_LAB_EMULATOR_KEY", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL",
+                        "MFLAGS")}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     return {**env, **extra}
 
@@ -87,32 +86,6 @@ def _run(line: str, cwd: Path, env: dict[str, str], timeout: float = 300) -> sub
                           stdin=subprocess.DEVNULL)
 
 
-def _on_a_terminal(line: str, cwd: Path, env: dict[str, str], answer: bytes) -> tuple[int, str]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(line, shell=True, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave)
-    os.close(slave)
-    seen = b""
-    deadline = time.monotonic() + 120
-    answered = False
-    while proc.poll() is None and time.monotonic() < deadline:
-        if select.select([master], [], [], 0.3)[0]:
-            try:
-                seen += os.read(master, 65536)
-            except OSError:
-                break
-        if not answered and b"[y/N]" in seen:
-            os.write(master, answer)
-            answered = True
-    proc.wait(timeout=60)
-    try:
-        while select.select([master], [], [], 0.2)[0]:
-            seen += os.read(master, 65536)
-    except OSError:
-        pass
-    os.close(master)
-    return proc.returncode, seen.decode(errors="replace")
-
-
 def test_every_readme_command_runs_as_typed(workdir, small_clip):
     """Each command of the README, typed as shown, from a fresh folder. A command added to the
     README that this test does not know fails it: covering it here is part of adding it."""
@@ -134,8 +107,8 @@ def test_every_readme_command_runs_as_typed(workdir, small_clip):
             seen[line] = "this suite (make -n shows the pytest run)"
         elif line == "make demo":
             # Its recipe, run here (the bootstrap half is what `make test`, running this, just did).
-            recipe = _run("make -n demo", ROOT, run_env).stdout.strip().splitlines()[-1]
-            assert recipe.endswith("v2v-lab sweep experiments/quickstart.yaml"), recipe
+            plan = _run("make -n demo", ROOT, run_env).stdout
+            recipe = next(x for x in plan.splitlines() if x.endswith("v2v-lab sweep experiments/quickstart.yaml"))
             result = _run(recipe, workdir, run_env, timeout=600)
             assert result.returncode == 0, result.stderr[-2000:]
             assert "4 cells: 4 done" in result.stdout and (workdir / "mlflow.db").is_file()
@@ -193,7 +166,7 @@ def _cometapi_sweep_as_typed(line: str, cwd: Path, env: dict[str, str]) -> str:
         "experiment": "comet", "videos": ["experiments/media/bigbuckbunny.mp4"], "models": ["gen3a_turbo"],
         "prompts": ["neon city"], "seeds": [1], "ratios": ["1280:768"], "scoring": {"frames": 4, "size": 64}}))
     with Emulator(flavor="cometapi", render_scale=0.1) as emu:
-        code, screen = _on_a_terminal(line, cwd, {**env, "V2V_LAB_BASE_URL": emu.base_url}, b"y\n")
+        code, screen = on_a_terminal(line, {**env, "V2V_LAB_BASE_URL": emu.base_url}, b"y\n", cwd)
         assert code == 0, screen[-2000:]
         assert "1 cells: 1 done" in screen and len(emu.tasks()) == 1
     return "asked on the terminal, 1 cell done on the CometAPI emulator"

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import shutil
 import socket
 import subprocess
@@ -30,7 +28,7 @@ from v2v_lab.errors import InputError
 from v2v_lab.media.probe import probe_video
 from v2v_lab.sweeps import run_sweep
 
-from ..conftest import DEMO, moving_frames
+from ..conftest import DEMO, moving_frames, on_a_terminal
 from .conftest import write_spec
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
@@ -175,32 +173,6 @@ def test_5_a_rerun_with_nothing_to_do_writes_nothing_and_an_interrupted_parent_i
 
 
 # -- spending unasked, or paying for what cannot be kept -------------------------------------------------
-def _answer_on_a_terminal(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str]:
-    """Run the console script with a pseudo-terminal as its stdin; answer its question."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([CLI, *args], env={**os.environ, **env}, stdin=slave, stdout=subprocess.PIPE,
-                            stderr=slave, text=True)
-    os.close(slave)
-    seen = b""
-    deadline = time.monotonic() + 60
-    while b"[y/N]" not in seen and time.monotonic() < deadline and proc.poll() is None:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                seen += os.read(master, 4096)
-            except OSError:
-                break
-    os.write(master, answer)
-    proc.wait(timeout=60)
-    try:
-        while select.select([master], [], [], 0.2)[0]:
-            seen += os.read(master, 4096)
-    except OSError:
-        pass
-    os.close(master)
-    return proc.returncode, seen.decode(errors="replace")
-
-
 def test_6_generate_on_a_paid_provider_asks_first(tmp_path, small_clip):
     with Emulator(render_scale=0.1) as e:
         env = {"RUNWAYML_API_SECRET": KEY, "V2V_LAB_HOME": str(tmp_path / "h")}
@@ -208,9 +180,9 @@ def test_6_generate_on_a_paid_provider_asks_first(tmp_path, small_clip):
                 "--out", str(tmp_path / "o.mp4")]
         no_tty = cli(*args, env=env)
         assert no_tty.returncode == 2 and "--yes" in one_line(no_tty.stderr)
-        code, screen = _answer_on_a_terminal(args, env, b"n\n")
+        code, screen = on_a_terminal([CLI, *args], {**os.environ, **env}, b"n\n")
         assert code == 2 and "credits" in screen and "$" in screen
-        code, screen = _answer_on_a_terminal(args, env, b"\x04")  # Ctrl-D: no answer is a no
+        code, screen = on_a_terminal([CLI, *args], {**os.environ, **env}, b"\x04")  # Ctrl-D: no answer is a no
         assert code == 2 and "Traceback" not in screen
         assert e.tasks() == [], "a generation was paid for without a yes"
         yes = cli(*args, "--yes", env=env)

@@ -48,13 +48,13 @@ def test_a_canary_key_goes_nowhere(tmp_path, monkeypatch):
         for argv, want in ((["sweep", str(spec), "--yes", "--no-progress"], 0),
                            (["runs", "rel"], 0),
                            (["generate", str(DEMO), "--prompt", "noir", "--provider", "runway", "--base-url",
-                             emu.base_url, "--out", str(work / "single.mp4")], 0)):
+                             emu.base_url, "--out", str(work / "single.mp4"), "--yes"], 0)):
             done = subprocess.run(base + argv, env=env, cwd=work, capture_output=True, text=True, timeout=300)
             assert done.returncode == want, done.stderr
             texts += [done.stdout, done.stderr]
         # The wrong key: an authentication error whose text names neither key.
         bad = subprocess.run(base + ["generate", str(DEMO), "--prompt", "x", "--provider", "runway", "--base-url",
-                                     emu.base_url, "--out", str(work / "x.mp4")],
+                                     emu.base_url, "--out", str(work / "x.mp4"), "--yes"],
                              env={**env, "RUNWAYML_API_SECRET": OTHER}, cwd=work, capture_output=True, text=True,
                              timeout=120)
         assert bad.returncode == 1 and ("401" in bad.stderr or "key" in bad.stderr.lower()), bad.stderr

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .._net import is_loopback_host
 from ..errors import InputError
 
 # The key a keyed emulator (`v2v-lab emulator --key ...`) wants, for provider local: read from the
 # environment, never from a command-line argument (process lists show those).
 EMULATOR_KEY_ENV = "V2V_LAB_EMULATOR_KEY"
 BASE_URL_ENV = "V2V_LAB_BASE_URL"
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import math
 import re
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .._net import is_loopback_host
 from ..api.catalog import RUNWAY_API_VERSION
 from ..errors import MediaError
 from ..media.probe import probe_image, probe_video
@@ -76,15 +76,6 @@ def route_of(method: str, path: str) -> str | None:
     return None
 
 
-def _is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 COMETAPI_PREFIX = "/runwayml"
@@ -269,7 +260,7 @@ class EmulatorApp:
             return self._store_input(data, kind)
         parts = urlsplit(uri)
         if parts.scheme in ("http", "https"):
-            if not _is_loopback_host(parts.hostname):
+            if not is_loopback_host(parts.hostname):
                 raise Rejected(400, f"{field}: the emulator has no network; use a runway:// upload, "
                                     "a data URI or a loopback URL")
             try:
