@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import InputError, V2VError
+from .errors import InputError, V2VError, escape_controls
 
 SEED_MAX = 4294967295
 
@@ -222,7 +222,7 @@ def _check_out(path: str, force: bool) -> Path:
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise InputError("--out", path, f"a path in an existing folder ({folder} does not exist)")
-    from .tracking.store import can_write_in
+    from ._files import can_write_in
 
     if not can_write_in(folder) or (out.exists() and not os.access(out, os.W_OK)):
         raise InputError("--out", path, "a path in a folder that can be written")
@@ -338,10 +338,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def _printable(value: Any) -> Any:
-    """Text as it may go to a terminal: control characters (escape codes, newlines) shown escaped."""
-    if isinstance(value, str) and not value.isprintable():
-        return value.encode("unicode_escape", "backslashreplace").decode("ascii")
-    return value
+    return escape_controls(value) if isinstance(value, str) else value
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -12,10 +12,14 @@ _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxtuple, _REPR.maxset = 2, 
 _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 40
 
 
+def escape_controls(text: str) -> str:
+    """Text as it may go to a terminal: control characters (escape codes, newlines) shown escaped,
+    never sent raw."""
+    return text if text.isprintable() else text.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
 def _short(value: Any, limit: int = 80) -> str:
-    text = _REPR.repr(value)
-    # Control characters (terminal escapes, newlines) are shown escaped, never sent to the terminal raw.
-    text = text.encode("unicode_escape", "backslashreplace").decode("ascii") if not text.isprintable() else text
+    text = escape_controls(_REPR.repr(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._files import can_write_in
 from ..errors import InputError, V2VError
 
 try:
@@ -43,8 +44,6 @@ def check_writable_folder(folder: Path, field: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(field, str(folder), f"a folder that can be created ({exc.strerror})") from None
-    from ..tracking.store import can_write_in
-
     if not can_write_in(folder):
         raise InputError(field, str(folder), "a folder that can be written")
 

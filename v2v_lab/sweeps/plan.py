@@ -25,7 +25,8 @@ from ..api.validation import (
     uri_kind,
 )
 from ..errors import InputError
-from .budget import DOLLARS_PER_CREDIT  # noqa: E402
+from .budget import DOLLARS_PER_CREDIT
+from .journal import experiment_digest
 from .spec import SeedRandom, SeedRange, SweepSpec
 
 
@@ -129,7 +130,7 @@ def seeds_record(spec: SweepSpec, state_dir: Path | None) -> Path | None:
     """Where {random: N} seeds drawn for this experiment are kept in the state folder."""
     if state_dir is None:
         return None
-    return state_dir / "seeds" / f"{hashlib.sha256(spec.experiment.encode()).hexdigest()[:16]}.json"
+    return state_dir / "seeds" / f"{experiment_digest(spec.experiment)}.json"
 
 
 def resolve_seeds(spec: SweepSpec, state_dir: Path | None, recorded: list[int] | None = None) -> list[int]:

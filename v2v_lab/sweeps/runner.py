@@ -155,7 +155,8 @@ class SweepRunner:
         self.opts = options
         _check_spec_base_url(spec, options)
         recorded = None
-        if isinstance(spec.seeds, SeedRandom) and not (seeds_record(spec, state_dir()) or Path()).is_file():
+        record = seeds_record(spec, state_dir())
+        if isinstance(spec.seeds, SeedRandom) and record is not None and not record.is_file():
             # The state folder lost its draw (or never had it): the store kept the seeds it paid for.
             recorded = recorded_seeds(spec.experiment, spec.seeds.random, options.tracking_uri)
         self.plan = build_plan(spec, state_dir=state_dir(), recorded_seeds=recorded)
@@ -211,9 +212,8 @@ class SweepRunner:
             outcomes = [CellOutcome(c, "done" if c in done else "planned") for c in self.plan.cells]
             return SweepResult(self.plan, outcomes, None, 0.0, None, dry_run=True, already_done=len(done))
         store = check_store(opts.tracking_uri)
-        folders = [self.journal.path.parent / "locks"]
-        if lock_dir(store) is not None:
-            folders.append(lock_dir(store))  # type: ignore[arg-type]
+        store_locks = lock_dir(store)
+        folders = [self.journal.path.parent / "locks"] + ([store_locks] if store_locks else [])
         lock = ExperimentLock(spec.experiment, folders)
         lock.acquire()
         try:
@@ -254,9 +254,7 @@ class SweepRunner:
         if not work:
             # Nothing to do writes nothing: no empty parent run per rerun.
             await asyncio.to_thread(self.writer.close)
-            order = {c.key: i for i, c in enumerate(self.plan.cells)}
-            outcomes.sort(key=lambda o: order.get(o.cell.key, 0))
-            return SweepResult(self.plan, outcomes, None, time.monotonic() - t0, self.writer.uri,
+            return SweepResult(self.plan, self._in_plan_order(outcomes), None, time.monotonic() - t0, self.writer.uri,
                                already_done=len(groups["done"]))
         base_url = opts.base_url or spec.base_url
         emu_opts = spec.emulator.model_dump()
@@ -326,10 +324,12 @@ class SweepRunner:
         totals = {"cells": len(outcomes), "cells_done": counts["done"], "cells_failed": counts["failed"],
                   "cells_unknown": counts["unknown"], "credits": sum(o.credits for o in outcomes), "wall_time_s": wall}
         await asyncio.to_thread(self.writer.finish_parent, totals, "FINISHED")
-        order = {c.key: i for i, c in enumerate(self.plan.cells)}
-        outcomes.sort(key=lambda o: order.get(o.cell.key, 0))
-        return SweepResult(self.plan, outcomes, self.writer.parent_run_id, wall, self.writer.uri,
+        return SweepResult(self.plan, self._in_plan_order(outcomes), self.writer.parent_run_id, wall, self.writer.uri,
                            already_done=len(groups["done"]))
+
+    def _in_plan_order(self, outcomes: list[CellOutcome]) -> list[CellOutcome]:
+        order = {c.key: i for i, c in enumerate(self.plan.cells)}
+        return sorted(outcomes, key=lambda o: order.get(o.cell.key, 0))
 
     def _event(self, kind: str, cell: Cell, **data: Any) -> None:
         if self.opts.on_event:
@@ -592,8 +592,8 @@ def _check_spec_base_url(spec: SweepSpec, options: SweepOptions) -> None:
     provider = get_provider(spec.provider)
     if provider.paid:
         raise InputError("base_url", spec.base_url, f"no base_url in a spec file for provider {provider.name} "
-                         f"(a shared spec must not redirect your key): pass --base-url, or set "
-                         f"V2V_LAB_BASE_URL yourself", line=spec.line_of("base_url"))
+                         f"(a shared spec must not redirect your key): pass --base-url, or remove it "
+                         f"from the spec and set V2V_LAB_BASE_URL yourself", line=spec.line_of("base_url"))
 
 
 def run_sweep(spec: SweepSpec | str | os.PathLike[str], **options: Any) -> SweepResult:

@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -143,19 +144,14 @@ class SweepSpec(_Strict):
                 raise ValueError("entries must be non-empty strings")
         return values
 
-    @field_validator("seeds")
+    @field_validator("seeds", "prompts")
     @classmethod
-    def _some_seeds(cls, seeds: Any) -> Any:
-        if isinstance(seeds, list) and not seeds:
-            raise ValueError("at least one seed (a list, {count: N} or {random: N})")
-        return seeds
-
-    @field_validator("prompts")
-    @classmethod
-    def _some_prompts(cls, prompts: Any) -> Any:
-        if isinstance(prompts, list) and not prompts:
-            raise ValueError("at least one prompt")
-        return prompts
+    def _not_an_empty_list(cls, value: Any, info: ValidationInfo) -> Any:
+        # Their other forms ({count}, {random}, {file}, {template}) check their own sizes.
+        if isinstance(value, list) and not value:
+            raise ValueError({"seeds": "at least one seed (a list, {count: N} or {random: N})",
+                              "prompts": "at least one prompt"}[info.field_name or ""])
+        return value
 
     @property
     def base_dir(self) -> str:

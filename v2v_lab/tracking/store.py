@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -14,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from .._files import can_write_in
 from ..errors import InputError
 
 try:
@@ -43,18 +43,6 @@ def local_store_path(uri: str) -> Path | None:
     if parts.scheme == "" or (len(parts.scheme) == 1 and os.name == "nt"):
         return Path(uri)
     return None
-
-
-def can_write_in(folder: Path) -> bool:
-    """Whether a file can be made in the folder: tried, not inferred from permission bits (root
-    passes every access() check, yet cannot write on a read-only or virtual filesystem)."""
-    try:
-        fd, name = tempfile.mkstemp(prefix=".v2v-probe-", dir=folder)
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(name)
-    return True
 
 
 def check_store(uri: str | None = None) -> str:

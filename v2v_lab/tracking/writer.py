@@ -91,8 +91,7 @@ class SweepWriter:
             removed = 0
             for run in self.client.search_runs([self.experiment_id], filter_string=f"tags.`{STATUS_TAG}` = '{LOGGING}'",
                                                max_results=5000):
-                writer_host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
-                if writer_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+                if _left_by_a_dead_process(run, host):
                     self.client.delete_run(run.info.run_id)
                     removed += 1
             return removed
@@ -107,8 +106,7 @@ class SweepWriter:
             for run in self.client.search_runs([self.experiment_id], filter_string=(
                     f"tags.`{KIND_TAG}` = 'sweep' and attributes.status = 'RUNNING'"),
                     order_by=["attribute.start_time DESC"], max_results=1000):
-                writer_host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
-                if writer_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+                if _left_by_a_dead_process(run, host):
                     self.client.set_terminated(run.info.run_id, status="KILLED")
                     ended.append(run.info.run_id)
             return ended
@@ -227,6 +225,12 @@ def _ms(seconds: float | None) -> int | None:
 
 def _writer_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _left_by_a_dead_process(run: Any, host: str) -> bool:
+    """Whether the run was written by a process of this machine that no longer exists (killed)."""
+    writer_host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
+    return writer_host == host and pid.isdigit() and not _pid_alive(int(pid))
 
 
 def _pid_alive(pid: int) -> bool:
