@@ -122,17 +122,6 @@ class Emulator:
         while self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=0.5)
 
-    def serve_forever(self) -> None:
-        """Start (unless started) and block until interrupted; then stop."""
-        if self._server is None:
-            self.start()
-        try:
-            self.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
-
     def __enter__(self) -> Emulator:
         return self.start()
 
