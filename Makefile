@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast reliability lint bench notebooks clean
+.PHONY: demo test test-fast reliability notebooks browser lint bench sabotage clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,26 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/v2v-lab sweep experiments/quickstart.yaml
 
-test: $(STAMP)
+# Everything CI runs: the browser test included (its chromium comes from Debian, installed here).
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The quick loop while editing: no reliability proofs, no notebooks, no browser.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not reliability and not slow and not browser"
 
 reliability: $(STAMP)
 	$(BIN)/python -m pytest -q -m reliability
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_notebooks.py
+
+browser:
+	@tools/ensure-chromium
+
+# The proof of the proofs: break each guarantee on purpose in a copy, see its test fail.
+sabotage: $(STAMP)
+	$(BIN)/python bench/sabotage.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check v2v_lab tests bench

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -14,6 +16,33 @@ from v2v_lab.media import write_mp4
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "experiments" / "media" / "bigbuckbunny.mp4"
+# Reports and screenshots for the closing notes: outside the repository unless asked for.
+TEST_OUTPUT = Path(os.environ.get("V2V_LAB_TEST_OUTPUT") or Path(tempfile.gettempdir()) / "v2v-lab-test-output")
+# What the suite itself may leave in the checkout: the environment it runs in and caches.
+_ALLOWED_LEFTOVERS = (".venv/", ".pytest_cache/", ".ruff_cache/", ".mypy_cache/", "v2v_lab.egg-info/")
+
+
+def _repo_leftovers() -> set[str]:
+    """Untracked and ignored paths in the checkout (empty outside a git checkout)."""
+    done = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=ROOT,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return set()
+    paths = {line[3:] for line in done.stdout.splitlines() if line.startswith(("??", "!!"))}
+    return {p for p in paths if not p.startswith(_ALLOWED_LEFTOVERS) and "__pycache__/" not in p}
+
+
+def pytest_sessionstart(session):
+    session.config._v2v_leftovers_before = _repo_leftovers()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Tests leave nothing behind in the repository: a store, an mlruns/ folder or a state folder
+    # written to the working directory fails the run.
+    new = sorted(_repo_leftovers() - getattr(session.config, "_v2v_leftovers_before", set()))
+    if new:
+        print(f"\nFAILED: the tests left {len(new)} file(s) in the repository, e.g. {new[:5]}")
+        session.exitstatus = 1
 
 
 @pytest.fixture(scope="session")

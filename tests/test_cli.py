@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from v2v_lab.cli import main
+from v2v_lab.media import probe_video
+
+from .conftest import DEMO
 
 
 def test_score_json_and_self_score(demo_clip, capsys):
@@ -23,12 +28,29 @@ def test_generate_on_the_emulator(emulator, small_clip, tmp_path, capsys):
     out = tmp_path / "g.mp4"
     assert main(["generate", small_clip, "--prompt", "thermal", "--seed", "3", "--provider", "local",
                  "--base-url", emulator.base_url, "--out", str(out)]) == 0
-    assert out.stat().st_size > 0
+    assert probe_video(out).frame_count > 0
     assert main(["generate", small_clip, "--prompt", "x", "--seed", "abc", "--provider", "local",
                  "--base-url", emulator.base_url]) == 2
     assert "--seed" in capsys.readouterr().err
 
 
-def test_runs_lists_an_empty_experiment(mlflow_store, capsys):
+def test_runs_lists_experiments_and_their_cells(emulator, mlflow_store, tmp_path, capsys):
     assert main(["runs", "nothing-here"]) == 0
     assert "no cell runs" in capsys.readouterr().out
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({"experiment": "listed", "provider": "local", "videos": [str(DEMO)],
+                                    "models": ["gen4_aleph"], "prompts": ["noir city", "a gore scene"],
+                                    "seeds": [7], "base_url": emulator.base_url,
+                                    "scoring": {"frames": 4, "size": 64}}))
+    assert main(["sweep", str(spec), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    assert "listed" in capsys.readouterr().out.split()
+    assert main(["runs", "listed"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0].split(), lines[1:]
+    assert header[:4] == ["status", "model", "seed", "ratio"] and "ssim_source" in header
+    assert len(rows) == 2
+    done = next(r for r in rows if "noir city" in r)
+    failed = next(r for r in rows if "a gore scene" in r)
+    assert done.split()[:3] == ["succeeded", "gen4_aleph", "7"] and "SAFETY.INPUT.TEXT" in failed

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
+import time
 
 import pytest
 
@@ -26,6 +28,7 @@ from v2v_lab.api import (
     parse_task,
 )
 from v2v_lab.emulator import Emulator, FaultConfig
+from v2v_lab.media import probe_video
 
 CANARY = "key_" + "c0ffee" * 21 + "ca"
 
@@ -35,11 +38,14 @@ def test_generate_end_to_end_and_org(emulator, small_clip, tmp_path):
     with RunwayClient("local", base_url=emulator.base_url) as client:
         task = client.generate(GenerationRequest(small_clip, "anime city", seed=3, ratio="1280:720"),
                                tmp_path / "out.mp4", on_progress=lambda t: seen.append(t.status))
-        assert task.status is TaskStatus.SUCCEEDED and (tmp_path / "out.mp4").stat().st_size > 0
+        assert task.status is TaskStatus.SUCCEEDED and probe_video(tmp_path / "out.mp4").frame_count > 0
         assert TaskStatus.RUNNING in seen or TaskStatus.PENDING in seen
         org = client.organization()
         assert org.models["gen4_aleph"].max_concurrent >= 1 and org.credit_balance > 0
-        assert isinstance(client.usage(), dict)
+        # Usage has this 2 s generation in it, priced at gen4_aleph's 15 credits a second.
+        today = dt.datetime.now(dt.timezone.utc).date()
+        used = client.usage(today, today + dt.timedelta(days=1))["results"]  # beforeDate is exclusive
+        assert sum(c["amount"] for day in used for c in day["usedCredits"] if c["model"] == "gen4_aleph") >= 30
         client.delete(task.id)
         with pytest.raises(NotFoundError):
             client.get_task(task.id)
@@ -98,11 +104,13 @@ def test_typed_errors(small_clip):
 
 
 def test_create_is_never_resent_when_its_outcome_is_unknown(small_clip):
-    for faults in (FaultConfig(drop_rate=1.0), FaultConfig(server_error_rate={"create": 1.0})):
-        with Emulator(faults=faults, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as c:
-            up = c.upload(small_clip) if faults.drop_rate == 0 else None
+    # A dropped connection, a 5xx, and an answer slower than the client's read timeout: all after sending.
+    for faults, timeout in ((FaultConfig(drop_rate=1.0), 60.0), (FaultConfig(server_error_rate={"create": 1.0}), 60.0),
+                            (FaultConfig(request_latency_s=3.0), 0.5)):
+        with Emulator(faults=faults, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url,
+                                                                             timeout=timeout) as c:
             with pytest.raises(CreateOutcomeUnknownError, match="may be billed"):
-                c.create(GenerationRequest(up or "data:video/mp4;base64," + _b64(small_clip), "x"))
+                c.create(GenerationRequest("data:video/mp4;base64," + _b64(small_clip), "x"))
             assert emu.stats["requests"]["create"] == 1  # exactly one try
 
 
@@ -230,13 +238,13 @@ def _b64(path: str) -> str:
 
 
 def test_a_source_is_uploaded_once_and_again_when_its_uri_expired(small_clip):
-    with Emulator(render_scale=0.25, upload_ttl_s=1.0) as emu, RunwayClient("local", base_url=emu.base_url) as c:
+    with Emulator(render_scale=0.25, upload_ttl_s=4.0) as emu, RunwayClient("local", base_url=emu.base_url) as c:
+        uploaded_by = time.time() + 4.0  # the upload's lifetime starts after this
         first = [c.create(GenerationRequest(small_clip, "x", seed=i)) for i in range(3)]
         # One upload is two requests (ask for a URL, POST the bytes): three cells, one upload.
         assert emu.stats["requests"]["upload"] == 2
-        import time
-
-        time.sleep(1.2)  # the emulator now refuses the runway:// URI the client holds
+        while time.time() < uploaded_by + 0.1:  # until the emulator refuses the runway:// URI the client holds
+            time.sleep(0.05)
         again = c.create(GenerationRequest(small_clip, "x", seed=9))
         assert emu.stats["requests"]["upload"] == 4
         assert emu.stats["responses"].get(400) == 1  # the stale URI: refused, no task made

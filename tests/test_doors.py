@@ -23,7 +23,7 @@ import mlflow
 import pytest
 import yaml
 
-from .conftest import DEMO, ROOT, on_a_terminal
+from .conftest import DEMO, ROOT, TEST_OUTPUT, on_a_terminal
 
 VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "v2v-lab")
@@ -129,8 +129,8 @@ def test_every_readme_command_runs_as_typed(workdir, small_clip):
             if typed.endswith("--json"):
                 assert json.loads(result.stdout)["values"]["ssim_source"] > 0
     assert len(seen) == len(set(readme_commands())), "a README command was not run"
-    Path(os.environ.get("V2V_LAB_TEST_OUTPUT", ROOT / "test-output")).mkdir(exist_ok=True)
-    (Path(os.environ.get("V2V_LAB_TEST_OUTPUT", ROOT / "test-output")) / "readme_commands.json").write_text(
+    TEST_OUTPUT.mkdir(parents=True, exist_ok=True)
+    (TEST_OUTPUT / "readme_commands.json").write_text(
         json.dumps(seen, indent=2))
 
 

@@ -93,10 +93,35 @@ def test_reencoded_24fps_resized_copy_still_aligns(demo_clip, tmp_path):
     assert report.values["ssim_source"] > 0.9
 
 
-def test_registry_declares_ranges_and_directions():
+def test_every_metric_stays_in_its_declared_range_on_clean_and_damaged_clips(demo_clip, clip_factory):
     assert {"ssim_source", "temporal_consistency", "temporal_consistency_rel", "warp_error", "flicker"} <= set(REGISTRY)
-    assert REGISTRY["warp_error"].direction == "lower"
-    assert REGISTRY["ssim_source"].direction == "higher"
+    assert REGISTRY["warp_error"].direction == "lower" and REGISTRY["ssim_source"].direction == "higher"
+    frames = moving_frames(48)
+    rng = np.random.default_rng(3)
+    damaged = {
+        "identical": frames,
+        "inverted": [255 - f for f in frames],  # SSIM below zero: the declared -1 bound is real
+        "noise": [np.clip(f + rng.normal(0, 60, f.shape), 0, 255).astype(np.uint8) for f in frames],
+        "shuffled": [frames[i] for i in rng.permutation(len(frames))],
+        "flashing": [np.clip(f.astype(int) + (90 if k % 2 else -90), 0, 255).astype(np.uint8)
+                     for k, f in enumerate(frames)],
+    }
+    source = clip_factory("range_src.mp4", frames)
+    seen: dict[str, list[float]] = {name: [] for name in REGISTRY}
+    for name, clip in damaged.items():
+        report = score(source, clip_factory(f"range_{name}.mp4", clip), frames=8, size=96)
+        for metric, value in report.values.items():
+            lo, hi = REGISTRY[metric].value_range
+            for v in [value, *report.series.get(metric, [])]:
+                assert lo - 1e-9 <= v <= hi + 1e-9, (name, metric, v, (lo, hi))
+            seen[metric].append(value)
+    # The ranges are used, not only respected: each metric reaches its best on the identical clip
+    # (ssim_source exactly) and moves well away from it under damage.
+    for metric, values in seen.items():
+        best, worst = REGISTRY[metric].best, REGISTRY[metric].worst
+        spread = abs(best - worst)
+        assert max(abs(v - values[0]) for v in values[1:]) > 0.1 * spread, (metric, values)
+    assert seen["ssim_source"][0] == pytest.approx(1.0, abs=0.02) and min(seen["ssim_source"]) < 0
 
 
 def test_bad_inputs_name_the_file(tmp_path, demo_clip):

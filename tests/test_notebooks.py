@@ -29,7 +29,7 @@ def test_the_four_notebooks_exist_with_a_parameters_cell_and_no_outputs():
 
 @pytest.mark.slow
 def test_notebooks_run_top_to_bottom_on_the_emulator(mlflow_store, tmp_path):
-    papermill = pytest.importorskip("papermill")
+    import papermill
     fast = {"render_scale": 0.25, "scoring_frames": 6}
     for path in NOTEBOOKS:
         params = {} if path.name.startswith("04") else fast

@@ -168,12 +168,14 @@ def test_same_sweep_against_a_real_mlflow_server(tmp_path, monkeypatch):
         import httpx
 
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+        while True:
             try:
                 if httpx.get(f"{uri}/health", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.5)
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "mlflow server did not answer in 90 s"
+            time.sleep(0.3)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "state"))
         result = run_sweep(write_spec(tmp_path, seeds=[1]), progress=False)
@@ -215,6 +217,37 @@ def test_scoring_failure_is_recorded_not_fatal(mlflow_store, tmp_path, monkeypat
     assert result.counts == {"done": 1}
     df = load_runs("t")
     assert df["scoring_error"][0].startswith("scoring failed")
+
+
+def test_an_output_that_is_not_a_video_is_recorded_never_a_crash(mlflow_store, tmp_path):
+    from v2v_lab.emulator import FaultConfig
+
+    # The service answers 200 with bytes that are no video: the download proves it cannot decode it,
+    # the cell ends failed and recorded, the sweep goes on.
+    spec = write_spec(tmp_path, seeds=[1], prompts=["noir"], max_task_retries=0)
+    with Emulator(render_scale=0.25, queue_s=0.02, faults=FaultConfig(corrupt_output_rate=1.0)) as emu:
+        result = run_sweep(spec, progress=False, base_url=emu.base_url)
+    assert result.counts == {"failed": 1} and result.outcomes[0].failure_code == "DOWNLOAD_FAILED"
+    assert "not a decodable video" in result.outcomes[0].note
+    df = load_runs("t")
+    assert list(df["status"]) == ["failed"] and list(df["failure_code"]) == ["DOWNLOAD_FAILED"]
+
+    # The kept output is damaged on disk between a crash and the rerun that logs it: scoring and
+    # the poster both fail on it, both are recorded on a finished run, and the sweep ends normally.
+    spec = write_spec(tmp_path, experiment="t2", seeds=[1], prompts=["noir"])
+    env = {**os.environ, "V2V_LAB_FAILPOINTS": "log_partial=1"}  # killed while logging
+    killed = subprocess.run([sys.executable, "-m", "v2v_lab.cli", "sweep", str(spec), "--no-progress"], env=env,
+                            capture_output=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    row = next(iter(Journal(tmp_path / "state" / "journal.sqlite").all("t2").values()))
+    assert row.state == "succeeded" and Path(row.output_path).is_file()
+    Path(row.output_path).write_text("<html>disk error</html>" * 100)
+    result = run_sweep(spec, progress=False)
+    assert result.counts == {"done": 1}
+    df = load_runs("t2")
+    assert list(df["status"]) == ["succeeded"]
+    error = df["scoring_error"][0]
+    assert error.startswith("scoring failed") and "poster failed" in error, error
 
 
 def test_failed_cells_are_runs_too(mlflow_store, tmp_path):

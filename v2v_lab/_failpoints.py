@@ -2,6 +2,8 @@
 
 V2V_LAB_FAILPOINTS="create_answered=3" makes the 3rd pass through failpoint("create_answered")
 send SIGKILL to the process itself (kill -9: no cleanup, no flush), exactly like a crash there.
+With V2V_LAB_FAILPOINT_LOG set to a file, the failpoint writes its name there (synced) before the
+kill, so a test can prove that each kill happened where it was meant to and not somewhere else.
 Unset (always, outside tests) a failpoint is a dictionary lookup and nothing else.
 """
 
@@ -34,4 +36,10 @@ def failpoint(name: str) -> None:
         _counts[name] = _counts.get(name, 0) + 1
         hit = _counts[name] == _ARMED[name]
     if hit:
+        log = os.environ.get("V2V_LAB_FAILPOINT_LOG")
+        if log:
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.write(fd, f"{name}={_ARMED[name]}\n".encode())
+            os.fsync(fd)
+            os.close(fd)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ..conftest import DEMO, ROOT
+from ..conftest import DEMO, TEST_OUTPUT
 
-REPORTS = Path(os.environ.get("V2V_LAB_TEST_OUTPUT", ROOT / "test-output"))
+REPORTS = TEST_OUTPUT
 
 
 def pytest_collection_modifyitems(config, items):

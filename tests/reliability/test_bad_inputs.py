@@ -3,6 +3,7 @@ naming the field, and the emulator counts zero creates (and, for most, zero requ
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -13,7 +14,7 @@ from v2v_lab.cli import main
 from v2v_lab.emulator import Emulator
 from v2v_lab.media.writer import write_mp4
 
-from ..conftest import DEMO
+from ..conftest import DEMO, ROOT
 from .conftest import report
 
 BASE = {"experiment": "bad", "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph"],
@@ -131,22 +132,32 @@ def test_every_bad_input_exits_2_with_one_line_and_sends_nothing(media, mlflow_s
             results.append({"case": case, "message": lines[0],
                             "requests": sum(emu.stats["requests"].values()) - sum(before.values())})
         total_requests = sum(emu.stats["requests"].values())
-    assert len(results) >= 25
+    # Every case ran, and the README's guarantee states how many there are.
+    assert len(results) == len(_cases(media))
+    claimed = re.search(r"bad input \((\d+) cases", (ROOT / "README.md").read_text())
+    assert claimed and int(claimed.group(1)) == len(results) + N_GENERATE_CASES, claimed
     report("bad_inputs", {"cases": len(results), "creates": 0, "requests_caused": total_requests,
                           "messages": {r["case"]: r["message"] for r in results}})
+
+
+def _generate_cases(ref: str) -> list[tuple[list[str], str]]:
+    return [(["--prompt", "x", "--reference", ref, "--reference", ref], "references"),
+            (["--prompt", "x", "--model", "aleph2", "--reference", ref], "references"),
+            (["--prompt", "x", "--model", "nope"], "model"),
+            (["--prompt", "x", "--seed", "-1"], "seed"),
+            (["--prompt", "x", "--seed", "abc"], "seed"),
+            (["--prompt", "x", "--seed", "4294967296"], "seed"),
+            (["--prompt", EMOJI_PROMPT], "prompt"),
+            (["--prompt", "x", "--model", "gen3a_turbo", "--ratio", "1280:720"], "ratio")]
+
+
+N_GENERATE_CASES = len(_generate_cases("ref.png"))
 
 
 def test_generate_rejects_bad_seeds_and_prompts_before_sending(media, mlflow_store, capsys, tmp_path):
     ref = str(media["ref_ok"])
     with Emulator(render_scale=0.1) as emu:
-        for args, field in ((["--prompt", "x", "--reference", ref, "--reference", ref], "references"),
-                            (["--prompt", "x", "--model", "aleph2", "--reference", ref], "references"),
-                            (["--prompt", "x", "--model", "nope"], "model"),
-                            (["--prompt", "x", "--seed", "-1"], "seed"),
-                            (["--prompt", "x", "--seed", "abc"], "seed"),
-                            (["--prompt", "x", "--seed", "4294967296"], "seed"),
-                            (["--prompt", EMOJI_PROMPT], "prompt"),
-                            (["--prompt", "x", "--model", "gen3a_turbo", "--ratio", "1280:720"], "ratio")):
+        for args, field in _generate_cases(ref):
             code = main(["generate", str(DEMO), *args, "--base-url", emu.base_url, "--out", str(tmp_path / "o.mp4")])
             err = capsys.readouterr().err.strip().splitlines()
             assert code == 2 and len(err) == 1 and field in err[0], (args, err)

@@ -1,12 +1,12 @@
-"""kill -9 at ten moments, some chosen (the create on the wire; answered but its task id not yet
-recorded; recorded; output downloaded; run logged) and some at random, each followed by a rerun.
-In the end every cell is done or reported as unknown, no cell holds two paid successful tasks, and
-MLflow holds exactly one complete run per done cell."""
+"""kill -9 at ten moments, each defined by what the sweep has done: the create on the wire; answered
+but its task id not yet recorded; recorded; mid-download; downloaded; mid-log; logged; and from
+outside, right after the emulator counted the k-th create. Each kill is followed by a rerun, and the
+test proves that every kill landed where it was meant to. In the end every cell is done or reported
+as unknown, no cell holds two paid successful tasks, and MLflow holds one complete run per done cell."""
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -19,32 +19,50 @@ from v2v_lab.sweeps import Journal
 
 from .conftest import report, tasks_per_cell, write_spec
 
-# (failpoint, which pass through it) or ("random", seconds after start)
-KILLS = [("create_sending", 2), ("create_answered", 1), ("random", 0.8), ("task_recorded", 3),
-         ("create_answered", 2), ("downloaded", 2), ("random", 1.6), ("logged", 2), ("random", 0.4),
-         ("random", 2.4)]
+# (failpoint, which pass through it kills), or ("after_creates", k): killed from outside as soon as
+# the emulator has counted k new creates from this run.
+KILLS = [("create_sending", 2), ("after_creates", 2), ("create_answered", 1), ("task_recorded", 3),
+         ("after_creates", 3), ("download_partial", 1), ("create_answered", 2), ("downloaded", 2),
+         ("log_partial", 1), ("logged", 2)]
+
+
+def _kill_after_creates(cmd: list[str], env: dict, emu: Emulator, k: int) -> tuple[int, int]:
+    """Start a sweep and kill -9 it once the emulator has seen k more creates; (exit code, creates seen)."""
+    before = emu.stats["tasks_total"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while emu.stats["tasks_total"] - before < k and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    alive = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    code = proc.wait()
+    return (code if alive else 0), emu.stats["tasks_total"] - before
 
 
 def test_ten_kills_and_reruns_lose_nothing_and_pay_nothing_twice(tmp_path):
+    fired_log = tmp_path / "failpoints.log"
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "V2V_LAB_HOME": str(tmp_path / "state"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+           "V2V_LAB_HOME": str(tmp_path / "state"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+           "V2V_LAB_FAILPOINT_LOG": str(fired_log)}
     env.pop("V2V_LAB_FAILPOINTS", None)
-    rng = random.Random(7)
-    killed = Counter()
+    where: list[str] = []  # where each kill landed, as proven by the failpoint log or the emulator
     with Emulator(run_s=0.4, render_scale=0.1, queue_s=0.02, concurrency=4) as emu:
         spec = write_spec(tmp_path, prompts=["neon city", "noir street", "winter park", "sepia film"],
                           seeds=list(range(6)), base_url=emu.base_url, concurrency=4)
         cmd = [sys.executable, "-m", "v2v_lab.cli", "sweep", str(spec), "--no-progress"]
-        for point, arg in KILLS:
-            if point == "random":
-                proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(arg + rng.uniform(0, 0.3))
-                proc.send_signal(signal.SIGKILL)
-                code = proc.wait()
-            else:
-                code = subprocess.run(cmd, env={**env, "V2V_LAB_FAILPOINTS": f"{point}={arg}"},
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300).returncode
-            killed[point if code == -signal.SIGKILL else f"{point} (finished before the kill)"] += 1
+        for point, nth in KILLS:
+            if point == "after_creates":
+                code, seen = _kill_after_creates(cmd, env, emu, nth)
+                assert code == -signal.SIGKILL and seen >= nth, (point, nth, code, seen)
+                where.append(f"{point}={nth}")
+                continue
+            lines_before = fired_log.read_text().splitlines() if fired_log.exists() else []
+            code = subprocess.run(cmd, env={**env, "V2V_LAB_FAILPOINTS": f"{point}={nth}"},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300).returncode
+            fired = fired_log.read_text().splitlines()[len(lines_before):] if fired_log.exists() else []
+            # The process died by kill -9, and by this failpoint's own hand at its nth pass: not elsewhere.
+            assert code == -signal.SIGKILL and fired == [f"{point}={nth}"], (point, nth, code, fired)
+            where.append(fired[0])
         final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert final.returncode == 0, final.stderr
         ledger = tasks_per_cell(emu)
@@ -58,7 +76,7 @@ def test_ten_kills_and_reruns_lose_nothing_and_pay_nothing_twice(tmp_path):
         assert retry.returncode == 0, retry.stderr
         after_retry = tasks_per_cell(emu)
 
-    assert sum(v for k, v in killed.items() if "finished" not in k) >= 8, killed
+    assert where == [f"{p}={n}" for p, n in KILLS]  # all ten kills hit a running sweep where meant
     states = Counter(r.state for r in rows.values())
     assert len(rows) == 24 and set(states) <= {"done", "unknown"}, states
     # The kills at "create_answered" land between an answered create and the durable record of its
@@ -87,6 +105,6 @@ def test_ten_kills_and_reruns_lose_nothing_and_pay_nothing_twice(tmp_path):
         assert len(after_retry[key]) == len(ledger.get(key, [])) + 1
     report("crash_resume_retry_unknown", {"unknown_cells_resent": len(unknown_cells),
                                           "of_which_had_an_orphan_task": len(orphans)})
-    report("crash_resume", {"cells": 24, "kills": dict(killed), "final_states": dict(states),
+    report("crash_resume", {"cells": 24, "kills": where, "final_states": dict(states),
                             "tasks_created": tasks_total, "cells_with_two_successful_tasks": 0,
                             "unknown_reported": states["unknown"]})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import time
 import uuid
 
 import httpx
@@ -19,8 +20,8 @@ from .conftest import report
 KEY = "key_" + "a1" * 32
 
 
-def _raw(emu: Emulator, request_line: str, body: bytes = b"", headers: str = "") -> int:
-    """Send bytes exactly as written (httpx would normalise '..' away); return the status code."""
+def _raw(emu: Emulator, request_line: str, body: bytes = b"", headers: str = "") -> tuple[int, str]:
+    """Send bytes exactly as written (httpx would normalise '..' away); return status and body."""
     host = emu.base_url.split("//")[1]
     h, port = host.rsplit(":", 1)
     with socket.create_connection((h, int(port)), timeout=10) as s:
@@ -29,17 +30,29 @@ def _raw(emu: Emulator, request_line: str, body: bytes = b"", headers: str = "")
         reply = b""
         while chunk := s.recv(65536):
             reply += chunk
-    return int(reply.split(b" ", 2)[1])
+    head, _, content = reply.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), content.decode(errors="replace")
+
+
+def _answer(resp: httpx.Response) -> tuple[int, str]:
+    return resp.status_code, resp.text
 
 
 def test_the_emulator_refuses_every_attack(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text("top secret")
-    results: dict[str, int] = {}
+    results: dict[str, tuple[int, str]] = {}
     auth = {"Authorization": f"Bearer {KEY}", "X-Runway-Version": RUNWAY_API_VERSION}
     with Emulator(key=KEY, render_scale=0.1, max_upload_bytes=2_000_000, workdir=tmp_path / "emu") as emu, \
             httpx.Client(base_url=emu.base_url, timeout=10) as http:
+        # One real task, so that a forged signature is refused for being forged, not for a missing task.
+        real = http.post("/v1/video_to_video", headers=auth, json={
+            "model": "gen4_aleph", "videoUri": "data:video/mp4;base64," + base64.b64encode(DEMO.read_bytes()).decode(),
+            "promptText": "x", "ratio": "1280:720"}).json()["id"]
+        while (task := http.get(f"/v1/tasks/{real}", headers=auth).json())["status"] not in ("SUCCEEDED", "FAILED"):
+            time.sleep(0.05)
+        assert task["status"] == "SUCCEEDED" and http.get(task["output"][0]).status_code == 200
         tid = str(uuid.uuid4())
         secret = str(outside / "secret.txt").lstrip("/")
         # Path traversal on the output route, raw and encoded.
@@ -59,12 +72,17 @@ def test_the_emulator_refuses_every_attack(tmp_path):
         # An upload slot, then a forged signature, then a file over the limit.
         slot = http.post("/v1/uploads", json={"filename": "../../evil.mp4", "type": "ephemeral"}, headers=auth).json()
         forged = {**slot["fields"], "x-emulator-signature": "0" * 64}
-        results["upload forged signature"] = http.post(slot["uploadUrl"], data=forged,
-                                                       files={"file": ("a.mp4", DEMO.read_bytes())}).status_code
-        results["upload over max bytes"] = http.post(slot["uploadUrl"], data=slot["fields"],
-                                                     files={"file": ("a.mp4", b"\0" * 3_000_000)}).status_code
-        # Outputs need a valid, unexpired signature.
-        results["output forged signature"] = http.get(f"/_outputs/{tid}/output.mp4?expires=9999999999&sig=00").status_code
+        results["upload forged signature"] = _answer(http.post(slot["uploadUrl"], data=forged,
+                                                               files={"file": ("a.mp4", DEMO.read_bytes())}))
+        results["upload over max bytes"] = _answer(http.post(slot["uploadUrl"], data=slot["fields"],
+                                                             files={"file": ("a.mp4", b"\0" * 3_000_000)}))
+        # Outputs need a valid, unexpired signature: a real task's output, its signature forged or
+        # lent from another expiry time.
+        good = httpx.URL(task["output"][0])
+        results["output forged signature"] = _answer(http.get(good.copy_with(params={
+            "expires": "9999999999", "sig": "0" * 32})))
+        results["output signature of another expiry"] = _answer(http.get(good.copy_with(params={
+            "expires": str(int(good.params["expires"]) + 1), "sig": good.params["sig"]})))
         # URLs off loopback (the emulator has no network and must not try), and other schemes.
         for name, uri in {"https off loopback": "https://example.com/v.mp4",
                           "private address": "http://10.0.0.1/v.mp4",
@@ -72,23 +90,38 @@ def test_the_emulator_refuses_every_attack(tmp_path):
                           "file scheme": "file:///etc/passwd",
                           "upload id traversal": "runway://uploads/../../etc/passwd"}.items():
             results[f"videoUri {name}"] = http.post("/v1/video_to_video", headers=auth, json={
-                "model": "gen4_aleph", "videoUri": uri, "promptText": "x", "ratio": "1280:720"}).status_code
+                "model": "gen4_aleph", "videoUri": uri, "promptText": "x", "ratio": "1280:720"})
+            results[f"videoUri {name}"] = _answer(results[f"videoUri {name}"])
         big = base64.b64encode(b"\0" * 33_000_000).decode()
         results["data URI over the limit"] = http.post("/v1/video_to_video", headers=auth, json={
-            "model": "gen4_aleph", "videoUri": f"data:video/mp4;base64,{big}", "promptText": "x"}).status_code
+            "model": "gen4_aleph", "videoUri": f"data:video/mp4;base64,{big}", "promptText": "x"})
+        results["data URI over the limit"] = _answer(results["data URI over the limit"])
         # Keys.
-        results["wrong key"] = http.get("/v1/organization", headers={**auth, "Authorization": "Bearer key_wrong"}
-                                        ).status_code
-        results["no key"] = http.get("/v1/organization", headers={"X-Runway-Version": RUNWAY_API_VERSION}).status_code
-        results["wrong key on create"] = http.post("/v1/video_to_video", headers={**auth, "Authorization": "Bearer x"},
-                                                   json={"model": "gen4_aleph", "videoUri": "runway://x",
-                                                         "promptText": "x"}).status_code
+        results["wrong key"] = _answer(http.get("/v1/organization", headers={
+            **auth, "Authorization": "Bearer key_wrong"}))
+        results["no key"] = _answer(http.get("/v1/organization", headers={"X-Runway-Version": RUNWAY_API_VERSION}))
+        results["wrong key on create"] = _answer(http.post(
+            "/v1/video_to_video", headers={**auth, "Authorization": "Bearer x"},
+            json={"model": "gen4_aleph", "videoUri": "runway://x", "promptText": "x"}))
         tasks = emu.stats["tasks_total"]
         written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    refused = {k: v for k, v in results.items() if v >= 400}
-    assert refused == results, {k: v for k, v in results.items() if v < 400}
-    assert tasks == 0
+    # Each attack meets its own refusal: the status and the reason, not just "some error".
+    expected = {**{k: (404, "Not found") for k in results if k.startswith(("output ../", "output %2e", "output name",
+                                                                            "output absolute", "upload ../",
+                                                                            "upload %2e"))},
+                "upload forged signature": (403, "signature"), "upload over max bytes": (400, "EntityTooLarge"),
+                "output forged signature": (403, "Invalid signature"),
+                "output signature of another expiry": (403, "Invalid signature"),
+                "videoUri https off loopback": (400, "videoUri"), "videoUri private address": (400, "videoUri"),
+                "videoUri host that only looks local": (400, "videoUri"), "videoUri file scheme": (400, "videoUri"),
+                "videoUri upload id traversal": (400, "videoUri"), "data URI over the limit": (400, "videoUri"),
+                "wrong key": (401, "API key"), "no key": (401, "API key"), "wrong key on create": (401, "API key")}
+    got = {k: (status, next((want for want in [expected[k][1]] if want.lower() in text.lower()), text[:80]))
+           for k, (status, text) in results.items()}
+    assert got == expected
+    refused = {k: v for k, v in results.items() if v[0] >= 400}
+    assert tasks == 1  # the one real task; no attack made one
     assert (outside / "secret.txt").read_text() == "top secret"
     assert not any("evil" in p for p in written) and all(p.startswith(("emu/", "outside/")) for p in written)
     report("emulator_attacks", {"attacks": len(results), "refused": len(refused), "tasks_created": tasks,
-                                "status_codes": results})
+                                "status_codes": {k: v[0] for k, v in results.items()}})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from v2v_lab import load_runs, run_sweep
+from v2v_lab.cli import main
 from v2v_lab.emulator import Emulator, FaultConfig
 from v2v_lab.sweeps import Journal
 
@@ -36,20 +37,28 @@ def test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed(mlflo
     # Tasks per cell, as the emulator counted them.
     by_cell = {(o.cell.model, o.cell.prompt, o.cell.seed, o.cell.ratio): o for o in result.outcomes}
     retries = 0
+    internal_failed_cells = 0
     for key, outcome in by_cell.items():
-        tasks = ledger.get(key, [])
-        definite_failures = [t for t in tasks if (t["failure_code"] or "").startswith("INTERNAL")]
-        others = [t for t in tasks if t not in definite_failures]
-        # A second task only after the first definitely failed (INTERNAL), and within the limit.
-        assert len(others) <= 1, (outcome.state, tasks)
+        tasks = ledger.get(key, [])  # in creation order
+        # A second task only after the one before it definitely failed (INTERNAL), and within the limit.
+        for earlier in tasks[:-1]:
+            assert (earlier["failure_code"] or "").startswith("INTERNAL"), (outcome.state, tasks)
         assert len(tasks) <= 1 + 2, tasks
-        retries += max(0, len(tasks) - 1)
+        retries += len(tasks) - 1 if tasks else 0
         if outcome.state == "done":
-            assert [t["status"] for t in others] == ["SUCCEEDED"] and outcome.task_id == others[0]["id"]
+            assert tasks[-1]["status"] == "SUCCEEDED" and outcome.task_id == tasks[-1]["id"]
         elif outcome.state == "failed":
             assert outcome.failure_code.startswith(("SAFETY.OUTPUT", "INTERNAL")), outcome.failure_code
-        else:  # unknown: the create's connection dropped; at most the one task the emulator may have made
+            assert outcome.task_id == tasks[-1]["id"] and tasks[-1]["failure_code"] == outcome.failure_code
+            if outcome.failure_code.startswith("INTERNAL"):
+                # INTERNAL is retried until the limit: the first task and both retries failed.
+                internal_failed_cells += 1
+                assert len(tasks) == 3, tasks
+        else:  # unknown: a create's connection dropped (maybe a retry's); at most one task made by it
             assert outcome.failure_code == "CREATE_OUTCOME_UNKNOWN"
+    # INTERNAL failures really were retried (with the retry switched off this is 0 and the INTERNAL
+    # cells above end after one task).
+    assert retries > 0, retries
     succeeded_tasks = sum(t["status"] == "SUCCEEDED" for ts in ledger.values() for t in ts)
     done = outcomes["done"]
     assert succeeded_tasks - done <= outcomes["unknown"]  # only unknown creates can hide a paid task
@@ -59,5 +68,26 @@ def test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed(mlflo
     assert sum(v for k, v in faults.items() if k.startswith("drop_")) > 0
     report("faults", {"cells": 100, "outcomes": dict(outcomes), "faults_injected": faults,
                       "tasks_created": stats["tasks_total"], "task_retries_after_definite_failure": retries,
+                      "cells_failed_internal_after_2_retries": internal_failed_cells,
                       "create_requests": stats["requests"].get("create", 0),
                       "duplicates": 0, "wall_s": round(result.wall_s, 1)})
+
+
+def test_an_unknown_create_is_reported_and_resent_only_when_asked(mlflow_store, tmp_path, capsys):
+    spec = write_spec(tmp_path, prompts=["neon city"], seeds=[1, 2])
+    argv = ["sweep", str(spec), "--no-progress"]
+    with Emulator(faults=FaultConfig(server_error_rate={"create": 1.0}), render_scale=0.1) as emu:
+        assert main(argv + ["--base-url", emu.base_url]) == 0
+        out = capsys.readouterr().out
+        sent = emu.stats["requests"].get("create", 0)
+    assert sent == 2  # one create per cell, never resent after its answer was lost
+    assert "2 cell(s) have an unknown create outcome" in out
+    assert {r.state for r in Journal(tmp_path / "state" / "journal.sqlite").all("rel").values()} == {"unknown"}
+    with Emulator(render_scale=0.1) as emu:
+        assert main(argv + ["--base-url", emu.base_url]) == 0
+        out = capsys.readouterr().out
+        assert emu.stats["requests"].get("create", 0) == 0  # a rerun reports again and sends nothing
+        assert "2 cell(s) have an unknown create outcome" in out
+        assert main(argv + ["--base-url", emu.base_url, "--retry-unknown"]) == 0
+        assert emu.stats["requests"].get("create", 0) == 2 and emu.stats["tasks_total"] == 2
+    assert {r.state for r in Journal(tmp_path / "state" / "journal.sqlite").all("rel").values()} == {"done"}

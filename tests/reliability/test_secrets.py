@@ -11,17 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from v2v_lab import GenerationRequest, RunwayClient
+from v2v_lab import GenerationRequest, InputError, RunwayClient
 from v2v_lab.emulator import Emulator
+from v2v_lab.errors import AuthenticationError
 
 from ..conftest import DEMO
 from .conftest import report, write_spec
 
 CANARY = "key_" + "5ec2e7" * 20 + "ca11"
 OTHER = "key_" + "0ddba11" * 17 + "ff"  # a wrong key: must not show either
-# With DEBUG logging on for every library (httpx, httpcore, mlflow, uvicorn...).
-RUN_WITH_DEBUG_LOGS = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, filename=sys.argv[1]); "
-                       "from v2v_lab.cli import main; sys.exit(main(sys.argv[2:]))")
+# With DEBUG logging on for every library (httpx, httpcore, mlflow, alembic, urllib3...). MLflow's
+# logger does not propagate and sets its own level when imported: it gets DEBUG and the file too.
+RUN_WITH_DEBUG_LOGS = (
+    "import logging, sys, mlflow; "
+    "logging.basicConfig(level=logging.DEBUG, filename=sys.argv[1], format='%(name)s %(levelname)s %(message)s'); "
+    "ml = logging.getLogger('mlflow'); ml.setLevel(logging.DEBUG); ml.propagate = True; "
+    "from v2v_lab.cli import main; code = main(sys.argv[2:]); "
+    # After the command: proof that an MLflow DEBUG record of this run would have reached the file.
+    "logging.getLogger('mlflow.tracking.v2v_check').debug('mlflow debug reaches the log'); sys.exit(code)")
 
 
 def _scan(root: Path, needles: list[str]) -> list[str]:
@@ -63,12 +70,11 @@ def test_a_canary_key_goes_nowhere(tmp_path, monkeypatch):
         for key in (CANARY, OTHER):
             with RunwayClient("runway", base_url=emu.base_url, api_key=key) as client:
                 texts += [repr(client), str(vars(client))]
-                try:
+                with pytest.raises(InputError) as err:
                     client.create(GenerationRequest(str(DEMO), "x", seed=-5))
-                except Exception as exc:  # noqa: BLE001 - every kind of error text is checked
-                    texts.append("".join(traceback.format_exception(exc)))
+                texts.append("".join(traceback.format_exception(err.value)))
                 if key == OTHER:
-                    with pytest.raises(Exception) as err:
+                    with pytest.raises(AuthenticationError) as err:
                         client.organization()
                     texts.append("".join(traceback.format_exception(err.value)))
         created = emu.stats["tasks_total"]
@@ -79,6 +85,13 @@ def test_a_canary_key_goes_nowhere(tmp_path, monkeypatch):
     hits = _scan(work, [CANARY, OTHER]) + [f"output/exception text {i}" for i, t in enumerate(texts)
                                           if CANARY in t or OTHER in t]
     assert log.stat().st_size > 10_000  # the debug log really recorded the traffic
+    records = [line.split(" ", 2)[:2] for line in log.read_text(errors="replace").splitlines() if " " in line]
+    loggers = {name for name, _level in records}
+    # Records of the libraries that carry the key (httpx and its transport at DEBUG) and of MLflow were
+    # really captured in the file that was searched: covered, not just switched on.
+    assert {"httpx", "httpcore.http11", "httpcore.connection"} <= loggers, sorted(loggers)
+    assert ["httpcore.http11", "DEBUG"] in records
+    assert ["mlflow.tracking.v2v_check", "DEBUG"] in records  # MLflow's own DEBUG records land here too
     assert created >= 5  # four sweep cells and one single generation really ran
     assert hits == []
     files = sum(1 for p in work.rglob("*") if p.is_file())

@@ -36,16 +36,23 @@ def test_sixteen_in_flight_and_a_second_writer_leave_every_run_complete(mlflow_s
     assert result.counts == {"done": 48} and peak >= 12, peak
     client = MlflowClient(mlflow_store)
     checked = 0
+    ends: dict[str, list[int]] = {}
     for experiment, n in (("load", 48), ("load_other", 16)):
         runs = load_runs(experiment)
         assert len(runs) == n and runs["cell_key"].is_unique and set(runs["status"]) == {"succeeded"}
         for run_id in runs["run_id"]:
             run = client.get_run(run_id)
             assert run.info.status == "FINISHED"
+            ends.setdefault(experiment, []).append(run.info.end_time)
             assert {"model", "prompt", "seed", "ratio", "video"} <= set(run.data.params)
             assert {"ssim_source", "temporal_consistency", "warp_error", "flicker"} <= set(run.data.metrics)
             assert len(client.get_metric_history(run_id, "per_frame.ssim_source")) == 4
             assert {a.path for a in client.list_artifacts(run_id)} == ARTIFACTS
             checked += 1
-    report("store_load", {"runs_checked": checked, "peak_in_flight": peak, "writers": 2,
+    # The two processes really wrote at the same time: the other's runs were finished while this
+    # sweep was still finishing its own, interleaved with them, not before or after.
+    mine, theirs = sorted(ends["load"]), sorted(ends["load_other"])
+    interleaved = sum(mine[0] < t < mine[-1] for t in theirs)
+    assert interleaved >= len(theirs) // 2, (interleaved, len(theirs))
+    report("store_load", {"other_writer_runs_finished_amid_ours": interleaved,"runs_checked": checked, "peak_in_flight": peak, "writers": 2,
                           "wall_s": round(result.wall_s, 1)})

@@ -21,6 +21,7 @@ import anyio
 import anyio.from_thread
 import httpx
 
+from .._failpoints import failpoint
 from ..errors import (
     APIError,
     AuthenticationError,
@@ -402,6 +403,7 @@ class AsyncRunwayClient:
                         async for chunk in resp.aiter_bytes():
                             fh.write(chunk)
                             size += len(chunk)
+                            failpoint("download_partial")  # crash tests: killed mid-download
                         fh.flush()
                         os.fsync(fh.fileno())
                 if expected >= 0 and size != expected:

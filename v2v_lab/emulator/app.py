@@ -335,6 +335,9 @@ class EmulatorApp:
         if task is None or task.output_path is None:
             return _error(404, "Not found")
         data = Path(task.output_path).read_bytes()
+        if self.state.dice.roll(self.state.dice.config.corrupt_output_rate, "corrupt_output"):
+            # What a CDN error page or a broken encoder delivers: a full, well-formed 200 that is no video.
+            data = (b"<!doctype html><title>502</title>" * (len(data) // 33 + 1))[:len(data)]
         headers = {"content-length": str(len(data)), "content-type": "video/mp4"}
         if request.method == "HEAD":
             return Response(status_code=200, headers=headers)

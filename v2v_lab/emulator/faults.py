@@ -18,6 +18,7 @@ class FaultConfig:
     create_429_rate: float = 0.0       # create answered 429 (no task made)
     drop_rate: float = 0.0             # connection dropped: half before, half after the work was done
     truncate_rate: float = 0.0         # output download cut short of its Content-Length
+    corrupt_output_rate: float = 0.0   # output answered 200 in full, but the bytes are not a video
     slow_download_s: float = 0.0       # extra seconds spread over each output download
     task_failure_rate: float = 0.0     # tasks that end FAILED with INTERNAL.*
     safety_output_rate: float = 0.0    # tasks that end FAILED with SAFETY.OUTPUT.*
@@ -25,7 +26,7 @@ class FaultConfig:
     blocklist: tuple[str, ...] = ("gore", "nsfw", "beheading")
 
     def __post_init__(self) -> None:
-        for name in ("create_429_rate", "drop_rate", "truncate_rate", "task_failure_rate", "safety_output_rate"):
+        for name in ("create_429_rate", "drop_rate", "truncate_rate", "corrupt_output_rate", "task_failure_rate", "safety_output_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: got {value}; allowed: a probability in [0, 1]")

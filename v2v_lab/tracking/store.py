@@ -45,6 +45,17 @@ def local_store_path(uri: str) -> Path | None:
     return None
 
 
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Where a new experiment's artifacts go on a local SQLite store: beside the database file,
+    not in the working directory's ./mlruns (MLflow's default), so a store is one folder that can be
+    moved or deleted whole. None (MLflow decides) for servers and file stores."""
+    path = local_store_path(uri)
+    if path is None or urlsplit(uri).scheme != "sqlite":
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)[:80] or "experiment"
+    return str(path.resolve().parent / "mlruns" / safe)
+
+
 def check_store(uri: str | None = None) -> str:
     """Refuse, before anything is paid for, a store that cannot be written or does not answer:
     a SQLite file on a read-only disk took MLflow 105 s to give up, a server where nothing listens

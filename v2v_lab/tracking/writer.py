@@ -16,9 +16,10 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from .._failpoints import failpoint
 from ..api._secret import redact
+from .store import artifact_location, tracking_uri
 from .store import client as make_client
-from .store import tracking_uri
 
 PROMPT_PARAM_CHARS = 250  # params are capped (6000 now, 250/500 on older stores); the full text is prompt.txt
 STATUS_TAG = "v2v.status"
@@ -57,7 +58,8 @@ class SweepWriter:
         try:
             # MLflow 3's UI opens an experiment by its kind: a tracking one shows its runs table
             # with metric columns, not the GenAI traces page.
-            return self.client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
+            return self.client.create_experiment(name, artifact_location=artifact_location(self.uri, name),
+                                                 tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
         except Exception:  # created meanwhile by another process
             exp = self.client.get_experiment_by_name(name)
             if exp is None:
@@ -161,6 +163,7 @@ class SweepWriter:
             rid = run.info.run_id
             try:
                 self._log_batch(rid, params=params, metrics=metrics, series=series)
+                failpoint("log_partial")  # crash tests: the run exists with its numbers, no artifacts yet
                 with tempfile.TemporaryDirectory() as tmp:
                     (Path(tmp) / "prompt.txt").write_text(prompt)
                     self.client.log_artifact(rid, str(Path(tmp) / "prompt.txt"))

@@ -1,0 +1,214 @@
+"""The proof of the proofs: break each guarantee of the README's reliability table on purpose and
+see the test that proves it fail.
+
+Each sabotage is one text replacement in one file, applied to a temporary copy of the checkout
+(never to the checkout itself); the row's test then runs against the copy (PYTHONPATH points every
+process, console scripts included, at the copy's package). A sabotage whose text no longer exists
+in the code is reported as STALE: the code moved and the sabotage must follow it.
+
+    python bench/sabotage.py              # every sabotage, a table at the end
+    python bench/sabotage.py retry key    # only those whose name contains one of the words
+    python bench/sabotage.py --list
+
+Exit status 0 only when every sabotage applied and every test failed under it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Sabotage:
+    name: str  # short handle for the command line
+    row: str  # the reliability-table row it breaks
+    what: str  # the sabotage, as a person says it
+    path: str  # file, relative to the checkout
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+RUNNER = "v2v_lab/sweeps/runner.py"
+SABOTAGES = [
+    Sabotage("retry", "faults: INTERNAL retried within max_task_retries",
+             "switch off the INTERNAL retry", RUNNER,
+             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= self.spec.max_task_retries:",
+             "if False:",
+             ("tests/reliability/test_faults.py::test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed",)),
+    Sabotage("second-task", "faults: no second task unless the first definitely failed",
+             "retry every failed task, SAFETY included", RUNNER,
+             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= self.spec.max_task_retries:",
+             "if task.status is TaskStatus.FAILED and attempts <= self.spec.max_task_retries:",
+             ("tests/reliability/test_faults.py::test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed",)),
+    Sabotage("resend", "a create is never sent twice silently",
+             "let a create whose answer was lost be resent", "v2v_lab/api/client.py",
+             "                if create:\n                    raise CreateOutcomeUnknownError(f\"POST {path}: no answer\"",
+             "                if False:\n                    raise CreateOutcomeUnknownError(f\"POST {path}: no answer\"",
+             ("tests/test_client.py::test_create_is_never_resent_when_its_outcome_is_unknown",)),
+    Sabotage("unknown-resent", "unknown cells are resent only with --retry-unknown",
+             "resend unknown cells on every rerun", RUNNER,
+             'groups["new" if self.opts.retry_unknown else "unknown"].append(cell)',
+             'groups["new"].append(cell)',
+             ("tests/reliability/test_faults.py::test_an_unknown_create_is_reported_and_resent_only_when_asked",)),
+    Sabotage("journal", "kill -9 at any moment: created tasks taken up by id",
+             "skip the journal write of the task id", RUNNER,
+             'journal.set(exp, cell.key, "created", task_id=task_id)  # durable before anything else',
+             'pass',
+             ("tests/reliability/test_crash_resume.py",)),
+    Sabotage("one-sweep", "one sweep per experiment at a time",
+             "take no lock", "v2v_lab/sweeps/journal.py",
+             "        if fcntl is None:  # pragma: no cover - Windows: no flock; the journal still guards resumes\n"
+             "            return",
+             "        return",
+             ("tests/test_sweep.py::test_a_second_sweep_of_the_same_experiment_is_refused_while_one_runs",)),
+    Sabotage("bad-seed", "bad input stops with exit 2, nothing sent",
+             "accept any integer seed", "v2v_lab/api/validation.py",
+             "    if not spec.seed_min <= seed <= spec.seed_max:",
+             "    if False:",
+             ("tests/reliability/test_bad_inputs.py",)),
+    Sabotage("budget", "over budget, balance or daily limit: exit 2, zero tasks",
+             "ignore the credit cap", "v2v_lab/sweeps/budget.py",
+             "    if cap is not None and credits > cap:",
+             "    if False:",
+             ("tests/test_sweep.py::test_budget_and_balance_refusals",)),
+    Sabotage("key-in-log", "a key never reaches logs or outputs",
+             "let the key into a log line", "v2v_lab/api/client.py",
+             '        return {"Authorization": f"Bearer {self._key.reveal()}"}',
+             '        __import__("logging").getLogger("v2v_lab").warning("auth %s", self._key.reveal())\n'
+             '        return {"Authorization": f"Bearer {self._key.reveal()}"}',
+             ("tests/reliability/test_secrets.py",)),
+    Sabotage("forged-signature", "the emulator refuses forged signatures",
+             "serve outputs whatever their signature", "v2v_lab/emulator/app.py",
+             '        if not hmac.compare_digest(want, request.query_params.get("sig", "")):\n'
+             '            return _error(403, "Invalid signature")\n        if time.time() > expires:',
+             '        if time.time() > expires:',
+             ("tests/reliability/test_emulator_attacks.py",)),
+    Sabotage("traversal", "the emulator refuses path traversal",
+             "accept any output name (a traversal)", "v2v_lab/emulator/app.py",
+             'if not UUID_RE.match(task_id) or name != "output.mp4":',
+             'if not UUID_RE.match(task_id):',
+             ("tests/reliability/test_emulator_attacks.py",)),
+    Sabotage("in-flight", "16 cells in flight plus a second writer leave every run complete",
+             "cap the sweep at 4 in flight", RUNNER,
+             "        total_sem = asyncio.Semaphore(limit)",
+             "        total_sem = asyncio.Semaphore(min(limit, 4))",
+             ("tests/reliability/test_store_load.py",)),
+    Sabotage("poster", "scoring failures are recorded runs, never crashes",
+             "let a poster failure escape", RUNNER,
+             "        except (V2VError, OSError, ValueError) as exc:  # an output that is not a video is recorded, never fatal",
+             "        except KeyboardInterrupt as exc:",
+             ("tests/test_sweep.py::test_an_output_that_is_not_a_video_is_recorded_never_a_crash",)),
+    Sabotage("duplicates", "no duplicate billing from spec duplicates",
+             "stop merging duplicate cells", "v2v_lab/sweeps/plan.py",
+             "        if cell.key not in seen:\n            seen.add(cell.key)\n            unique.append(cell)",
+             "        unique.append(cell)",
+             ("tests/reliability/test_money_and_keys.py::test_1_duplicate_entries_are_merged_and_paid_once",)),
+    Sabotage("store-lock", "no duplicate billing from a second process on the same store",
+             "lock only the state folder, not beside the store", RUNNER,
+             "        folders = [self.journal.path.parent / \"locks\"] + ([store_locks] if store_locks else [])",
+             "        folders = [self.journal.path.parent / \"locks\"]",
+             ("tests/reliability/test_money_and_keys.py::"
+              "test_2_a_second_process_on_the_same_store_is_refused_whatever_its_state_folder",)),
+    Sabotage("seeds", "a rerun redoes nothing: random seeds come back from the store",
+             "forget the seeds the store recorded", RUNNER,
+             "            recorded = recorded_seeds(spec.experiment, spec.seeds.random, options.tracking_uri)",
+             "            recorded = None",
+             ("tests/reliability/test_money_and_keys.py",)),
+    Sabotage("unasked", "nothing is spent unasked",
+             "spend without asking on a terminal", "v2v_lab/sweeps/budget.py",
+             "    if confirm is not None:\n        ok = confirm(question)",
+             "    if True:\n        ok = True",
+             ("tests/reliability/test_money_and_keys.py",)),
+    Sabotage("duration", "clips are priced by their real length",
+             "price by the container's frame count alone", "v2v_lab/media/probe.py",
+             "    duration = max([count / fps, *(x for x in spans if x == x and 0 < x < 1e7)])",
+             "    duration = count / fps",
+             ("tests/reliability/test_money_and_keys.py",)),
+    Sabotage("spec-base-url", "a key never leaves for a host the user did not name",
+             "let a spec file's base_url redirect a paid key", RUNNER,
+             "    if not spec.base_url or options.base_url or not spec.came_from_file(\"base_url\"):\n        return",
+             "    return",
+             ("tests/reliability/test_money_and_keys.py::test_12_a_spec_file_cannot_send_a_paid_key_elsewhere",)),
+    Sabotage("alias-bomb", "an alias bomb stops with one line",
+             "no bound on the spec's expanded size", "v2v_lab/sweeps/spec.py",
+             "MAX_SPEC_NODES = 200_000", "MAX_SPEC_NODES = 10**12",
+             ("tests/reliability/test_money_and_keys.py",)),
+    Sabotage("readme-door", "every README command runs as typed",
+             "the emulator command crashes on start", "v2v_lab/cli.py",
+             "def cmd_emulator(args: argparse.Namespace) -> int:\n",
+             "def cmd_emulator(args: argparse.Namespace) -> int:\n    raise RuntimeError('boom')\n",
+             ("tests/test_doors.py",)),
+]
+
+
+def _copy_checkout(dest: Path) -> None:
+    """The tracked files as they are in the working tree (edits included), nothing else."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for rel in filter(None, files.decode().split("\0")):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def run_one(sab: Sabotage, python: str) -> tuple[str, str, float]:
+    """(STALE | FAILED | PASSED, how, seconds). FAILED is what a sabotage should get."""
+    with tempfile.TemporaryDirectory(prefix="v2v-sabotage-") as tmp:
+        copy = Path(tmp) / "checkout"
+        _copy_checkout(copy)
+        target = copy / sab.path
+        text = target.read_text()
+        if text.count(sab.old) != 1:
+            return "STALE", f"{sab.path}: the text to break occurs {text.count(sab.old)} times", 0.0
+        target.write_text(text.replace(sab.old, sab.new))
+        env = {**os.environ, "PYTHONPATH": str(copy), "V2V_LAB_TEST_OUTPUT": str(Path(tmp) / "out")}
+        t0 = time.monotonic()
+        done = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--timeout", "600",
+                               *sab.tests], cwd=copy, env=env, capture_output=True, text=True)
+        took = time.monotonic() - t0
+        lines = done.stdout.splitlines()
+        first = next((ln.strip() for ln in lines if ln.startswith("E ")), "")
+        summary = next((ln for ln in reversed(lines) if "failed" in ln or "passed" in ln), "")
+        if done.returncode == 0:
+            return "PASSED", summary, took
+        return "FAILED", (first or summary)[:150], took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("only", nargs="*", help="run only sabotages whose name contains one of these")
+    parser.add_argument("--list", action="store_true", help="list the sabotages and exit")
+    args = parser.parse_args()
+    chosen = [s for s in SABOTAGES if not args.only or any(w in s.name for w in args.only)]
+    if args.list:
+        for s in chosen:
+            print(f"{s.name:18} {s.what}  ->  {', '.join(s.tests)}")
+        return 0
+    rows = []
+    for sab in chosen:
+        verdict, how, took = run_one(sab, sys.executable)
+        rows.append((sab, verdict, how, took))
+        print(f"{verdict:6} {sab.name:18} {took:6.1f} s  {how}", flush=True)
+    print("\n| row | sabotage | test | result |\n| --- | --- | --- | --- |")
+    for sab, verdict, how, _ in rows:
+        tests = ", ".join(f"`{t.split('/')[-1]}`" for t in sab.tests)
+        print(f"| {sab.row} | {sab.what} | {tests} | {verdict}: {how.replace('|', '/')} |")
+    bad = [s.name for s, verdict, _, _ in rows if verdict != "FAILED"]
+    if bad:
+        print(f"\n{len(bad)} sabotage(s) not caught or stale: {', '.join(bad)}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
