@@ -37,6 +37,7 @@ class Sabotage:
     old: str
     new: str
     tests: tuple[str, ...]
+    also: tuple[tuple[str, str, str], ...] = ()  # more (path, old, new) changes that belong to it
 
 
 RUNNER = "v2v_lab/sweeps/runner.py"
@@ -95,10 +96,13 @@ SABOTAGES = [
              '        if time.time() > expires:',
              ("tests/reliability/test_emulator_attacks.py",)),
     Sabotage("traversal", "the emulator refuses path traversal",
-             "accept any output name (a traversal)", "v2v_lab/emulator/app.py",
-             'if not UUID_RE.match(task_id) or name != "output.mp4":',
-             'if not UUID_RE.match(task_id):',
-             ("tests/reliability/test_emulator_attacks.py",)),
+             "store an upload under the file name the client gave (unsanitised)", "v2v_lab/emulator/app.py",
+             'safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:100] or "file"',
+             "safe_name = filename",
+             ("tests/reliability/test_emulator_attacks.py",),
+             also=(("v2v_lab/emulator/app.py",
+                    'path = self.state.workdir / "uploads" / upload_id / "data"  # never a client-given name',
+                    'path = self.state.workdir / "uploads" / upload_id / up.filename'),)),
     Sabotage("in-flight", "16 cells in flight plus a second writer leave every run complete",
              "cap the sweep at 4 in flight", RUNNER,
              "        total_sem = asyncio.Semaphore(limit)",
@@ -167,11 +171,12 @@ def run_one(sab: Sabotage, python: str) -> tuple[str, str, float]:
     with tempfile.TemporaryDirectory(prefix="v2v-sabotage-") as tmp:
         copy = Path(tmp) / "checkout"
         _copy_checkout(copy)
-        target = copy / sab.path
-        text = target.read_text()
-        if text.count(sab.old) != 1:
-            return "STALE", f"{sab.path}: the text to break occurs {text.count(sab.old)} times", 0.0
-        target.write_text(text.replace(sab.old, sab.new))
+        for path, old, new in ((sab.path, sab.old, sab.new), *sab.also):
+            target = copy / path
+            text = target.read_text()
+            if text.count(old) != 1:
+                return "STALE", f"{path}: the text to break occurs {text.count(old)} times", 0.0
+            target.write_text(text.replace(old, new))
         env = {**os.environ, "PYTHONPATH": str(copy), "V2V_LAB_TEST_OUTPUT": str(Path(tmp) / "out")}
         t0 = time.monotonic()
         done = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--timeout", "600",
