@@ -37,19 +37,21 @@ class Sabotage:
     old: str
     new: str
     tests: tuple[str, ...]
+    also: tuple[tuple[str, str, str], ...] = ()  # more (path, old, new) changes that belong to it
 
 
 RUNNER = "v2v_lab/sweeps/runner.py"
+CELL = "v2v_lab/sweeps/cell.py"
 SABOTAGES = [
     Sabotage("retry", "faults: INTERNAL retried within max_task_retries",
-             "switch off the INTERNAL retry", RUNNER,
-             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= self.spec.max_task_retries:",
+             "switch off the INTERNAL retry", CELL,
+             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= s.spec.max_task_retries:",
              "if False:",
              ("tests/reliability/test_faults.py::test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed",)),
     Sabotage("second-task", "faults: no second task unless the first definitely failed",
-             "retry every failed task, SAFETY included", RUNNER,
-             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= self.spec.max_task_retries:",
-             "if task.status is TaskStatus.FAILED and attempts <= self.spec.max_task_retries:",
+             "retry every failed task, SAFETY included", CELL,
+             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= s.spec.max_task_retries:",
+             "if task.status is TaskStatus.FAILED and attempts <= s.spec.max_task_retries:",
              ("tests/reliability/test_faults.py::test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed",)),
     Sabotage("resend", "a create is never sent twice silently",
              "let a create whose answer was lost be resent", "v2v_lab/api/client.py",
@@ -62,7 +64,7 @@ SABOTAGES = [
              'groups["new"].append(cell)',
              ("tests/reliability/test_faults.py::test_an_unknown_create_is_reported_and_resent_only_when_asked",)),
     Sabotage("journal", "kill -9 at any moment: created tasks taken up by id",
-             "skip the journal write of the task id", RUNNER,
+             "skip the journal write of the task id", CELL,
              'journal.set(exp, cell.key, "created", task_id=task_id)  # durable before anything else',
              'pass',
              ("tests/reliability/test_crash_resume.py",)),
@@ -95,17 +97,20 @@ SABOTAGES = [
              '        if time.time() > expires:',
              ("tests/reliability/test_emulator_attacks.py",)),
     Sabotage("traversal", "the emulator refuses path traversal",
-             "accept any output name (a traversal)", "v2v_lab/emulator/app.py",
-             'if not UUID_RE.match(task_id) or name != "output.mp4":',
-             'if not UUID_RE.match(task_id):',
-             ("tests/reliability/test_emulator_attacks.py",)),
+             "store an upload under the file name the client gave (unsanitised)", "v2v_lab/emulator/app.py",
+             'safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:100] or "file"',
+             "safe_name = filename",
+             ("tests/reliability/test_emulator_attacks.py",),
+             also=(("v2v_lab/emulator/app.py",
+                    'path = self.state.workdir / "uploads" / upload_id / "data"  # never a client-given name',
+                    'path = self.state.workdir / "uploads" / upload_id / up.filename'),)),
     Sabotage("in-flight", "16 cells in flight plus a second writer leave every run complete",
              "cap the sweep at 4 in flight", RUNNER,
              "        total_sem = asyncio.Semaphore(limit)",
              "        total_sem = asyncio.Semaphore(min(limit, 4))",
              ("tests/reliability/test_store_load.py",)),
     Sabotage("poster", "scoring failures are recorded runs, never crashes",
-             "let a poster failure escape", RUNNER,
+             "let a poster failure escape", CELL,
              "        except (V2VError, OSError, ValueError) as exc:  # an output that is not a video is recorded, never fatal",
              "        except KeyboardInterrupt as exc:",
              ("tests/test_sweep.py::test_an_output_that_is_not_a_video_is_recorded_never_a_crash",)),
@@ -116,8 +121,8 @@ SABOTAGES = [
              ("tests/reliability/test_money_and_keys.py::test_1_duplicate_entries_are_merged_and_paid_once",)),
     Sabotage("store-lock", "no duplicate billing from a second process on the same store",
              "lock only the state folder, not beside the store", RUNNER,
-             "        folders = [self.journal.path.parent / \"locks\"] + ([store_locks] if store_locks else [])",
-             "        folders = [self.journal.path.parent / \"locks\"]",
+             "[journal.path.parent / \"locks\"] + ([store_locks] if store_locks else [])",
+             "[journal.path.parent / \"locks\"]",
              ("tests/reliability/test_money_and_keys.py::"
               "test_2_a_second_process_on_the_same_store_is_refused_whatever_its_state_folder",)),
     Sabotage("seeds", "a rerun redoes nothing: random seeds come back from the store",
@@ -167,11 +172,12 @@ def run_one(sab: Sabotage, python: str) -> tuple[str, str, float]:
     with tempfile.TemporaryDirectory(prefix="v2v-sabotage-") as tmp:
         copy = Path(tmp) / "checkout"
         _copy_checkout(copy)
-        target = copy / sab.path
-        text = target.read_text()
-        if text.count(sab.old) != 1:
-            return "STALE", f"{sab.path}: the text to break occurs {text.count(sab.old)} times", 0.0
-        target.write_text(text.replace(sab.old, sab.new))
+        for path, old, new in ((sab.path, sab.old, sab.new), *sab.also):
+            target = copy / path
+            text = target.read_text()
+            if text.count(old) != 1:
+                return "STALE", f"{path}: the text to break occurs {text.count(old)} times", 0.0
+            target.write_text(text.replace(old, new))
         env = {**os.environ, "PYTHONPATH": str(copy), "V2V_LAB_TEST_OUTPUT": str(Path(tmp) / "out")}
         t0 = time.monotonic()
         done = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--timeout", "600",

@@ -74,6 +74,10 @@ def test_the_emulator_refuses_every_attack(tmp_path):
         forged = {**slot["fields"], "x-emulator-signature": "0" * 64}
         results["upload forged signature"] = _answer(http.post(slot["uploadUrl"], data=forged,
                                                                files={"file": ("a.mp4", DEMO.read_bytes())}))
+        # The same slot used honestly: accepted, and kept under its upload id, never under the
+        # "../../evil.mp4" the client named it.
+        honest = http.post(slot["uploadUrl"], data=slot["fields"], files={"file": ("a.mp4", DEMO.read_bytes())})
+        assert honest.status_code == 204, honest.text
         results["upload over max bytes"] = _answer(http.post(slot["uploadUrl"], data=slot["fields"],
                                                              files={"file": ("a.mp4", b"\0" * 3_000_000)}))
         # Outputs need a valid, unexpired signature: a real task's output, its signature forged or
