@@ -38,8 +38,10 @@ browser:
 sabotage: $(STAMP)
 	$(BIN)/python bench/sabotage.py
 
+# ruff, and mypy with zero errors on the package.
 lint: $(STAMP)
 	$(BIN)/ruff check v2v_lab tests bench
+	$(BIN)/mypy v2v_lab
 
 bench: $(STAMP)
 	$(BIN)/python bench/score.py

@@ -41,16 +41,17 @@ class Sabotage:
 
 
 RUNNER = "v2v_lab/sweeps/runner.py"
+CELL = "v2v_lab/sweeps/cell.py"
 SABOTAGES = [
     Sabotage("retry", "faults: INTERNAL retried within max_task_retries",
-             "switch off the INTERNAL retry", RUNNER,
-             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= self.spec.max_task_retries:",
+             "switch off the INTERNAL retry", CELL,
+             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= s.spec.max_task_retries:",
              "if False:",
              ("tests/reliability/test_faults.py::test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed",)),
     Sabotage("second-task", "faults: no second task unless the first definitely failed",
-             "retry every failed task, SAFETY included", RUNNER,
-             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= self.spec.max_task_retries:",
-             "if task.status is TaskStatus.FAILED and attempts <= self.spec.max_task_retries:",
+             "retry every failed task, SAFETY included", CELL,
+             "if task.status is TaskStatus.FAILED and retryable and internal and attempts <= s.spec.max_task_retries:",
+             "if task.status is TaskStatus.FAILED and attempts <= s.spec.max_task_retries:",
              ("tests/reliability/test_faults.py::test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed",)),
     Sabotage("resend", "a create is never sent twice silently",
              "let a create whose answer was lost be resent", "v2v_lab/api/client.py",
@@ -63,7 +64,7 @@ SABOTAGES = [
              'groups["new"].append(cell)',
              ("tests/reliability/test_faults.py::test_an_unknown_create_is_reported_and_resent_only_when_asked",)),
     Sabotage("journal", "kill -9 at any moment: created tasks taken up by id",
-             "skip the journal write of the task id", RUNNER,
+             "skip the journal write of the task id", CELL,
              'journal.set(exp, cell.key, "created", task_id=task_id)  # durable before anything else',
              'pass',
              ("tests/reliability/test_crash_resume.py",)),
@@ -109,7 +110,7 @@ SABOTAGES = [
              "        total_sem = asyncio.Semaphore(min(limit, 4))",
              ("tests/reliability/test_store_load.py",)),
     Sabotage("poster", "scoring failures are recorded runs, never crashes",
-             "let a poster failure escape", RUNNER,
+             "let a poster failure escape", CELL,
              "        except (V2VError, OSError, ValueError) as exc:  # an output that is not a video is recorded, never fatal",
              "        except KeyboardInterrupt as exc:",
              ("tests/test_sweep.py::test_an_output_that_is_not_a_video_is_recorded_never_a_crash",)),
@@ -120,8 +121,8 @@ SABOTAGES = [
              ("tests/reliability/test_money_and_keys.py::test_1_duplicate_entries_are_merged_and_paid_once",)),
     Sabotage("store-lock", "no duplicate billing from a second process on the same store",
              "lock only the state folder, not beside the store", RUNNER,
-             "        folders = [self.journal.path.parent / \"locks\"] + ([store_locks] if store_locks else [])",
-             "        folders = [self.journal.path.parent / \"locks\"]",
+             "[journal.path.parent / \"locks\"] + ([store_locks] if store_locks else [])",
+             "[journal.path.parent / \"locks\"]",
              ("tests/reliability/test_money_and_keys.py::"
               "test_2_a_second_process_on_the_same_store_is_refused_whatever_its_state_folder",)),
     Sabotage("seeds", "a rerun redoes nothing: random seeds come back from the store",

@@ -51,14 +51,15 @@ def test_generate_end_to_end_and_org(emulator, small_clip, tmp_path):
             client.get_task(task.id)
 
 
-def test_local_provider_starts_its_own_emulator(small_clip):
-    client = RunwayClient("local", emulator_options={"render_scale": 0.25})
-    try:
-        assert client.emulator is not None and client.base_url == client.emulator.base_url
+def test_the_caller_owns_the_emulator_the_local_client_talks_to(small_clip):
+    # The client never starts an emulator: with none named it says what to do, and sends nothing.
+    with pytest.raises(InputError, match="base_url"):
+        RunwayClient("local")
+    with Emulator(render_scale=0.25) as emu, emu.client() as client:
+        assert client.base_url == emu.base_url
         tid = client.create(GenerationRequest(small_clip, "sepia", seed=1))
         assert client.wait(tid).status is TaskStatus.SUCCEEDED
-    finally:
-        client.close()
+        assert emu.stats["tasks_total"] == 1
 
 
 def test_sync_client_works_inside_a_running_loop(emulator):

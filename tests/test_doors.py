@@ -439,3 +439,20 @@ def test_a_cell_run_spans_its_generation_and_the_experiment_opens_on_its_runs(ml
     assert client.get_experiment_by_name("spans").tags["mlflow.experimentKind"] == "custom_model_development"
     parent = client.get_run(result.parent_run_id)
     assert parent.info.run_name.startswith("spans sweep ")
+
+
+def test_the_public_api_is_exactly_what_the_readme_documents():
+    import v2v_lab
+
+    section = (ROOT / "README.md").read_text().split("## Python API", 1)[1].split("\n## ", 1)[0]
+    documented = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            documented |= set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", line.split(" | ")[0]))
+    assert documented == set(v2v_lab.__all__)
+    for name in v2v_lab.__all__:  # each one really imports (the dashboards lazily)
+        assert getattr(v2v_lab, name) is not None, name
+    # Every package's public names are declared too.
+    for module in ("api", "emulator", "media", "metrics", "sweeps", "tracking", "dashboard"):
+        mod = __import__(f"v2v_lab.{module}", fromlist=["__all__"])
+        assert all(hasattr(mod, n) for n in mod.__all__), module

@@ -208,7 +208,7 @@ def test_compare_interval_on_a_known_difference():
 
 
 def test_scoring_failure_is_recorded_not_fatal(mlflow_store, tmp_path, monkeypatch):
-    import v2v_lab.sweeps.runner as runner
+    import v2v_lab.sweeps.cell as runner
 
     def broken(*a, **k):
         raise ValueError("no frames")
@@ -304,7 +304,7 @@ def test_a_second_sweep_of_the_same_experiment_is_refused_while_one_runs(tmp_pat
 
 
 def test_logged_source_references_carry_no_credentials():
-    from v2v_lab.sweeps.runner import _source_ref
+    from v2v_lab.tracking.records import source_ref as _source_ref
 
     assert _source_ref("https://user:pw@cdn.example.com:8443/v/a.mp4?X-Amz-Signature=abc&X-Amz-Credential=k") == \
         "https://cdn.example.com:8443/v/a.mp4"

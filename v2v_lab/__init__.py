@@ -11,6 +11,8 @@ from .api import (
 from .emulator import Emulator, FaultConfig
 from .errors import (
     APIError,
+    AuthenticationError,
+    BudgetError,
     CreateOutcomeUnknownError,
     InputError,
     MediaError,
@@ -26,14 +28,15 @@ from .tracking import compare, load_artifact, load_runs
 __version__ = "0.1.0"
 
 __all__ = [
-    "APIError", "AsyncRunwayClient", "CreateOutcomeUnknownError", "Emulator", "FaultConfig", "GenerationRequest",
-    "InputError", "METRICS", "MediaError", "RunwayClient", "ScoreReport", "SweepSpec", "Task", "TaskFailedError",
-    "TaskStatus", "V2VError", "WaitTimeoutError", "compare", "load_artifact", "load_catalog", "load_runs",
-    "load_spec", "plan_sweep", "run_sweep", "score",
+    "APIError", "AsyncRunwayClient", "AuthenticationError", "BudgetError", "CompareView", "CreateOutcomeUnknownError",
+    "Emulator", "FaultConfig", "GenerationRequest", "InputError", "METRICS", "MediaError", "RunBrowser",
+    "RunwayClient", "ScoreReport", "SweepMonitor", "SweepSpec", "Task", "TaskFailedError", "TaskStatus", "V2VError",
+    "WaitTimeoutError", "compare", "load_artifact", "load_catalog", "load_runs", "load_spec", "plan_sweep",
+    "run_sweep", "score",
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # Dashboards pull in ipywidgets; import them only when asked for.
     if name in ("RunBrowser", "CompareView", "SweepMonitor"):
         from . import dashboard

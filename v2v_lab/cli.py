@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .api.catalog import seed_range
 from .errors import InputError, V2VError, escape_controls
-
-SEED_MAX = 4294967295
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", help="the source clip: a local file, an https URL or a data URI")
     p.add_argument("--prompt", required=False, help="the prompt text")
     p.add_argument("--model", default="gen4_aleph", help="model name from the catalog")
-    p.add_argument("--seed", default=None, help=f"0 to {SEED_MAX} (default: the endpoint picks one)")
+    p.add_argument("--seed", default=None, help="{} to {} (default: the endpoint picks one)".format(*seed_range()))
     p.add_argument("--ratio", default=None, help="output ratio such as 1280:720 (default: the model's)")
     p.add_argument("--reference", action="append", default=[], help="a reference image (repeatable)")
     p.add_argument("--provider", choices=providers, default=None, help=provider_help)
@@ -240,10 +239,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         try:
             seed = int(seed)
         except ValueError:
-            raise InputError("--seed", args.seed, f"an integer from 0 to {SEED_MAX}") from None
+            raise InputError("--seed", args.seed, "an integer from {} to {}".format(*seed_range())) from None
     out = _check_out(args.out, args.force)
     request = GenerationRequest(args.video, args.prompt, args.model, seed, args.ratio, tuple(args.reference))
-    with RunwayClient(args.provider, base_url=args.base_url) as client:
+    from .emulator.owned import local_endpoint
+
+    with local_endpoint(args.provider, args.base_url) as base_url, RunwayClient(args.provider,
+                                                                                base_url=base_url) as client:
         seconds = client.validate(request)
         if client.provider.paid and not args.yes:
             model = client.catalog[args.model]
@@ -342,6 +344,7 @@ def _printable(value: Any) -> Any:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from .metrics import metric_names
     from .tracking import list_experiments, load_runs
 
     if not args.experiment:
@@ -352,8 +355,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if df.empty:
         print(f"experiment {_printable(args.experiment)!r} has no cell runs")
         return 0
-    cols = [c for c in ("status", "model", "seed", "ratio", "prompt", "ssim_source", "temporal_consistency",
-                        "warp_error", "flicker", "failure_code") if c in df.columns]
+    cols = [c for c in ("status", "model", "seed", "ratio", "prompt", *metric_names(headline_only=True),
+                        "failure_code") if c in df.columns]
     import pandas as pd
 
     table = df[cols].copy()

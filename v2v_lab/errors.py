@@ -24,11 +24,21 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 class V2VError(Exception):
-    """Base of every error v2v_lab raises on purpose."""
+    """Base of every error v2v_lab raises on purpose. Each class says what a sweep records for it:
+    its failure code and whether sending again may succeed (retryable)."""
+
+    retryable: bool = False
+    code: str | None = None  # the failure code a sweep records; None: the class name
+
+    @property
+    def failure_code(self) -> str:
+        return self.code or type(self).__name__.upper()
 
 
 class InputError(V2VError, ValueError):
     """Bad input caught before anything was sent. Its message names the field, the value and what is allowed."""
+
+    code = "INVALID_INPUT"
 
     def __init__(self, field: str, value: Any, allowed: str, *, line: int | None = None):
         self.field = field
@@ -52,6 +62,10 @@ class APIError(V2VError):
     """The endpoint answered with an error status."""
 
     retryable = False
+
+    @property
+    def failure_code(self) -> str:
+        return self.code or f"HTTP_{self.status_code}"
 
     def __init__(self, message: str, *, status_code: int | None = None, body: Any = None):
         self.status_code = status_code
@@ -88,6 +102,7 @@ class RateLimitError(APIError):
     """HTTP 429: daily generation quota spent, or too many requests."""
 
     retryable = True
+    code = "RATE_LIMITED"
 
 
 class ServerError(APIError):
@@ -100,6 +115,7 @@ class ConnectionFailedError(V2VError):
     """The endpoint could not be reached (or a read timed out) after the retries allowed."""
 
     retryable = True
+    code = "CONNECTION_FAILED"
 
 
 class CreateOutcomeUnknownError(V2VError):
@@ -107,6 +123,8 @@ class CreateOutcomeUnknownError(V2VError):
 
     The client never resends such a create by itself; the sweep journal marks the cell `unknown`.
     """
+
+    code = "CREATE_OUTCOME_UNKNOWN"
 
     def __init__(self, message: str, *, cause: str):
         self.cause = cause
@@ -119,15 +137,15 @@ class TaskFailedError(V2VError):
     def __init__(self, task: Any):
         self.task = task
         code = task.failure_code or "no failureCode"
+        self.retryable = bool(task.retryable)
         super().__init__(f"task {task.id} {task.status}: {code}")
-
-    @property
-    def retryable(self) -> bool:
-        return self.task.retryable
 
 
 class WaitTimeoutError(V2VError):
     """The wait ran out of time; the task goes on. Call wait(task_id) again to take it up."""
+
+    retryable = True
+    code = "WAIT_TIMEOUT"
 
     def __init__(self, task_id: str, waited_s: float, last_status: str | None):
         self.task_id = task_id
@@ -141,3 +159,6 @@ class WaitTimeoutError(V2VError):
 
 class DownloadError(V2VError):
     """An output could not be downloaded whole, or is not a decodable video."""
+
+    retryable = True
+    code = "DOWNLOAD_FAILED"

@@ -44,7 +44,7 @@ class ModelSpec(BaseModel):
     max_references: int = Field(default=0, ge=0)
     max_keyframes: int = Field(default=0, ge=0)
     seed_min: int = 0
-    seed_max: int = 4294967295
+    seed_max: int = 2**32 - 1  # an unsigned 32-bit seed, as Runway's API documents it
     input: InputLimits
     credits_per_second: float = Field(ge=0)
     credits_per_second_confirmed: bool = True
@@ -132,6 +132,13 @@ def _load_cached(extra_paths: tuple[str, ...]) -> Catalog:
         for name, fields in _read_yaml(p.read_text(), path).items():
             raw[name] = _merge(raw.get(name, {}), fields or {})
     return build_catalog(raw)
+
+
+def seed_range() -> tuple[int, int]:
+    """The seeds some model of the catalog takes: what a spec or the CLI may ask for before a model
+    is chosen (each model's own range is checked again when its request is built)."""
+    models = load_catalog().values()
+    return min(m.seed_min for m in models), max(m.seed_max for m in models)
 
 
 def load_catalog(*extra: str | os.PathLike[str]) -> Catalog:

@@ -58,6 +58,9 @@ class ModelLimits:
     daily_used: int
 
 
+UNPARSEABLE_TASK_LIMIT = 10  # task reads in a row whose body is not a task before wait() gives up
+
+
 @dataclass(frozen=True)
 class Organization:
     credit_balance: float
@@ -91,7 +94,9 @@ class AsyncRunwayClient:
     """Async client for Runway's video_to_video API, CometAPI's proxy of it, and the local emulator.
 
     provider: "runway" | "cometapi" | "local" | None (None: the provider whose key is set, else local).
-    With provider "local" and no base_url, a built-in emulator is started for the client's life.
+    The client only talks to the endpoint it is given (base_url, V2V_LAB_BASE_URL or the
+    provider's), or to an httpx transport (in-process use, as the runwayml SDK takes http_client=).
+    Provider "local" needs one: Emulator().client(), or an emulator's base_url.
     """
 
     def __init__(
@@ -104,11 +109,10 @@ class AsyncRunwayClient:
         max_retries: int = 3,
         poll_interval: float | None = None,
         catalog: Catalog | None = None,
-        emulator_options: dict[str, Any] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.provider: Provider = get_provider(provider)
         self.catalog = catalog or load_catalog()
-        self._emulator = None
         base = base_url or os.environ.get(BASE_URL_ENV) or self.provider.base_url
         key = self.provider.require_key(api_key)
         if base is not None:
@@ -116,10 +120,8 @@ class AsyncRunwayClient:
             base = self.provider.check_base_url(str(base), field)
         if self.provider.name == "local":
             if base is None:
-                from ..emulator import Emulator  # the only place the client knows the emulator exists
-
-                self._emulator = Emulator(**(emulator_options or {})).start()
-                base = self._emulator.base_url
+                raise InputError("base_url", None, "the endpoint of a running emulator for provider local: "
+                                 "Emulator().client(), `v2v-lab emulator` and --base-url, or V2V_LAB_BASE_URL")
             key = key or "key_local_emulator"
         if not key:  # a free provider that still needs some bearer key
             raise InputError("api_key", None, f"a key in {self.provider.key_env} (or api_key=...) "
@@ -130,9 +132,9 @@ class AsyncRunwayClient:
         backoff = 0.5 if self.provider.paid else 0.02
         self.retry = RetryPolicy(max_retries=max_retries, base_s=backoff, cap_s=8.0 if self.provider.paid else 0.5)
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=5.0)
-        self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, headers={
+        self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=transport, headers={
             "X-Runway-Version": RUNWAY_API_VERSION, "User-Agent": "v2v-lab"})
-        self._plain = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        self._plain = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=transport)
         self.requests_sent = 0
         self._uploads: dict[tuple[str, int, int], tuple[str, float]] = {}
         self._upload_locks: dict[tuple[str, int, int], asyncio.Lock] = {}
@@ -140,14 +142,14 @@ class AsyncRunwayClient:
     def __repr__(self) -> str:
         return f"AsyncRunwayClient(provider={self.provider.name!r}, base_url={self.base_url!r}, api_key=***)"
 
-    @property
-    def emulator(self):
-        """The emulator this client started, if any (its .stats count what was sent)."""
-        return self._emulator
-
     # -- plumbing -------------------------------------------------------------------------------
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key.reveal()}"}
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        """What a writer must redact from anything it stores (the key, kept wrapped)."""
+        return (self._key,)
 
     async def _send(self, method: str, path: str, *, json: Any = None, create: bool = False) -> httpx.Response:
         """One API call with the retry rules: reads and deletes retry transient failures;
@@ -340,7 +342,9 @@ class AsyncRunwayClient:
         start = time.monotonic()
         interval = self.poll_interval
         last: Task | None = None
+        bad_bodies = 0
         while True:
+            task: Task | None
             try:
                 task = await self.get_task(task_id)
             except (ServerError, RateLimitError, ConnectionFailedError):
@@ -351,8 +355,16 @@ class AsyncRunwayClient:
                     task = Task(task_id, TaskStatus.PENDING)
                 else:
                     raise
-            except ValueError:
+            except ValueError as exc:
+                # A body that is not a task: once may be a proxy's hiccup; again and again is an
+                # endpoint that will never answer with one, and polling it forever helps nobody.
+                bad_bodies += 1
+                if bad_bodies >= UNPARSEABLE_TASK_LIMIT:
+                    raise APIError(f"GET /v1/tasks/{task_id}: {bad_bodies} answers in a row are not a task "
+                                   f"({exc})") from None
                 task = last
+            else:
+                bad_bodies = 0
             if task is not None:
                 if on_progress and (last is None or (task.status, task.progress) != (last.status, last.progress)):
                     on_progress(task)
@@ -461,9 +473,6 @@ class AsyncRunwayClient:
     async def aclose(self) -> None:
         await self._http.aclose()
         await self._plain.aclose()
-        if self._emulator is not None:
-            await asyncio.to_thread(self._emulator.stop)
-            self._emulator = None
 
     async def __aenter__(self) -> AsyncRunwayClient:
         return self
@@ -477,13 +486,14 @@ class RunwayClient:
     blocking portal), so it works inside Jupyter, where the kernel's loop is already running."""
 
     def __init__(self, provider: str | None = None, **kwargs: Any):
-        self._portal_cm = anyio.from_thread.start_blocking_portal()
-        self._portal = self._portal_cm.__enter__()
+        portal_cm = anyio.from_thread.start_blocking_portal()
+        self._portal = portal_cm.__enter__()
         try:
             self._async: AsyncRunwayClient = self._portal.call(partial(AsyncRunwayClient, provider, **kwargs))
         except BaseException:
-            self._portal_cm.__exit__(None, None, None)
+            portal_cm.__exit__(None, None, None)
             raise
+        self._portal_cm: contextlib.AbstractContextManager[Any] | None = portal_cm
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncRunwayClient", "RunwayClient")
@@ -495,10 +505,10 @@ class RunwayClient:
         return attr
 
     def close(self) -> None:
-        if self._portal_cm is not None:
+        portal_cm, self._portal_cm = self._portal_cm, None
+        if portal_cm is not None:
             self._portal.call(self._async.aclose)
-            self._portal_cm.__exit__(None, None, None)
-            self._portal_cm = None
+            portal_cm.__exit__(None, None, None)
 
     def __enter__(self) -> RunwayClient:
         return self

@@ -8,10 +8,12 @@ import os
 import ipywidgets as w
 import pandas as pd
 
+from ..metrics import metric_names
 from ..tracking.reader import list_experiments, load_artifact, load_runs, load_series
+from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_OUTPUT
 from .viewmodel import RunsViewModel
 
-METRICS = ("ssim_source", "temporal_consistency", "warp_error", "flicker")
+METRICS = metric_names(headline_only=True)
 
 
 def _table_html(df: pd.DataFrame, selected: str | None, limit: int = 200) -> str:
@@ -86,8 +88,8 @@ class RunBrowser(w.VBox):
     def _reset_range(self) -> None:
         """Span the chosen metric's observed values (the full span means: no range filter)."""
         col = self.range_metric.value
-        values = self.vm.runs[col].dropna() if col in self.vm.runs.columns else []
-        lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        values = self.vm.runs[col].dropna() if col in self.vm.runs.columns else None
+        lo, hi = (float(values.min()), float(values.max())) if values is not None and len(values) else (0.0, 1.0)
         if hi <= lo:
             hi = lo + 1e-3
         with self.metric_range.hold_trait_notifications():
@@ -122,7 +124,7 @@ class RunBrowser(w.VBox):
     def show(self, run_id: str | None) -> None:
         row = self.vm.select(run_id)
         self._render_table()  # highlight the selected run
-        if row is None:
+        if row is None or run_id is None:
             self.detail.children = []
             return
         parts: list[w.Widget] = []
@@ -136,13 +138,13 @@ class RunBrowser(w.VBox):
         parts.append(w.HTML(status))
         # Videos load only now, for the selected run: opening an experiment reads no video at all.
         videos = [_source_pane(row.get("source"))]
-        output = load_artifact(run_id, "output.mp4", tracking_uri=self.tracking_uri)
+        output = load_artifact(run_id, ARTIFACT_OUTPUT, tracking_uri=self.tracking_uri)
         if output is not None:
             videos.append(w.VBox([w.HTML("<b>output</b>"), w.Video.from_file(str(output), autoplay=False, loop=True,
                                                                                width=360)]))
         else:
             videos.append(w.HTML("<i>no output video (the cell failed or the artifact is missing)</i>"))
-        sheet = load_artifact(run_id, "contact_sheet.png", tracking_uri=self.tracking_uri)
+        sheet = load_artifact(run_id, ARTIFACT_CONTACT_SHEET, tracking_uri=self.tracking_uri)
         if sheet is not None:
             videos.append(w.VBox([w.HTML("<b>contact sheet</b> (source above, output below)"),
                                   w.Image(value=sheet.read_bytes(), format="png", width=540)]))

@@ -8,8 +8,10 @@ import ipywidgets as w
 import pandas as pd
 
 from ..errors import InputError
+from ..metrics import metric_names
 from ..tracking.compare import compare_frame
 from ..tracking.reader import load_artifact, load_runs
+from ..tracking.schema import ARTIFACT_OUTPUT, ARTIFACT_POSTER
 
 
 class CompareView(w.VBox):
@@ -18,7 +20,7 @@ class CompareView(w.VBox):
         self.experiment, self.by, self.tracking_uri = experiment, by, tracking_uri
         self.runs = load_runs(experiment, tracking_uri=tracking_uri)
         groups = sorted(self.runs[by].dropna().astype(str).unique()) if by in self.runs else []
-        self.metric = w.Dropdown(options=["ssim_source", "temporal_consistency", "warp_error", "flicker"],
+        self.metric = w.Dropdown(options=list(metric_names(headline_only=True)),
                                  value=metric, description="metric")
         scored = [g for g in groups if metric in self.runs and self.runs.loc[
             self.runs[by].astype(str) == g, metric].notna().any()]
@@ -75,7 +77,7 @@ class CompareView(w.VBox):
     def _cell(self, row) -> w.Widget:
         if row is None:
             return w.HTML("<i>no run</i>")
-        poster = load_artifact(row["run_id"], "poster.png", tracking_uri=self.tracking_uri)
+        poster = load_artifact(row["run_id"], ARTIFACT_POSTER, tracking_uri=self.tracking_uri)
         text = f"{row.get('status')}<br>ssim {row.get('ssim_source', float('nan')):.3f} · tc " \
                f"{row.get('temporal_consistency', float('nan')):.3f}"
         if poster is None:
@@ -84,7 +86,7 @@ class CompareView(w.VBox):
         run_id = row["run_id"]
 
         def play(_):
-            video = load_artifact(run_id, "output.mp4", tracking_uri=self.tracking_uri)
+            video = load_artifact(run_id, ARTIFACT_OUTPUT, tracking_uri=self.tracking_uri)
             self.player.clear_output()
             if video is not None:
                 self.player.append_display_data(w.Video.from_file(str(video), autoplay=True, loop=True, width=480))

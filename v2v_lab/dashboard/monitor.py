@@ -11,6 +11,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..tracking.schema import ARTIFACT_POSTER
+
 LATEST = 4  # outputs shown as posters
 END_STATES = ("done", "failed", "unknown")
 
@@ -49,7 +51,7 @@ class SweepMonitor(w.VBox):
                 vals = data.get("values") or {}
                 caption = (f"{cell.model} s{cell.seed} {cell.prompt[:30]}<br>ssim "
                            f"{vals.get('ssim_source', float('nan')):.3f}")
-                poster = Path(data["output"]).parent / "poster.png" if data.get("output") else None
+                poster = Path(data["output"]).parent / ARTIFACT_POSTER if data.get("output") else None
                 png = poster.read_bytes() if poster is not None and poster.is_file() else None
                 self.latest = ([(caption, png)] + self.latest)[:LATEST]
         self._render()

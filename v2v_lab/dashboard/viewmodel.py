@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-TABLE_COLUMNS = ("status", "model", "seed", "ratio", "prompt", "ssim_source", "temporal_consistency",
-                 "warp_error", "flicker", "failure_code")
+from ..metrics import metric_names
+
+TABLE_COLUMNS = ("status", "model", "seed", "ratio", "prompt", *metric_names(headline_only=True), "failure_code")
 
 
 @dataclass

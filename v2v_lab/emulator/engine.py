@@ -79,6 +79,8 @@ class RenderResult:
 
 
 def output_size(info: VideoInfo, ratio: str | None, render_scale: float) -> tuple[int, int]:
+    w: float
+    h: float
     if ratio:
         w, h = parse_ratio(ratio)
     else:
@@ -210,7 +212,7 @@ def _style_frame(src, t, j, params, look_fn, char: ModelCharacter, ref, seed: in
     rng = np.random.default_rng(stable_hash("frame", seed, j))
     if char.jitter_px > 0:
         dx, dy = rng.normal(0, char.jitter_px, 2)
-        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        m = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
         styled = cv2.warpAffine(styled, m, (styled.shape[1], styled.shape[0]), borderMode=cv2.BORDER_REFLECT)
     if char.flicker > 0:
         gain = 1.0 + float(rng.normal(0, char.flicker))

@@ -10,11 +10,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from ..api.catalog import Catalog, load_catalog
+
+if TYPE_CHECKING:
+    from ..api.client import RunwayClient
 from .app import COMETAPI_PREFIX, EmulatorApp
 from .faults import FaultConfig, FaultDice
 from .state import EmulatorState, OrgLimits, Timing
@@ -80,6 +83,12 @@ class Emulator:
     def stats(self) -> dict[str, Any]:
         """Requests per route, responses per status, tasks created per model, faults injected."""
         return self.state.stats()
+
+    def client(self, **options: Any) -> RunwayClient:
+        """A RunwayClient (provider local) pointed at this emulator; the emulator stays the caller's."""
+        from ..api.client import RunwayClient
+
+        return RunwayClient("local", base_url=self.base_url, **options)
 
     def tasks(self) -> list[dict[str, Any]]:
         """Every task created so far, in creation order: id, model, seed, prompt, ratio, status,

@@ -76,8 +76,8 @@ def ssim_moments(a: Moments, b: Moments, data_range: float = 255.0) -> float:
     c1 = (_K1 * data_range) ** 2
     c2 = (_K2 * data_range) ** 2
     tmp = _WORK.get("tmp", a.x)
-    cov = _blur(cv2.multiply(a.x, b.x, dst=tmp), _WORK.get("cov", a.x))
-    num = cv2.multiply(a.mean, b.mean, dst=_WORK.get("num", a.x))
+    cov: np.ndarray = _blur(cv2.multiply(a.x, b.x, dst=tmp), _WORK.get("cov", a.x))
+    num: np.ndarray = cv2.multiply(a.mean, b.mean, dst=_WORK.get("num", a.x))
     cov -= num
     # num = (2 mu_a mu_b + c1) * (2 cov + c2)
     num *= 2.0
@@ -86,10 +86,10 @@ def ssim_moments(a: Moments, b: Moments, data_range: float = 255.0) -> float:
     cov += c2
     num *= cov
     # den = (mu_a^2 + mu_b^2 + c1) * (var_a + var_b + c2)
-    den = cv2.multiply(a.mean, a.mean, dst=_WORK.get("den", a.x))
+    den: np.ndarray = cv2.multiply(a.mean, a.mean, dst=_WORK.get("den", a.x))
     den += cv2.multiply(b.mean, b.mean, dst=tmp)
     den += c1
-    var_sum = cv2.add(a.var, b.var, dst=tmp)
+    var_sum: np.ndarray = cv2.add(a.var, b.var, dst=tmp)
     var_sum += c2
     den *= var_sum
     num /= den

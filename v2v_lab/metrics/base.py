@@ -32,6 +32,8 @@ class Metric:
     prepare_source: Callable[[np.ndarray, np.ndarray, dict[str, Any]], None] | None = None
     # The values it can take, low to high, when that is not simply worst..best (a ratio can pass 1).
     bounds: tuple[float, float] | None = None
+    # Shown by default in tables, dashboards and the CLI (a variant of another metric is not).
+    headline: bool = True
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -52,6 +54,12 @@ class Metric:
 
 
 REGISTRY: dict[str, Metric] = {}
+
+
+def metric_names(headline_only: bool = False) -> tuple[str, ...]:
+    """Registered metrics in registration order (the suite's order): the one list every table,
+    dashboard and default reads, so a new metric shows up everywhere by registering."""
+    return tuple(name for name, m in REGISTRY.items() if m.headline or not headline_only)
 
 
 def register(metric: Metric) -> Metric:

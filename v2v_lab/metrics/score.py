@@ -12,9 +12,7 @@ from typing import Any
 from ..errors import InputError
 from ..media.sampling import AlignedFrames, sample_aligned
 from ._ssim import inline_here
-from .base import REGISTRY
-
-DEFAULT_METRICS = ("ssim_source", "temporal_consistency", "temporal_consistency_rel", "warp_error", "flicker")
+from .base import REGISTRY, metric_names
 
 
 @dataclass
@@ -55,7 +53,7 @@ def score(
     backend: str = "auto",
 ) -> ScoreReport:
     """Score an output against its source. Frames are sampled once and shared by every metric."""
-    names = list(metrics or DEFAULT_METRICS)
+    names = list(metrics or metric_names())  # every registered metric unless asked for fewer
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise InputError("metrics", unknown[0], ", ".join(sorted(REGISTRY)))

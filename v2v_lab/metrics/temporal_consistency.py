@@ -34,4 +34,4 @@ METRIC_REL = register(Metric("temporal_consistency_rel", "temporal_consistency(o
                              0.0, 1.0, compute_rel, {**PARAMS, "relative_to": "source"},
                              ssim_pairs=("out_out", "src_src"), prepare_source=prepare_source_ssim,
                              # 1.0 is as steady as the source; an output steadier than its source passes 1.
-                             bounds=(0.0, float("inf"))))
+                             bounds=(0.0, float("inf")), headline=False))

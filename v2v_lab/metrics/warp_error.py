@@ -11,7 +11,7 @@ value is logged (papers often print it x 10^3).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import cv2
 import numpy as np
@@ -26,8 +26,9 @@ PARAMS = {"flow": "opencv_dis_ultrafast", "flow_on": "source", "occlusion": "rud
 
 def _flow(a_gray: np.ndarray, b_gray: np.ndarray) -> np.ndarray:
     # A fresh DIS object per call: the instances are not safe to share between threads.
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-    return dis.calc(a_gray, b_gray, None)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+    # None: DIS allocates the flow itself (the C++ API allows it; OpenCV's Python stubs do not say so).
+    return np.asarray(dis.calc(a_gray, b_gray, None))  # type: ignore[call-overload]
 
 
 def _sample(field: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
@@ -98,7 +99,8 @@ def prepare_source(src_a: np.ndarray, src_b: np.ndarray, cache: dict[str, Any]) 
 
 
 def compute(frames: AlignedFrames) -> MetricResult:
-    motion = frames.cache.get("warp.motion") or parallel_map(source_motion, frames.src_a, frames.src_b)
+    cached = cast("list[Any] | None", frames.cache.get("warp.motion"))
+    motion = cached or parallel_map(source_motion, frames.src_a, frames.src_b)
     series = parallel_map(warped_error, motion, frames.out_a, frames.out_b)
     return MetricResult(mean(series), series, dict(PARAMS))
 

@@ -2,8 +2,9 @@
 
 from ..errors import BudgetError
 from .journal import Journal, state_dir
+from .outcome import CellOutcome, SweepOptions, SweepResult
 from .plan import Cell, Plan, build_plan, cell_key
-from .runner import CellOutcome, SweepOptions, SweepResult, SweepRunner, plan_sweep, run_sweep
+from .runner import SweepRunner, plan_sweep, run_sweep
 from .spec import SweepSpec, load_spec, parse_spec
 
 __all__ = [

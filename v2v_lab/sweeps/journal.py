@@ -66,6 +66,10 @@ class JournalRow:
     detail: dict[str, Any]
 
 
+def _journal_row(r: tuple[Any, ...]) -> JournalRow:
+    return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], json.loads(r[9] or "{}"))
+
+
 class Journal:
     def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path) if path else state_dir() / "journal.sqlite"
@@ -96,14 +100,14 @@ class Journal:
                 " run_id, detail FROM cells WHERE experiment=? AND cell_key=?", (experiment, key)).fetchone()
         if row is None:
             return None
-        return JournalRow(*row[:6], bool(row[6]), row[7], row[8], json.loads(row[9] or "{}"))
+        return _journal_row(row)
 
     def all(self, experiment: str) -> dict[str, JournalRow]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT experiment, cell_key, state, task_id, attempts, failure_code, retryable, output_path,"
                 " run_id, detail FROM cells WHERE experiment=?", (experiment,)).fetchall()
-        return {r[1]: JournalRow(*r[:6], bool(r[6]), r[7], r[8], json.loads(r[9] or "{}")) for r in rows}
+        return {r[1]: _journal_row(r) for r in rows}
 
     def set(self, experiment: str, key: str, state: str, **fields: Any) -> None:
         assert state in STATES, state

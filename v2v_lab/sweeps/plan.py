@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..api.catalog import RUNWAY_API_VERSION, Catalog, load_catalog
+from ..api.catalog import RUNWAY_API_VERSION, Catalog, load_catalog, seed_range
 from ..api.providers import Provider, get_provider
 from ..api.validation import (
     check_input,
@@ -156,8 +156,9 @@ def resolve_seeds(spec: SweepSpec, state_dir: Path | None, recorded: list[int] |
         return drawn
     out = []
     for k, s in enumerate(seeds):
-        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 4294967295:
-            raise InputError(f"seeds[{k}]", s, "an integer from 0 to 4294967295")
+        low, high = seed_range()
+        if isinstance(s, bool) or not isinstance(s, int) or not low <= s <= high:
+            raise InputError(f"seeds[{k}]", s, f"an integer from {low} to {high}")
         out.append(s)
     return out
 

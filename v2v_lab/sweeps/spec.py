@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..api.catalog import seed_range
 from ..errors import InputError
 
 MAX_SPEC_BYTES = 1_000_000
@@ -69,7 +70,7 @@ class PromptTemplate(_Strict):
 
 class SeedRange(_Strict):
     count: int = Field(ge=1, le=100_000)
-    start: int = Field(default=0, ge=0, le=4294967295)
+    start: int = Field(default=0, ge=seed_range()[0], le=seed_range()[1])
 
 
 class SeedRandom(_Strict):
@@ -111,6 +112,10 @@ class EmulatorOptions(_Strict):
     queue_s: float = Field(default=0.05, ge=0)
 
 
+def _one_none() -> list[str | None]:
+    return [None]
+
+
 class SweepSpec(_Strict):
     experiment: str = Field(min_length=1, max_length=200)
     provider: Literal["runway", "cometapi", "local"] = "local"
@@ -119,8 +124,8 @@ class SweepSpec(_Strict):
     models: list[str] = Field(default_factory=lambda: ["gen4_aleph"], min_length=1)
     prompts: list[str] | PromptFile | PromptTemplate
     seeds: list[Any] | SeedRange | SeedRandom = Field(default_factory=lambda: [0])
-    ratios: list[str | None] = Field(default_factory=lambda: [None], min_length=1)
-    references: list[str | None] = Field(default_factory=lambda: [None], min_length=1)
+    ratios: list[str | None] = Field(default_factory=_one_none, min_length=1)
+    references: list[str | None] = Field(default_factory=_one_none, min_length=1)
     content_moderation: dict[str, str] | None = None
     repeats: int = Field(default=1, ge=1, le=100)
     sample: Sample | None = None
@@ -323,7 +328,8 @@ def _best_error(exc: ValidationError) -> dict[str, Any]:
     def structural(e: dict[str, Any]) -> bool:
         return e["type"] in ("extra_forbidden", "missing") or e["type"].endswith("_type")
 
-    return max(exc.errors(), key=lambda e: (not structural(e), len(e["loc"])))
+    errors: list[dict[str, Any]] = [dict(e) for e in exc.errors()]
+    return max(errors, key=lambda e: (not structural(e), len(e["loc"])))
 
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:

@@ -11,15 +11,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..metrics.base import REGISTRY
+from .schema import (
+    ARTIFACT_SEEDS,
+    KIND_CELL,
+    KIND_SWEEP,
+    KIND_TAG,
+    PARAM_COLUMNS,
+    SEEDS_TAG,
+    SERIES_PREFIX,
+    TAG_COLUMNS,
+    TIMING_METRICS,
+)
 from .store import client as make_client
 
-METRIC_COLUMNS = ("ssim_source", "temporal_consistency", "temporal_consistency_rel", "warp_error", "flicker",
-                  "latency_s", "queue_s", "credits")
-PARAM_COLUMNS = ("model", "prompt", "prompt_sha", "seed", "ratio", "video", "video_sha", "provider",
-                 "api_version", "reference", "repeat")
-TAG_COLUMNS = {"v2v.cell_key": "cell_key", "v2v.task_id": "task_id", "v2v.status": "status",
-               "v2v.failure_code": "failure_code", "v2v.failure": "failure", "v2v.scoring_error": "scoring_error",
-               "v2v.source": "source"}
+METRIC_COLUMNS = (*REGISTRY, *TIMING_METRICS)
 
 
 def recorded_seeds(experiment: str, count: int, tracking_uri: str | None = None) -> list[int] | None:
@@ -27,7 +33,6 @@ def recorded_seeds(experiment: str, count: int, tracking_uri: str | None = None)
     (seeds.json), newest sweep first; None when the store has no such record (or no such store)."""
     from .store import local_store_path
     from .store import tracking_uri as resolve
-    from .writer import KIND_TAG, SEEDS_ARTIFACT, SEEDS_TAG
 
     uri = resolve(tracking_uri)
     local = local_store_path(uri)
@@ -38,12 +43,12 @@ def recorded_seeds(experiment: str, count: int, tracking_uri: str | None = None)
     if exp is None:
         return None
     runs = client.search_runs([exp.experiment_id], filter_string=(
-        f"tags.`{KIND_TAG}` = 'sweep' and tags.`{SEEDS_TAG}` = '{count}'"),
+        f"tags.`{KIND_TAG}` = '{KIND_SWEEP}' and tags.`{SEEDS_TAG}` = '{count}'"),
         order_by=["attribute.start_time DESC"], max_results=20)
     for run in runs:
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                path = client.download_artifacts(run.info.run_id, SEEDS_ARTIFACT, tmp)
+                path = client.download_artifacts(run.info.run_id, ARTIFACT_SEEDS, tmp)
                 seeds = json.loads(Path(path).read_text())
             except Exception:  # noqa: BLE001 - a run without a readable record: try the next one
                 continue
@@ -75,13 +80,13 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
         page = client.search_runs([exp.experiment_id], max_results=5000, page_token=token)
         for run in page:
             tags = run.data.tags
-            if tags.get("v2v.kind") != "cell" and not include_parents:
+            if tags.get(KIND_TAG) != KIND_CELL and not include_parents:
                 continue
             row: dict[str, Any] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
                                    "experiment_id": run.info.experiment_id, "start_time": pd.to_datetime(run.info.start_time, unit="ms")}
             row.update({k: run.data.params.get(k) for k in PARAM_COLUMNS})
             row.update({col: tags.get(tag) or None for tag, col in TAG_COLUMNS.items()})
-            summary = {k: v for k, v in run.data.metrics.items() if not k.startswith("per_frame.")}
+            summary = {k: v for k, v in run.data.metrics.items() if not k.startswith(SERIES_PREFIX)}
             metric_keys.update(summary)
             row.update(summary)
             rows.append(row)
@@ -120,5 +125,5 @@ def load_artifact(run: str | pd.Series | dict, name: str, *, tracking_uri: str |
 def load_series(run_id: str, metric: str, *, tracking_uri: str | None = None) -> list[float]:
     """A per-frame series (logged as steps) in step order."""
     client = make_client(tracking_uri)
-    history = client.get_metric_history(run_id, f"per_frame.{metric}")
+    history = client.get_metric_history(run_id, f"{SERIES_PREFIX}{metric}")
     return [m.value for m in sorted(history, key=lambda m: m.step)]

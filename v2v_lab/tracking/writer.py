@@ -18,19 +18,26 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from .._failpoints import failpoint
 from ..api._secret import redact
+from .schema import (
+    ARTIFACT_FRAMES,
+    ARTIFACT_PROMPT,
+    ARTIFACT_SEEDS,
+    ARTIFACT_SPEC,
+    ARTIFACT_TASK,
+    CELL_KEY_TAG,
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    KIND_CELL,
+    KIND_SWEEP,
+    KIND_TAG,
+    LOGGING,
+    SEEDS_TAG,
+    SERIES_PREFIX,
+    STATUS_TAG,
+    WRITER_TAG,
+)
 from .store import artifact_location, tracking_uri
 from .store import client as make_client
-
-PROMPT_PARAM_CHARS = 250  # params are capped (6000 now, 250/500 on older stores); the full text is prompt.txt
-STATUS_TAG = "v2v.status"
-WRITER_TAG = "v2v.writer"  # host:pid of the process that logged the run
-LOGGING = "logging"
-CELL_KEY_TAG = "v2v.cell_key"
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # read by MLflow 3's UI
-KIND_TAG = "v2v.kind"  # sweep (parent) or cell (child)
-SEEDS_TAG = "v2v.seeds_random"  # on a parent: how many {random: N} seeds its seeds.json holds
-SEEDS_ARTIFACT = "seeds.json"
-CONTINUES_TAG = "v2v.continues"  # on a parent: the interrupted sweep run it takes over from
 
 
 def _chunks(items: list, n: int):
@@ -53,13 +60,13 @@ class SweepWriter:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
             if EXPERIMENT_KIND_TAG not in exp.tags:
-                self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+                self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
             return exp.experiment_id
         try:
             # MLflow 3's UI opens an experiment by its kind: a tracking one shows its runs table
             # with metric columns, not the GenAI traces page.
             return self.client.create_experiment(name, artifact_location=artifact_location(self.uri, name),
-                                                 tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
+                                                 tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
         except Exception:  # created meanwhile by another process
             exp = self.client.get_experiment_by_name(name)
             if exp is None:
@@ -106,7 +113,7 @@ class SweepWriter:
             host = socket.gethostname()
             ended = []
             for run in self.client.search_runs([self.experiment_id], filter_string=(
-                    f"tags.`{KIND_TAG}` = 'sweep' and attributes.status = 'RUNNING'"),
+                    f"tags.`{KIND_TAG}` = '{KIND_SWEEP}' and attributes.status = 'RUNNING'"),
                     order_by=["attribute.start_time DESC"], max_results=1000):
                 if _left_by_a_dead_process(run, host):
                     self.client.set_terminated(run.info.run_id, status="KILLED")
@@ -120,19 +127,19 @@ class SweepWriter:
         """The sweep's run. seeds: {random: N} seeds drawn for it, kept so a rerun that lost its
         state folder draws none anew (and so pays for nothing again)."""
         def start() -> str:
-            run_tags = {**tags, KIND_TAG: "sweep", MLFLOW_RUN_NAME: name, WRITER_TAG: _writer_id()}
+            run_tags = {**tags, KIND_TAG: KIND_SWEEP, MLFLOW_RUN_NAME: name, WRITER_TAG: _writer_id()}
             if seeds is not None:
                 run_tags[SEEDS_TAG] = str(len(seeds))
             run = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags)
             rid = run.info.run_id
             self._log_batch(rid, params=params)
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "spec.yaml"
+                path = Path(tmp) / ARTIFACT_SPEC
                 path.write_text(spec_text)
                 self.client.log_artifact(rid, str(path))
                 if seeds is not None:
-                    (Path(tmp) / SEEDS_ARTIFACT).write_text(json.dumps(seeds))
-                    self.client.log_artifact(rid, str(Path(tmp) / SEEDS_ARTIFACT))
+                    (Path(tmp) / ARTIFACT_SEEDS).write_text(json.dumps(seeds))
+                    self.client.log_artifact(rid, str(Path(tmp) / ARTIFACT_SEEDS))
             return rid
         self.parent_run_id = self._pool.submit(start).result()
         return self.parent_run_id
@@ -159,25 +166,25 @@ class SweepWriter:
             # for a finished cell, and the next sweep can find it and remove it (delete_incomplete_runs).
             run = self.client.create_run(self.experiment_id, run_name=name, start_time=_ms(started), tags={
                 **tags, STATUS_TAG: LOGGING, WRITER_TAG: _writer_id(), MLFLOW_PARENT_RUN_ID: self.parent_run_id or "",
-                MLFLOW_RUN_NAME: name, KIND_TAG: "cell"})
+                MLFLOW_RUN_NAME: name, KIND_TAG: KIND_CELL})
             rid = run.info.run_id
             try:
                 self._log_batch(rid, params=params, metrics=metrics, series=series)
                 failpoint("log_partial")  # crash tests: the run exists with its numbers, no artifacts yet
                 with tempfile.TemporaryDirectory() as tmp:
-                    (Path(tmp) / "prompt.txt").write_text(prompt)
-                    self.client.log_artifact(rid, str(Path(tmp) / "prompt.txt"))
+                    (Path(tmp) / ARTIFACT_PROMPT).write_text(prompt)
+                    self.client.log_artifact(rid, str(Path(tmp) / ARTIFACT_PROMPT))
                     if task is not None:
                         text = redact(json.dumps(task, indent=2, default=str), *secrets)
-                        (Path(tmp) / "task.json").write_text(text)
-                        self.client.log_artifact(rid, str(Path(tmp) / "task.json"))
+                        (Path(tmp) / ARTIFACT_TASK).write_text(text)
+                        self.client.log_artifact(rid, str(Path(tmp) / ARTIFACT_TASK))
                     if frames_csv:
-                        path = Path(tmp) / "frames.csv"
-                        with open(path, "w", newline="") as fh:
+                        table = Path(tmp) / ARTIFACT_FRAMES
+                        with open(table, "w", newline="") as fh:
                             writer = csv.DictWriter(fh, fieldnames=list(frames_csv[0]))
                             writer.writeheader()
                             writer.writerows(frames_csv)
-                        self.client.log_artifact(rid, str(path))
+                        self.client.log_artifact(rid, str(table))
                 for art_name, path in artifacts.items():
                     if path and os.path.isfile(path):
                         if os.path.basename(path) == art_name:
@@ -204,7 +211,7 @@ class SweepWriter:
         mlist = [Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()
                  if v is not None and v == v]  # NaN is not logged: a missing value, not a zero
         for name, values in (series or {}).items():
-            mlist += [Metric(f"per_frame.{name}", float(v), ts, i) for i, v in enumerate(values) if v == v]
+            mlist += [Metric(f"{SERIES_PREFIX}{name}", float(v), ts, i) for i, v in enumerate(values) if v == v]
         for chunk in _chunks(plist, 100):
             self.client.log_batch(rid, params=chunk)
         for chunk in _chunks(mlist, 1000):

@@ -1,0 +1,266 @@
+"""One cell's life: take a slot, create (or take up) its task, wait, download, score, and end it,
+whatever its fate, in one place (`end_cell`): the journal, the progress, the MLflow run, the event.
+
+The journal rule: a task id is committed the moment it is known, before anything else happens;
+a create is never resent unless it definitely failed (INTERNAL, within max_task_retries)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._failpoints import failpoint
+from ..api.catalog import RUNWAY_API_VERSION
+from ..api.client import AsyncRunwayClient
+from ..api.task import Task, TaskStatus, classify_failure
+from ..api.validation import GenerationRequest, uri_kind
+from ..errors import CreateOutcomeUnknownError, NotFoundError, V2VError
+from ..media.posters import write_contact_sheet, write_poster
+from ..metrics import ScoreReport, metric_names, score
+from ..tracking.records import cell_record
+from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_OUTPUT, ARTIFACT_POSTER
+from ..tracking.writer import SweepWriter
+from .journal import Journal, experiment_digest, state_dir
+from .outcome import CellOutcome, CellState, SweepOptions
+from .plan import Cell, Plan
+from .progress import Progress
+from .spec import SweepSpec
+
+__all__ = ["Ending", "SweepSession", "run_cell"]
+
+
+@dataclass
+class SweepSession:
+    """The parts of a running sweep. Built once they all exist, so none of them is ever None."""
+
+    spec: SweepSpec
+    plan: Plan
+    options: SweepOptions
+    journal: Journal
+    writer: SweepWriter
+    client: AsyncRunwayClient
+    progress: Progress
+    score_lock: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    started: dict[str, float] = field(default_factory=dict)  # cell key -> wall time its work began
+
+    @property
+    def experiment(self) -> str:
+        return self.spec.experiment
+
+    def event(self, kind: str, cell: Cell, **data: Any) -> None:
+        on_event: Callable[[str, Cell, dict[str, Any]], None] | None = self.options.on_event
+        if on_event:
+            on_event(kind, cell, data)
+
+
+@dataclass
+class Ending:
+    """How a cell ended: what the journal, the run and the caller are told."""
+
+    state: CellState
+    task_id: str | None = None
+    failure_code: str | None = None
+    retryable: bool = False
+    note: str = ""  # a sentence for the result table (for failures: the error or the reason)
+    failure: str = ""  # the failure as the run's tag keeps it (the service's text where it gave one)
+    task: Task | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+    journal_detail: dict[str, Any] = field(default_factory=dict)
+    # Only for a done cell:
+    output: Path | None = None
+    report: ScoreReport | None = None
+    scoring_error: str | None = None
+    credits: float = 0.0
+
+
+def output_path(experiment: str, cell: Cell) -> Path:
+    return state_dir() / "outputs" / experiment_digest(experiment) / cell.key / ARTIFACT_OUTPUT
+
+
+async def run_cell(s: SweepSession, cell: Cell, slots: tuple[asyncio.Semaphore, asyncio.Semaphore], *,
+                   resume: bool, finish: bool) -> CellOutcome:
+    """resume: its task was created by an earlier run (take it up by id); finish: its output is
+    downloaded and kept (score and log it)."""
+    s.progress.state(None, "queued")
+    s.event("queued", cell)
+    s.started[cell.key] = time.time()
+    out_path = output_path(s.experiment, cell)
+    task: Task | None = None
+    timing: dict[str, float] = {}
+    if not finish:
+        total_slot, model_slot = slots
+        async with total_slot, model_slot:
+            try:
+                task, timing = await _generate(s, cell, resume, out_path)
+            except CreateOutcomeUnknownError as exc:
+                return await end_cell(s, cell, Ending("unknown", failure_code=exc.failure_code, note=str(exc),
+                                                      failure=str(exc), journal_detail={"error": str(exc)}))
+            except (V2VError, OSError) as exc:
+                row = s.journal.get(s.experiment, cell.key)
+                return await end_cell(s, cell, Ending(
+                    "failed", task_id=row.task_id if row else None, note=str(exc), failure=str(exc),
+                    failure_code=getattr(exc, "failure_code", type(exc).__name__.upper()),
+                    retryable=bool(getattr(exc, "retryable", False)), journal_detail={"error": str(exc)}))
+        if task.status is not TaskStatus.SUCCEEDED:
+            retryable, why = classify_failure(task.failure_code)
+            return await end_cell(s, cell, Ending(
+                "failed", task_id=task.id, failure_code=task.failure_code or task.status.value, retryable=retryable,
+                note=why, failure=task.failure or why, task=task, timing=timing,
+                journal_detail={"failure": task.failure, "why": why}))
+    row = s.journal.get(s.experiment, cell.key)
+    if finish and row is not None and row.output_path:
+        out_path = Path(row.output_path)  # the output as it was kept, wherever the state folder was
+    if row is not None and not timing:
+        timing = dict(row.detail.get("timing", {}))
+    if finish and timing.get("latency_s"):
+        s.started[cell.key] = time.time() - float(timing["latency_s"])
+    s.progress.state("queued", "scoring")
+    report, score_error = await _score(s, cell, out_path)
+    # The emulator charges its own (fictional) balance at catalog prices, so rehearsals show real figures.
+    credits = _actual_credits(s.client, cell, report) or cell.credits
+    s.progress.credits += credits
+    return await end_cell(s, cell, Ending(
+        "done", task_id=task.id if task else (row.task_id if row else None), task=task, timing=timing,
+        output=out_path, report=report, scoring_error=score_error, credits=credits, note=score_error or ""),
+        was="scoring")
+
+
+async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued") -> CellOutcome:
+    """The one way a cell ends. A failed or unknown cell is journaled first, then logged; a done
+    cell is logged first, and the journal says done only once its run is complete."""
+    if end.state != "done":
+        fields: dict[str, Any] = {"task_id": end.task_id} if end.task is not None else {}
+        if end.state == "failed":
+            fields |= {"failure_code": end.failure_code, "retryable": end.retryable}
+        s.journal.set(s.experiment, cell.key, end.state, detail=end.journal_detail, **fields)
+    s.progress.state(was, end.state)
+    poster = sheet = None
+    scoring_error = end.scoring_error
+    if end.output is not None:
+        poster, sheet = end.output.parent / ARTIFACT_POSTER, end.output.parent / ARTIFACT_CONTACT_SHEET
+        try:
+            await asyncio.to_thread(_posters, end.output, poster, sheet, end.report)
+        except (V2VError, OSError, ValueError) as exc:  # an output that is not a video is recorded, never fatal
+            scoring_error = "; ".join(x for x in (scoring_error, f"poster failed: {exc}") if x)
+    task_dict = end.task.to_dict() if end.task else None
+    if task_dict is None and end.state == "done":
+        row = s.journal.get(s.experiment, cell.key)
+        task_dict = row.detail.get("task") if row else None
+    record = cell_record(
+        cell, experiment=s.experiment, provider=s.client.provider.name, api_version=RUNWAY_API_VERSION,
+        user_tags=s.spec.tags, status="succeeded" if end.state == "done" else end.state, task_id=end.task_id,
+        failure_code=end.failure_code, failure=end.failure or None, timing=end.timing,
+        credits=end.credits, report=end.report, scoring_error=scoring_error, output=end.output, poster=poster,
+        contact_sheet=sheet)
+    run_id = await asyncio.to_thread(
+        s.writer.log_cell, name=record.name, params=record.params, tags=record.tags, metrics=record.metrics,
+        series=record.series, artifacts=record.artifacts, task=task_dict, prompt=cell.prompt,
+        frames_csv=record.frames_csv, secrets=s.client.secrets, started=s.started.get(cell.key))
+    values = end.report.values if end.report else {}
+    if end.state == "done":
+        failpoint("logged")  # crash tests: the MLflow run is complete, the journal not yet told
+        s.journal.set(s.experiment, cell.key, "done", run_id=run_id)
+        s.event("done", cell, run_id=run_id, output=str(end.output), values=values)
+    elif end.state == "unknown":
+        s.event("unknown", cell, error=end.note)
+    else:
+        s.event("failed", cell, failure_code=end.failure_code, **({"task_id": end.task_id} if end.task else {}))
+    return CellOutcome(cell, end.state, task_id=end.task_id, failure_code=end.failure_code, run_id=run_id,
+                       values=values, credits=end.credits,
+                       note=(scoring_error or "") if end.state == "done" else end.note)
+
+
+async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -> tuple[Task, dict[str, float]]:
+    """Create (or take up) the task, wait, download. Retries INTERNAL failures within the limit."""
+    exp, journal, client = s.experiment, s.journal, s.client
+    request = GenerationRequest(cell.video, cell.prompt, cell.model, cell.seed, cell.ratio,
+                                (cell.reference,) if cell.reference else (), cell.content_moderation)
+    attempts = 0
+    task_id: str | None = None
+    if resume:
+        row = journal.get(exp, cell.key)
+        task_id = row.task_id if row else None
+        attempts = row.attempts if row else 0
+    while True:
+        started = time.monotonic()
+        if task_id is None:
+            attempts += 1
+
+            def mark_sending(a: int = attempts) -> None:
+                journal.set(exp, cell.key, "sending", attempts=a)
+                failpoint("create_sending")  # crash tests: killed with the create on the wire
+
+            task_id = await client.create(request, on_sending=mark_sending)
+            failpoint("create_answered")  # crash tests: answered, the task id not yet recorded
+            journal.set(exp, cell.key, "created", task_id=task_id)  # durable before anything else
+            failpoint("task_recorded")
+            s.event("created", cell, task_id=task_id)
+        seen: dict[str, float] = {}
+
+        def on_progress(t: Task, seen: dict[str, float] = seen, cell: Cell = cell) -> None:
+            if t.status is TaskStatus.RUNNING and "running" not in seen:
+                seen["running"] = time.monotonic()
+                s.progress.state("queued", "running")
+                s.event("running", cell, task_id=t.id)
+
+        try:
+            task = await client.wait(task_id, on_progress=on_progress, timeout=None)
+        except NotFoundError:
+            if client.provider.paid:
+                raise
+            # The emulator that held this task is gone (a restart forgets tasks); it costs nothing.
+            task_id = None
+            continue
+        finally:
+            if "running" in seen:
+                s.progress.state("running", "queued")
+        end = time.monotonic()
+        timing = {"latency_s": end - started, "queue_s": seen.get("running", end) - started}
+        if task.status is TaskStatus.SUCCEEDED:
+            await client.download(task, out_path)
+            failpoint("downloaded")
+            journal.set(exp, cell.key, "succeeded", task_id=task.id, output_path=str(out_path),
+                        detail={"timing": timing, "task": task.to_dict()})
+            return task, timing
+        retryable, _ = classify_failure(task.failure_code)
+        internal = (task.failure_code or "").startswith("INTERNAL")
+        if task.status is TaskStatus.FAILED and retryable and internal and attempts <= s.spec.max_task_retries:
+            # It definitely failed: a new task for the same cell is not a double charge.
+            journal.set(exp, cell.key, "failed", task_id=task.id, failure_code=task.failure_code,
+                        retryable=True, attempts=attempts)
+            task_id = None
+            continue
+        return task, timing
+
+
+async def _score(s: SweepSession, cell: Cell, output: Path) -> tuple[ScoreReport | None, str | None]:
+    sc = s.spec.scoring
+    if not sc.enabled:
+        return None, None
+    if uri_kind(cell.video) != "path":
+        return None, "scoring skipped: the source is not a local file"
+    try:
+        async with s.score_lock:
+            report = await asyncio.to_thread(score, cell.video, str(output), sc.metrics or metric_names(),
+                                             sc.frames, sc.size, crop=sc.crop)
+        return report, None
+    except (V2VError, OSError, ValueError) as exc:  # a scoring failure is recorded, never fatal
+        return None, f"scoring failed: {exc}"
+
+
+def _posters(video: Path, poster: Path, sheet: Path, report: ScoreReport | None) -> None:
+    write_poster(str(video), poster)
+    if report is not None and report.frames is not None:
+        f = report.frames
+        write_contact_sheet(sheet, f.src_a, f.out_a, report.times_s)
+
+
+def _actual_credits(client: AsyncRunwayClient, cell: Cell, report: ScoreReport | None) -> float | None:
+    """Credits for what was rendered: the catalog price times the output's real length."""
+    if report is None or report.frames is None:
+        return None
+    return client.catalog[cell.model].credits_per_second * report.frames.output.duration_s

@@ -1,0 +1,98 @@
+"""What a sweep is asked (SweepOptions) and what it gives back (CellOutcome, SweepResult, its table)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import InputError
+from ..metrics.base import metric_names
+from .plan import Cell, Plan
+
+__all__ = ["CellOutcome", "CellState", "SweepOptions", "SweepResult"]
+
+
+# Where a cell ended in this sweep (the journal keeps finer steps: sending, created, succeeded).
+# unknown: its create was sent and no answer came back (resent only with --retry-unknown); missing:
+# done in the journal, not in this store, its kept output gone; planned: a dry run's cell to do.
+# Plain strings (typed by Literal) so outcomes compare and count as the strings users write.
+CellState = Literal["done", "failed", "unknown", "missing", "planned"]
+
+
+@dataclass
+class SweepOptions:
+    dry_run: bool = False
+    yes: bool = False
+    max_credits: float | None = None
+    concurrency: int | None = None
+    provider: str | None = None
+    base_url: str | None = None
+    force: bool = False
+    retry_failed: bool = False
+    retry_unknown: bool = False
+    tracking_uri: str | None = None
+    journal_path: str | None = None
+    progress: bool = True
+    confirm: Callable[[str], bool] | None = None
+    on_event: Callable[[str, Cell, dict[str, Any]], None] | None = None
+
+    def check(self) -> None:
+        """Bad numbers are refused by name: a NaN cap would disable the budget, a concurrency of 0
+        would silently mean "the spec's"."""
+        if self.max_credits is not None and (not isinstance(self.max_credits, (int, float))
+                                             or not math.isfinite(self.max_credits) or self.max_credits < 0):
+            raise InputError("--max-credits", self.max_credits, "a finite number of credits, 0 or more")
+        if self.concurrency is not None and (isinstance(self.concurrency, bool) or not isinstance(
+                self.concurrency, int) or not 1 <= self.concurrency <= 64):
+            raise InputError("--concurrency", self.concurrency, "a whole number from 1 to 64")
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    state: CellState
+    task_id: str | None = None
+    failure_code: str | None = None
+    run_id: str | None = None
+    values: dict[str, float] = field(default_factory=dict)
+    credits: float = 0.0
+    note: str = ""
+
+
+@dataclass
+class SweepResult:
+    plan: Plan
+    outcomes: list[CellOutcome]
+    parent_run_id: str | None
+    wall_s: float
+    tracking_uri: str | None
+    dry_run: bool = False
+    already_done: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(o.state for o in self.outcomes))
+
+    @property
+    def credits_spent(self) -> float:
+        return sum(o.credits for o in self.outcomes)
+
+    def table(self, metrics: tuple[str, ...] | None = None) -> str:
+        """The outcomes as text; metrics: columns (the registry's headline metrics by default)."""
+        metrics = metric_names(headline_only=True) if metrics is None else metrics
+        head = ["state", "model", "seed", "ratio", "prompt", *metrics]
+        rows = []
+        for o in self.outcomes:
+            c = o.cell
+            vals = [f"{o.values[m]:.4f}" if m in o.values else "-" for m in metrics]
+            prompt = c.prompt if len(c.prompt) <= 36 else c.prompt[:33] + "..."
+            state = o.state + (f" ({o.failure_code})" if o.failure_code else "")
+            rows.append([state, c.model, str(c.seed), c.ratio or "-", prompt, *vals])
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
+
+

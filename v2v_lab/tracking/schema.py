@@ -1,0 +1,69 @@
+"""Every name v2v-lab gives to things in MLflow, in one place (as MLflow keeps its own tags in
+mlflow.utils.mlflow_tags): tags, parameters, metric columns and artifact paths. The writer, the
+reader, the dashboards and the record builders read them from here; nothing else spells them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ARTIFACT_CONTACT_SHEET", "ARTIFACT_FRAMES", "ARTIFACT_OUTPUT", "ARTIFACT_POSTER", "ARTIFACT_PROMPT",
+    "ARTIFACT_SEEDS", "ARTIFACT_SPEC", "ARTIFACT_TASK", "CELL_ARTIFACTS", "CELL_KEY_TAG", "CONTINUES_TAG",
+    "EXPERIMENT_KIND", "EXPERIMENT_KIND_TAG", "EXPERIMENT_TAG", "FAILURE_CODE_TAG", "FAILURE_TAG", "KIND_CELL",
+    "KIND_SWEEP", "KIND_TAG", "LOGGING", "PARAM_COLUMNS", "PROMPT_PARAM_CHARS", "PROVIDER_TAG", "SCORE_PARAM_PREFIX",
+    "SCORING_ERROR_TAG", "SEEDS_TAG", "SERIES_PREFIX", "SOURCE_TAG", "STATUS_TAG", "TAG_COLUMNS", "TASK_ID_TAG",
+    "TIMING_METRICS", "USER_TAG_PREFIX", "WRITER_TAG", "user_tag",
+]
+
+# -- tags on every run --------------------------------------------------------------------------
+KIND_TAG: Final = "v2v.kind"  # KIND_SWEEP (the parent) or KIND_CELL (a child)
+KIND_SWEEP: Final = "sweep"
+KIND_CELL: Final = "cell"
+WRITER_TAG: Final = "v2v.writer"  # host:pid of the process that logged the run
+USER_TAG_PREFIX: Final = "v2v.tag."  # the spec's `tags:`, one MLflow tag each
+
+# -- a sweep's parent run -----------------------------------------------------------------------
+PROVIDER_TAG: Final = "v2v.provider"
+SEEDS_TAG: Final = "v2v.seeds_random"  # how many {random: N} seeds its seeds.json holds
+CONTINUES_TAG: Final = "v2v.continues"  # the interrupted sweep run it takes over from
+ARTIFACT_SPEC: Final = "spec.yaml"
+ARTIFACT_SEEDS: Final = "seeds.json"
+
+# -- a cell's run -------------------------------------------------------------------------------
+CELL_KEY_TAG: Final = "v2v.cell_key"
+TASK_ID_TAG: Final = "v2v.task_id"
+STATUS_TAG: Final = "v2v.status"  # succeeded | failed | unknown; LOGGING until the run is complete
+LOGGING: Final = "logging"
+FAILURE_CODE_TAG: Final = "v2v.failure_code"
+FAILURE_TAG: Final = "v2v.failure"
+SCORING_ERROR_TAG: Final = "v2v.scoring_error"
+EXPERIMENT_TAG: Final = "v2v.experiment"
+SOURCE_TAG: Final = "v2v.source"  # where the source clip is, so dashboards can play it beside the output
+
+# The experiment's kind, read by MLflow 3's UI: a tracking experiment opens on its runs table.
+EXPERIMENT_KIND_TAG: Final = "mlflow.experimentKind"
+EXPERIMENT_KIND: Final = "custom_model_development"
+
+PROMPT_PARAM_CHARS: Final = 250  # params are capped (6000 now, 250/500 on older stores); the full text is prompt.txt
+PARAM_COLUMNS: Final = ("model", "prompt", "prompt_sha", "seed", "ratio", "video", "video_sha", "provider",
+                        "api_version", "reference", "repeat")
+SCORE_PARAM_PREFIX: Final = "score."  # a metric's defining parameters (frames, size, crop...)
+SERIES_PREFIX: Final = "per_frame."  # a metric's per-frame series, one step per sampled frame
+TIMING_METRICS: Final = ("latency_s", "queue_s", "credits")
+# Tag -> the column load_runs gives it.
+TAG_COLUMNS: Final = {CELL_KEY_TAG: "cell_key", TASK_ID_TAG: "task_id", STATUS_TAG: "status",
+                      FAILURE_CODE_TAG: "failure_code", FAILURE_TAG: "failure",
+                      SCORING_ERROR_TAG: "scoring_error", SOURCE_TAG: "source"}
+
+ARTIFACT_OUTPUT: Final = "output.mp4"
+ARTIFACT_POSTER: Final = "poster.png"
+ARTIFACT_CONTACT_SHEET: Final = "contact_sheet.png"
+ARTIFACT_FRAMES: Final = "frames.csv"
+ARTIFACT_TASK: Final = "task.json"
+ARTIFACT_PROMPT: Final = "prompt.txt"
+CELL_ARTIFACTS: Final = (ARTIFACT_OUTPUT, ARTIFACT_POSTER, ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES, ARTIFACT_TASK,
+                         ARTIFACT_PROMPT)
+
+
+def user_tag(name: str) -> str:
+    return f"{USER_TAG_PREFIX}{name}"
