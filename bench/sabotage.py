@@ -91,17 +91,17 @@ SABOTAGES = [
              '        return {"Authorization": f"Bearer {self._key.reveal()}"}',
              ("tests/reliability/test_secrets.py",)),
     Sabotage("forged-signature", "the emulator refuses forged signatures",
-             "serve outputs whatever their signature", "v2v_lab/emulator/app.py",
+             "serve outputs whatever their signature", "v2v_lab/emulator/files.py",
              '        if not hmac.compare_digest(want, request.query_params.get("sig", "")):\n'
              '            return _error(403, "Invalid signature")\n        if time.time() > expires:',
              '        if time.time() > expires:',
              ("tests/reliability/test_emulator_attacks.py",)),
     Sabotage("traversal", "the emulator refuses path traversal",
-             "store an upload under the file name the client gave (unsanitised)", "v2v_lab/emulator/app.py",
+             "store an upload under the file name the client gave (unsanitised)", "v2v_lab/emulator/files.py",
              'safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:100] or "file"',
              "safe_name = filename",
              ("tests/reliability/test_emulator_attacks.py",),
-             also=(("v2v_lab/emulator/app.py",
+             also=(("v2v_lab/emulator/files.py",
                     'path = self.state.workdir / "uploads" / upload_id / "data"  # never a client-given name',
                     'path = self.state.workdir / "uploads" / upload_id / up.filename'),)),
     Sabotage("in-flight", "16 cells in flight plus a second writer leave every run complete",
@@ -195,12 +195,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("only", nargs="*", help="run only sabotages whose name contains one of these")
     parser.add_argument("--list", action="store_true", help="list the sabotages and exit")
+    parser.add_argument("--check", action="store_true", help="only check that every sabotage still applies")
     args = parser.parse_args()
     chosen = [s for s in SABOTAGES if not args.only or any(w in s.name for w in args.only)]
     if args.list:
         for s in chosen:
             print(f"{s.name:18} {s.what}  ->  {', '.join(s.tests)}")
         return 0
+    if args.check:
+        stale = [f"{s.name}: {path}" for s in chosen for path, old, _ in ((s.path, s.old, s.new), *s.also)
+                 if (ROOT / path).read_text().count(old) != 1]
+        print("\n".join(stale) or f"all {len(chosen)} sabotages apply")
+        return 1 if stale else 0
     rows = []
     for sab in chosen:
         verdict, how, took = run_one(sab, sys.executable)

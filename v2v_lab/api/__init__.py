@@ -19,8 +19,10 @@ from ..errors import (
     WaitTimeoutError,
 )
 from .catalog import RUNWAY_API_VERSION, Catalog, ModelSpec, load_catalog
-from .client import AsyncRunwayClient, ModelLimits, Organization, RunwayClient
+from .client import AsyncRunwayClient
 from .providers import PROVIDERS, Provider, get_provider
+from .responses import ModelLimits, Organization
+from .sync_client import RunwayClient
 from .task import Task, TaskStatus, classify_failure, parse_task
 from .validation import GenerationRequest, utf16_len, validate_request
 

@@ -3,91 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import datetime as dt
 import mimetypes
 import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
-import anyio.from_thread
 import httpx
 
-from .._failpoints import failpoint
 from ..errors import (
     APIError,
-    AuthenticationError,
     BadRequestError,
     ConnectionFailedError,
     CreateOutcomeUnknownError,
-    DownloadError,
     InputError,
     MediaError,
     NotFoundError,
-    PermissionDeniedError,
     RateLimitError,
     ServerError,
     TaskFailedError,
     WaitTimeoutError,
 )
-from ..media.probe import probe_video
 from ._retry import NOT_SENT_ERRORS, RETRY_STATUSES, TRANSPORT_ERRORS, RetryPolicy, retry_after_seconds
-from ._secret import Secret, redact
+from ._secret import Secret
 from .catalog import RUNWAY_API_VERSION, Catalog, load_catalog
+from .download import download_output
 from .providers import BASE_URL_ENV, Provider, get_provider
+from .responses import Organization, parse_organization, status_error
 from .task import Task, TaskStatus, is_task_not_exist, parse_task
+from .uploads import UploadCache, as_data_uri, post_to_storage
 from .validation import GenerationRequest, check_model, is_local_path, validate_request
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
-UPLOAD_REUSE_S = 23 * 3600  # runway:// URIs live 24 h; a reused one keeps an hour to spare
 ProgressCallback = Callable[[Task], None]
 
 
-@dataclass(frozen=True)
-class ModelLimits:
-    max_concurrent: int
-    max_daily: int
-    daily_used: int
-
-
 UNPARSEABLE_TASK_LIMIT = 10  # task reads in a row whose body is not a task before wait() gives up
-
-
-@dataclass(frozen=True)
-class Organization:
-    credit_balance: float
-    max_monthly_spend: int | None
-    models: dict[str, ModelLimits]
-
-
-def _status_error(response: httpx.Response, key: Secret | None, request: str = "") -> APIError:
-    """The typed error for an error status; its message names the request (method and path, never
-    a query string, which may hold a signature) and the endpoint's own words, with any key redacted."""
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = response.text[:500]
-    message = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else str(body)
-    message = redact(message or f"HTTP {response.status_code}", key)
-    code = response.status_code
-    cls: type[APIError]
-    if code == 400:
-        error = BadRequestError(message, status_code=code, body=body)
-        if request:  # the field: reason parse stays on the endpoint's own words
-            error.args = (f"{request}: HTTP 400: {message}",)
-        return error
-    cls = {401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError, 429: RateLimitError}.get(
-        code, ServerError if code >= 500 else APIError)
-    where = f"{request}: " if request else ""
-    return cls(f"{where}HTTP {code}: {message}", status_code=code, body=body)
 
 
 class AsyncRunwayClient:
@@ -134,10 +89,10 @@ class AsyncRunwayClient:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=5.0)
         self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=transport, headers={
             "X-Runway-Version": RUNWAY_API_VERSION, "User-Agent": "v2v-lab"})
-        self._plain = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=transport)
+        # For URLs that take no API key (upload storage, outputs): the key is never sent there.
+        self.http_plain = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=transport)
         self.requests_sent = 0
-        self._uploads: dict[tuple[str, int, int], tuple[str, float]] = {}
-        self._upload_locks: dict[tuple[str, int, int], asyncio.Lock] = {}
+        self._uploads = UploadCache()
 
     def __repr__(self) -> str:
         return f"AsyncRunwayClient(provider={self.provider.name!r}, base_url={self.base_url!r}, api_key=***)"
@@ -184,7 +139,7 @@ class AsyncRunwayClient:
                     await asyncio.sleep(self.retry.delay(attempt, retry_after_seconds(response)))
                     attempt += 1
                     continue
-            raise _status_error(response, self._key, f"{method} {urlsplit(url).path}")
+            raise status_error(response, self._key, f"{method} {urlsplit(url).path}")
 
     async def _json(self, method: str, path: str, **kw: Any) -> Any:
         response = await self._send(method, path, **kw)
@@ -206,57 +161,19 @@ class AsyncRunwayClient:
         info = await self._json("POST", "/v1/uploads", json={"filename": p.name, "type": "ephemeral"})
         mime = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
         data = await asyncio.to_thread(p.read_bytes)
-        for attempt in range(self.retry.max_retries + 1):
-            try:
-                resp = await self._plain.post(info["uploadUrl"], data=info.get("fields") or {},
-                                              files={"file": (p.name, data, mime)})
-            except TRANSPORT_ERRORS:
-                if attempt == self.retry.max_retries:
-                    raise ConnectionFailedError("upload: the storage POST failed") from None
-                await asyncio.sleep(self.retry.delay(attempt))
-                continue
-            if resp.status_code < 300:
-                return str(info["runwayUri"])
-            if resp.status_code in RETRY_STATUSES and attempt < self.retry.max_retries:
-                await asyncio.sleep(self.retry.delay(attempt))
-                continue
-            raise _status_error(resp, self._key)
-        raise AssertionError("unreachable")
-
-    async def _cached_upload(self, path: str) -> str:
-        """Upload a file once and reuse its runway:// URI while it lives.
-
-        A sweep sends the same source with every cell; uploading it each time costs a request and
-        the bytes per cell. Concurrent cells wait for one upload. The key includes mtime and size,
-        so an edited file is uploaded again.
-        """
-        st = os.stat(path)
-        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
-        lock = self._upload_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            hit = self._uploads.get(key)
-            if hit is not None and time.monotonic() - hit[1] < UPLOAD_REUSE_S:
-                return hit[0]
-            uri = await self.upload(path)
-            self._uploads[key] = (uri, time.monotonic())
-            return uri
+        await post_to_storage(self.http_plain, info, p.name, data, mime, self.retry, self._key)
+        return str(info["runwayUri"])
 
     def forget_uploads(self) -> None:
-        self._uploads.clear()
+        self._uploads.forget()
 
     async def _materialize(self, value: str, field: str, kind: str) -> str:
         """A local path becomes a runway:// upload, or a data URI where the provider has no uploads."""
         if not is_local_path(value):
             return value
         if self.provider.has_uploads:
-            return await self._cached_upload(value)
-        size = os.path.getsize(value)
-        if size > self.provider.max_data_uri_bytes:
-            raise InputError(field, value, f"a file of at most {self.provider.max_data_uri_bytes // 1_000_000} MB "
-                             f"as a data URI on {self.provider.name} (no uploads there); or an https URL")
-        mime = mimetypes.guess_type(value)[0] or ("video/mp4" if kind == "video" else "image/png")
-        data = await asyncio.to_thread(Path(value).read_bytes)
-        return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+            return await self._uploads.uri_of(value, self.upload)
+        return await as_data_uri(value, self.provider, field, kind)
 
     def validate(self, request: GenerationRequest) -> float | None:
         """All checks that cost no request; raises InputError naming the field. Returns input seconds."""
@@ -384,54 +301,8 @@ class AsyncRunwayClient:
 
     async def download(self, task: Task | str, dest: str | os.PathLike[str], *, attempts: int | None = None) -> Path:
         """Stream the first output to dest at once (URLs expire), check its length, prove it decodes.
-
-        A truncated transfer is retried; an expired URL is refreshed by reading the task again.
-        """
-        if isinstance(task, str):
-            task = await self.get_task(task)
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
-        attempts = attempts or max(3, self.retry.max_retries + 1)
-        last_error = "no output URL"
-        for attempt in range(attempts):
-            if not task.output:
-                task = await self.get_task(task.id)
-                if not task.output:
-                    raise DownloadError(f"task {task.id} ({task.status.value}) has no output to download")
-            try:
-                async with self._plain.stream("GET", task.output[0]) as resp:
-                    if resp.status_code in (403, 404, 410):
-                        last_error = f"output URL answered {resp.status_code} (expired?)"
-                        task = await self.get_task(task.id)
-                        continue
-                    if resp.status_code >= 400:
-                        last_error = f"output URL answered {resp.status_code}"
-                        await asyncio.sleep(self.retry.delay(attempt))
-                        continue
-                    expected = int(resp.headers.get("content-length", "-1"))
-                    size = 0
-                    with open(part, "wb") as fh:
-                        async for chunk in resp.aiter_bytes():
-                            fh.write(chunk)
-                            size += len(chunk)
-                            failpoint("download_partial")  # crash tests: killed mid-download
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                if expected >= 0 and size != expected:
-                    last_error = f"truncated: {size} of {expected} bytes"
-                    continue
-                await asyncio.to_thread(probe_video, part, "output")
-                part.replace(dest)
-                return dest
-            except MediaError:
-                last_error = "downloaded file is not a decodable video"
-            except TRANSPORT_ERRORS as exc:
-                last_error = f"transfer failed ({type(exc).__name__})"
-            await asyncio.sleep(self.retry.delay(attempt))
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()
-        raise DownloadError(f"task {task.id}: output not downloaded after {attempts} tries: {last_error}")
+        A truncated transfer is retried; an expired URL is refreshed by reading the task again."""
+        return await download_output(self, task, dest, attempts=attempts)
 
     async def generate(
         self,
@@ -451,16 +322,7 @@ class AsyncRunwayClient:
 
     # -- organization ---------------------------------------------------------------------------
     async def organization(self) -> Organization:
-        body = await self._json("GET", "/v1/organization")
-        tier_models = (body.get("tier") or {}).get("models") or {}
-        usage = (body.get("usage") or {}).get("models") or {}
-        models = {
-            m: ModelLimits(int(v.get("maxConcurrentGenerations", 1)), int(v.get("maxDailyGenerations", 0)),
-                           int((usage.get(m) or {}).get("dailyGenerations", 0)))
-            for m, v in tier_models.items()
-        }
-        return Organization(float(body.get("creditBalance", 0)),
-                            (body.get("tier") or {}).get("maxMonthlyCreditSpend"), models)
+        return parse_organization(await self._json("GET", "/v1/organization"))
 
     async def usage(self, start_date: dt.date | str | None = None, before_date: dt.date | str | None = None) -> Any:
         body: dict[str, str] = {}
@@ -472,46 +334,10 @@ class AsyncRunwayClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-        await self._plain.aclose()
+        await self.http_plain.aclose()
 
     async def __aenter__(self) -> AsyncRunwayClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-class RunwayClient:
-    """The sync face of AsyncRunwayClient. Its event loop lives in a private thread (an anyio
-    blocking portal), so it works inside Jupyter, where the kernel's loop is already running."""
-
-    def __init__(self, provider: str | None = None, **kwargs: Any):
-        portal_cm = anyio.from_thread.start_blocking_portal()
-        self._portal = portal_cm.__enter__()
-        try:
-            self._async: AsyncRunwayClient = self._portal.call(partial(AsyncRunwayClient, provider, **kwargs))
-        except BaseException:
-            portal_cm.__exit__(None, None, None)
-            raise
-        self._portal_cm: contextlib.AbstractContextManager[Any] | None = portal_cm
-
-    def __repr__(self) -> str:
-        return repr(self._async).replace("AsyncRunwayClient", "RunwayClient")
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._async, name)
-        if asyncio.iscoroutinefunction(attr):
-            return lambda *a, **k: self._portal.call(partial(attr, *a, **k))
-        return attr
-
-    def close(self) -> None:
-        portal_cm, self._portal_cm = self._portal_cm, None
-        if portal_cm is not None:
-            self._portal.call(self._async.aclose)
-            portal_cm.__exit__(None, None, None)
-
-    def __enter__(self) -> RunwayClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -8,83 +8,41 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
-import json
-import math
 import re
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .._net import is_loopback_host
 from ..api.catalog import RUNWAY_API_VERSION
 from ..errors import MediaError
 from ..media.probe import probe_image, probe_video
-from .state import EmulatorState, UploadRecord, task_json, utc_now
+from .files import UUID_RE, FileRoutes
+from .state import EmulatorState, task_json, utc_now
 from .validate import Rejected, check_body
+from .wire import (
+    COMETAPI_PREFIX,
+    _BadBody,
+    _broken_response,
+    _cometapi_wrapper,
+    _error,
+    _object_body,
+    _swallow,
+    route_of,
+)
 
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_DATA_URI_VIDEO = 16_000_000
 MAX_DATA_URI_IMAGE = 5_000_000
-MIN_UPLOAD_BYTES = 512
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-class _BadBody(Exception):
-    def __init__(self, response: JSONResponse):
-        self.response = response
-
-
-async def _object_body(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
-    """The request's JSON object, or a 400 as the real API gives: invalid JSON, JSON nested too
-    deep to parse (RecursionError, which was a 500), or JSON that is not an object."""
-    raw = await request.body()
-    if not raw and empty_ok:
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise _BadBody(_error(400, "body: Invalid JSON")) from None
-    if not isinstance(body, dict):
-        raise _BadBody(_error(400, "body: Expected object"))
-    return body
-
-
-def route_of(method: str, path: str) -> str | None:
-    if path == "/v1/video_to_video" and method == "POST":
-        return "create"
-    if path.startswith("/v1/tasks/"):
-        return "delete" if method == "DELETE" else "task"
-    if path == "/v1/uploads" or path.startswith("/_uploads/"):
-        return "upload"
-    if path == "/v1/organization":
-        return "organization"
-    if path == "/v1/organization/usage":
-        return "usage"
-    if path.startswith("/_outputs/"):
-        return "output"
-    return None
-
-
-
-
-COMETAPI_PREFIX = "/runwayml"
-# CometAPI's task wrapper speaks its own status words (see reference/runway-api.md).
-_COMETAPI_STATUS = {"PENDING": "QUEUED", "THROTTLED": "QUEUED", "RUNNING": "IN_PROGRESS", "SUCCEEDED": "SUCCESS",
-                    "FAILED": "FAILURE", "CANCELLED": "FAILURE"}
-
-
-class EmulatorApp:
+class EmulatorApp(FileRoutes):
     """Holds the state and the signing secret; `asgi` is what uvicorn serves.
 
     flavor "runway": Runway's own API. flavor "cometapi": CometAPI's "official format" proxy of it:
@@ -286,12 +244,6 @@ class EmulatorApp:
         return str(path)
 
     # -- tasks ---------------------------------------------------------------------------------
-    def _task_or_404(self, task_id: str):
-        if not UUID_RE.match(task_id):
-            return None
-        with self.state.lock:
-            return self.state.tasks.get(task_id)
-
     async def get_task(self, request: Request) -> Response:
         task = self._task_or_404(request.path_params["task_id"])
         if self.flavor == "cometapi" and (task is None or time.monotonic() - task.created_mono < self.not_exist_s):
@@ -313,93 +265,6 @@ class EmulatorApp:
             return _error(404, "Task not found")
         return Response(status_code=204)
 
-    def _sign_output(self, task_id: str) -> str:
-        expires = math.ceil(time.time() + self.state.timing.output_ttl_s)
-        sig = hmac.new(self.secret, f"{task_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{self.base_url}/_outputs/{task_id}/output.mp4?expires={expires}&sig={sig}"
-
-    async def output(self, request: Request) -> Response:
-        task_id, name = request.path_params["task_id"], request.path_params["name"]
-        if not UUID_RE.match(task_id) or name != "output.mp4":
-            return _error(404, "Not found")
-        try:
-            expires = int(request.query_params.get("expires", "0"))
-        except ValueError:
-            return _error(403, "Invalid signature")
-        want = hmac.new(self.secret, f"{task_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
-        if not hmac.compare_digest(want, request.query_params.get("sig", "")):
-            return _error(403, "Invalid signature")
-        if time.time() > expires:
-            return _error(403, "Request has expired")
-        task = self._task_or_404(task_id)
-        if task is None or task.output_path is None:
-            return _error(404, "Not found")
-        data = Path(task.output_path).read_bytes()
-        if self.state.dice.roll(self.state.dice.config.corrupt_output_rate, "corrupt_output"):
-            # What a CDN error page or a broken encoder delivers: a full, well-formed 200 that is no video.
-            data = (b"<!doctype html><title>502</title>" * (len(data) // 33 + 1))[:len(data)]
-        headers = {"content-length": str(len(data)), "content-type": "video/mp4"}
-        if request.method == "HEAD":
-            return Response(status_code=200, headers=headers)
-        faults, dice = self.state.dice.config, self.state.dice
-        truncate = dice.roll(faults.truncate_rate, "truncate_output")
-        return StreamingResponse(_chunks(data, truncate, faults.slow_download_s), headers=headers)
-
-    # -- uploads ---------------------------------------------------------------------------------
-    async def create_upload(self, request: Request) -> Response:
-        try:
-            body = await _object_body(request)
-        except _BadBody as bad:
-            return bad.response
-        filename = body.get("filename")
-        if not isinstance(filename, str) or not filename or len(filename) > 255:
-            return _error(400, "filename: Required (a file name of at most 255 characters)")
-        if body.get("type", "ephemeral") != "ephemeral":
-            return _error(400, "type: Invalid enum value. Expected 'ephemeral'")
-        upload_id = str(uuid.uuid4())
-        sig = hmac.new(self.secret, upload_id.encode(), hashlib.sha256).hexdigest()
-        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:100] or "file"
-        with self.state.lock:
-            self.state.uploads[upload_id] = UploadRecord(upload_id, safe_name, time.monotonic(), None, sig)
-        return JSONResponse({
-            "uploadUrl": f"{self.base_url}/_uploads/{upload_id}",
-            "fields": {"key": f"uploads/{upload_id}/{safe_name}", "x-emulator-signature": sig},
-            "runwayUri": f"runway://uploads/{upload_id}",
-        })
-
-    async def receive_upload(self, request: Request) -> Response:
-        upload_id = request.path_params["upload_id"]
-        with self.state.lock:
-            up = self.state.uploads.get(upload_id) if UUID_RE.match(upload_id) else None
-        if up is None:
-            return _error(404, "Not found")
-        length = request.headers.get("content-length")
-        if length is None:
-            return _error(411, "Content-Length required")
-        if int(length) > self.max_upload_bytes + 64 * 1024:
-            return _error(400, f"file: EntityTooLarge (at most {self.max_upload_bytes} bytes)")
-        form = await request.form(max_files=1, max_fields=16)
-        try:
-            if not hmac.compare_digest(str(form.get("x-emulator-signature", "")), up.signature):
-                return _error(403, "Invalid signature")
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                return _error(400, "file: Required")
-            data = await upload.read(self.max_upload_bytes + 1)
-        finally:
-            await form.close()
-        if len(data) > self.max_upload_bytes:
-            return _error(400, f"file: EntityTooLarge (at most {self.max_upload_bytes} bytes)")
-        if len(data) < MIN_UPLOAD_BYTES:
-            return _error(400, f"file: EntityTooSmall (at least {MIN_UPLOAD_BYTES} bytes)")
-        path = self.state.workdir / "uploads" / upload_id / "data"  # never a client-given name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        with self.state.lock:
-            up.path = str(path)
-        return Response(status_code=204)
-
-    # -- organization ---------------------------------------------------------------------------
     async def organization(self, request: Request) -> Response:
         s = self.state
         with s.lock:
@@ -435,37 +300,3 @@ class EmulatorApp:
                     results.append({"date": day.isoformat(), "usedCredits": used})
                 day += dt.timedelta(days=1)
             return JSONResponse({"models": list(s.models), "results": results})
-
-
-def _cometapi_wrapper(task: dict[str, Any]) -> dict[str, Any]:
-    """A Runway task inside CometAPI's envelope (times in unix seconds, progress as "40%")."""
-    created = dt.datetime.fromisoformat(task["createdAt"].replace("Z", "+00:00")).timestamp()
-    done = task["status"] in ("SUCCEEDED", "FAILED", "CANCELLED")
-    progress = 100 if done else round(100 * float(task.get("progress") or 0))
-    return {"code": "success", "message": "", "data": {
-        "task_id": task["id"], "action": "VIDEO_TO_VIDEO", "status": _COMETAPI_STATUS[task["status"]],
-        "fail_reason": task.get("failure") or "", "submit_time": int(created), "start_time": int(created),
-        "finish_time": int(time.time()) if done else 0, "progress": f"{progress}%", "data": task}}
-
-
-async def _chunks(data: bytes, truncate: bool, slow_s: float):
-    end = len(data) // 2 if truncate else len(data)
-    step = 256 * 1024
-    n = max(1, (end + step - 1) // step)
-    for k in range(0, end, step):
-        if slow_s:
-            await asyncio.sleep(slow_s / n)
-        yield data[k : min(end, k + step)]
-    if truncate:
-        raise ConnectionAbortedError("emulated truncated download")
-
-
-async def _swallow(message) -> None:
-    return None
-
-
-async def _broken_response(send) -> None:
-    """Answer with headers that promise a body, then die: the client sees a dropped connection."""
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
-    raise ConnectionAbortedError("emulated dropped connection")

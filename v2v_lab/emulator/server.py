@@ -17,7 +17,7 @@ import uvicorn
 from ..api.catalog import Catalog, load_catalog
 
 if TYPE_CHECKING:
-    from ..api.client import RunwayClient
+    from ..api.sync_client import RunwayClient
 from .app import COMETAPI_PREFIX, EmulatorApp
 from .faults import FaultConfig, FaultDice
 from .state import EmulatorState, OrgLimits, Timing
@@ -86,7 +86,7 @@ class Emulator:
 
     def client(self, **options: Any) -> RunwayClient:
         """A RunwayClient (provider local) pointed at this emulator; the emulator stays the caller's."""
-        from ..api.client import RunwayClient
+        from ..api.sync_client import RunwayClient
 
         return RunwayClient("local", base_url=self.base_url, **options)
 

@@ -1,4 +1,11 @@
-"""Server-side checks of a video_to_video body, answered as Runway does: 400 '<field>: <reason>'."""
+"""Server-side checks of a video_to_video body, answered as Runway does: 400 '<field>: <reason>'.
+
+Written on purpose apart from the client's validation (api/validation.py), though both read the
+same catalog: the emulator stands in for the service, and a check the client shared with it could
+never catch the client's own mistakes. The official SDKs, curl and CometAPI's request meet these
+checks exactly as they meet Runway's. `check_body` stays one function, field after field in the
+order Runway reports them (so the first complaint matches the service's), hence its complexity.
+"""
 
 from __future__ import annotations
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from .._sync import run_blocking
 from ..api.catalog import RUNWAY_API_VERSION
-from ..api.client import AsyncRunwayClient, Organization
+from ..api.client import AsyncRunwayClient
 from ..api.providers import get_provider
+from ..api.responses import Organization
 from ..emulator.owned import start_local_emulator
 from ..errors import APIError, AuthenticationError, InputError
 from ..tracking.reader import recorded_seeds

@@ -23,6 +23,7 @@ from pydantic import (
 
 from ..api.catalog import seed_range
 from ..errors import InputError
+from .spec_yaml import expanded_size, loc_text, node_line
 
 MAX_SPEC_BYTES = 1_000_000
 # A spec is a few hundred nodes; YAML aliases can make a 500-byte file expand to billions.
@@ -230,69 +231,13 @@ class SweepSpec(_Strict):
         return spec
 
 
-def _node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the YAML node at a pydantic error location, as deep as it can be found."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    node, line = value, key.start_mark.line + 1
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            continue  # pydantic adds union-branch names to locations; they have no node
-    return line
-
-
-def _loc_text(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in ("list[str]", "PromptFile", "PromptTemplate", "SeedRange", "SeedRandom", "list[any]",
-                      "str", "none") or "[" in str(part):
-            continue
-        else:
-            text += ("." if text else "") + str(part)
-    return text or "spec"
-
-
-def _expanded_size(root: yaml.Node, limit: int) -> int:
-    """How many nodes the document has once aliases are expanded, counted without expanding them
-    (each node's size is computed once), stopping as soon as the count passes the limit."""
-    sizes: dict[int, int] = {}
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if id(node) in sizes:
-            continue
-        kids: list[yaml.Node] = []
-        if isinstance(node, yaml.SequenceNode):
-            kids = list(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            kids = [n for pair in node.value for n in pair]
-        if not children_done:
-            stack.append((node, True))
-            stack.extend((k, False) for k in kids if id(k) not in sizes)
-            continue
-        sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(k), 0) for k in kids))
-        if sizes[id(node)] > limit:
-            return limit + 1
-    return sizes.get(id(root), 0)
-
-
 def parse_spec(text: str, origin: str = "spec", base_dir: str = ".") -> SweepSpec:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
         raise InputError("spec", origin, f"a spec file of at most {MAX_SPEC_BYTES // 1000} kB "
                          "(long prompt lists belong in prompts: {file: ...})")
     try:
         node = yaml.compose(text)
-        if node is not None and _expanded_size(node, MAX_SPEC_NODES) > MAX_SPEC_NODES:
+        if node is not None and expanded_size(node, MAX_SPEC_NODES) > MAX_SPEC_NODES:
             raise InputError("spec", origin, f"a spec of at most {MAX_SPEC_NODES} values once YAML aliases "
                              "are expanded (this one expands past that: an alias bomb?)")
         data = yaml.safe_load(text)
@@ -318,7 +263,7 @@ def _validated(data: dict[str, Any], node: yaml.Node | None, base_dir: str) -> S
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = f"a known key (this one is unknown; known here: {', '.join(_known_keys(loc))})"
-        raise InputError(_loc_text(loc), err.get("input"), msg, line=_node_line(node, loc)) from None
+        raise InputError(loc_text(loc), err.get("input"), msg, line=node_line(node, loc)) from None
     return spec
 
 

@@ -1,0 +1,71 @@
+"""What the endpoint answers, typed: the organization (limits, balance) and error statuses as
+v2v_lab's errors (messages name the request and never hold a key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
+from ._secret import Secret, redact
+
+__all__ = ["ModelLimits", "Organization", "parse_organization", "status_error"]
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    max_concurrent: int
+    max_daily: int
+    daily_used: int
+
+
+@dataclass(frozen=True)
+class Organization:
+    credit_balance: float
+    max_monthly_spend: int | None
+    models: dict[str, ModelLimits]
+
+
+def status_error(response: httpx.Response, key: Secret | None, request: str = "") -> APIError:
+    """The typed error for an error status; its message names the request (method and path, never
+    a query string, which may hold a signature) and the endpoint's own words, with any key redacted."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text[:500]
+    message = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else str(body)
+    message = redact(message or f"HTTP {response.status_code}", key)
+    code = response.status_code
+    cls: type[APIError]
+    if code == 400:
+        error = BadRequestError(message, status_code=code, body=body)
+        if request:  # the field: reason parse stays on the endpoint's own words
+            error.args = (f"{request}: HTTP 400: {message}",)
+        return error
+    cls = {401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError, 429: RateLimitError}.get(
+        code, ServerError if code >= 500 else APIError)
+    where = f"{request}: " if request else ""
+    return cls(f"{where}HTTP {code}: {message}", status_code=code, body=body)
+
+
+def parse_organization(body: dict[str, Any]) -> Organization:
+    """GET /v1/organization's body: balance, monthly cap, and per model its limits and today's use."""
+    tier_models = (body.get("tier") or {}).get("models") or {}
+    usage = (body.get("usage") or {}).get("models") or {}
+    models = {
+        m: ModelLimits(int(v.get("maxConcurrentGenerations", 1)), int(v.get("maxDailyGenerations", 0)),
+                       int((usage.get(m) or {}).get("dailyGenerations", 0)))
+        for m, v in tier_models.items()
+    }
+    return Organization(float(body.get("creditBalance", 0)), (body.get("tier") or {}).get("maxMonthlyCreditSpend"),
+                        models)

@@ -1,0 +1,149 @@
+"""The command line's grammar: commands, flags, their types and help (cli.py runs them)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any, NoReturn
+
+from .api.catalog import seed_range
+
+__all__ = ["build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, with exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type, *, low: float | None = None, high: float | None = None, above: float | None = None):
+    """An argparse type for a finite number within bounds: NaN, inf and out-of-range values are
+    refused by name before anything runs (a NaN cap would have disabled the budget)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}"
+                                             ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: a finite number is needed")
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: at least {low:g}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text!r}: at most {high:g}")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"{text!r}: more than {above:g}")
+        return value
+    return parse
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless the help already says it or there is none
+    worth saying (a switch that is off, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default in (None, False, [], argparse.SUPPRESS)
+                or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
+            return text
+        return f"{text} (default: {default})"
+
+
+def _sub(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_text, description=help_text, formatter_class=_DefaultsFormatter)
+
+
+def _emulator_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="bind address (loopback unless given)")
+    p.add_argument("--port", type=_number(int, low=0, high=65535), default=8765, help="TCP port (0: any free one)")
+    p.add_argument("--key", default=None, help="accept only this bearer key (default: any key)")
+    p.add_argument("--flavor", choices=["runway", "cometapi"], default="runway",
+                   help="runway: Runway's API; cometapi: CometAPI's official format under /runwayml/v1")
+    p.add_argument("--latency", type=_number(float, low=0), default=0.0,
+                   help="seconds each task spends RUNNING at least")
+    p.add_argument("--queue-seconds", type=_number(float, low=0), default=0.05, help="seconds each task stays PENDING")
+    p.add_argument("--render-scale", type=_number(float, above=0, high=1), default=1.0,
+                   help="render outputs at this fraction of size")
+    p.add_argument("--output-ttl", type=_number(float, above=0), default=3600.0, help="seconds an output URL works")
+    p.add_argument("--concurrency", type=_number(int, low=1), default=8, help="maxConcurrentGenerations per model")
+    p.add_argument("--daily-limit", type=_number(int, low=0), default=10_000, help="maxDailyGenerations per model")
+    p.add_argument("--credits", type=_number(float, low=0), default=1_000_000, help="starting credit balance")
+    p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice (faults replay with it)")
+    p.add_argument("--error-rate", action="append", default=[], metavar="ROUTE=P",
+                   help="5xx rate on a route (create, task, delete, upload, organization, usage, output)")
+    p.add_argument("--create-429-rate", type=_number(float, low=0, high=1), default=0.0,
+                   help="share of creates answered 429")
+    p.add_argument("--drop-rate", type=_number(float, low=0, high=1), default=0.0, help="dropped connections per request")
+    p.add_argument("--truncate-rate", type=_number(float, low=0, high=1), default=0.0, help="truncated output downloads")
+    p.add_argument("--slow-download", type=_number(float, low=0), default=0.0, help="seconds added to each output download")
+    p.add_argument("--failure-rate", type=_number(float, low=0, high=1), default=0.0, help="tasks that fail with INTERNAL.*")
+    p.add_argument("--safety-output-rate", type=_number(float, low=0, high=1), default=0.0, help="tasks that fail with SAFETY.OUTPUT.*")
+    p.add_argument("--request-latency", type=_number(float, low=0), default=0.0, help="seconds added to each API request")
+    p.add_argument("--blocklist", default="gore,nsfw,beheading", help="comma-separated words that fail SAFETY.INPUT")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="v2v-lab", description="Sweeps, scores and dashboards for "
+                     "video-to-video models, with a built-in offline emulator.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    providers = ["runway", "cometapi", "local"]
+    provider_help = "endpoint: runway, cometapi or local (default: the one whose key is set, else local)"
+    base_url_help = ("endpoint URL to use instead of the provider's own (a paid key goes over https, or plain "
+                     "http to loopback only); also V2V_LAB_BASE_URL")
+
+    p = _sub(sub, "sweep", "run (or --dry-run) a sweep spec")
+    p.add_argument("spec", help="the sweep spec, a YAML file")
+    p.add_argument("--dry-run", action="store_true", help="print cells, seconds, credits and dollars; send nothing")
+    p.add_argument("--yes", action="store_true", help="spend without asking")
+    p.add_argument("--max-credits", type=_number(float, low=0), default=None,
+                   help="refuse (exit 2) when the estimate is over this many credits (default: budget.max_credits)")
+    p.add_argument("--concurrency", type=_number(int, low=1, high=64), default=None,
+                   help="generations in flight at once (default: the spec's concurrency)")
+    p.add_argument("--provider", choices=providers, default=None, help=provider_help)
+    p.add_argument("--base-url", default=None, help=base_url_help)
+    p.add_argument("--force", action="store_true", help="redo cells already done (pays again)")
+    p.add_argument("--retry-failed", action="store_true", help="retry failed cells whose failure is retryable")
+    p.add_argument("--retry-unknown", action="store_true",
+                   help="send again cells whose create may have reached the endpoint (may bill twice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = _sub(sub, "generate", "one generation")
+    p.add_argument("video", help="the source clip: a local file, an https URL or a data URI")
+    p.add_argument("--prompt", required=False, help="the prompt text")
+    p.add_argument("--model", default="gen4_aleph", help="model name from the catalog")
+    p.add_argument("--seed", default=None, help="{} to {} (default: the endpoint picks one)".format(*seed_range()))
+    p.add_argument("--ratio", default=None, help="output ratio such as 1280:720 (default: the model's)")
+    p.add_argument("--reference", action="append", default=[], help="a reference image (repeatable)")
+    p.add_argument("--provider", choices=providers, default=None, help=provider_help)
+    p.add_argument("--base-url", default=None, help=base_url_help)
+    p.add_argument("--out", default="output.mp4", help="where the output video is written")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--yes", action="store_true", help="spend without asking (paid providers)")
+    p.add_argument("--timeout", type=_number(float, above=0), default=900.0,
+                   help="seconds to wait for the task to finish")
+
+    p = _sub(sub, "score", "score an output against its source")
+    p.add_argument("source", help="the source clip")
+    p.add_argument("output", help="the output clip")
+    p.add_argument("--frames", type=_number(int, low=2, high=512), default=16, help="time-aligned frame pairs")
+    p.add_argument("--size", type=_number(int, low=32, high=2160), default=256, help="analysis size (short side)")
+    p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all)")
+    p.add_argument("--crop", choices=["center", "stretch"], default="center",
+                   help="how the source is fitted to the output's aspect")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+
+    p = _sub(sub, "emulator", "serve the built-in endpoint")
+    _emulator_flags(p)
+
+    p = _sub(sub, "runs", "a table of an experiment's runs (no experiment: list the experiments)")
+    p.add_argument("experiment", nargs="?", help="experiment name")
+    p.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)")
+
+    p = _sub(sub, "ui", "MLflow UI on the configured store")
+    p.add_argument("--port", type=_number(int, low=1, high=65535), default=5000, help="TCP port")
+    p.add_argument("--host", default="127.0.0.1", help="bind address")
+    return parser
