@@ -67,7 +67,10 @@ def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 60) -> 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     reader.join(timeout)
-    assert needle in box["seen"], (box["seen"], proc.poll())
+    if needle not in box["seen"]:
+        ended = proc.poll()
+        why = proc.stderr.read() if ended is not None and proc.stderr else ""
+        raise AssertionError(f"no {needle!r} in its output; exit {ended}; stdout {box['seen']!r}; stderr {why!r}")
     return box["seen"]
 
 
@@ -150,7 +153,8 @@ def _emulator_as_typed(line: str, cwd: Path, env: dict[str, str]) -> str:
                                          prompt_text="neon").wait_for_task_output(timeout=120)
         assert task.status == "SUCCEEDED"
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        if proc.poll() is None:  # (one that failed to start has already said why on stderr)
+            os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert err.strip() == "emulator stopped", err
