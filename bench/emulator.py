@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from v2v_lab.emulator.engine import _DECODED, RenderJob, render
+from v2v_lab.emulator.engine import RenderJob, clear_decoded_sources, render
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "experiments" / "media" / "bigbuckbunny.mp4")
@@ -28,7 +28,7 @@ def main() -> None:
         print("render of the 5.3 s 1280x720 demo clip (120 output frames)")
         for scale in (1.0, 0.25, 0.1):
             for model in JOBS:
-                _DECODED.clear()
+                clear_decoded_sources()
                 cold = timed_render(model, scale, out)
                 warm = statistics.median(timed_render(model, scale, out) for _ in range(3))
                 print(f"  {model:12s} scale {scale:<4g}: cold {cold:5.2f} s, warm {warm:5.2f} s "

@@ -54,3 +54,11 @@ def test_runs_lists_experiments_and_their_cells(emulator, mlflow_store, tmp_path
     done = next(r for r in rows if "noir city" in r)
     failed = next(r for r in rows if "a gore scene" in r)
     assert done.split()[:3] == ["succeeded", "gen4_aleph", "7"] and "SAFETY.INPUT.TEXT" in failed
+
+
+def test_emulator_fault_settings_are_refused_by_the_flag_typed(capsys):
+    for argv, flag, value in ((["--error-rate", "nope=0.5"], "--error-rate", "'nope'"),
+                              (["--error-rate", "task=1.5"], "--error-rate", "1.5")):
+        assert main(["emulator", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {flag}: got {value}; allowed: "), err

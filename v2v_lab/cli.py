@@ -153,6 +153,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# FaultConfig's fields whose flag is not simply the field's name with dashes.
+FAULT_FLAGS = {"server_error_rate": "--error-rate", "task_failure_rate": "--failure-rate",
+               "request_latency_s": "--request-latency", "slow_download_s": "--slow-download"}
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     from .api.providers import EMULATOR_KEY_ENV
     from .emulator import Emulator, FaultConfig, test_key
@@ -170,9 +175,9 @@ def cmd_emulator(args: argparse.Namespace) -> int:
                              slow_download_s=args.slow_download, task_failure_rate=args.failure_rate,
                              safety_output_rate=args.safety_output_rate, request_latency_s=args.request_latency,
                              blocklist=tuple(w.strip() for w in args.blocklist.split(",") if w.strip()))
-    except ValueError as exc:
-        field, _, rest = str(exc).partition(": ")
-        raise InputError(f"--{field.replace('_', '-')}", None, rest) from None
+    except InputError as exc:  # named as FaultConfig names it: say it as the flag the user typed
+        flag = FAULT_FLAGS.get(exc.field.split("[")[0], "--" + exc.field.replace("_", "-"))
+        raise InputError(flag, exc.value, exc.allowed) from None
     emu = Emulator(host=args.host, port=args.port, key=args.key, queue_s=args.queue_seconds, run_s=args.latency,
                    render_scale=args.render_scale, output_ttl_s=args.output_ttl, concurrency=args.concurrency,
                    daily_limit=args.daily_limit, credits=args.credits, faults=faults, log_level="warning",

@@ -18,6 +18,7 @@ from ..errors import (
     V2VError,
     WaitTimeoutError,
 )
+from ._secret import Secret, redact
 from .catalog import RUNWAY_API_VERSION, Catalog, ModelSpec, load_catalog
 from .client import AsyncRunwayClient
 from .providers import PROVIDERS, Provider, get_provider
@@ -31,6 +32,6 @@ __all__ = [
     "ConnectionFailedError", "CreateOutcomeUnknownError", "DownloadError", "GenerationRequest",
     "InputError", "MediaError", "ModelLimits", "ModelNotAvailableError", "ModelSpec", "NotFoundError",
     "Organization", "PROVIDERS", "PermissionDeniedError", "Provider", "RUNWAY_API_VERSION", "RateLimitError",
-    "RunwayClient", "ServerError", "Task", "TaskFailedError", "TaskStatus", "V2VError", "WaitTimeoutError",
-    "classify_failure", "get_provider", "load_catalog", "parse_task", "utf16_len", "validate_request",
+    "RunwayClient", "Secret", "ServerError", "Task", "TaskFailedError", "TaskStatus", "V2VError", "WaitTimeoutError",
+    "classify_failure", "get_provider", "load_catalog", "parse_task", "redact", "utf16_len", "validate_request",
 ]

@@ -57,11 +57,14 @@ class Provider:
 
 
 PROVIDERS: dict[str, Provider] = {
-    "runway": Provider("runway", "https://api.dev.runwayml.com", "RUNWAYML_API_SECRET",
-                       5.0, True, 5_000_000, True, True),
-    "cometapi": Provider("cometapi", "https://api.cometapi.com/runwayml", "COMETAPI_API_KEY",
-                         5.0, False, 5_000_000, True, True),
-    "local": Provider("local", None, EMULATOR_KEY_ENV, 0.05, True, 16_000_000, False, False),
+    "runway": Provider(name="runway", base_url="https://api.dev.runwayml.com", key_env="RUNWAYML_API_SECRET",
+                       min_poll_interval_s=5.0, has_uploads=True, max_data_uri_bytes=5_000_000, paid=True,
+                       https_only=True),
+    "cometapi": Provider(name="cometapi", base_url="https://api.cometapi.com/runwayml", key_env="COMETAPI_API_KEY",
+                         min_poll_interval_s=5.0, has_uploads=False, max_data_uri_bytes=5_000_000, paid=True,
+                         https_only=True),
+    "local": Provider(name="local", base_url=None, key_env=EMULATOR_KEY_ENV, min_poll_interval_s=0.05,
+                      has_uploads=True, max_data_uri_bytes=16_000_000, paid=False, https_only=False),
 }
 
 

@@ -156,6 +156,11 @@ class _DecodedSources:
 _DECODED = _DecodedSources()
 
 
+def clear_decoded_sources() -> None:
+    """Forget the decoded sources kept between renders (benchmarks time a cold render with it)."""
+    _DECODED.clear()
+
+
 def render(job: RenderJob, on_progress: Callable[[float], None] | None = None) -> RenderResult:
     """Transform and encode. The frames are a pure function of the job (see render_frames)."""
     info = probe_video(job.source, "videoUri")

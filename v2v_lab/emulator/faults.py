@@ -6,6 +6,8 @@ import random
 import threading
 from dataclasses import dataclass, field
 
+from ..errors import InputError
+
 ROUTES = ("create", "task", "delete", "upload", "organization", "usage", "output")
 
 
@@ -29,12 +31,12 @@ class FaultConfig:
         for name in ("create_429_rate", "drop_rate", "truncate_rate", "corrupt_output_rate", "task_failure_rate", "safety_output_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}: got {value}; allowed: a probability in [0, 1]")
+                raise InputError(name, value, "a probability in [0, 1]")
         for route, rate in self.server_error_rate.items():
             if route not in ROUTES:
-                raise ValueError(f"server_error_rate: got route {route!r}; allowed: {', '.join(ROUTES)}")
+                raise InputError("server_error_rate", route, f"a route among {', '.join(ROUTES)}")
             if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"server_error_rate[{route}]: got {rate}; allowed: a probability in [0, 1]")
+                raise InputError(f"server_error_rate[{route}]", rate, "a probability in [0, 1]")
 
 
 class FaultDice:

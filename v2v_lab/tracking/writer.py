@@ -17,7 +17,7 @@ from mlflow.entities import Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from .._failpoints import failpoint
-from ..api._secret import redact
+from ..api import redact
 from .schema import (
     ARTIFACT_FRAMES,
     ARTIFACT_PROMPT,
