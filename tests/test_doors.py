@@ -38,6 +38,9 @@ def _env(**extra: str) -> dict[str, str]:
                         "COMETAPI_API_KEY", "V2V_LAB_EMULATOR_KEY", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL",
                         "MFLAGS")}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    if os.environ.get("PYTHONPATH") == str(ROOT):
+        # Only bench/sabotage.py sets it so: the commands must run the (sabotaged) copy under test.
+        env["PYTHONPATH"] = str(ROOT)
     return {**env, **extra}
 
 
