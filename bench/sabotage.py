@@ -167,17 +167,31 @@ def _copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
+def _changes(sab: Sabotage) -> tuple[tuple[str, str, str], ...]:
+    return ((sab.path, sab.old, sab.new), *sab.also)
+
+
+def stale_in(sab: Sabotage, root: Path) -> str | None:
+    """Why the sabotage no longer applies to the checkout at root (None: it does): each text to
+    break must occur exactly once."""
+    for path, old, _ in _changes(sab):
+        found = (root / path).read_text().count(old)
+        if found != 1:
+            return f"{path}: the text to break occurs {found} times"
+    return None
+
+
 def run_one(sab: Sabotage, python: str) -> tuple[str, str, float]:
     """(STALE | FAILED | PASSED, how, seconds). FAILED is what a sabotage should get."""
     with tempfile.TemporaryDirectory(prefix="v2v-sabotage-") as tmp:
         copy = Path(tmp) / "checkout"
         _copy_checkout(copy)
-        for path, old, new in ((sab.path, sab.old, sab.new), *sab.also):
+        why = stale_in(sab, copy)
+        if why:
+            return "STALE", why, 0.0
+        for path, old, new in _changes(sab):
             target = copy / path
-            text = target.read_text()
-            if text.count(old) != 1:
-                return "STALE", f"{path}: the text to break occurs {text.count(old)} times", 0.0
-            target.write_text(text.replace(old, new))
+            target.write_text(target.read_text().replace(old, new))
         env = {**os.environ, "PYTHONPATH": str(copy), "V2V_LAB_TEST_OUTPUT": str(Path(tmp) / "out")}
         t0 = time.monotonic()
         done = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--timeout", "600",
@@ -203,8 +217,7 @@ def main() -> int:
             print(f"{s.name:18} {s.what}  ->  {', '.join(s.tests)}")
         return 0
     if args.check:
-        stale = [f"{s.name}: {path}" for s in chosen for path, old, _ in ((s.path, s.old, s.new), *s.also)
-                 if (ROOT / path).read_text().count(old) != 1]
+        stale = [f"{s.name}: {why}" for s in chosen if (why := stale_in(s, ROOT))]
         print("\n".join(stale) or f"all {len(chosen)} sabotages apply")
         return 1 if stale else 0
     rows = []

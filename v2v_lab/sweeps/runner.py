@@ -142,7 +142,7 @@ class SweepRunner:
                     confirm_spend(question, opts.confirm)
                 session = SweepSession(spec, self.plan, opts, journal, writer, client,
                                        Progress(len(work), opts.progress, self.plan))
-                return await self._run_cells(session, groups, org, outcomes, t0)
+                return await self._run_cells(session, groups, work, org, outcomes, t0)
             finally:
                 await client.aclose()
                 if emulator is not None:
@@ -173,9 +173,9 @@ class SweepRunner:
             self.plan.warnings.append(f"organization limits not readable ({exc}); concurrency from the spec only")
             return None
 
-    async def _run_cells(self, s: SweepSession, groups: Groups, org: Organization | None,
+    async def _run_cells(self, s: SweepSession, groups: Groups, work: list[Cell], org: Organization | None,
                          outcomes: list[CellOutcome], t0: float) -> SweepResult:
-        spec, work = self.spec, groups["resume"] + groups["finish"] + groups["new"]
+        spec = self.spec
         limit = self.opts.concurrency or spec.concurrency
         per_model = {}
         for model in {c.model for c in work}:
