@@ -235,6 +235,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from .rescore import rescore
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    result = rescore(args.experiment, metrics, workers=args.workers, scheduler=args.scheduler, frames=args.frames,
+                     size=args.size, crop=args.crop, tracking_uri=args.tracking_uri, progress=sys.stderr.isatty())
+    print(_printable(result.summary()))
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -257,7 +267,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"sweep": cmd_sweep, "generate": cmd_generate, "score": cmd_score, "emulator": cmd_emulator,
-            "runs": cmd_runs, "ui": cmd_ui}
+            "runs": cmd_runs, "rescore": cmd_rescore, "ui": cmd_ui}
 
 
 class _Terminated(KeyboardInterrupt):
@@ -273,6 +283,7 @@ INTERRUPTED = {
     "generate": "interrupted: a task already created goes on at the endpoint; its id is printed above",
     "emulator": "emulator stopped",
     "ui": "MLflow UI stopped",
+    "rescore": "interrupted: values already written stay; run the same command to finish (nothing is written twice)",
 }
 
 

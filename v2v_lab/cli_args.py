@@ -143,6 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", nargs="?", help="experiment name")
     p.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)")
 
+    p = _sub(sub, "rescore", "score an experiment's kept outputs again, into the same runs (Dask; never a create)")
+    p.add_argument("experiment", help="experiment name")
+    p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_number(int, low=1, high=512), default=None,
+                       help="local Dask worker processes (default: one per core)")
+    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="a running Dask scheduler to use instead of a local cluster")
+    p.add_argument("--frames", type=_number(int, low=2, high=512), default=16, help="time-aligned frame pairs")
+    p.add_argument("--size", type=_number(int, low=32, high=2160), default=256, help="analysis size (short side)")
+    p.add_argument("--crop", choices=["center", "stretch"], default="center",
+                   help="how the source is fitted to the output's aspect")
+    p.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)")
+
     p = _sub(sub, "ui", "MLflow UI on the configured store")
     p.add_argument("--port", type=_number(int, low=1, high=65535), default=5000, help="TCP port")
     p.add_argument("--host", default="127.0.0.1", help="bind address")

@@ -42,6 +42,11 @@ class ScoreReport:
         return json.dumps(clean(self.to_dict()), **kw)
 
 
+def sampling_key(frames: int, size: int, crop: str) -> str:
+    """How frames were sampled, as requested: "frames=16,size=256,crop=center"."""
+    return f"frames={frames},size={size},crop={crop}"
+
+
 def score(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -64,8 +69,12 @@ def score(
     def prepare_source(src_a: Any, src_b: Any, cache: dict[str, Any]) -> None:
         # On the source's decode thread, beside the output's decode: inline, not on the pool.
         with inline_here():
+            done: set[Any] = set()
             for metric in chosen:
-                if metric.prepare_source is not None:
+                # Metrics that share source-side work (warp_error and motion_epe: the source's flow)
+                # declare the same function: it runs once.
+                if metric.prepare_source is not None and metric.prepare_source not in done:
+                    done.add(metric.prepare_source)
                     t = time.perf_counter()
                     metric.prepare_source(src_a, src_b, cache)
                     prep_t[f"{metric.name}_prep_s"] = time.perf_counter() - t
@@ -78,7 +87,8 @@ def score(
     timings = {"sample_s": time.perf_counter() - t0, **prep_t}
     values: dict[str, float] = {}
     series: dict[str, list[float]] = {}
-    params: dict[str, Any] = dict(aligned.params)
+    # What the caller asked for, in one value: rescore compares it to tell two versions apart.
+    params: dict[str, Any] = {**aligned.params, "sampling": sampling_key(frames, size, crop)}
     for name in names:
         t = time.perf_counter()
         result = REGISTRY[name].compute(aligned)

@@ -12,6 +12,7 @@ from ._ssim import cached_ssim, prepare_source_ssim
 from .base import Metric, MetricResult, mean, register
 
 PARAMS = {"pairs": "consecutive output frames", "sigma": 1.5, "data_range": 255, "colour": "rgb"}
+PARAMS_REL = {**PARAMS, "relative_to": "source's own temporal_consistency"}
 
 
 def compute(frames: AlignedFrames) -> MetricResult:
@@ -25,13 +26,13 @@ def compute_rel(frames: AlignedFrames) -> MetricResult:
     series = [o / s if s > 1e-6 else float("nan") for o, s in zip(out, src, strict=True)]
     source_tc = mean(src)
     value = mean(out) / source_tc if source_tc > 1e-6 else float("nan")
-    return MetricResult(value, series, {**PARAMS, "relative_to": "source's own temporal_consistency"})
+    return MetricResult(value, series, dict(PARAMS_REL))
 
 
 METRIC = register(Metric("temporal_consistency", "SSIM(output_t, output_t+1), averaged", -1.0, 1.0, compute, PARAMS,
                          ssim_pairs=("out_out",)))
 METRIC_REL = register(Metric("temporal_consistency_rel", "temporal_consistency(output) / temporal_consistency(source)",
-                             0.0, 1.0, compute_rel, {**PARAMS, "relative_to": "source"},
+                             0.0, 1.0, compute_rel, PARAMS_REL,
                              ssim_pairs=("out_out", "src_src"), prepare_source=prepare_source_ssim,
                              # 1.0 is as steady as the source; an output steadier than its source passes 1.
                              bounds=(0.0, float("inf")), headline=False))

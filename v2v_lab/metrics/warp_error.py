@@ -24,7 +24,7 @@ PARAMS = {"flow": "opencv_dis_ultrafast", "flow_on": "source", "occlusion": "rud
           "scale": "mse_rgb01"}
 
 
-def _flow(a_gray: np.ndarray, b_gray: np.ndarray) -> np.ndarray:
+def flow(a_gray: np.ndarray, b_gray: np.ndarray) -> np.ndarray:
     # A fresh DIS object per call: the instances are not safe to share between threads.
     dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
     # None: DIS allocates the flow itself (the C++ API allows it; OpenCV's Python stubs do not say so).
@@ -62,21 +62,23 @@ def non_occluded(fw: np.ndarray, bw: np.ndarray, fx: np.ndarray, fy: np.ndarray)
 
 
 class SourceMotion(NamedTuple):
-    """Where each pixel of source frame t lands in t+1 (fx, fy), and which pixels to trust."""
+    """Where each pixel of source frame t lands in t+1 (fx, fy), which pixels to trust, and the
+    forward flow itself (motion_epe compares the output's with it)."""
 
     fx: np.ndarray
     fy: np.ndarray
     valid: np.ndarray
+    flow: np.ndarray
 
 
 def source_motion(src_a: np.ndarray, src_b: np.ndarray) -> SourceMotion:
     ga = cv2.cvtColor(src_a, cv2.COLOR_RGB2GRAY)
     gb = cv2.cvtColor(src_b, cv2.COLOR_RGB2GRAY)
-    fw, bw = _flow(ga, gb), _flow(gb, ga)
+    fw, bw = flow(ga, gb), flow(gb, ga)
     h, w = fw.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     fx, fy = gx + fw[..., 0], gy + fw[..., 1]
-    return SourceMotion(fx, fy, non_occluded(fw, bw, fx, fy))
+    return SourceMotion(fx, fy, non_occluded(fw, bw, fx, fy), fw)
 
 
 def warped_error(motion: SourceMotion, out_a: np.ndarray, out_b: np.ndarray) -> float:
@@ -101,6 +103,7 @@ def prepare_source(src_a: np.ndarray, src_b: np.ndarray, cache: dict[str, Any]) 
 def compute(frames: AlignedFrames) -> MetricResult:
     cached = cast("list[Any] | None", frames.cache.get("warp.motion"))
     motion = cached or parallel_map(source_motion, frames.src_a, frames.src_b)
+    frames.cache["warp.motion"] = motion  # motion_epe, if it runs next, reuses it
     series = parallel_map(warped_error, motion, frames.out_a, frames.out_b)
     return MetricResult(mean(series), series, dict(PARAMS))
 

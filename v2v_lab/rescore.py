@@ -1,0 +1,294 @@
+"""rescore: score an experiment's kept outputs again, into the same MLflow runs, on Dask.
+
+For a metric added after a study was paid for (a new built-in, a plugin) or a changed scoring size.
+Never a create: nothing here knows the endpoint. Each output is read from the run's own
+`output.mp4` artifact (a local store's file directly, a server's or S3's downloaded by the
+worker), so a Dask worker on another machine needs only the tracking URI.
+
+Two versions are never confused: a value is written under the metric's own name when the run has
+none yet, or has one measured the same way (same sampling, same metric params); measured another
+way, it goes under a name that says how (`structure.size128.frames16`, or `.v<hash>` when the
+metric's own params changed), with its params beside it as `score.<key>.*`.
+
+Idempotent: a run's values are written by one batch call, after its params; a run that already
+has a key is skipped, so a rerun after kill -9 writes each value once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import InputError
+from .metrics import REGISTRY, metric_names, score
+from .metrics.score import sampling_key
+from .tracking.schema import (
+    ARTIFACT_OUTPUT,
+    KIND_CELL,
+    KIND_TAG,
+    SCORE_PARAM_PREFIX,
+    SERIES_PREFIX,
+    SOURCE_TAG,
+    STATUS_TAG,
+)
+from .tracking.store import check_store
+from .tracking.store import client as make_client
+
+__all__ = ["RescoreJob", "RescoreResult", "rescore", "score_job"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RescoreJob:
+    """One output to score: everything a worker needs, and nothing secret."""
+
+    run_id: str
+    source: str
+    output_uri: str
+    keys: dict[str, str]  # metric name -> the key its value is written under
+    frames: int
+    size: int
+    crop: str
+    tracking_uri: str
+
+
+@dataclass
+class RescoreResult:
+    experiment: str
+    runs: int = 0
+    written: dict[str, list[str]] = field(default_factory=dict)  # run id -> keys written
+    already: int = 0  # runs that had every requested value
+    missing: dict[str, str] = field(default_factory=dict)  # run id -> why its output or source is gone
+    failed: dict[str, str] = field(default_factory=dict)  # run id -> error
+    wall_s: float = 0.0
+
+    @property
+    def values_written(self) -> int:
+        return sum(len(v) for v in self.written.values())
+
+    def summary(self) -> str:
+        lines = [f"rescore {self.experiment}: {self.runs} runs; {len(self.written)} rescored "
+                 f"({self.values_written} values), {self.already} already had them, "
+                 f"{len(self.missing)} outputs gone, {len(self.failed)} failed; {self.wall_s:.1f}s"]
+        lines += [f"  gone   {rid}: {why}" for rid, why in self.missing.items()]
+        lines += [f"  failed {rid}: {why}" for rid, why in self.failed.items()]
+        return "\n".join(lines)
+
+
+def _params_of(metric: str) -> dict[str, str]:
+    return {k: str(v) for k, v in REGISTRY[metric].params.items()}
+
+
+def _version(params: dict[str, str]) -> str:
+    return hashlib.sha256(repr(sorted(params.items())).encode()).hexdigest()[:6]
+
+
+def key_for(metric: str, run_params: dict[str, str], sampling: str, frames: int, size: int, crop: str) -> str:
+    """Where this metric's value goes in this run: its own name unless the run already holds a
+    value of it measured another way (see the module's docstring)."""
+    recorded = run_params.get(f"{SCORE_PARAM_PREFIX}sampling")
+    # A run scored before the sampling was recorded was scored with the defaults of its time.
+    same_sampling = (recorded or sampling_key(16, 256, "center")) == sampling
+    key = metric if same_sampling else f"{metric}.size{size}.frames{frames}" + ("" if crop == "center" else f".{crop}")
+    mine = _params_of(metric)
+    theirs = {k: run_params.get(f"{SCORE_PARAM_PREFIX}{key}.{k}") for k in mine}
+    if any(v is not None for v in theirs.values()) and theirs != mine:
+        key = f"{key}.v{_version(mine)}"
+    return key
+
+
+def _local_path(uri: str) -> str | None:
+    parts = urlsplit(uri)
+    if parts.scheme == "file":
+        return parts.path
+    if parts.scheme == "" or (len(parts.scheme) == 1 and os.name == "nt"):
+        return uri
+    return None
+
+
+@contextmanager
+def _fetched(job: RescoreJob) -> Iterator[str]:
+    local = _local_path(job.output_uri)
+    if local is not None:
+        if not os.path.isfile(local):
+            raise FileNotFoundError(f"output artifact not found ({local})")
+        yield local
+        return
+    import mlflow.artifacts
+
+    with tempfile.TemporaryDirectory(prefix="v2v-rescore-") as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(artifact_uri=job.output_uri, dst_path=tmp,
+                                                       tracking_uri=job.tracking_uri)
+        except Exception as exc:  # noqa: BLE001 - whatever the artifact store says, the output is gone
+            raise FileNotFoundError(f"output artifact not downloadable: {type(exc).__name__}: {exc}") from None
+        yield path
+
+
+def score_job(job: RescoreJob) -> dict[str, Any]:
+    """Runs on a Dask worker: score one output, return values, series and params (never raises
+    for a gone output or a failed score: those are results to report)."""
+    if not os.path.isfile(job.source):
+        return {"run_id": job.run_id, "missing": f"source not found ({job.source})"}
+    try:
+        with _fetched(job) as output:
+            report = score(job.source, output, list(job.keys), frames=job.frames, size=job.size, crop=job.crop)
+    except FileNotFoundError as exc:
+        return {"run_id": job.run_id, "missing": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a scoring failure is recorded per run, never fatal
+        return {"run_id": job.run_id, "error": f"{type(exc).__name__}: {exc}"}
+    return {"run_id": job.run_id, "values": report.values, "series": report.series, "params": report.params}
+
+
+def _record(job: RescoreJob, result: dict[str, Any], run_params: dict[str, str]) -> tuple[
+        dict[str, str], dict[str, float], dict[str, list[float]]]:
+    """Params, values and series to log, each under its key. Params the run already has are not
+    sent again (MLflow refuses a changed param; the same value is a wasted call)."""
+    params: dict[str, str] = {}
+    sampling = {k: v for k, v in result["params"].items() if "." not in k}  # frames, analysis_size, ...
+    for metric, key in job.keys.items():
+        if key == metric:
+            params.update({f"{SCORE_PARAM_PREFIX}{k}": str(v) for k, v in sampling.items()})
+        else:
+            params.update({f"{SCORE_PARAM_PREFIX}{key}.{k}": str(v) for k, v in sampling.items()})
+        own = f"{metric}."
+        params.update({f"{SCORE_PARAM_PREFIX}{key}.{k[len(own):]}": str(v) for k, v in result["params"].items()
+                       if k.startswith(own)})
+    params = {k: v for k, v in params.items() if k not in run_params}
+    values = {job.keys[m]: v for m, v in result["values"].items()}
+    series = {job.keys[m]: v for m, v in result["series"].items()}
+    return params, values, series
+
+
+def _write(mlflow_client: Any, run_id: str, params: dict[str, str], values: dict[str, float],
+           series: dict[str, list[float]]) -> None:
+    from mlflow.entities import Metric, Param
+
+    ts = int(time.time() * 1000)
+    plist = [Param(k, v[:6000]) for k, v in params.items()]
+    for i in range(0, len(plist), 100):
+        mlflow_client.log_batch(run_id, params=plist[i:i + 100])
+    mlist = [Metric(k, float(v), ts, 0) for k, v in values.items() if v == v]
+    mlist += [Metric(f"{SERIES_PREFIX}{k}", float(v), ts, i) for k, vs in series.items()
+              for i, v in enumerate(vs) if v == v]
+    # One call, so the values land together or not at all: the run has them all, or none, after a kill.
+    mlflow_client.log_batch(run_id, metrics=mlist[:1000])
+    for i in range(1000, len(mlist), 1000):
+        mlflow_client.log_batch(run_id, metrics=mlist[i:i + 1000])
+
+
+def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, uri: str,
+          result: RescoreResult) -> tuple[list[RescoreJob], dict[str, dict[str, str]]]:
+    mlflow_client = make_client(uri)
+    exp = mlflow_client.get_experiment_by_name(experiment)
+    if exp is None:
+        known = ", ".join(e.name for e in mlflow_client.search_experiments() if e.name != "Default") or "none"
+        raise InputError("experiment", experiment, f"an experiment in {uri} (there: {known})")
+    sampling = sampling_key(frames, size, crop)
+    jobs, run_params = [], {}
+    token = None
+    while True:
+        page = mlflow_client.search_runs([exp.experiment_id], max_results=5000, page_token=token)
+        for run in page:
+            tags = run.data.tags
+            if tags.get(KIND_TAG) != KIND_CELL or tags.get(STATUS_TAG) != "succeeded":
+                continue  # a failed generation has no output; a run still logging is not complete
+            result.runs += 1
+            params = dict(run.data.params)
+            keys = {m: key_for(m, params, sampling, frames, size, crop) for m in names}
+            keys = {m: k for m, k in keys.items() if k not in run.data.metrics}
+            if not keys:
+                result.already += 1
+                continue
+            run_params[run.info.run_id] = params
+            jobs.append(RescoreJob(run.info.run_id, tags.get(SOURCE_TAG, ""),
+                                   f"{run.info.artifact_uri.rstrip('/')}/{ARTIFACT_OUTPUT}", keys, frames, size, crop, uri))
+        token = page.token
+        if not token:
+            break
+    return jobs, run_params
+
+
+@contextmanager
+def _dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+def rescore(
+    experiment: str,
+    metrics: Sequence[str] | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    frames: int = 16,
+    size: int = 256,
+    crop: str = "center",
+    tracking_uri: str | None = None,
+    progress: bool = False,
+) -> RescoreResult:
+    """Score the experiment's kept outputs with `metrics` (default: all) and write the values into
+    their runs. workers: Dask LocalCluster processes (default: one per core); scheduler: the
+    address of a running Dask scheduler (tcp://HOST:PORT) to use instead."""
+    t0 = time.perf_counter()
+    names = list(metrics or metric_names())
+    for name in names:
+        if name not in REGISTRY:
+            raise InputError("metrics", name, f"metric names from: {', '.join(sorted(REGISTRY))}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise InputError("workers", workers, "an integer of at least 1")
+    if workers is not None and scheduler:
+        raise InputError("workers", workers, "either workers (a local cluster) or scheduler, not both")
+    if scheduler is not None and urlsplit(scheduler).scheme not in ("tcp", "tls", "inproc", "ws", "wss"):
+        raise InputError("scheduler", scheduler, "a Dask scheduler address such as tcp://HOST:8786")
+    if not isinstance(frames, int) or frames < 1:
+        raise InputError("frames", frames, "an integer of at least 1")
+    if not isinstance(size, int) or size < 16:
+        raise InputError("size", size, "an integer of at least 16 (pixels, short side)")
+    uri = check_store(tracking_uri)
+    result = RescoreResult(experiment)
+    jobs, run_params = _plan(experiment, names, frames, size, crop, uri, result)
+    if jobs:
+        from dask.distributed import as_completed
+
+        mlflow_client = make_client(uri)
+        by_id = {job.run_id: job for job in jobs}
+        with _dask_client(workers or (None if scheduler else os.cpu_count() or 1), scheduler) as client:
+            futures = client.map(score_job, jobs, pure=False)
+            done = as_completed(futures)
+            if progress:
+                from tqdm import tqdm
+
+                done = tqdm(done, total=len(futures), desc="rescore", unit="output")
+            for future in done:
+                res = future.result()
+                rid = res["run_id"]
+                if "missing" in res:
+                    result.missing[rid] = res["missing"]
+                elif "error" in res:
+                    result.failed[rid] = res["error"]
+                else:
+                    try:
+                        _write(mlflow_client, rid, *_record(by_id[rid], res, run_params[rid]))
+                        result.written[rid] = sorted(by_id[rid].keys.values())
+                    except Exception as exc:  # noqa: BLE001 - one run's store error is that run's
+                        result.failed[rid] = f"not written: {type(exc).__name__}: {exc}"
+    result.wall_s = time.perf_counter() - t0
+    return result
+
