@@ -142,7 +142,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     for name in metrics or []:
         if name not in REGISTRY:
             raise InputError("--metrics", name, f"metric names from: {', '.join(sorted(REGISTRY))}")
-    report = score(args.source, args.output, metrics, frames=args.frames, size=args.size, crop=args.crop)
+    report = score(args.source, args.output, metrics, frames=args.frames, size=args.size, crop=args.crop,
+                   prompt=args.prompt)
     if args.json:
         print(report.to_json(indent=2))
         return 0

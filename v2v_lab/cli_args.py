@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all)")
     p.add_argument("--crop", choices=["center", "stretch"], default="center",
                    help="how the source is fitted to the output's aspect")
+    p.add_argument("--prompt", default=None, help="the prompt the output was made from (for metrics that read it)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
     p = _sub(sub, "emulator", "serve the built-in endpoint")

@@ -24,16 +24,20 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._failpoints import failpoint
 from .errors import InputError
 from .metrics import REGISTRY, metric_names, score
 from .metrics.score import sampling_key
 from .tracking.schema import (
     ARTIFACT_OUTPUT,
+    ARTIFACT_PROMPT,
     KIND_CELL,
     KIND_TAG,
+    PROMPT_PARAM_CHARS,
     SCORE_PARAM_PREFIX,
     SERIES_PREFIX,
     SOURCE_TAG,
@@ -55,6 +59,7 @@ class RescoreJob:
     source: str
     output_uri: str
     keys: dict[str, str]  # metric name -> the key its value is written under
+    prompt: str | None
     frames: int
     size: int
     crop: str
@@ -141,7 +146,8 @@ def score_job(job: RescoreJob) -> dict[str, Any]:
         return {"run_id": job.run_id, "missing": f"source not found ({job.source})"}
     try:
         with _fetched(job) as output:
-            report = score(job.source, output, list(job.keys), frames=job.frames, size=job.size, crop=job.crop)
+            report = score(job.source, output, list(job.keys), frames=job.frames, size=job.size, crop=job.crop,
+                           prompt=job.prompt)
     except FileNotFoundError as exc:
         return {"run_id": job.run_id, "missing": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a scoring failure is recorded per run, never fatal
@@ -186,6 +192,18 @@ def _write(mlflow_client: Any, run_id: str, params: dict[str, str], values: dict
         mlflow_client.log_batch(run_id, metrics=mlist[i:i + 1000])
 
 
+def _prompt(mlflow_client: Any, run_id: str, params: dict[str, str]) -> str | None:
+    """The run's prompt: the param, or prompt.txt when the param may have been cut short."""
+    prompt = params.get("prompt")
+    if prompt is None or len(prompt) < PROMPT_PARAM_CHARS:
+        return prompt
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            return Path(mlflow_client.download_artifacts(run_id, ARTIFACT_PROMPT, tmp)).read_text()
+        except Exception:  # noqa: BLE001 - no prompt.txt: the param is what there is
+            return prompt
+
+
 def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, uri: str,
           result: RescoreResult) -> tuple[list[RescoreJob], dict[str, dict[str, str]]]:
     mlflow_client = make_client(uri)
@@ -211,7 +229,8 @@ def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, 
                 continue
             run_params[run.info.run_id] = params
             jobs.append(RescoreJob(run.info.run_id, tags.get(SOURCE_TAG, ""),
-                                   f"{run.info.artifact_uri.rstrip('/')}/{ARTIFACT_OUTPUT}", keys, frames, size, crop, uri))
+                                   f"{run.info.artifact_uri.rstrip('/')}/{ARTIFACT_OUTPUT}", keys,
+                                   _prompt(mlflow_client, run.info.run_id, params), frames, size, crop, uri))
         token = page.token
         if not token:
             break
@@ -287,6 +306,7 @@ def rescore(
                     try:
                         _write(mlflow_client, rid, *_record(by_id[rid], res, run_params[rid]))
                         result.written[rid] = sorted(by_id[rid].keys.values())
+                        failpoint("rescore_written")  # crash tests: a kill between two runs' writes
                     except Exception as exc:  # noqa: BLE001 - one run's store error is that run's
                         result.failed[rid] = f"not written: {type(exc).__name__}: {exc}"
     result.wall_s = time.perf_counter() - t0

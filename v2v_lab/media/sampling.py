@@ -44,6 +44,9 @@ class AlignedFrames:
     output: VideoInfo
     params: dict[str, object] = field(default_factory=dict)
     cache: dict[str, object] = field(default_factory=dict, repr=False)
+    # The text the output was generated from, when the caller knows it: for metrics of prompt
+    # adherence (a plugin with CLIP weights, say). The built-in metrics do not read it.
+    prompt: str | None = None
 
 
 def pair_times(source: VideoInfo, output: VideoInfo, frames: int) -> tuple[list[int], list[float]]:

@@ -56,8 +56,10 @@ def score(
     *,
     crop: str = "center",
     backend: str = "auto",
+    prompt: str | None = None,
 ) -> ScoreReport:
-    """Score an output against its source. Frames are sampled once and shared by every metric."""
+    """Score an output against its source. Frames are sampled once and shared by every metric.
+    prompt: what the output was asked to show, for metrics that read it (AlignedFrames.prompt)."""
     names = list(metrics or metric_names())  # every registered metric unless asked for fewer
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
@@ -82,6 +84,7 @@ def score(
     aligned = sample_aligned(source, output, frames=frames, size=size, crop=crop, backend=backend,
                              on_source=prepare_source,
                              on_source_key=",".join(m.name for m in chosen if m.prepare_source))
+    aligned.prompt = prompt
     aligned.cache["ssim.wanted"] = {kind for metric in chosen for kind in metric.ssim_pairs}
     # sample_s includes the source-side preparation that overlapped the output's decode.
     timings = {"sample_s": time.perf_counter() - t0, **prep_t}

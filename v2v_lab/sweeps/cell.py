@@ -246,7 +246,7 @@ async def _score(s: SweepSession, cell: Cell, output: Path) -> tuple[ScoreReport
     try:
         async with s.score_lock:
             report = await asyncio.to_thread(score, cell.video, str(output), sc.metrics or metric_names(),
-                                             sc.frames, sc.size, crop=sc.crop)
+                                             sc.frames, sc.size, crop=sc.crop, prompt=cell.prompt)
         return report, None
     except (V2VError, OSError, ValueError) as exc:  # a scoring failure is recorded, never fatal
         return None, f"scoring failed: {exc}"

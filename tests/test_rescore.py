@@ -1,0 +1,160 @@
+"""rescore: new scores into the runs of a study already paid for, on Dask, through the command.
+
+One real sweep (the console script, on the built-in emulator) makes the study once; each test
+gets its own copy of the store (database and artifacts, paths rewritten), so it can damage it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("v2v-lab"))
+DEMO = ROOT / "experiments" / "media" / "bigbuckbunny.mp4"
+pytestmark = pytest.mark.slow
+
+SPEC = f"""
+experiment: study
+videos: [{DEMO}]
+prompts: ["neon city at night", "a red watercolor painting"]
+seeds: [1, 2, 3]
+models: [gen4_aleph]
+emulator: {{render_scale: 0.25}}
+scoring: {{metrics: [ssim_source, flicker]}}
+"""
+
+
+def _env(folder: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("V2V_LAB_", "MLFLOW_"))}
+    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "V2V_LAB_HOME": str(folder / "state")})
+    if os.environ.get("PYTHONPATH") == str(ROOT):  # a sabotage copy: its package, not the installed one
+        env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], folder: Path, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], cwd=folder, env=_env(folder, **extra), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def paid_study(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("paid-study")
+    (folder / "spec.yaml").write_text(SPEC)
+    done = run(["sweep", "spec.yaml", "--yes"], folder)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+@pytest.fixture()
+def study(paid_study, tmp_path) -> Path:
+    """A private copy of the paid study: the database's artifact paths point into the copy."""
+    folder = tmp_path / "study"
+    shutil.copytree(paid_study, folder, ignore=shutil.ignore_patterns("*.v2v-locks"))
+    with sqlite3.connect(folder / "mlflow.db") as db:
+        db.execute("UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (str(paid_study), str(folder)))
+        db.execute("UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)",
+                   (str(paid_study), str(folder)))
+    return folder
+
+
+def cells(folder: Path) -> list:
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("study")
+    return [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("v2v.kind") == "cell"]
+
+
+def history_lengths(folder: Path, key: str) -> list[int]:
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    return [len(client.get_metric_history(r.info.run_id, key)) for r in cells(folder)]
+
+
+def test_rescore_adds_new_metrics_to_the_same_runs_once_and_never_creates(study, emulator):
+    before = {r.info.run_id: dict(r.data.metrics) for r in cells(study)}
+    assert len(before) == 6 and all("structure" not in m for m in before.values())
+    # An endpoint and a key in the environment, as a user who also sweeps would have: rescore uses neither.
+    requests_before = sum(emulator.stats["requests"].values())
+    endpoint = {"V2V_LAB_BASE_URL": emulator.base_url, "RUNWAYML_API_SECRET": "key_" + "0" * 60}
+    first = run(["rescore", "study", "--metrics", "structure,motion_epe,piqe", "--workers", "2"], study, **endpoint)
+    assert first.returncode == 0, first.stderr
+    assert "6 rescored (18 values)" in first.stdout, first.stdout
+    after = cells(study)
+    assert {r.info.run_id for r in after} == set(before)  # the same runs, no new ones
+    for r in after:
+        assert 0 <= r.data.metrics["structure"] <= 1 and r.data.metrics["motion_epe"] >= 0
+        assert r.data.metrics["ssim_source"] == before[r.info.run_id]["ssim_source"]  # old values untouched
+        assert r.data.params["score.motion_epe.unit"] == "px at analysis_size"
+        assert r.data.params["score.sampling"] == "frames=16,size=256,crop=center"
+    again = run(["rescore", "study", "--metrics", "structure,motion_epe,piqe"], study)
+    assert again.returncode == 0 and "0 rescored (0 values), 6 already had them" in again.stdout, again.stdout
+    assert history_lengths(study, "structure") == [1] * 6
+    assert sum(emulator.stats["requests"].values()) == requests_before  # not a request, let alone a create
+    assert endpoint["RUNWAYML_API_SECRET"] not in first.stdout + first.stderr
+
+
+def test_a_changed_scoring_size_goes_under_its_own_name(study):
+    done = run(["rescore", "study", "--metrics", "ssim_source", "--size", "128", "--workers", "1"], study)
+    assert done.returncode == 0, done.stderr
+    for r in cells(study):
+        assert "ssim_source" in r.data.metrics and "ssim_source.size128.frames16" in r.data.metrics
+        assert r.data.params["score.ssim_source.size128.frames16.sampling"] == "frames=16,size=128,crop=center"
+        assert r.data.params["score.ssim_source.size128.frames16.analysis_size"].endswith("x128")
+        assert r.data.params["score.analysis_size"] == "320x180"  # the original's params stay (a 0.25 render: never upscaled)
+
+
+def test_a_kill_mid_rescore_then_a_rerun_writes_each_value_once(study):
+    log = study / "failpoints.log"
+    killed = run(["rescore", "study", "--metrics", "structure", "--workers", "1"], study,
+                 V2V_LAB_FAILPOINTS="rescore_written=3", V2V_LAB_FAILPOINT_LOG=str(log))
+    assert killed.returncode == -9 and log.read_text() == "rescore_written=3\n", (killed.returncode, killed.stderr)
+    written = [r for r in cells(study) if "structure" in r.data.metrics]
+    assert len(written) == 3
+    rerun = run(["rescore", "study", "--metrics", "structure", "--workers", "1"], study)
+    assert rerun.returncode == 0 and "3 rescored (3 values), 3 already had them" in rerun.stdout, rerun.stdout
+    assert history_lengths(study, "structure") == [1] * 6
+    assert history_lengths(study, "per_frame.structure") == [16] * 6
+
+
+def test_gone_outputs_are_reported_not_fatal(study):
+    runs = cells(study)
+    gone = runs[0]
+    os.remove(gone.info.artifact_uri + "/output.mp4")
+    done = run(["rescore", "study", "--metrics", "structure", "--workers", "1"], study)
+    assert done.returncode == 0, done.stderr
+    assert "5 rescored (5 values), 0 already had them, 1 outputs gone" in done.stdout, done.stdout
+    assert f"gone   {gone.info.run_id}: output artifact not found" in done.stdout
+    assert "structure" not in {r.info.run_id: r for r in cells(study)}[gone.info.run_id].data.metrics
+
+
+def test_rescore_on_a_running_dask_scheduler(study):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        done = run(["rescore", "study", "--metrics", "warp_error", "--scheduler", cluster.scheduler_address], study)
+    assert done.returncode == 0, done.stderr
+    assert "6 rescored (6 values)" in done.stdout
+    assert all("warp_error" in r.data.metrics for r in cells(study))
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (["rescore", "nope"], "experiment"),
+    (["rescore", "study", "--metrics", "ssim,made_up"], "metrics"),
+    (["rescore", "study", "--workers", "0"], "--workers"),
+    (["rescore", "study", "--scheduler", "localhost:8786"], "scheduler"),
+    (["rescore", "study", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler"),
+])
+def test_bad_rescore_input_is_one_line_naming_the_field(study, args, field):
+    done = run(args, study)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and field in lines[0], done.stderr
+    assert history_lengths(study, "ssim_source") == [1] * 6  # nothing written
