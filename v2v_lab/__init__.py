@@ -22,6 +22,7 @@ from .errors import (
 )
 from .metrics import REGISTRY as METRICS
 from .metrics import ScoreReport, score
+from .rescoring import RescoreResult, rescore
 from .sweeps import SweepSpec, load_spec, plan_sweep, run_sweep
 from .tracking import compare, load_artifact, load_runs
 
@@ -29,10 +30,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "APIError", "AsyncRunwayClient", "AuthenticationError", "BudgetError", "CompareView", "CreateOutcomeUnknownError",
-    "Emulator", "FaultConfig", "GenerationRequest", "InputError", "METRICS", "MediaError", "RunBrowser",
+    "Emulator", "FaultConfig", "GenerationRequest", "InputError", "METRICS", "MediaError", "RescoreResult", "RunBrowser",
     "RunwayClient", "ScoreReport", "SweepMonitor", "SweepSpec", "Task", "TaskFailedError", "TaskStatus", "V2VError",
     "WaitTimeoutError", "compare", "load_artifact", "load_catalog", "load_runs", "load_spec", "plan_sweep",
-    "run_sweep", "score",
+    "rescore", "run_sweep", "score",
 ]
 
 

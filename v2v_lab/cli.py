@@ -237,7 +237,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
-    from .rescore import rescore
+    from .rescoring import rescore
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     result = rescore(args.experiment, metrics, workers=args.workers, scheduler=args.scheduler, frames=args.frames,
