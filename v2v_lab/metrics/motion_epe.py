@@ -21,15 +21,13 @@ moves with heavy blur (the motion survives).
 
 from __future__ import annotations
 
-from typing import cast
-
 import cv2
 import numpy as np
 
 from ..media.sampling import AlignedFrames
 from ._ssim import parallel_map
 from .base import Metric, MetricResult, mean, register
-from .warp_error import SourceMotion, flow, prepare_source, source_motion
+from .warp_error import SourceMotion, flow, prepare_source, source_motions
 
 PARAMS = {"flow": "opencv_dis_ultrafast", "pairs": "output k->k+1 vs source over the same instant",
           "unit": "px at analysis_size", "pixel_pooling": "median", "pair_pooling": "mean"}
@@ -42,10 +40,7 @@ def endpoint_error(motion: SourceMotion, out_a: np.ndarray, out_b: np.ndarray) -
 
 
 def compute(frames: AlignedFrames) -> MetricResult:
-    cached = cast("list[SourceMotion] | None", frames.cache.get("warp.motion"))
-    motion = cached or parallel_map(source_motion, frames.src_a, frames.src_b)
-    frames.cache["warp.motion"] = motion  # warp_error, if it runs next, reuses it
-    series = parallel_map(endpoint_error, motion, frames.out_a, frames.out_b)
+    series = parallel_map(endpoint_error, source_motions(frames), frames.out_a, frames.out_b)
     return MetricResult(mean(series), series, dict(PARAMS))
 
 

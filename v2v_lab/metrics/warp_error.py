@@ -100,11 +100,17 @@ def prepare_source(src_a: np.ndarray, src_b: np.ndarray, cache: dict[str, Any]) 
     cache["warp.motion"] = parallel_map(source_motion, src_a, src_b)
 
 
-def compute(frames: AlignedFrames) -> MetricResult:
-    cached = cast("list[Any] | None", frames.cache.get("warp.motion"))
+def source_motions(frames: AlignedFrames) -> list[SourceMotion]:
+    """The source's motion for every pair: from the cache (prepare_source, or whichever of
+    warp_error and motion_epe ran first), else computed now and cached for the other."""
+    cached = cast("list[SourceMotion] | None", frames.cache.get("warp.motion"))
     motion = cached or parallel_map(source_motion, frames.src_a, frames.src_b)
-    frames.cache["warp.motion"] = motion  # motion_epe, if it runs next, reuses it
-    series = parallel_map(warped_error, motion, frames.out_a, frames.out_b)
+    frames.cache["warp.motion"] = motion
+    return motion
+
+
+def compute(frames: AlignedFrames) -> MetricResult:
+    series = parallel_map(warped_error, source_motions(frames), frames.out_a, frames.out_b)
     return MetricResult(mean(series), series, dict(PARAMS))
 
 

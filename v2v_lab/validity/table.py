@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from ..media.geometry import fit_short_side
 from ..media.reader import iter_frames
 from ..media.writer import write_mp4
@@ -62,7 +63,7 @@ def validity_table(
     `clips` needs at least two: each clip's "another clip" edit is the next clip in the list.
     """
     if len(clips) < 2:
-        raise ValueError("validity_table needs at least two clips (each one's 'another clip' is the next)")
+        raise InputError("clips", list(clips), "at least two clips (each one's 'another clip' is the next)")
     names = list(metrics or REGISTRY)
     loaded = [load_clip(c, size) for c in clips]
     rows = []
