@@ -137,11 +137,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from .metrics import REGISTRY, score
+    from .metrics.base import check_metric_names
 
     metrics = args.metrics.split(",") if args.metrics else None
-    for name in metrics or []:
-        if name not in REGISTRY:
-            raise InputError("--metrics", name, f"metric names from: {', '.join(sorted(REGISTRY))}")
+    check_metric_names(metrics or [], "--metrics")
     report = score(args.source, args.output, metrics, frames=args.frames, size=args.size, crop=args.crop,
                    prompt=args.prompt)
     if args.json:

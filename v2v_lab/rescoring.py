@@ -10,7 +10,8 @@ none yet, or has one measured the same way (same sampling, same metric params); 
 way, it goes under a name that says how (`structure.size128.frames16`, or `.v<hash>` when the
 metric's own params changed), with its params beside it as `score.<key>.*`.
 
-Idempotent: a run's values are written by one batch call, after its params; a run that already
+Idempotent: a run's values are written by one batch call (tracking.writer.log_values), after its
+params; a run that already
 has a key is skipped, so a rerun after kill -9 writes each value once.
 """
 
@@ -30,7 +31,9 @@ from urllib.parse import urlsplit
 
 from ._failpoints import failpoint
 from .errors import InputError
+from .media.sampling import check_sampling
 from .metrics import REGISTRY, metric_names, score
+from .metrics.base import check_metric_names
 from .metrics.score import sampling_key
 from .tracking.schema import (
     ARTIFACT_OUTPUT,
@@ -39,12 +42,12 @@ from .tracking.schema import (
     KIND_TAG,
     PROMPT_PARAM_CHARS,
     SCORE_PARAM_PREFIX,
-    SERIES_PREFIX,
     SOURCE_TAG,
     STATUS_TAG,
 )
 from .tracking.store import check_store
 from .tracking.store import client as make_client
+from .tracking.writer import log_values
 
 __all__ = ["RescoreJob", "RescoreResult", "rescore", "score_job"]
 
@@ -175,23 +178,6 @@ def _record(job: RescoreJob, result: dict[str, Any], run_params: dict[str, str])
     return params, values, series
 
 
-def _write(mlflow_client: Any, run_id: str, params: dict[str, str], values: dict[str, float],
-           series: dict[str, list[float]]) -> None:
-    from mlflow.entities import Metric, Param
-
-    ts = int(time.time() * 1000)
-    plist = [Param(k, v[:6000]) for k, v in params.items()]
-    for i in range(0, len(plist), 100):
-        mlflow_client.log_batch(run_id, params=plist[i:i + 100])
-    mlist = [Metric(k, float(v), ts, 0) for k, v in values.items() if v == v]
-    mlist += [Metric(f"{SERIES_PREFIX}{k}", float(v), ts, i) for k, vs in series.items()
-              for i, v in enumerate(vs) if v == v]
-    # One call, so the values land together or not at all: the run has them all, or none, after a kill.
-    mlflow_client.log_batch(run_id, metrics=mlist[:1000])
-    for i in range(1000, len(mlist), 1000):
-        mlflow_client.log_batch(run_id, metrics=mlist[i:i + 1000])
-
-
 def _prompt(mlflow_client: Any, run_id: str, params: dict[str, str]) -> str | None:
     """The run's prompt: the param, or prompt.txt when the param may have been cut short."""
     prompt = params.get("prompt")
@@ -267,19 +253,14 @@ def rescore(
     address of a running Dask scheduler (tcp://HOST:PORT) to use instead."""
     t0 = time.perf_counter()
     names = list(metrics or metric_names())
-    for name in names:
-        if name not in REGISTRY:
-            raise InputError("metrics", name, f"metric names from: {', '.join(sorted(REGISTRY))}")
+    check_metric_names(names)
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise InputError("workers", workers, "an integer of at least 1")
     if workers is not None and scheduler:
         raise InputError("workers", workers, "either workers (a local cluster) or scheduler, not both")
     if scheduler is not None and urlsplit(scheduler).scheme not in ("tcp", "tls", "inproc", "ws", "wss"):
         raise InputError("scheduler", scheduler, "a Dask scheduler address such as tcp://HOST:8786")
-    if not isinstance(frames, int) or frames < 1:
-        raise InputError("frames", frames, "an integer of at least 1")
-    if not isinstance(size, int) or size < 16:
-        raise InputError("size", size, "an integer of at least 16 (pixels, short side)")
+    check_sampling(frames, size, crop)
     uri = check_store(tracking_uri)
     result = RescoreResult(experiment)
     jobs, run_params = _plan(experiment, names, frames, size, crop, uri, result)
@@ -304,7 +285,8 @@ def rescore(
                     result.failed[rid] = res["error"]
                 else:
                     try:
-                        _write(mlflow_client, rid, *_record(by_id[rid], res, run_params[rid]))
+                        params, values, series = _record(by_id[rid], res, run_params[rid])
+                        log_values(mlflow_client, rid, params=params, metrics=values, series=series)
                         result.written[rid] = sorted(by_id[rid].keys.values())
                         failpoint("rescore_written")  # crash tests: a kill between two runs' writes
                     except Exception as exc:  # noqa: BLE001 - one run's store error is that run's

@@ -122,6 +122,16 @@ def _source_key(info: VideoInfo, idx: list[int], aw: int, ah: int, crop: str, ba
     return (os.path.realpath(info.path), st.st_mtime_ns, st.st_size, tuple(idx), aw, ah, crop, backend, extra)
 
 
+def check_sampling(frames: int, size: int, crop: str) -> None:
+    """Refuse sampling settings that cannot work, naming the field (before any decode, or any job)."""
+    if crop not in CROP_POLICIES:
+        raise InputError("crop", crop, ", ".join(CROP_POLICIES))
+    if not isinstance(frames, int) or frames < 1:
+        raise InputError("frames", frames, "an integer of at least 1")
+    if not isinstance(size, int) or size < 16:
+        raise InputError("size", size, "an integer of at least 16 (pixels, short side)")
+
+
 def sample_aligned(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -142,12 +152,7 @@ def sample_aligned(
     file's identity and the sampling) and reused when the next output of the same source is
     scored with the same timing and size, as every cell of a sweep on one source is.
     """
-    if crop not in CROP_POLICIES:
-        raise InputError("crop", crop, ", ".join(CROP_POLICIES))
-    if not isinstance(frames, int) or frames < 1:
-        raise InputError("frames", frames, "an integer of at least 1")
-    if not isinstance(size, int) or size < 16:
-        raise InputError("size", size, "an integer of at least 16 (pixels, short side)")
+    check_sampling(frames, size, crop)
     src_info = probe_video(source, "source")
     out_info = probe_video(output, "output")
     if out_info.frame_count < 2 or src_info.frame_count < 1:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..media.sampling import AlignedFrames
 
 
@@ -60,6 +61,13 @@ def metric_names(headline_only: bool = False) -> tuple[str, ...]:
     """Registered metrics in registration order (the suite's order): the one list every table,
     dashboard and default reads, so a new metric shows up everywhere by registering."""
     return tuple(name for name, m in REGISTRY.items() if m.headline or not headline_only)
+
+
+def check_metric_names(names: Iterable[str], field: str = "metrics") -> None:
+    """Refuse an unregistered metric name, naming the field and the names there are (plugins included)."""
+    for name in names:
+        if name not in REGISTRY:
+            raise InputError(field, name, f"metric names from: {', '.join(sorted(REGISTRY))}")
 
 
 def register(metric: Metric) -> Metric:

@@ -9,10 +9,9 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..errors import InputError
 from ..media.sampling import AlignedFrames, sample_aligned
 from ._ssim import inline_here
-from .base import REGISTRY, metric_names
+from .base import REGISTRY, check_metric_names, metric_names
 
 
 @dataclass
@@ -61,9 +60,7 @@ def score(
     """Score an output against its source. Frames are sampled once and shared by every metric.
     prompt: what the output was asked to show, for metrics that read it (AlignedFrames.prompt)."""
     names = list(metrics or metric_names())  # every registered metric unless asked for fewer
-    unknown = [n for n in names if n not in REGISTRY]
-    if unknown:
-        raise InputError("metrics", unknown[0], ", ".join(sorted(REGISTRY)))
+    check_metric_names(names)
     t0 = time.perf_counter()
     chosen = [REGISTRY[n] for n in names]
     prep_t: dict[str, float] = {}

@@ -45,6 +45,22 @@ def _chunks(items: list, n: int):
         yield items[i : i + n]
 
 
+def log_values(client: Any, rid: str, *, params: dict[str, Any] | None = None,
+               metrics: dict[str, float] | None = None, series: dict[str, list[float]] | None = None) -> None:
+    """Params, then metrics with their per-frame series (as steps), into one run. Up to 1000
+    metric values go in one call, so they land together or not at all (rescore relies on it)."""
+    ts = int(time.time() * 1000)
+    plist = [Param(k, str(v)[:6000]) for k, v in (params or {}).items() if v is not None]
+    mlist = [Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()
+             if v is not None and v == v]  # NaN is not logged: a missing value, not a zero
+    for name, values in (series or {}).items():
+        mlist += [Metric(f"{SERIES_PREFIX}{name}", float(v), ts, i) for i, v in enumerate(values) if v == v]
+    for chunk in _chunks(plist, 100):
+        client.log_batch(rid, params=chunk)
+    for chunk in _chunks(mlist, 1000):
+        client.log_batch(rid, metrics=chunk)
+
+
 class SweepWriter:
     def __init__(self, experiment: str, uri: str | None = None):
         self.uri = tracking_uri(uri)
@@ -206,16 +222,7 @@ class SweepWriter:
 
     def _log_batch(self, rid: str, params: dict[str, Any] | None = None, metrics: dict[str, float] | None = None,
                    series: dict[str, list[float]] | None = None) -> None:
-        ts = int(time.time() * 1000)
-        plist = [Param(k, str(v)[:6000]) for k, v in (params or {}).items() if v is not None]
-        mlist = [Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()
-                 if v is not None and v == v]  # NaN is not logged: a missing value, not a zero
-        for name, values in (series or {}).items():
-            mlist += [Metric(f"{SERIES_PREFIX}{name}", float(v), ts, i) for i, v in enumerate(values) if v == v]
-        for chunk in _chunks(plist, 100):
-            self.client.log_batch(rid, params=chunk)
-        for chunk in _chunks(mlist, 1000):
-            self.client.log_batch(rid, metrics=chunk)
+        log_values(self.client, rid, params=params, metrics=metrics, series=series)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
