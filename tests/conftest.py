@@ -137,3 +137,47 @@ def on_a_terminal(command: list[str] | str, env: dict[str, str], answer: bytes, 
 
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def copy_study(source: Path, folder: Path) -> Path:
+    """A private copy of a study's folder (SQLite store and artifacts): the database's artifact
+    paths are rewritten to point into the copy, so a test may write to it or damage it."""
+    import shutil
+    import sqlite3
+
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.v2v-locks"))
+    with sqlite3.connect(folder / "mlflow.db") as db:
+        db.execute("UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (str(source), str(folder)))
+        db.execute("UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)",
+                   (str(source), str(folder)))
+    return folder
+
+
+RATING_SPEC = f"""
+experiment: rating
+videos: [{DEMO}]
+models: [gen4_aleph, gen3a_turbo, aleph2]
+prompts: ["neon city at night", "a red watercolor painting"]
+seeds: [1, 2]
+emulator: {{render_scale: 0.25}}
+scoring: {{frames: 6, size: 96}}
+"""
+
+
+@pytest.fixture(scope="session")
+def rating_study(tmp_path_factory) -> Path:
+    """A study to rate, made once by the console script: 3 models x 2 prompts x 2 seeds, 12 outputs,
+    12 pairs (three model pairs per prompt and seed)."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("rating-study")
+    (folder / "spec.yaml").write_text(RATING_SPEC)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("V2V_LAB_", "MLFLOW_", "RUNWAYML_", "COMETAPI_"))}
+    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "V2V_LAB_HOME": str(folder / "state")})
+    if os.environ.get("PYTHONPATH") == str(ROOT):  # a sabotage copy: its package, not the installed one
+        env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([str(Path(sys.executable).with_name("v2v-lab")), "sweep", "spec.yaml", "--yes"],
+                          cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return folder

@@ -1,30 +1,39 @@
-"""A real browser: Voila serves notebooks/04_browse_runs.ipynb, headless Debian Chromium (driven by
-Playwright, no browser download) opens it, picks a run and sees the table and the videos."""
+"""A real browser: Voila serves the project's pages, headless Debian Chromium (driven by Playwright, no
+browser download) opens them and uses them as a person would: the run browser (a table row clicked),
+CompareView (a point hovered and clicked), and the rating page (10 pairs rated by clicks and keys,
+the kernel killed, the page reopened). Screenshots go to test-output/ once the videos have loaded."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 
 import httpx
+import nbformat
+import psutil
 import pytest
 
-from v2v_lab import load_spec, run_sweep
+from v2v_lab import load_ratings
 
-from .conftest import ROOT, TEST_OUTPUT
+from .conftest import ROOT, TEST_OUTPUT, copy_study
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # No network here: keep Chromium from reaching for Google's services at start.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required"]
 SCREENSHOTS = TEST_OUTPUT
 
 pytestmark = pytest.mark.browser
+
+COMPARE_PAGE = """from v2v_lab import CompareView
+CompareView("rating", by="model")"""
 
 
 def _need_browser() -> None:
@@ -41,32 +50,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture()
-def voila_page(mlflow_store, tmp_path):
+@pytest.fixture(scope="module")
+def voila(rating_study, tmp_path_factory):
+    """One Voila server over a folder holding the project's pages (04's run browser, the rating page)
+    and a CompareView page, on a private copy of the rating study."""
     _need_browser()
-    spec = load_spec(ROOT / "experiments" / "quickstart.yaml").override(
-        emulator={"render_scale": 0.25}, scoring={"frames": 6, "size": 96})
-    result = run_sweep(spec, progress=False)
-    assert result.counts == {"done": 4}
+    folder = tmp_path_factory.mktemp("voila")
+    store = copy_study(rating_study, folder / "store")
+    pages = folder / "pages"
+    pages.mkdir()
+    shutil.copy(ROOT / "notebooks" / "04_browse_runs.ipynb", pages / "browse.ipynb")
+    shutil.copy(ROOT / "notebooks" / "pages" / "rate.ipynb", pages / "rate.ipynb")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(COMPARE_PAGE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, pages / "compare.ipynb")
     port = _free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_store}
-    log = open(tmp_path / "voila.log", "w")
-    proc = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "voila"), str(ROOT / "notebooks" / "04_browse_runs.ipynb"),
-         f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"],
-        cwd=ROOT / "notebooks", env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    log = open(folder / "voila.log", "w")
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "voila"), str(pages), f"--port={port}",
+                             "--no-browser", "--Voila.ip=127.0.0.1"], cwd=pages, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/voila/render/"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(url + "api", timeout=2).status_code < 500:
+                if httpx.get(f"http://127.0.0.1:{port}/api", timeout=2).status_code < 500:
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
         else:
-            pytest.fail("voila did not start: " + (tmp_path / "voila.log").read_text()[-2000:])
-        yield url
+            pytest.fail("voila did not start: " + (folder / "voila.log").read_text()[-2000:])
+        yield url, uri, proc
     finally:
         proc.terminate()
         try:
@@ -76,28 +92,105 @@ def voila_page(mlflow_store, tmp_path):
         log.close()
 
 
-def test_voila_serves_the_run_browser_and_plays_a_run(voila_page):
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(voila_page, timeout=120_000)
-            # Voila runs the notebook in a kernel, then renders the widgets: wait for the table.
-            rows = page.locator(".v2v-runs-table table.v2v-runs tbody tr")
-            rows.first.wait_for(timeout=120_000)
-            assert rows.count() == 4
-            assert page.locator(".v2v-runs-table th", has_text="ssim_source").count() == 1
-            picker = page.locator(".v2v-run-picker select")
-            picker.select_option(index=1)  # the first run (index 0 is "-")
-            videos = page.locator("video")
-            videos.nth(1).wait_for(timeout=60_000)
-            assert videos.count() == 2  # source and output, side by side
-            assert page.locator("video[autoplay]").count() == 0
-            assert page.locator("tr[style*='background']").count() == 1  # the picked run is highlighted
-            page.screenshot(path=str(SCREENSHOTS / "voila_browse_runs.png"), full_page=True)
-        finally:
-            browser.close()
-    assert (SCREENSHOTS / "voila_browse_runs.png").stat().st_size > 10_000
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _videos_loaded(page, count: int) -> None:
+    """Wait until `count` videos have a frame to show, and move each to 1 s: a screenshot then shows
+    pictures, not the black of a video still loading."""
+    page.wait_for_function(f"""() => {{
+        const v = [...document.querySelectorAll('video')].filter(e => e.src);
+        return v.length >= {count} && v.every(e => e.readyState >= 2 && e.videoWidth > 0);
+    }}""", timeout=60_000)
+    page.evaluate("""() => Promise.all([...document.querySelectorAll('video')].filter(e => e.src).map(v =>
+        new Promise(done => { v.pause(); v.addEventListener('seeked', done, {once: true}); v.currentTime = 1; })))""")
+    page.wait_for_function("[...document.querySelectorAll('video')].filter(e => e.src).every(e => e.readyState >= 3)",
+                           timeout=30_000)
+    page.wait_for_timeout(300)  # the player's own spinner fades out
+
+
+def test_the_run_browser_selects_a_run_by_a_click_on_its_row(voila, browser):
+    url, _, _ = voila
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(url + "browse.ipynb", timeout=120_000)
+    rows = page.locator(".v2v-runs-table table.v2v-runs tbody tr")
+    rows.first.wait_for(timeout=120_000)
+    assert rows.count() == 12
+    assert page.locator(".v2v-runs-table th", has_text="ssim_source").count() == 1
+    rows.nth(2).click()  # the row itself, not the dropdown
+    page.locator("tr[style*='background']").wait_for(timeout=30_000)
+    run_id = page.locator("tr[style*='background']").get_attribute("data-run")
+    assert run_id == rows.nth(2).get_attribute("data-run")
+    _videos_loaded(page, 2)  # source and output side by side
+    assert page.locator("video[autoplay]").count() == 0
+    # Per-frame charts with real axes (bqplot), one per metric, with the time in seconds.
+    page.locator(".bqplot").first.wait_for(timeout=30_000)
+    assert page.locator(".bqplot", has_text="time in the clip (s)").count() >= 4
+    page.screenshot(path=str(SCREENSHOTS / "voila_run_browser.png"), full_page=True)
+    page.close()
+    assert (SCREENSHOTS / "voila_run_browser.png").stat().st_size > 50_000
+
+
+def test_compare_view_hovers_and_plays_a_point(voila, browser):
+    url, _, _ = voila
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(url + "compare.ipynb", timeout=120_000)
+    points = page.locator(".v2v-scatter path.dot")
+    page.wait_for_function("document.querySelectorAll('.v2v-scatter path.dot').length >= 12", timeout=120_000)
+    assert page.locator(".v2v-scatter", has_text="ssim_source (range -1..1, higher is better)").count() == 1
+    points.nth(0).hover(force=True)
+    tooltip = page.locator("div[class*='tooltip']", has_text="ssim_source").first  # the run, on hover
+    tooltip.wait_for(timeout=10_000)
+    assert " · seed " in tooltip.inner_text()
+    # Thumbnails sized for display: JPEGs of 200 px, not the 450 KB posters.
+    sizes = page.evaluate("[...document.querySelectorAll('img')].filter(i => i.src.startsWith('blob:') || "
+                          "i.src.startsWith('data:')).map(i => i.naturalWidth)")
+    assert sizes and max(sizes) <= 200
+    assert page.locator("text=/seed 1 · succeeded/").count() >= 3  # each cell names its seed
+    points.nth(0).click(force=True)
+    _videos_loaded(page, 1)
+    page.mouse.move(5, 5)  # the hover label away, for the screenshot
+    page.screenshot(path=str(SCREENSHOTS / "voila_compare_view.png"), full_page=True)
+    page.close()
+
+
+def _progress(page) -> str:
+    return page.locator(".v2v-rate-progress").inner_text()
+
+
+def test_rating_by_clicks_and_keys_survives_a_killed_kernel(voila, browser):
+    url, uri, server = voila
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    address = url + "rate.ipynb?experiment=rating&rater=ann"
+    page.goto(address, timeout=120_000)
+    page.locator(".v2v-rate-progress", has_text="0 of 12").wait_for(timeout=120_000)
+    _videos_loaded(page, 2)
+    page.screenshot(path=str(SCREENSHOTS / "voila_rate_view.png"), full_page=True)
+    for i in range(10):
+        if i % 2:  # keys: left, right, tie, skip, left
+            page.keyboard.press(["ArrowLeft", "ArrowRight", "ArrowDown", "s", "ArrowLeft"][i // 2])
+        else:  # buttons
+            page.locator([".v2v-rate-left-button", ".v2v-rate-right-button", ".v2v-rate-tie-button",
+                          ".v2v-rate-skip-button", ".v2v-rate-right-button"][i // 2]).click()
+        page.locator(".v2v-rate-progress", has_text=f"{i + 1} of 12").wait_for(timeout=30_000)
+    # Kill the page's kernel outright (-9), as a crash would, then open the page again.
+    kernels = [p for p in psutil.Process(server.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    assert kernels
+    for kernel in kernels:
+        os.kill(kernel.pid, signal.SIGKILL)
+    page.close()
+    again = browser.new_page(viewport={"width": 1300, "height": 1000})
+    again.goto(address, timeout=120_000)
+    again.locator(".v2v-rate-progress", has_text="10 of 12").wait_for(timeout=120_000)
+    stored = load_ratings("rating", tracking_uri=uri)
+    assert len(stored) == 10 and list(stored["rater"].unique()) == ["ann"]
+    assert stored["choice"].value_counts().to_dict() == {"right": 3, "left": 3, "tie": 2, "skip": 2}
+    again.close()

@@ -57,7 +57,12 @@ def test_run_browser_filters_and_shows_a_run(store_with_runs):
     assert len(videos) == 2  # source and output side by side
     assert all(v.autoplay is False and v.loop is True for v in videos)
     assert videos[0].value == DEMO.read_bytes()
-    assert any("polyline" in t for t in _texts(browser.detail))
+    # Per-frame charts: one bqplot figure per metric, on the clip's time axis, lines lined up.
+    charts = [c for c in _walk(browser.detail) if c.__class__.__name__ == "Figure"]
+    assert {c.title for c in charts} >= {"ssim_source", "temporal_consistency", "flicker"}
+    assert all(c.axes[0].label == "time in the clip (s)" for c in charts)
+    assert len({(float(c.marks[0].x[0]), float(c.axes[0].scale.min)) for c in charts}) == 1  # every line starts alike
+    assert "failure" not in " ".join(_texts(browser.detail)).split("status")[1].split("</b>")[1][:40]
     # A range on another metric: narrowing it to one run's value keeps that run only.
     browser.status.value, browser.model.value = (), ()
     browser.range_metric.value = "temporal_consistency"
@@ -65,6 +70,26 @@ def test_run_browser_filters_and_shows_a_run(store_with_runs):
     target = browser.vm.runs.dropna(subset=["temporal_consistency"]).iloc[0]["temporal_consistency"]
     browser.metric_range.value = (target - 1e-4, target + 1e-4)
     assert browser.table.value.count("data-run") == 1
+    # A row clicked in the table selects its run, as the dropdown does.
+    other = browser.run.options[1][1]
+    browser.table.selected = other
+    assert browser.run.value == other and browser.vm.selected == other
+    assert "background" in browser.table.value  # and the table marks it
+
+
+def test_load_runs_reads_the_database_and_the_client_alike(store_with_runs, monkeypatch):
+    """The fast path (SELECTs on MLflow's tables) and MlflowClient.search_runs give the same frame;
+    MLflow changing its tables fails this test, not a user's dashboard."""
+    from v2v_lab import load_runs
+    from v2v_lab.tracking import reader
+
+    fast = [load_runs("dash"), load_runs("dash", include_parents=True), load_runs("dash", model="gen4_aleph")]
+    monkeypatch.setattr(reader, "is_database", lambda uri: False)
+    slow = [load_runs("dash"), load_runs("dash", include_parents=True), load_runs("dash", model="gen4_aleph")]
+    for a, b in zip(fast, slow, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    assert len(fast[0]) == 4 and len(fast[1]) == 5 and len(fast[2]) == 2
+    assert fast[0]["failure"].map(lambda v: v is None or isinstance(v, str)).all()
 
 
 def test_run_browser_links_to_mlflow_with_the_experiment_id(store_with_runs):
@@ -79,11 +104,22 @@ def test_compare_view_summary_grid_and_play(store_with_runs):
     view = CompareView("dash", by="model", baseline="gen4_aleph")
     table = view.summary_table()
     assert set(table["group"]) == {"gen4_aleph", "gen3a_turbo"}
-    assert "<svg" in view.scatter.value
+    figure = next(c for c in _walk(view.scatter) if c.__class__.__name__ == "Figure")
+    assert [a.label for a in figure.axes] == ["ssim_source (range -1..1, higher is better)",
+                                              "temporal_consistency (range -1..1, higher is better)"]
+    marks = figure.marks
+    assert len(marks) == 2 and all(len(m.x) == len(m.names) for m in marks)
+    assert all(" · seed 1 · " in name and "ssim_source" in name for m in marks for name in m.names)
+    marks[0]._handle_custom_msg({"event": "element_click", "data": {"index": 0}}, None)  # a point clicked
+    assert len(view.player.outputs) == 1
     buttons = [c for c in _walk(view.grid) if c.__class__.__name__ == "Button"]
     assert buttons
     buttons[0].click()
     assert len(view.player.outputs) == 1
+    # Thumbnails sized for display: JPEGs 200 px wide, a few KB each.
+    images = [c for c in _walk(view.grid) if c.__class__.__name__ == "Image"]
+    assert images and all(i.format == "jpeg" and len(i.value) < 30_000 for i in images)
+    assert all("seed 1 · " in t for t in _texts(view.grid) if "ssim" in t)
 
 
 def test_compare_view_by_prompt_puts_models_on_rows(store_with_runs):
@@ -103,7 +139,7 @@ def test_sweep_monitor_counts(store_with_runs):
     assert monitor.counts["done"] == 2 and monitor.counts["failed"] == 2
     assert "done 2" in monitor.state.value and "credits" in monitor.state.value
     posters = [c for c in _walk(monitor.outputs) if c.__class__.__name__ == "Image"]
-    assert len(posters) == 2 and all(p.value[:4] == b"\x89PNG" for p in posters)
+    assert len(posters) == 2 and all(p.value[:2] == b"\xff\xd8" and len(p.value) < 30_000 for p in posters)
 
 
 def test_sweep_monitor_runs_in_the_background_and_estimates_time_left(mlflow_store, tmp_path):

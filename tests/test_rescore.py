@@ -7,14 +7,14 @@ gets its own copy of the store (database and artifacts, paths rewritten), so it 
 from __future__ import annotations
 
 import os
-import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+
+from .conftest import copy_study
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
@@ -58,13 +58,7 @@ def paid_study(tmp_path_factory) -> Path:
 @pytest.fixture()
 def study(paid_study, tmp_path) -> Path:
     """A private copy of the paid study: the database's artifact paths point into the copy."""
-    folder = tmp_path / "study"
-    shutil.copytree(paid_study, folder, ignore=shutil.ignore_patterns("*.v2v-locks"))
-    with sqlite3.connect(folder / "mlflow.db") as db:
-        db.execute("UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (str(paid_study), str(folder)))
-        db.execute("UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)",
-                   (str(paid_study), str(folder)))
-    return folder
+    return copy_study(paid_study, tmp_path / "study")
 
 
 def cells(folder: Path) -> list:

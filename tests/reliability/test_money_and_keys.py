@@ -91,7 +91,9 @@ def test_1_duplicate_entries_are_merged_and_paid_once(emu, mlflow_store, tmp_pat
 def test_2_a_second_process_on_the_same_store_is_refused_whatever_its_state_folder(tmp_path):
     store = f"sqlite:///{tmp_path / 'shared.db'}"
     spec = write_spec(tmp_path, experiment="two-homes", prompts=["neon city", "noir"], seeds=[1, 2])
-    with Emulator(render_scale=0.1, run_s=2.0) as slow:
+    # Each task runs 5 s: the first sweep is still running when the second has started, even on a
+    # loaded machine (with 2 s it had sometimes finished first, and the second found nothing to do).
+    with Emulator(render_scale=0.1, run_s=5.0) as slow:
         env = {"MLFLOW_TRACKING_URI": store, "V2V_LAB_BASE_URL": slow.base_url}
         first = subprocess.Popen([CLI, "sweep", str(spec), "--no-progress"], env={
             **os.environ, **env, "V2V_LAB_HOME": str(tmp_path / "home_a")}, stdout=subprocess.PIPE,

@@ -3,6 +3,7 @@
 from .browser import RunBrowser
 from .compare_view import CompareView
 from .monitor import SweepMonitor
+from .rate_view import RateView
 from .viewmodel import RunFilter, RunsViewModel
 
-__all__ = ["CompareView", "RunBrowser", "RunFilter", "RunsViewModel", "SweepMonitor"]
+__all__ = ["CompareView", "RateView", "RunBrowser", "RunFilter", "RunsViewModel", "SweepMonitor"]

@@ -10,13 +10,18 @@ import pandas as pd
 
 from ..metrics import metric_names
 from ..tracking.reader import list_experiments, load_artifact, load_runs, load_series
-from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_OUTPUT
+from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES, ARTIFACT_OUTPUT
+from .charts import series_charts
+from .run_table import RunTable
 from .viewmodel import RunsViewModel
 
 METRICS = metric_names(headline_only=True)
 
 
-def _table_html(df: pd.DataFrame, selected: str | None, limit: int = 200) -> str:
+TABLE_ROWS = 200
+
+
+def _table_html(df: pd.DataFrame, selected: str | None, limit: int = TABLE_ROWS) -> str:
     if df.empty:
         return "<p><i>no runs match</i></p>"
     rows = []
@@ -59,8 +64,7 @@ class RunBrowser(w.VBox):
         self.descending = w.Checkbox(value=False, description="descending")
         self.run = w.Dropdown(description="run", options=[])
         self.run.add_class("v2v-run-picker")  # stable hooks for browser tests
-        self.table = w.HTML()
-        self.table.add_class("v2v-runs-table")
+        self.table = RunTable()  # a row clicked selects its run, as the dropdown does
         self.detail = w.VBox()
         super().__init__([self.experiment,
                           w.HBox([self.model, self.ratio, self.seed, self.status]),
@@ -73,6 +77,7 @@ class RunBrowser(w.VBox):
             widget.observe(lambda _: self.refresh(), "value")
         self.range_metric.observe(lambda _: self._reset_range(), "value")
         self.run.observe(lambda change: self.show(change["new"]), "value")
+        self.table.observe(lambda change: self._pick(change["new"]), "selected")
         self.load()
 
     def load(self) -> None:
@@ -108,10 +113,19 @@ class RunBrowser(w.VBox):
         f.metric_ranges = {} if full else {self.range_metric.value: (lo, hi)}
         self.vm.sort_by, self.vm.ascending = self.sort.value, not self.descending.value
         df = self._render_table()
-        labels = [(f"{r.model} s{r.seed} {r.status} {str(r.prompt)[:30]}", r.run_id) for r in df.itertuples()]
+        # The picker lists the rows the table shows: 10,000 options would weigh on every browser.
+        labels = [(f"{r.model} s{r.seed} {r.status} {str(r.prompt)[:30]}", r.run_id)
+                  for r in df.head(TABLE_ROWS).itertuples()]
         current = self.run.value
+        if current is not None and current not in {v for _, v in labels}:
+            current = None
         self.run.options = [("-", None), *labels]
-        self.run.value = current if current in {v for _, v in labels} else None
+        self.run.value = current
+
+    def _pick(self, run_id: str) -> None:
+        """A table row clicked: the table shows the picker's rows, so the run is among its options."""
+        if run_id in {v for _, v in self.run.options}:
+            self.run.value = run_id
 
     def _render_table(self) -> pd.DataFrame:
         df = self.vm.table()
@@ -144,18 +158,28 @@ class RunBrowser(w.VBox):
                                                                                width=360)]))
         else:
             videos.append(w.HTML("<i>no output video (the cell failed or the artifact is missing)</i>"))
-        sheet = load_artifact(run_id, ARTIFACT_CONTACT_SHEET, tracking_uri=self.tracking_uri)
-        if sheet is not None:
-            videos.append(w.VBox([w.HTML("<b>contact sheet</b> (source above, output below)"),
-                                  w.Image(value=sheet.read_bytes(), format="png", width=540)]))
         parts.append(w.HBox(videos))
+        sheet = load_artifact(run_id, ARTIFACT_CONTACT_SHEET, tracking_uri=self.tracking_uri)
+        if sheet is not None:  # full width below the videos: its time labels stay readable
+            parts.append(w.VBox([w.HTML("<b>contact sheet</b> (source above, output below)"),
+                                 w.Image(value=sheet.read_bytes(), format="png",
+                                         layout=w.Layout(width="100%", max_width="1100px"))]))
         params = {k: row.get(k) for k in ("model", "prompt", "seed", "ratio", "video", "provider", "task_id")}
         metrics = {m: row.get(m) for m in METRICS if m in row}
         parts.append(w.HTML("<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
                                                 for k, v in {**params, **metrics}.items()) + "</table>"))
-        series = {m: load_series(run_id, m, tracking_uri=self.tracking_uri) for m in METRICS}
-        parts.append(w.HTML(_sparklines(series)))
+        parts.append(self._series(run_id))
         self.detail.children = parts
+
+    def _series(self, run_id: str) -> w.Widget:
+        """Per-frame charts from frames.csv (one download, with the sampled times); runs logged
+        without it fall back to the per-frame metric histories."""
+        table = load_artifact(run_id, ARTIFACT_FRAMES, tracking_uri=self.tracking_uri)
+        if table is not None:
+            frames = pd.read_csv(table)
+            series = {m: frames[m].dropna().tolist() if m in frames else [] for m in METRICS}
+            return series_charts(series, frames["time_s"].tolist() if "time_s" in frames else None)
+        return series_charts({m: load_series(run_id, m, tracking_uri=self.tracking_uri) for m in METRICS})
 
 
 def _source_pane(source: object) -> w.Widget:
@@ -163,19 +187,3 @@ def _source_pane(source: object) -> w.Widget:
         return w.VBox([w.HTML("<b>source</b>"), w.Video.from_file(source, autoplay=False, loop=True, width=360)])
     where = html.escape(str(source)) if source else "not recorded"
     return w.HTML(f"<i>source video not on this machine ({where})</i>")
-
-
-def _sparklines(series: dict[str, list[float]]) -> str:
-    """Per-frame metric charts as inline SVG: no plotting library, nothing to download."""
-    out = []
-    for name, values in series.items():
-        if not values:
-            out.append(f"<div>{name}: <i>no per-frame series</i></div>")
-            continue
-        lo, hi = min(values), max(values)
-        span = (hi - lo) or 1.0
-        pts = " ".join(f"{i * 200 / max(1, len(values) - 1):.1f},{40 - (v - lo) / span * 36 - 2:.1f}"
-                       for i, v in enumerate(values))
-        out.append(f"<div>{name} <svg width='200' height='40'><polyline fill='none' stroke='#36c' "
-                   f"points='{pts}'/></svg> {lo:.4f}..{hi:.4f}</div>")
-    return "".join(out)

@@ -12,6 +12,10 @@ from ..metrics import metric_names
 from ..tracking.compare import compare_frame
 from ..tracking.reader import load_artifact, load_runs
 from ..tracking.schema import ARTIFACT_OUTPUT, ARTIFACT_POSTER
+from .charts import scatter
+from .thumbnails import thumbnail
+
+THUMB_WIDTH = 200  # px on screen; the poster is scaled to this once, in Python, and sent as a JPEG
 
 
 class CompareView(w.VBox):
@@ -26,15 +30,24 @@ class CompareView(w.VBox):
             self.runs[by].astype(str) == g, metric].notna().any()]
         default = baseline if baseline in groups else (scored or groups or [None])[0]
         self.baseline = w.Dropdown(options=groups, value=default, description="baseline")
+        self.y_metric = w.Dropdown(options=list(metric_names(headline_only=True)), value="temporal_consistency",
+                                   description="against")
+        seeds = sorted(int(s) for s in self.runs["seed"].dropna().unique()) if "seed" in self.runs else []
+        # The grid shows one seed at a time and names it; every seed is one click away.
+        self.seed = w.Dropdown(options=seeds, value=seed if seed in seeds else (seeds[0] if seeds else None),
+                               description="seed")
         self.summary = w.HTML()
         self.grid = w.GridBox()
         self.player = w.Output()
-        self.scatter = w.HTML()
-        super().__init__([w.HBox([self.metric, self.baseline]), self.summary, self.scatter, self.grid, self.player])
+        self.scatter = w.Box()
+        super().__init__([w.HBox([self.metric, self.baseline]), self.summary, self.y_metric, self.scatter,
+                          self.seed, self.grid, self.player])
         self.metric.observe(lambda _: self.refresh(), "value")
         self.baseline.observe(lambda _: self.refresh(), "value")
+        self.y_metric.observe(lambda _: self._draw_scatter(), "value")
+        self.seed.observe(lambda change: self.build_grid(change["new"]), "value")
         self.groups = groups
-        self.build_grid(seed)
+        self.build_grid(self.seed.value)
         self.refresh()
 
     def summary_table(self) -> pd.DataFrame:
@@ -47,20 +60,33 @@ class CompareView(w.VBox):
             table = self.summary_table()
         except InputError as exc:  # e.g. a baseline whose cells all failed: say so, never raise
             self.summary.value = f"<p><i>no comparison: {html.escape(str(exc))}</i></p>"
-            self.scatter.value = _scatter(self.runs, self.by)
-            return
-        if table.empty:
-            self.summary.value = "<p><i>no scored runs to compare</i></p>"
         else:
-            self.summary.value = table.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
-        self.scatter.value = _scatter(self.runs, self.by)
+            self.summary.value = ("<p><i>no scored runs to compare</i></p>" if table.empty else
+                                  table.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+        self._draw_scatter()
+
+    def _draw_scatter(self) -> None:
+        headline = metric_names(headline_only=True)
+        self.scatter.children = [scatter(self.runs, self.metric.value, self.y_metric.value, self.by, self.play,
+                                         metrics=headline)]
+
+    def play(self, run_id: str) -> None:
+        """Play a run's output below the grid (a point or a cell clicked)."""
+        video = load_artifact(run_id, ARTIFACT_OUTPUT, tracking_uri=self.tracking_uri)
+        self.player.outputs = ()  # the last video replaced (clear_output needs a kernel)
+        if video is not None:
+            row = self.runs[self.runs["run_id"] == run_id].iloc[0]
+            self.player.append_display_data(w.VBox([
+                w.HTML(f"<b>{html.escape(str(row.get(self.by)))}</b> · seed {row.get('seed')} · "
+                       f"{html.escape(str(row.get('prompt'))[:80])}"),
+                w.Video.from_file(str(video), autoplay=True, loop=True, width=480)]))
 
     def build_grid(self, seed: int | None) -> None:
         df = self.runs
         if df.empty:
             self.grid.children = [w.HTML("<i>this experiment has no runs</i>")]
             return
-        if seed is not None:
+        if seed is not None and self.by != "seed":
             df = df[df["seed"] == seed]
         # Rows are prompts; when the columns are prompts, rows are models.
         rows_by = "model" if self.by == "prompt" else "prompt"
@@ -78,42 +104,12 @@ class CompareView(w.VBox):
         if row is None:
             return w.HTML("<i>no run</i>")
         poster = load_artifact(row["run_id"], ARTIFACT_POSTER, tracking_uri=self.tracking_uri)
-        text = f"{row.get('status')}<br>ssim {row.get('ssim_source', float('nan')):.3f} · tc " \
-               f"{row.get('temporal_consistency', float('nan')):.3f}"
+        text = f"seed {row.get('seed')} · {row.get('status')}<br>ssim {row.get('ssim_source', float('nan')):.3f} · " \
+               f"tc {row.get('temporal_consistency', float('nan')):.3f}"
         if poster is None:
             return w.HTML(f"<i>no output</i><br>{text}")
-        button = w.Button(description="play", layout=w.Layout(width="200px"))
+        button = w.Button(description="play", layout=w.Layout(width=f"{THUMB_WIDTH}px"))
         run_id = row["run_id"]
-
-        def play(_):
-            video = load_artifact(run_id, ARTIFACT_OUTPUT, tracking_uri=self.tracking_uri)
-            self.player.clear_output()
-            if video is not None:
-                self.player.append_display_data(w.Video.from_file(str(video), autoplay=True, loop=True, width=480))
-        button.on_click(play)
-        return w.VBox([w.Image(value=poster.read_bytes(), format="png", width=200), w.HTML(text), button])
-
-
-def _scatter(df: pd.DataFrame, by: str) -> str:
-    """ssim_source against temporal_consistency, one colour per group, as inline SVG."""
-    need = {"ssim_source", "temporal_consistency", by}
-    if df.empty or not need <= set(df.columns):
-        return ""
-    d = df.dropna(subset=["ssim_source", "temporal_consistency"])
-    if d.empty:
-        return ""
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
-    groups = sorted(d[by].astype(str).unique())
-    x0, x1 = d["ssim_source"].min(), d["ssim_source"].max()
-    y0, y1 = d["temporal_consistency"].min(), d["temporal_consistency"].max()
-    sx, sy = (x1 - x0) or 1, (y1 - y0) or 1
-    dots = []
-    for _, r in d.iterrows():
-        c = palette[groups.index(str(r[by])) % len(palette)]
-        x = 30 + (r["ssim_source"] - x0) / sx * 260
-        y = 170 - (r["temporal_consistency"] - y0) / sy * 150
-        dots.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='4' fill='{c}'/>")
-    legend = "".join(f"<text x='300' y='{20 + 15 * i}' fill='{palette[i % len(palette)]}'>{html.escape(g)}</text>"
-                     for i, g in enumerate(groups))
-    return (f"<svg width='420' height='190'><text x='100' y='188'>ssim_source</text>"
-            f"<text x='0' y='12'>temporal_consistency</text>{''.join(dots)}{legend}</svg>")
+        button.on_click(lambda _: self.play(run_id))
+        return w.VBox([w.Image(value=thumbnail(poster.read_bytes(), THUMB_WIDTH), format="jpeg",
+                               width=THUMB_WIDTH), w.HTML(text), button])

@@ -12,8 +12,10 @@ from typing import Any
 import ipywidgets as w
 
 from ..tracking.schema import ARTIFACT_POSTER
+from .thumbnails import thumbnail
 
 LATEST = 4  # outputs shown as posters
+TILE_WIDTH = 160
 END_STATES = ("done", "failed", "unknown")
 
 
@@ -28,6 +30,10 @@ class SweepMonitor(w.VBox):
         self.latest: list[tuple[str, bytes | None]] = []  # (caption, poster PNG) newest first
         self.state = w.HTML()
         self.outputs = w.HBox()
+        self._tiles: list[tuple[w.VBox, w.Image, w.HTML]] = []
+        for _ in range(LATEST):
+            image, label = w.Image(format="jpeg", width=TILE_WIDTH), w.HTML()
+            self._tiles.append((w.VBox([image, label]), image, label))
         self.result: Any = None
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -52,8 +58,8 @@ class SweepMonitor(w.VBox):
                 caption = (f"{cell.model} s{cell.seed} {cell.prompt[:30]}<br>ssim "
                            f"{vals.get('ssim_source', float('nan')):.3f}")
                 poster = Path(data["output"]).parent / ARTIFACT_POSTER if data.get("output") else None
-                png = poster.read_bytes() if poster is not None and poster.is_file() else None
-                self.latest = ([(caption, png)] + self.latest)[:LATEST]
+                image = thumbnail(poster.read_bytes(), TILE_WIDTH) if poster is not None and poster.is_file() else None
+                self.latest = ([(caption, image)] + self.latest)[:LATEST]
         self._render()
 
     def eta_s(self) -> float | None:
@@ -74,11 +80,12 @@ class SweepMonitor(w.VBox):
             left = f", about {eta:.0f} s left" if eta is not None else ""
             self.state.value = ("<b>cells</b> " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
                                 + f" &mdash; <b>credits</b> {self.credits:g} &mdash; {elapsed:.0f} s{left}")
-        tiles: list[w.Widget] = []
-        for caption, png in self.latest:
-            image = w.Image(value=png, format="png", width=160) if png else w.HTML("<i>no poster</i>")
-            tiles.append(w.VBox([image, w.HTML(f"<small>{caption}</small>")]))
-        self.outputs.children = tiles
+        # The same few tiles, refilled: new widgets on every event would all be kept in a saved notebook.
+        for (caption, jpeg), (_, image, label) in zip(self.latest, self._tiles, strict=False):
+            image.value = jpeg or b""
+            image.layout.display = None if jpeg else "none"
+            label.value = f"<small>{caption}</small>" if jpeg else f"<small><i>no poster</i> {caption}</small>"
+        self.outputs.children = [tile for tile, _, _ in self._tiles[: len(self.latest)]]
 
     def run(self, spec: Any, **options: Any) -> threading.Thread:
         from ..sweeps import run_sweep

@@ -29,9 +29,16 @@ def write_poster(video: str | os.PathLike[str], dest: str | os.PathLike[str], sh
 
 
 def _label(img: np.ndarray, text: str) -> np.ndarray:
+    """The text in white on black at the top left, sized to the image: a sheet of six columns is
+    shown about 1,000 px wide, so a label must be about a tenth of its cell's height to be read."""
     out = img.copy()
-    cv2.rectangle(out, (0, 0), (min(out.shape[1], 8 + 9 * len(text)), 20), (0, 0, 0), -1)
-    cv2.putText(out, text, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    scale = max(0.45, out.shape[0] / 160)
+    thickness = max(1, round(scale * 1.5))
+    (width, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    pad = max(3, height // 3)
+    cv2.rectangle(out, (0, 0), (min(out.shape[1], width + 2 * pad), height + base + 2 * pad), (0, 0, 0), -1)
+    cv2.putText(out, text, (pad, pad + height), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
+                cv2.LINE_AA)
     return out
 
 

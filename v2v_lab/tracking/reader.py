@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
 from ..metrics.base import REGISTRY
+from .runs_sql import is_database, read_runs
 from .schema import (
     ARTIFACT_SEEDS,
     KIND_CELL,
+    KIND_RATINGS,
     KIND_SWEEP,
     KIND_TAG,
     PARAM_COLUMNS,
@@ -24,6 +29,7 @@ from .schema import (
     TIMING_METRICS,
 )
 from .store import client as make_client
+from .store import tracking_uri as resolve_uri
 
 METRIC_COLUMNS = (*REGISTRY, *TIMING_METRICS)
 
@@ -32,9 +38,8 @@ def recorded_seeds(experiment: str, count: int, tracking_uri: str | None = None)
     """The {random: N} seeds an earlier sweep of the experiment drew, as its parent run keeps them
     (seeds.json), newest sweep first; None when the store has no such record (or no such store)."""
     from .store import local_store_path
-    from .store import tracking_uri as resolve
 
-    uri = resolve(tracking_uri)
+    uri = resolve_uri(tracking_uri)
     local = local_store_path(uri)
     if local is not None and not local.exists():
         return None  # asking would create an empty store
@@ -68,45 +73,78 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
 
     filters: column=value (or a list/tuple of values), e.g. load_runs("quickstart", model="gen4_aleph").
     """
-    client = make_client(tracking_uri)
+    uri = resolve_uri(tracking_uri)
+    client = make_client(uri)
     exp = client.get_experiment_by_name(experiment)
     columns = ["run_id", "run_name", "experiment_id", "start_time", *PARAM_COLUMNS, *TAG_COLUMNS.values(), *METRIC_COLUMNS]
     if exp is None:
         return pd.DataFrame(columns=columns)
-    rows = []
-    metric_keys: set[str] = set(METRIC_COLUMNS)
-    token = None
-    while True:
-        page = client.search_runs([exp.experiment_id], max_results=5000, page_token=token)
-        for run in page:
-            tags = run.data.tags
-            if tags.get(KIND_TAG) != KIND_CELL and not include_parents:
-                continue
-            row: dict[str, Any] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
-                                   "experiment_id": run.info.experiment_id, "start_time": pd.to_datetime(run.info.start_time, unit="ms")}
-            row.update({k: run.data.params.get(k) for k in PARAM_COLUMNS})
-            row.update({col: tags.get(tag) or None for tag, col in TAG_COLUMNS.items()})
-            summary = {k: v for k, v in run.data.metrics.items() if not k.startswith(SERIES_PREFIX)}
-            metric_keys.update(summary)
-            row.update(summary)
-            rows.append(row)
-        token = page.token
-        if not token:
-            break
-    df = pd.DataFrame(rows, columns=None if rows else columns)
+    wide = (_runs_from_database(uri, exp.experiment_id, include_parents) if is_database(uri) else None)
+    if wide is None:
+        wide = _runs_from_client(client, exp.experiment_id, include_parents)
+    df = wide.reset_index(drop=True)
+    metric_keys = set(METRIC_COLUMNS) | (set(df.columns) - set(columns) - {KIND_TAG})
+    df = df.drop(columns=[KIND_TAG], errors="ignore")
     for col in columns:
         if col not in df.columns:
             df[col] = np.nan if col in METRIC_COLUMNS else None
+    df["start_time"] = pd.to_datetime(df["start_time"], unit="ms")
     df["seed"] = pd.to_numeric(df["seed"], errors="coerce").astype("Int64")
     df["repeat"] = pd.to_numeric(df["repeat"], errors="coerce").astype("Int64")
     for col in metric_keys:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    for col in TAG_COLUMNS.values():  # a missing or empty tag reads as None, whichever way it was read
+        values = df[col].astype(object)
+        df[col] = values.where(values.notna() & values.astype(bool), None)
+    df = df[[*columns, *sorted(metric_keys - set(columns))]]
     for key, value in filters.items():
         if key not in df.columns:
             raise KeyError(f"filter {key!r}: not a column; columns: {', '.join(df.columns)}")
         values = value if isinstance(value, (list, tuple, set)) else [value]
         df = df[df[key].isin(values)]
-    return df.sort_values("start_time").reset_index(drop=True)
+    return df.sort_values("start_time", kind="stable").reset_index(drop=True)
+
+
+def _wanted(kind: str | None, include_parents: bool) -> bool:
+    """Cells; with include_parents, the sweeps' parent runs too (never the raters' runs)."""
+    return kind == KIND_CELL or (include_parents and kind != KIND_RATINGS)
+
+
+def _runs_from_client(client: Any, experiment_id: str, include_parents: bool) -> pd.DataFrame:
+    rows = []
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], max_results=5000, page_token=token)
+        for run in page:
+            tags = run.data.tags
+            if not _wanted(tags.get(KIND_TAG), include_parents):
+                continue
+            row: dict[str, Any] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
+                                   "experiment_id": run.info.experiment_id, "start_time": run.info.start_time}
+            row.update({k: run.data.params.get(k) for k in PARAM_COLUMNS})
+            row.update({col: tags.get(tag) for tag, col in TAG_COLUMNS.items()})
+            row.update({k: v for k, v in run.data.metrics.items() if not k.startswith(SERIES_PREFIX)})
+            rows.append(row)
+        token = page.token
+        if not token:
+            break
+    return pd.DataFrame(rows)
+
+
+def _runs_from_database(uri: str, experiment_id: str, include_parents: bool) -> pd.DataFrame | None:
+    tables = read_runs(uri, experiment_id, params=PARAM_COLUMNS, tags=TAG_COLUMNS, series_prefix=SERIES_PREFIX,
+                       kind_tag=KIND_TAG, kinds=None if include_parents else (KIND_CELL,),
+                       not_kinds=(KIND_RATINGS,) if include_parents else ())
+    if tables is None:
+        return None
+    runs, params, tags, metrics = tables
+    wide = runs.rename(columns={"run_uuid": "run_id", "name": "run_name"}).set_index("run_id")
+    wide["experiment_id"] = wide["experiment_id"].astype(str)
+    for long, rename in ((params, None), (tags, TAG_COLUMNS), (metrics, None)):
+        if not long.empty:
+            pivot = long.pivot(index="run_uuid", columns="key", values="value")
+            wide = wide.join(pivot.rename(columns=rename) if rename else pivot)
+    return wide.reset_index()
 
 
 def load_artifact(run: str | pd.Series | dict, name: str, *, tracking_uri: str | None = None,
@@ -119,7 +157,26 @@ def load_artifact(run: str | pd.Series | dict, name: str, *, tracking_uri: str |
         return None
     target = Path(dest) if dest else Path(tempfile.gettempdir()) / "v2v-lab-artifacts" / run_id
     target.mkdir(parents=True, exist_ok=True)
-    return Path(client.download_artifacts(run_id, name, str(target)))
+    with _no_progress_bars():
+        return Path(client.download_artifacts(run_id, name, str(target)))
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """MLflow draws a "Downloading artifacts" bar per download; in a dashboard they pile up in the
+    widget's output. Its own switch, set for the download only."""
+    previous = os.environ.get(_PROGRESS_BAR)
+    os.environ[_PROGRESS_BAR] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_PROGRESS_BAR, None)
+        else:
+            os.environ[_PROGRESS_BAR] = previous
+
+
+_PROGRESS_BAR = MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name
 
 
 def load_series(run_id: str, metric: str, *, tracking_uri: str | None = None) -> list[float]:

@@ -13,12 +13,14 @@ __all__ = [
     "KIND_SWEEP", "KIND_TAG", "LOGGING", "PARAM_COLUMNS", "PROMPT_PARAM_CHARS", "PROVIDER_TAG", "SCORE_PARAM_PREFIX",
     "SCORING_ERROR_TAG", "SEEDS_TAG", "SERIES_PREFIX", "SOURCE_TAG", "STATUS_TAG", "TAG_COLUMNS", "TASK_ID_TAG",
     "TIMING_METRICS", "USER_TAG_PREFIX", "WRITER_TAG", "user_tag",
+    "KIND_RATINGS", "RATER_TAG", "JUDGMENT_TAG_PREFIX",
 ]
 
 # -- tags on every run --------------------------------------------------------------------------
 KIND_TAG: Final = "v2v.kind"  # KIND_SWEEP (the parent) or KIND_CELL (a child)
 KIND_SWEEP: Final = "sweep"
 KIND_CELL: Final = "cell"
+KIND_RATINGS: Final = "ratings"  # a rater's judgments: one run per rater, one tag per judgment
 WRITER_TAG: Final = "v2v.writer"  # host:pid of the process that logged the run
 USER_TAG_PREFIX: Final = "v2v.tag."  # the spec's `tags:`, one MLflow tag each
 
@@ -39,6 +41,12 @@ FAILURE_TAG: Final = "v2v.failure"
 SCORING_ERROR_TAG: Final = "v2v.scoring_error"
 EXPERIMENT_TAG: Final = "v2v.experiment"
 SOURCE_TAG: Final = "v2v.source"  # where the source clip is, so dashboards can play it beside the output
+
+# -- a ratings run (KIND_RATINGS) ----------------------------------------------------------------
+RATER_TAG: Final = "v2v.rater"
+# One tag per judgment, `v2v.judgment.<id>` = its JSON. A tag is one row written in one statement:
+# a judgment lands whole the moment it is made, and raters writing at once never touch the same row.
+JUDGMENT_TAG_PREFIX: Final = "v2v.judgment."
 
 # The experiment's kind, read by MLflow 3's UI: a tracking experiment opens on its runs table.
 EXPERIMENT_KIND_TAG: Final = "mlflow.experimentKind"

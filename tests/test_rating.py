@@ -1,0 +1,262 @@
+"""Human judgments: the analysis on answers known in advance, and RateView on a real study in a real
+MLflow store (durable at once, resumable, blind, shared between raters and processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from v2v_lab import InputError, load_ratings, load_runs, metric_agreement, rank, rater_agreement
+from v2v_lab.rating import BT_METHOD, bradley_terry, build_pairs
+from v2v_lab.rating.analysis import metric_agreement_frame, rank_frame, rater_agreement_frame, wilson
+
+from .conftest import ROOT, copy_study
+
+
+def judgments(rows: list[tuple[str, str, str, str]], question: str = "q", by: str = "model") -> pd.DataFrame:
+    """(rater, left value, right value, choice) -> a ratings table; the run id is the value plus a pair number."""
+    out = []
+    for i, (rater, lv, rv, choice) in enumerate(rows):
+        out.append({"id": str(i), "rater": rater, "question": question, "by": by, "left_run": f"{lv}-{i % 7}",
+                    "right_run": f"{rv}-{i % 7}", "left_value": lv, "right_value": rv, "choice": choice,
+                    "at": pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(seconds=i), "seconds": 1.0})
+    df = pd.DataFrame(out)
+    df["winner"] = df["left_run"].where(df["choice"] == "left", df["right_run"].where(df["choice"] == "right"))
+    return df
+
+
+# -- analysis on known answers ------------------------------------------------------------------------
+
+def test_bradley_terry_recovers_known_strengths():
+    truth = {"a": 4.0, "b": 2.0, "c": 1.0}  # P(a beats b) = 4 / (4 + 2)
+    rng = np.random.default_rng(1)
+    rows = []
+    for _ in range(3000):
+        x, y = rng.choice(list(truth), 2, replace=False)
+        wins = rng.random() < truth[x] / (truth[x] + truth[y])
+        rows.append(("r", x, y, "left" if wins else "right"))
+    table = rank_frame(judgments(rows), bootstrap=300)
+    assert list(table["group"]) == ["a", "b", "c"] and list(table["rank"]) == [1, 2, 3]
+    scale = np.exp(np.mean(np.log(list(truth.values()))))  # strengths are scaled to geometric mean 1
+    for row in table.itertuples():
+        expected = truth[row.group] / scale
+        assert row.ci_low < expected < row.ci_high, row
+        assert abs(row.strength - expected) / expected < 0.12
+    assert table["n"].sum() == 2 * 3000 and table.attrs["method"] == BT_METHOD
+
+
+def test_ties_count_half_and_equal_groups_come_out_equal():
+    table = rank_frame(judgments([("r", "a", "b", "tie")] * 20 + [("r", "b", "a", "skip")] * 5), bootstrap=50)
+    assert np.allclose(table["strength"], 1.0) and set(table["ties"]) == {20} and set(table["n"]) == {20}
+    # a won every time: finite (the prior), far above b
+    one_sided = rank_frame(judgments([("r", "a", "b", "left")] * 10), bootstrap=50)
+    assert one_sided.iloc[0]["group"] == "a" and np.isfinite(one_sided["strength"]).all()
+    assert one_sided.iloc[0]["strength"] > 10 * one_sided.iloc[1]["strength"]
+
+
+def test_bradley_terry_fits_a_stack_at_once():
+    wins = np.array([[[0, 8], [2, 0]], [[0, 2], [8, 0]]], float)
+    p = bradley_terry(wins)
+    assert p.shape == (2, 2) and p[0, 0] > p[0, 1] and p[1, 0] < p[1, 1]
+
+
+def test_rater_agreement_is_krippendorffs_alpha():
+    same = [(r, "a", "b", c) for c in ("left", "right", "tie", "left") for r in ("ann", "bob")]
+    agreeing = rater_agreement_frame(judgments(same))
+    assert agreeing.iloc[0]["alpha"] == 1.0 and agreeing.iloc[0]["raters"] == 2
+    # Two raters who disagree on every one of four pairs: alpha below 0 (worse than chance).
+    flip = {"left": "right", "right": "left"}
+    rows = []
+    for i, c in enumerate(("left", "right", "left", "right")):
+        rows += [("ann", f"a{i}", f"b{i}", c), ("bob", f"a{i}", f"b{i}", flip[c])]
+    df = judgments(rows)
+    df["left_run"], df["right_run"] = df["left_value"], df["right_value"]  # one pair per i, both raters
+    df["winner"] = df["left_run"].where(df["choice"] == "left", df["right_run"])
+    disagreeing = rater_agreement_frame(df).iloc[0]
+    assert disagreeing["alpha"] < 0 and disagreeing["pairs"] == 4
+    # By hand: 4 units x 2 coders, values (0,1),(1,0),(0,1),(1,0); n = 8, o_01 = o_10 = 4, n_0 = n_1 = 4;
+    # D_o = 8/8 = 1, D_e = (4*4*2)/(8*7) = 4/7, alpha = 1 - D_o/D_e = -0.75.
+    assert disagreeing["alpha"] == pytest.approx(-0.75)
+
+
+def test_metric_agreement_uses_the_direction_and_counts_only_decided_pairs():
+    rows = [("r", "a", "b", "left")] * 6 + [("r", "a", "b", "right")] * 2 + [("r", "a", "b", "tie")] * 3
+    df = judgments(rows)
+    ids = sorted(set(df["left_run"]) | set(df["right_run"]))
+    # structure is higher-is-better, warp_error lower-is-better; both favour every a-run over every b-run.
+    runs = pd.DataFrame({"run_id": ids, "structure": [0.9 if i.startswith("a") else 0.5 for i in ids],
+                         "warp_error": [0.1 if i.startswith("a") else 0.4 for i in ids],
+                         "piqe": [30.0] * len(ids)})  # no difference: no vote
+    out = metric_agreement_frame(df, runs).set_index("metric")
+    assert out.loc["structure", "agreement"] == pytest.approx(6 / 8) and out.loc["structure", "n"] == 8
+    assert out.loc["warp_error", "agreement"] == pytest.approx(6 / 8) and out.loc["warp_error", "direction"] == "lower"
+    assert "piqe" not in out.index
+    assert (out.loc["structure", "ci_low"], out.loc["structure", "ci_high"]) == pytest.approx(wilson(6, 8))
+
+
+def test_wilson_interval_known_value():
+    lo, hi = wilson(8, 10)  # the textbook example: 0.490 .. 0.943
+    assert lo == pytest.approx(0.4902, abs=1e-3) and hi == pytest.approx(0.9433, abs=1e-3)
+
+
+# -- RateView on a real store ---------------------------------------------------------------------------
+
+@pytest.fixture()
+def study(rating_study, tmp_path, monkeypatch) -> str:
+    folder = copy_study(rating_study, tmp_path / "study")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def test_pairs_share_source_prompt_and_seed_and_differ_in_the_model(study):
+    runs = load_runs("rating")
+    pairs = build_pairs(runs, "model")
+    assert len(pairs) == 12
+    by_id = runs.set_index("run_id")
+    for pair in pairs:
+        a, b = by_id.loc[list(pair.runs)].itertuples()
+        assert (a.video, a.prompt, a.seed, a.ratio) == (b.video, b.prompt, b.seed, b.ratio) and a.model != b.model
+    with pytest.raises(InputError, match="^by: "):
+        build_pairs(runs, "colour")
+
+
+def test_rate_view_saves_each_choice_at_once_resumes_and_never_repeats(study):
+    from v2v_lab import RateView
+
+    view = RateView("rating", by="model", rater="ann", question="text")
+    assert view.total == 12 and view.progress.startswith("0 of 12") and view.left_video[4:8] == b"ftyp"
+    shown, swapped = [], 0
+    runs = load_runs("rating").set_index("run_id")
+    for i in range(5):
+        left, right = view.pair
+        shown.append(frozenset((left, right)))
+        swapped += left > right  # sides are random: some pairs shown in sorted order, some not
+        view.choose(["left", "right", "tie", "skip", "left"][i])
+        stored = load_ratings("rating")  # in the store the moment choose() returns
+        assert len(stored) == i + 1 and stored.iloc[-1]["left_run"] == left
+        assert stored.iloc[-1]["left_value"] == runs.loc[left, "model"]
+    assert view.progress.startswith("5 of 12")
+    # A new session (a reopened notebook) goes on where the rater stopped, with nothing shown twice.
+    again = RateView("rating", by="model", rater="ann", question="text")
+    assert again.progress.startswith("5 of 12")
+    while again.pair is not None:
+        shown.append(frozenset(again.pair))
+        again.choose("right")
+    assert len(shown) == 12 == len(set(shown)) and again.finished and again.progress.startswith("12 of 12")
+    assert 0 < swapped < 5 or 0 < sum(min(p) != sorted(p)[0] for p in shown) < 12
+    stored = load_ratings("rating")
+    assert len(stored) == 12 and set(stored["choice"]) == {"left", "right", "tie", "skip"}
+    assert stored["at"].is_monotonic_increasing and (stored["seconds"] >= 0).all()
+    with pytest.raises(InputError, match="^choice: "):
+        again.choose("left")  # nothing left to rate
+    # Asked to, the rater sees the pairs again; the new choices are kept beside the old ones.
+    third = RateView("rating", by="model", rater="ann", question="text", again=True)
+    assert third.progress.startswith("0 of 12") and third.pair is not None
+    # Another question is another set of judgments.
+    assert RateView("rating", rater="ann", question="quality").progress.startswith("0 of 12")
+
+
+def test_a_stale_click_never_judges_the_next_pair_and_bad_input_is_refused(study):
+    from v2v_lab import RateView
+
+    view = RateView("rating", rater="bob")
+    first = view.pair_id
+    view._handle_custom_msg({"choice": "left", "pair": first}, None)  # the click, as the browser sends it
+    view._handle_custom_msg({"choice": "left", "pair": first}, None)  # a double click: same pair id
+    assert len(load_ratings("rating")) == 1 and view.pair_id != first
+    with pytest.raises(InputError, match="^choice: "):
+        view.choose("maybe")
+    with pytest.raises(InputError, match="^rater: "):
+        RateView("rating", rater="'; drop")
+    with pytest.raises(InputError, match="^experiment: "):
+        RateView("nope", rater="bob")
+    with pytest.raises(InputError, match="^question: "):
+        RateView("rating", rater="bob", question=" ")
+    assert len(load_ratings("rating")) == 1  # nothing stored by the refusals
+
+
+def test_the_source_comes_on_demand(study, demo_clip):
+    from v2v_lab import RateView
+
+    view = RateView("rating", rater="cy")
+    assert view.source_video == b""
+    view.show_source = True
+    assert view.source_video == Path(demo_clip).read_bytes()
+
+
+RATER_SCRIPT = textwrap.dedent("""
+    import os, sys
+    from v2v_lab import RateView
+    view = RateView("rating", rater=sys.argv[1])
+    stop_after = int(sys.argv[2])
+    n = 0
+    while view.pair is not None:
+        view.choose("left" if n % 2 else "right")
+        n += 1
+        if n == stop_after:
+            os.kill(os.getpid(), 9)  # a kernel killed mid-session
+""")
+
+
+def _rate_in_process(rater: str, stop_after: int) -> subprocess.Popen:
+    env = {**os.environ}
+    if os.environ.get("PYTHONPATH") == str(ROOT):
+        env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen([sys.executable, "-c", RATER_SCRIPT, rater, str(stop_after)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_raters_in_two_processes_at_once_lose_nothing_and_a_killed_one_keeps_its_choices(study):
+    procs = [_rate_in_process("ann", 0), _rate_in_process("bob", 0), _rate_in_process("cy", 7)]
+    codes = [p.wait(240) for p in procs]
+    assert codes[:2] == [0, 0], [p.stderr.read().decode()[-800:] for p in procs[:2]]
+    assert codes[2] == -signal.SIGKILL
+    stored = load_ratings("rating")
+    assert stored.groupby("rater").size().to_dict() == {"ann": 12, "bob": 12, "cy": 7}
+    assert stored["id"].is_unique
+    # Everyone sees everyone's judgments: agreement over the pairs ann and bob both judged.
+    agreement = rater_agreement("rating")
+    assert agreement.iloc[0]["pairs"] == 12 and agreement.iloc[0]["raters"] == 3
+
+
+def test_rank_and_metric_agreement_on_scripted_raters(study):
+    from v2v_lab import RateView
+
+    runs = load_runs("rating").set_index("run_id")
+    taste = {"gen4_aleph": 3, "aleph2": 2, "gen3a_turbo": 1}
+    # One rater with a known taste in models, one who answers as the structure score does.
+    by_taste = RateView("rating", rater="taste", question="text")
+    while by_taste.pair is not None:
+        left, right = by_taste.pair
+        by_taste.choose("left" if taste[runs.loc[left, "model"]] > taste[runs.loc[right, "model"]] else "right")
+    by_structure = RateView("rating", rater="metric", question="structure")
+    while by_structure.pair is not None:
+        left, right = by_structure.pair
+        by_structure.choose("left" if runs.loc[left, "structure"] > runs.loc[right, "structure"] else "right")
+    table = rank("rating", question="text")
+    assert list(table["group"]) == ["gen4_aleph", "aleph2", "gen3a_turbo"]
+    assert (table["n"] == 8).all() and (table["ci_low"] <= table["strength"]).all()
+    assert set(rank("rating")["question"]) == {by_taste.question, by_structure.question}
+    with pytest.raises(InputError, match="^by: "):
+        rank("rating", by="seed")
+    agree = metric_agreement("rating", question="structure").set_index("metric")
+    assert agree.loc["structure", "agreement"] == 1.0 and agree.loc["structure", "n"] == 12
+    assert agree.index[0] == "structure" or agree.iloc[0]["agreement"] == 1.0
+    ssim = agree.loc["ssim_source"]
+    expected = np.mean([(runs.loc[w, "ssim_source"] > runs.loc[lo, "ssim_source"])
+                        for w, lo in _decided_pairs(load_ratings("rating"), by_structure.question)])
+    assert ssim["agreement"] == pytest.approx(expected)
+
+
+def _decided_pairs(ratings: pd.DataFrame, question: str) -> list[tuple[str, str]]:
+    part = ratings[(ratings["question"] == question) & ratings["choice"].isin(["left", "right"])]
+    return [(r.left_run, r.right_run) if r.choice == "left" else (r.right_run, r.left_run) for r in part.itertuples()]

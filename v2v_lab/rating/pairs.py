@@ -1,0 +1,81 @@
+"""Which outputs a rater compares: two runs that differ in one column (`by`) and agree on the rest of
+the design, so a choice between them is about that column and nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from itertools import combinations
+
+import pandas as pd
+
+from ..errors import InputError
+
+__all__ = ["DESIGN_COLUMNS", "Pair", "build_pairs", "pair_key", "presentation"]
+
+# What makes two outputs comparable. seed and repeat only where the study matched them across groups:
+# a study with independent random seeds per model still yields pairs (same source, prompt, ratio).
+DESIGN_COLUMNS = ("video", "prompt", "ratio", "model", "reference", "provider", "seed", "repeat")
+_MATCHED_ONLY = ("seed", "repeat")
+
+
+def pair_key(run_a: str, run_b: str) -> str:
+    """The same for a pair whichever side each run was shown on."""
+    return "|".join(sorted((run_a, run_b)))
+
+
+@dataclass(frozen=True)
+class Pair:
+    runs: tuple[str, str]  # sorted run ids: the pair's identity
+    values: tuple[str, str]  # the `by` value of each run, same order
+    prompt: str
+    source: str | None  # the source clip (path or URI) both outputs were made from
+
+    @property
+    def key(self) -> str:
+        return pair_key(*self.runs)
+
+
+def build_pairs(runs: pd.DataFrame, by: str) -> list[Pair]:
+    """Every comparable pair among the succeeded runs, in a stable order (sorted by key)."""
+    if by not in DESIGN_COLUMNS or by not in runs.columns:
+        raise InputError("by", by, f"one of the design columns {', '.join(DESIGN_COLUMNS)}")
+    done = runs[runs["status"] == "succeeded"] if "status" in runs.columns else runs
+    if done.empty:
+        return []
+    done = done.assign(**{c: done[c].astype("string").fillna("") if c in done.columns else ""
+                          for c in DESIGN_COLUMNS})
+    keys = [c for c in DESIGN_COLUMNS if c != by and c not in _MATCHED_ONLY]
+    keys += [c for c in _MATCHED_ONLY if c != by and _matched(done, keys, by, c)]
+    pairs: list[Pair] = []
+    for _, group in done.groupby(keys, sort=True, dropna=False):
+        by_value = {v: sorted(g["run_id"]) for v, g in group.groupby(by, sort=True)}
+        first = group.iloc[0]
+        for a, b in combinations(sorted(by_value), 2):
+            # Repeats pair up in order; a run without a counterpart is left out.
+            for run_a, run_b in zip(by_value[a], by_value[b], strict=False):
+                ordered = sorted(((run_a, a), (run_b, b)))
+                pairs.append(Pair(runs=(ordered[0][0], ordered[1][0]), values=(ordered[0][1], ordered[1][1]),
+                                  prompt=str(first["prompt"]), source=_source(first)))
+    return sorted(pairs, key=lambda p: p.key)
+
+
+def _matched(done: pd.DataFrame, keys: list[str], by: str, column: str) -> bool:
+    """Whether any value of `column` occurs under two `by` values with the rest of the design equal."""
+    counts = done.groupby([*keys, column], dropna=False)[by].nunique()
+    return bool((counts > 1).any())
+
+
+def _source(row: pd.Series) -> str | None:
+    value = row.get("source")
+    return str(value) if isinstance(value, str) and value else None
+
+
+def presentation(pairs: list[Pair], rater: str, question: str) -> list[tuple[Pair, bool]]:
+    """The order a rater sees the pairs in and whether each is shown swapped (second run on the left):
+    random to the rater, but the same every time this rater opens this question, so resuming continues
+    the same sequence and a reloaded page shows the same sides."""
+    order = list(pairs)
+    random.Random(f"{rater}\n{question}").shuffle(order)
+    return [(p, hashlib.sha256(f"{rater}\n{question}\n{p.key}".encode()).digest()[0] & 1 == 1) for p in order]
