@@ -174,6 +174,26 @@ SABOTAGES = [
              "    series = parallel_map(lambda s, o: correlation(s, gradient_magnitude(o)), source, frames.out_a)",
              "    from ._ssim import ssim\n    series = [max(0.0, ssim(a, b)) for a, b in zip(frames.src_a, frames.out_a)]",
              ("tests/test_validity.py::test_structure_ranks_every_appearance_edit_above_every_structural_damage",)),
+    Sabotage("ratings-later", "judgments: each is in the store when the choice returns",
+             "keep judgments in memory and save them when the last pair is rated",
+             "v2v_lab/dashboard/rate_view.py",
+             "        self.ratings_log.save(judgment)  # durable before anything else changes\n",
+             "        self._unsaved = [*getattr(self, '_unsaved', []), judgment]\n"
+             "        if not self._queue:\n"
+             "            for unsaved in self._unsaved:\n"
+             "                self.ratings_log.save(unsaved)\n",
+             ("tests/test_rating.py::test_raters_in_two_processes_at_once_lose_nothing_and_a_killed_one_keeps_its_choices",
+              "tests/test_rating.py::test_rate_view_saves_each_choice_at_once_resumes_and_never_repeats")),
+    Sabotage("stale-click", "judgments: a double click never judges the next pair",
+             "accept a choice whatever pair it was made on", "v2v_lab/dashboard/rate_view.py",
+             'content.get("pair") == self.pair_id and self._current is not None',
+             "self._current is not None",
+             ("tests/test_rating.py::test_a_stale_click_never_judges_the_next_pair_and_bad_input_is_refused",)),
+    Sabotage("agreement-direction", "judgments: metric agreement reads each metric in its direction",
+             "count higher as better for every metric", "v2v_lab/rating/analysis.py",
+             "agree = float(((win > lose) == metric.higher_is_better)[usable].sum())",
+             "agree = float((win > lose)[usable].sum())",
+             ("tests/test_rating.py::test_metric_agreement_uses_the_direction_and_counts_only_decided_pairs",)),
 ]
 
 
