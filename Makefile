@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast reliability notebooks browser lint bench sabotage clean
+.PHONY: demo test test-fast reliability notebooks browser lint bench sabotage clean team-up team-down
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ notebooks: $(STAMP)
 browser:
 	@tools/ensure-chromium
 
+# A team store on this machine: PostgreSQL 15, an S3-compatible store (moto) and `mlflow server` on
+# them. Prints the `export` lines a member's shell needs: eval "$$(make -s team-up)". Data stays in
+# $$V2V_LAB_TEAM_DIR (default .v2v-lab/team) across team-down / team-up.
+team-up: $(STAMP)
+	@$(BIN)/python tools/team_stack.py up
+
+team-down:
+	@$(BIN)/python tools/team_stack.py down
+
 # The proof of the proofs: break each guarantee on purpose in a copy, see its test fail.
 sabotage: $(STAMP)
 	$(BIN)/python bench/sabotage.py
@@ -50,4 +59,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/dashboard.py
 
 clean:
+	@test ! -d .v2v-lab/team || $(BIN)/python tools/team_stack.py down
 	rm -rf $(VENV) .v2v-lab mlflow.db mlruns .pytest_cache

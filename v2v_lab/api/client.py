@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import mimetypes
 import os
 import random
@@ -100,6 +101,13 @@ class AsyncRunwayClient:
     # -- plumbing -------------------------------------------------------------------------------
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key.reveal()}"}
+
+    @property
+    def account(self) -> str:
+        """Who this client spends for, as an opaque id: provider, endpoint and a hash of the key (never
+        the key). Processes with the same account share its concurrency limits."""
+        digest = hashlib.sha256(self._key.reveal().encode()).hexdigest()[:16]
+        return f"{self.provider.name}|{self.base_url}|{digest}"
 
     @property
     def secrets(self) -> tuple[Secret, ...]:

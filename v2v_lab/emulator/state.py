@@ -25,6 +25,9 @@ def iso(ts: dt.datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
+ACTIVE = ("PENDING", "THROTTLED", "RUNNING")  # a task not yet ended
+
+
 @dataclass
 class TaskRecord:
     id: str
@@ -95,6 +98,7 @@ class EmulatorState:
         self.daily: dict[tuple[str, str], int] = defaultdict(int)        # (date, model) -> creates
         self.credits_used: dict[tuple[str, str], float] = defaultdict(float)  # (date, model) -> credits
         self.running: Counter[str] = Counter()
+        self.peak_in_flight: Counter[str] = Counter()
         self._ordinal = 0
         # One thread per RUNNING task (they mostly wait out run_s), but at most render_workers
         # renders at once: a task's emulated generation time must not queue behind other renders.
@@ -117,6 +121,8 @@ class EmulatorState:
                 "task_statuses": dict(statuses),
                 "faults": dict(self.dice.injected),
                 "credit_balance": self.limits.credit_balance,
+                "peak_in_flight": dict(self.peak_in_flight),
+                "max_concurrent": dict(self.limits.max_concurrent),
             }
 
     def task_ledger(self) -> list[dict[str, Any]]:
@@ -141,6 +147,10 @@ class EmulatorState:
             self.ledger.append(task)  # every task ever created, deleted ones included
             self.tasks_created[model] += 1
             self.daily[(now.date().isoformat(), model)] += 1
+            # Tasks of the model not yet ended, this one included: the most ever is what a client kept
+            # in flight against the account's limit (only a create adds one, so checking here is enough).
+            active = sum(1 for t in self.tasks.values() if t.model == model and t.status in ACTIVE)
+            self.peak_in_flight[model] = max(self.peak_in_flight[model], active)
             self.wake.notify_all()
             return task
 
@@ -149,7 +159,7 @@ class EmulatorState:
             task = self.tasks.get(task_id)
             if task is None:
                 return False
-            if task.status in ("PENDING", "THROTTLED", "RUNNING"):
+            if task.status in ACTIVE:
                 task.cancelled = True
                 task.status = "CANCELLED"
             # Cancelled and deleted tasks can't be fetched again (Runway's retention rule).

@@ -7,8 +7,10 @@ a create is never resent unless it definitely failed (INTERNAL, within max_task_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ from ..metrics import ScoreReport, metric_names, score
 from ..tracking.records import cell_record
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_OUTPUT, ARTIFACT_POSTER
 from ..tracking.writer import SweepWriter
-from .journal import Journal, experiment_digest, state_dir
+from .journal import JournalStore, experiment_digest, state_dir
+from .ledger import ClaimLostError
 from .outcome import CellOutcome, CellState, SweepOptions
 from .plan import Cell, Plan
 from .progress import Progress
@@ -40,7 +43,7 @@ class SweepSession:
     spec: SweepSpec
     plan: Plan
     options: SweepOptions
-    journal: Journal
+    journal: JournalStore
     writer: SweepWriter
     client: AsyncRunwayClient
     progress: Progress
@@ -81,10 +84,11 @@ def output_path(experiment: str, cell: Cell) -> Path:
     return state_dir() / "outputs" / experiment_digest(experiment) / cell.key / ARTIFACT_OUTPUT
 
 
-async def run_cell(s: SweepSession, cell: Cell, slots: tuple[asyncio.Semaphore, asyncio.Semaphore], *,
+async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncContextManager[Any]], *,
                    resume: bool, finish: bool) -> CellOutcome:
     """resume: its task was created by an earlier run (take it up by id); finish: its output is
-    downloaded and kept (score and log it)."""
+    downloaded and kept (score and log it). slots: held while its task is made and waited for (the
+    sweep's concurrency, the model's, and in a shared sweep the account's across processes)."""
     s.progress.state(None, "queued")
     s.event("queued", cell)
     s.started[cell.key] = time.time()
@@ -92,10 +96,13 @@ async def run_cell(s: SweepSession, cell: Cell, slots: tuple[asyncio.Semaphore, 
     task: Task | None = None
     timing: dict[str, float] = {}
     if not finish:
-        total_slot, model_slot = slots
-        async with total_slot, model_slot:
+        async with contextlib.AsyncExitStack() as held:
+            for slot in slots:
+                await held.enter_async_context(slot)
             try:
                 task, timing = await _generate(s, cell, resume, out_path)
+            except ClaimLostError:
+                raise  # another process holds the cell now: it ends it, nothing is recorded here
             except CreateOutcomeUnknownError as exc:
                 return await end_cell(s, cell, Ending("unknown", failure_code=exc.failure_code, note=str(exc),
                                                       failure=str(exc), journal_detail={"error": str(exc)}))

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .._files import can_write_in
 from ..errors import InputError, V2VError
@@ -64,6 +64,16 @@ class JournalRow:
     output_path: str | None
     run_id: str | None
     detail: dict[str, Any]
+
+
+class JournalStore(Protocol):
+    """What a sweep needs of a journal: the local SQLite Journal, or the shared PgLedger."""
+
+    def get(self, experiment: str, key: str) -> JournalRow | None: ...
+    def all(self, experiment: str) -> dict[str, JournalRow]: ...
+    def set(self, experiment: str, key: str, state: str, **fields: Any) -> None: ...
+    def task_ids(self, experiment: str) -> dict[str, list[str]]: ...
+    def close(self) -> None: ...
 
 
 def _journal_row(r: tuple[Any, ...]) -> JournalRow:

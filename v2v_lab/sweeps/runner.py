@@ -23,10 +23,12 @@ from ..tracking.store import check_store, lock_dir
 from ..tracking.writer import SweepWriter
 from .budget import check_budget, confirm_spend, spend_question
 from .cell import SweepSession, run_cell
-from .journal import ExperimentLock, Journal, state_dir
+from .journal import ExperimentLock, Journal, JournalRow, JournalStore, state_dir
+from .ledger import PgLedger, ledger_url
 from .outcome import CellOutcome, SweepOptions, SweepResult
 from .plan import Cell, Plan, build_plan, seeds_record
 from .progress import Progress
+from .shared import cell_kind, run_shared, shared_slot
 from .spec import SeedRandom, SweepSpec, load_spec
 
 __all__ = ["SweepRunner", "plan_sweep", "run_sweep"]
@@ -50,7 +52,7 @@ class SweepRunner:
         self.plan = build_plan(spec, state_dir=state_dir(), recorded_seeds=recorded)
 
     # -- what is left to do ---------------------------------------------------------------------------
-    def classify(self, journal: Journal, done_in_mlflow: dict[str, str]) -> Groups:
+    def classify(self, journal: JournalStore, done_in_mlflow: dict[str, str]) -> Groups:
         rows = journal.all(self.spec.experiment)
         groups: dict[str, list[Cell]] = {k: [] for k in ("new", "resume", "finish", "done", "failed", "unknown",
                                                          "missing")}
@@ -87,7 +89,10 @@ class SweepRunner:
     async def run(self) -> SweepResult:
         t0 = time.monotonic()
         spec, opts = self.spec, self.opts
-        journal = Journal(opts.journal_path)
+        url = ledger_url()
+        # With V2V_LAB_LEDGER_URL the journal is the team's PostgreSQL ledger, shared by every
+        # process on the experiment; without it, the local SQLite file as always.
+        journal: JournalStore = PgLedger(url) if url else Journal(opts.journal_path)
         try:
             if opts.dry_run:
                 rows = journal.all(spec.experiment)
@@ -95,6 +100,8 @@ class SweepRunner:
                 outcomes = [CellOutcome(c, "done" if c in done else "planned") for c in self.plan.cells]
                 return SweepResult(self.plan, outcomes, None, 0.0, None, dry_run=True, already_done=len(done))
             store = check_store(opts.tracking_uri)
+            if not isinstance(journal, Journal):  # the ledger: processes share the sweep by claims
+                return await self._run_locked(journal, t0)
             store_locks = lock_dir(store)
             lock = ExperimentLock(spec.experiment, [journal.path.parent / "locks"] + ([store_locks] if store_locks else []))
             lock.acquire()
@@ -105,7 +112,7 @@ class SweepRunner:
         finally:
             journal.close()
 
-    async def _run_locked(self, journal: Journal, t0: float) -> SweepResult:
+    async def _run_locked(self, journal: JournalStore, t0: float) -> SweepResult:
         spec, opts = self.spec, self.opts
         self.plan.provider.require_key()  # before the store is touched
         writer = await asyncio.to_thread(SweepWriter, spec.experiment, opts.tracking_uri)
@@ -116,9 +123,14 @@ class SweepRunner:
                 self.plan.warnings.append(f"removed {removed} half-logged run(s) left by an interrupted sweep")
             done_in_mlflow = {} if opts.force else await asyncio.to_thread(writer.done_cell_keys)
             groups = self.classify(journal, done_in_mlflow)
-            self._settle_journal(journal, groups, done_in_mlflow)
-            outcomes = _not_run(groups)
-            work = groups["resume"] + groups["finish"] + groups["new"]
+            if isinstance(journal, PgLedger):
+                # Shared: every cell not done is looked at under its claim (other processes move them on).
+                outcomes = [CellOutcome(c, "done", note="already done") for c in groups["done"]]
+                work = [c for c in self.plan.cells if c not in groups["done"]]
+            else:
+                self._settle_journal(journal, groups, done_in_mlflow)
+                outcomes = _not_run(groups)
+                work = groups["resume"] + groups["finish"] + groups["new"]
             self.budget_check(groups["new"], None)
             if not work:  # nothing to do writes nothing: no empty parent run per rerun
                 return SweepResult(self.plan, self._in_plan_order(outcomes), None, time.monotonic() - t0, writer.uri,
@@ -150,7 +162,7 @@ class SweepRunner:
         finally:
             await asyncio.to_thread(writer.close)
 
-    def _settle_journal(self, journal: Journal, groups: Groups, done_in_mlflow: dict[str, str]) -> None:
+    def _settle_journal(self, journal: JournalStore, groups: Groups, done_in_mlflow: dict[str, str]) -> None:
         """What an interrupted sweep left unsaid, said now."""
         exp = self.spec.experiment
         rows = journal.all(exp)
@@ -194,8 +206,12 @@ class SweepRunner:
         resume = {c.key for c in groups["resume"]}
         finish = {c.key for c in groups["finish"]}
         try:
-            results = await asyncio.gather(*(run_cell(s, c, (total_sem, per_model[c.model]), resume=c.key in resume,
-                                                      finish=c.key in finish) for c in work))
+            if isinstance(s.journal, PgLedger):
+                results = await self._run_shared(s, s.journal, work, limit, total_sem, per_model, org)
+            else:
+                results = await asyncio.gather(*(run_cell(s, c, (total_sem, per_model[c.model]),
+                                                          resume=c.key in resume, finish=c.key in finish)
+                                                 for c in work))
         except BaseException:
             # Interrupted (Ctrl-C, SIGTERM, an error): the parent says so instead of RUNNING forever.
             s.writer.finish_parent({"wall_time_s": time.monotonic() - t0}, "KILLED")
@@ -210,6 +226,29 @@ class SweepRunner:
         await asyncio.to_thread(s.writer.finish_parent, totals, "FINISHED")
         return SweepResult(self.plan, self._in_plan_order(outcomes), s.writer.parent_run_id, wall, s.writer.uri,
                            already_done=len(groups["done"]))
+
+    async def _run_shared(self, s: SweepSession, ledger: PgLedger, work: list[Cell], limit: int,
+                          total_sem: asyncio.Semaphore, per_model: dict[str, asyncio.Semaphore],
+                          org: Organization | None) -> list[CellOutcome]:
+        """The cells, shared with the other processes on this ledger (see shared.py)."""
+        account = s.client.account
+        exp = self.spec.experiment
+
+        def settled(cell: Cell, row: JournalRow) -> bool:
+            if row.state == "sending" and not self.opts.retry_unknown:
+                # Claimed from a holder that died while sending: the create may have arrived.
+                ledger.set(exp, cell.key, "unknown", detail={"error": "its process died while the create was sent"})
+            return (row.state == "done" or (row.state in ("unknown", "sending") and not self.opts.retry_unknown)
+                    or (row.state == "failed" and not (self.opts.retry_failed and row.retryable)))
+
+        async def run_one(cell: Cell, row: JournalRow | None) -> CellOutcome:
+            if row is not None:  # taken over: a run its last holder left half-logged goes first
+                await asyncio.to_thread(s.writer.delete_incomplete_runs, cell.key)
+            model_limit = org.models[cell.model].max_concurrent if org and cell.model in org.models else limit
+            slots = (total_sem, per_model[cell.model], shared_slot(ledger, account, cell, model_limit))
+            return await run_cell(s, cell, slots, **cell_kind(row, os.path.isfile))
+
+        return await run_shared(ledger, exp, work, limit, run_one, settled)
 
     def _in_plan_order(self, outcomes: list[CellOutcome]) -> list[CellOutcome]:
         order = {c.key: i for i, c in enumerate(self.plan.cells)}

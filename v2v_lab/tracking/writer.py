@@ -108,15 +108,21 @@ class SweepWriter:
                     return out
         return self._pool.submit(search).result()
 
-    def delete_incomplete_runs(self) -> int:
-        """Delete (MLflow's soft delete) cell runs left "logging" by a writer process of this machine
-        that no longer exists: a sweep killed while logging. Returns how many."""
+    def delete_incomplete_runs(self, cell_key: str | None = None) -> int:
+        """Delete (MLflow's soft delete) cell runs left "logging" by a writer that no longer
+        exists: a sweep killed while logging. Returns how many. Without cell_key: runs of dead
+        processes of this machine. With it (a shared sweep that has just claimed the cell): any
+        other writer's, on any machine, since a claim passes on only when its holder is gone."""
         def clean() -> int:
             host = socket.gethostname()
             removed = 0
-            for run in self.client.search_runs([self.experiment_id], filter_string=f"tags.`{STATUS_TAG}` = '{LOGGING}'",
-                                               max_results=5000):
-                if _left_by_a_dead_process(run, host):
+            query = f"tags.`{STATUS_TAG}` = '{LOGGING}'"
+            if cell_key is not None:
+                query += f" and tags.`{CELL_KEY_TAG}` = '{cell_key}'"
+            for run in self.client.search_runs([self.experiment_id], filter_string=query, max_results=5000):
+                gone = (run.data.tags.get(WRITER_TAG) != _writer_id() if cell_key is not None
+                        else _left_by_a_dead_process(run, host))
+                if gone:
                     self.client.delete_run(run.info.run_id)
                     removed += 1
             return removed

@@ -1,0 +1,216 @@
+"""The team store on one machine: PostgreSQL 15 (its own data folder), an S3-compatible object store
+(moto's server mode; real S3 or MinIO in a lab) and `mlflow server` on both, serving artifacts.
+
+    python tools/team_stack.py up      # start what is not running; print the `export` lines members need
+    python tools/team_stack.py down    # stop all three; the data stays
+    python tools/team_stack.py env     # the export lines again
+
+Everything lives in one folder, V2V_LAB_TEAM_DIR (default .v2v-lab/team): postgres/ (the cluster),
+s3.jsonl (the object store's contents: moto keeps objects in memory, so its request recorder writes
+every change there and `up` replays it), logs/, and stack.json (the ports). PostgreSQL will not run
+as root: as root, the cluster runs as the system user `postgres`. Ports: V2V_LAB_TEAM_PG_PORT
+(55432), V2V_LAB_TEAM_S3_PORT (55433), V2V_LAB_TEAM_MLFLOW_PORT (55434). The stack listens on
+loopback with trust authentication: it is for trying the team setup and for tests; a lab's server
+puts PostgreSQL, S3 and `mlflow server` behind its own accounts (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PG_BIN = Path(os.environ.get("V2V_LAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
+BUCKET = "v2v-lab"
+DATABASES = ("mlflow", "v2v_ledger")
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "v2v-lab", "AWS_SECRET_ACCESS_KEY": "v2v-lab-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+BIN = Path(sys.executable).parent
+
+
+def team_dir() -> Path:
+    return Path(os.environ.get("V2V_LAB_TEAM_DIR") or ".v2v-lab/team").resolve()
+
+
+def ports(folder: Path) -> dict[str, int]:
+    saved = folder / "stack.json"
+    if saved.is_file():
+        return json.loads(saved.read_text())
+    return {"pg": int(os.environ.get("V2V_LAB_TEAM_PG_PORT", 55432)),
+            "s3": int(os.environ.get("V2V_LAB_TEAM_S3_PORT", 55433)),
+            "mlflow": int(os.environ.get("V2V_LAB_TEAM_MLFLOW_PORT", 55434))}
+
+
+def urls(p: dict[str, int]) -> dict[str, str]:
+    """What a member exports. Artifacts go through the tracking server (--serve-artifacts), so
+    members need no object-store address or keys of their own."""
+    return {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{p['mlflow']}",
+            "V2V_LAB_LEDGER_URL": f"postgresql://v2v@127.0.0.1:{p['pg']}/v2v_ledger"}
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait(port: int, what: str, log: Path, pid: int | None = None, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _answers(port):
+            return
+        if pid is not None and not _alive(pid):
+            break  # it has stopped: say why now, not in a minute
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
+    sys.exit(f"team-up: {what} is not answering on port {port}; the end of its log ({log}):\n{tail}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        return finished == 0
+    except ChildProcessError:  # not our child (started by an earlier `up`)
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+
+def _as_postgres() -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run its programs as the system user postgres."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def _own(path: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(path, "postgres", "postgres")
+
+
+def start_postgres(folder: Path, port: int) -> None:
+    data, run, log = folder / "postgres", folder / "postgres-run", folder / "logs" / "postgres.log"
+    if _answers(port):
+        return
+    for path in (run, log):
+        if path == log:
+            log.touch()
+        else:
+            path.mkdir(exist_ok=True)
+        _own(path)
+    if not (data / "PG_VERSION").is_file():
+        data.mkdir(exist_ok=True)
+        _own(data)
+        subprocess.run([*_as_postgres(), str(PG_BIN / "initdb"), "-D", str(data), "-U", "v2v", "-A", "trust",
+                        "--no-sync", "-E", "UTF8"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*_as_postgres(), str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+                    "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {run}", "start"], check=True,
+                   stdout=subprocess.DEVNULL)
+    for db in DATABASES:
+        exists = subprocess.run([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "v2v", "-d",
+                                 "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{db}'"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        if not exists:
+            subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "v2v", db], check=True)
+
+
+def _spawn(command: list[str], log: Path, pidfile: Path, env: dict[str, str]) -> int:
+    with open(log, "a") as fh:
+        proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    return proc.pid
+
+
+def start_s3(folder: Path, port: int) -> None:
+    if _answers(port):
+        return
+    import httpx
+
+    recording = folder / "s3.jsonl"
+    env = {**os.environ, "MOTO_ENABLE_RECORDING": "True", "MOTO_RECORDER_FILEPATH": str(recording)}
+    log = folder / "logs" / "s3.log"
+    pid = _spawn([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log, folder / "s3.pid", env)
+    _wait(port, "the object store (moto)", log, pid)
+    base = f"http://127.0.0.1:{port}/moto-api/recorder"
+    if recording.is_file() and recording.stat().st_size:
+        httpx.post(f"{base}/replay-recording", timeout=120).raise_for_status()  # the data kept at the last down
+    httpx.post(f"{base}/start-recording", timeout=30).raise_for_status()
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name=S3_KEYS["AWS_DEFAULT_REGION"],
+                      aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"])
+    if BUCKET not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=BUCKET)
+
+
+def start_mlflow(folder: Path, p: dict[str, int]) -> None:
+    if _answers(p["mlflow"]):
+        return
+    env = {**os.environ, **S3_KEYS, "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{p['s3']}"}
+    log = folder / "logs" / "mlflow.log"
+    pid = _spawn([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(p["mlflow"]),
+            "--backend-store-uri", f"postgresql://v2v@127.0.0.1:{p['pg']}/mlflow",
+            "--artifacts-destination", f"s3://{BUCKET}/artifacts", "--serve-artifacts", "--workers", "2"],
+           log, folder / "mlflow.pid", env)
+    _wait(p["mlflow"], "mlflow server", log, pid, 180)
+
+
+def up() -> None:
+    folder = team_dir()
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    p = ports(folder)
+    (folder / "stack.json").write_text(json.dumps(p))
+    t = time.monotonic()
+    start_postgres(folder, p["pg"])
+    start_s3(folder, p["s3"])
+    start_mlflow(folder, p)
+    print(f"# team store up in {time.monotonic() - t:.1f} s (data in {folder}); for each member's shell:",
+          file=sys.stderr)
+    env()
+
+
+def env() -> None:
+    for name, value in urls(ports(team_dir())).items():
+        print(f"export {name}={value}")
+
+
+def _stop_pid(pidfile: Path) -> None:
+    if not pidfile.is_file():
+        return
+    pid = int(pidfile.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    pidfile.unlink(missing_ok=True)
+
+
+def down() -> None:
+    folder = team_dir()
+    _stop_pid(folder / "mlflow.pid")
+    _stop_pid(folder / "s3.pid")
+    if (folder / "postgres" / "postmaster.pid").is_file():
+        subprocess.run([*_as_postgres(), str(PG_BIN / "pg_ctl"), "-D", str(folder / "postgres"), "-m", "fast", "-w",
+                        "stop"], stdout=subprocess.DEVNULL, check=False)
+    print(f"team store stopped; its data stays in {folder}", file=sys.stderr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("action", choices=["up", "down", "env"])
+    {"up": up, "down": down, "env": env}[ap.parse_args().action]()
+
+
+if __name__ == "__main__":
+    main()

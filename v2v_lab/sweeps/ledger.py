@@ -1,0 +1,254 @@
+"""One ledger for many machines: the sweep journal in PostgreSQL (V2V_LAB_LEDGER_URL), with claims on
+cells and a shared count of tasks in flight, so processes on different machines running the same
+spec share its cells instead of each paying for all of them.
+
+The journal's rule is kept: a task id is committed (synchronous commit, PostgreSQL's default)
+before anything else happens. On top of it:
+
+- a **claim** (table claims) says which process works on a cell; it carries a lease renewed every
+  few seconds by a heartbeat thread. A process killed with -9 stops renewing, and once its leases
+  run out (V2V_LAB_LEASE_S, 30 s by default) another process, or a rerun, claims the cell and goes
+  on from the cell's journal state (takes up its task by id; never resends a create whose outcome
+  is unknown). Before a create is sent the claim is checked in the same transaction that marks the
+  cell `sending`: a process that lost its claim (stalled past its lease) never sends.
+- a **slot** (table slots) is one task in flight on the account, per model; a process takes one
+  before it creates and gives it back when the task has ended, under a transaction-level advisory
+  lock per (account, model), so all processes together stay within the limits the organization
+  endpoint gives. Slots carry leases too: a killed process's slots free themselves.
+
+A dropped connection (PostgreSQL restarted) is retried for V2V_LAB_LEDGER_RETRY_S (60 s) on a new
+connection; every write is idempotent, so a write whose answer was lost is simply written again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..errors import InputError
+from .journal import STATES, JournalError, JournalRow
+
+__all__ = ["ClaimLostError", "PgLedger", "ledger_url"]
+
+T = TypeVar("T")
+_SCHEMA_LOCK = 7_246_001  # an advisory lock id: one process creates the tables, the others wait
+_COLUMNS = "experiment, cell_key, state, task_id, attempts, failure_code, retryable, output_path, run_id, detail"
+
+
+def ledger_url() -> str | None:
+    return os.environ.get("V2V_LAB_LEDGER_URL") or None
+
+
+class ClaimLostError(JournalError):
+    """This process no longer holds the cell (its lease ran out while it stalled): it sends nothing."""
+
+    code = "CLAIM_LOST"
+
+
+class PgLedger:
+    """The Journal's interface (get, all, set, task_ids, close) on PostgreSQL, plus claims and slots."""
+
+    shared = True
+
+    def __init__(self, url: str, *, lease_s: float | None = None, retry_s: float | None = None):
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover - psycopg is a dependency
+            raise InputError("V2V_LAB_LEDGER_URL", url, "a PostgreSQL URL, with psycopg installed") from None
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise InputError("V2V_LAB_LEDGER_URL", url, "a PostgreSQL URL: postgresql://user@host:port/database")
+        self._psycopg = psycopg
+        self.url = url
+        self.path = None  # no local file: nothing to lock beside it
+        self.lease_s = float(lease_s or os.environ.get("V2V_LAB_LEASE_S") or 30)
+        self.retry_s = float(retry_s if retry_s is not None else os.environ.get("V2V_LAB_LEDGER_RETRY_S") or 60)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        try:
+            self._call(self._create_schema)
+        except JournalError as exc:
+            raise InputError("V2V_LAB_LEDGER_URL", _safe(url), f"a PostgreSQL database that answers ({exc})") from None
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name="v2v-ledger-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    # -- connection --------------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        return self._psycopg.connect(self.url, autocommit=False, connect_timeout=5)
+
+    def _call(self, fn: Callable[[Any], T]) -> T:
+        """fn(cursor) in one transaction, committed; on a dropped connection, again on a new one."""
+        deadline = time.monotonic() + self.retry_s
+        delay = 0.2
+        while True:
+            with self._lock:
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = self._connect()
+                    with self._conn.cursor() as cur:
+                        result = fn(cur)
+                    self._conn.commit()
+                    return result
+                except self._psycopg.OperationalError as exc:
+                    self._drop()
+                    if time.monotonic() > deadline:
+                        raise JournalError(f"ledger {_safe(self.url)}: cannot reach it ({exc}); every row "
+                                           "written before is kept: run the same command to resume") from None
+                except BaseException:
+                    if self._conn is not None and not self._conn.closed:
+                        self._conn.rollback()
+                    raise
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
+
+    def _drop(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.close()
+        finally:
+            self._conn = None
+
+    @staticmethod
+    def _create_schema(cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        cur.execute("""CREATE TABLE IF NOT EXISTS cells (
+            experiment TEXT NOT NULL, cell_key TEXT NOT NULL, state TEXT NOT NULL, task_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0, failure_code TEXT, retryable BOOLEAN NOT NULL DEFAULT FALSE,
+            output_path TEXT, run_id TEXT, detail TEXT NOT NULL DEFAULT '{}', updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (experiment, cell_key))""")
+        cur.execute("""CREATE TABLE IF NOT EXISTS tasks (
+            experiment TEXT NOT NULL, cell_key TEXT NOT NULL, task_id TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (experiment, cell_key, task_id))""")
+        cur.execute("""CREATE TABLE IF NOT EXISTS claims (
+            experiment TEXT NOT NULL, cell_key TEXT NOT NULL, owner TEXT NOT NULL,
+            lease_until TIMESTAMPTZ NOT NULL, PRIMARY KEY (experiment, cell_key))""")
+        cur.execute("""CREATE TABLE IF NOT EXISTS slots (
+            account TEXT NOT NULL, model TEXT NOT NULL, owner TEXT NOT NULL, cell_key TEXT NOT NULL,
+            lease_until TIMESTAMPTZ NOT NULL, PRIMARY KEY (account, owner, cell_key))""")
+
+    # -- the journal's interface ---------------------------------------------------------------------
+    def get(self, experiment: str, key: str) -> JournalRow | None:
+        def read(cur: Any) -> Any:
+            cur.execute(f"SELECT {_COLUMNS} FROM cells WHERE experiment=%s AND cell_key=%s", (experiment, key))
+            return cur.fetchone()
+        row = self._call(read)
+        return _row(row) if row else None
+
+    def all(self, experiment: str) -> dict[str, JournalRow]:
+        def read(cur: Any) -> Any:
+            cur.execute(f"SELECT {_COLUMNS} FROM cells WHERE experiment=%s", (experiment,))
+            return cur.fetchall()
+        return {r[1]: _row(r) for r in self._call(read)}
+
+    def set(self, experiment: str, key: str, state: str, **fields: Any) -> None:
+        assert state in STATES, state
+        detail = fields.pop("detail", None)
+        cols = {"state": state, **fields}
+        if detail is not None:
+            cols["detail"] = json.dumps(detail)
+
+        def write(cur: Any) -> None:
+            if state == "sending":  # fencing: only the claim's holder may send a create
+                cur.execute("UPDATE claims SET lease_until = now() + make_interval(secs => %s) "
+                            "WHERE experiment=%s AND cell_key=%s AND owner=%s", (self.lease_s, experiment, key,
+                                                                                 self.owner))
+                if cur.rowcount != 1:
+                    raise ClaimLostError(f"cell {key[:12]}: this process no longer holds it; nothing was sent")
+            now = time.time()
+            names = ", ".join(cols)
+            marks = ", ".join(["%s"] * len(cols))
+            updates = ", ".join(f"{c}=EXCLUDED.{c}" for c in cols)
+            cur.execute(f"INSERT INTO cells (experiment, cell_key, {names}, updated) VALUES (%s, %s, {marks}, %s) "
+                        f"ON CONFLICT (experiment, cell_key) DO UPDATE SET {updates}, updated=EXCLUDED.updated",
+                        (experiment, key, *cols.values(), now))
+            if state == "created" and fields.get("task_id"):
+                cur.execute("INSERT INTO tasks VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                            (experiment, key, fields["task_id"], now))
+        self._call(write)
+
+    def task_ids(self, experiment: str) -> dict[str, list[str]]:
+        def read(cur: Any) -> Any:
+            cur.execute("SELECT cell_key, task_id FROM tasks WHERE experiment=%s ORDER BY created", (experiment,))
+            return cur.fetchall()
+        out: dict[str, list[str]] = {}
+        for key, tid in self._call(read):
+            out.setdefault(key, []).append(tid)
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        self._heartbeat.join(5)
+        try:
+            self._call(lambda cur: (cur.execute("DELETE FROM claims WHERE owner=%s", (self.owner,)),
+                                    cur.execute("DELETE FROM slots WHERE owner=%s", (self.owner,))))
+        except JournalError:
+            pass  # unreachable: the leases run out by themselves
+        with self._lock:
+            self._drop()
+
+    # -- claims --------------------------------------------------------------------------------------
+    def claim(self, experiment: str, key: str) -> bool:
+        """Take the cell if nobody holds it, or its holder's lease has run out. Atomic."""
+        def take(cur: Any) -> bool:
+            cur.execute("INSERT INTO claims VALUES (%s, %s, %s, now() + make_interval(secs => %s)) "
+                        "ON CONFLICT (experiment, cell_key) DO UPDATE SET owner=EXCLUDED.owner, "
+                        "lease_until=EXCLUDED.lease_until "
+                        "WHERE claims.lease_until < now() OR claims.owner = EXCLUDED.owner RETURNING owner",
+                        (experiment, key, self.owner, self.lease_s))
+            return cur.fetchone() is not None
+        return self._call(take)
+
+    def release(self, experiment: str, key: str) -> None:
+        self._call(lambda cur: cur.execute("DELETE FROM claims WHERE experiment=%s AND cell_key=%s AND owner=%s",
+                                           (experiment, key, self.owner)))
+
+    # -- slots ---------------------------------------------------------------------------------------
+    def take_slot(self, account: str, model: str, key: str, limit: int) -> bool:
+        """One task in flight for `model` on the account, if fewer than `limit` are (all processes)."""
+        def take(cur: Any) -> bool:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{account}\n{model}",))
+            cur.execute("DELETE FROM slots WHERE account=%s AND model=%s AND lease_until < now()", (account, model))
+            cur.execute("SELECT count(*) FROM slots WHERE account=%s AND model=%s", (account, model))
+            if cur.fetchone()[0] >= limit:
+                return False
+            cur.execute("INSERT INTO slots VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s)) "
+                        "ON CONFLICT DO NOTHING", (account, model, self.owner, key, self.lease_s))
+            return True
+        return self._call(take)
+
+    def give_slot(self, account: str, key: str) -> None:
+        self._call(lambda cur: cur.execute("DELETE FROM slots WHERE account=%s AND owner=%s AND cell_key=%s",
+                                           (account, self.owner, key)))
+
+    def _beat(self) -> None:
+        """Renew this process's claims and slots while it lives."""
+        while not self._stop.wait(self.lease_s / 4):
+            try:
+                self._call(lambda cur: (
+                    cur.execute("UPDATE claims SET lease_until = now() + make_interval(secs => %s) WHERE owner=%s",
+                                (self.lease_s, self.owner)),
+                    cur.execute("UPDATE slots SET lease_until = now() + make_interval(secs => %s) WHERE owner=%s",
+                                (self.lease_s, self.owner))))
+            except JournalError:
+                continue  # the database is away: try again at the next beat
+
+
+def _row(r: tuple[Any, ...]) -> JournalRow:
+    return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], json.loads(r[9] or "{}"))
+
+
+def _safe(url: str) -> str:
+    """The URL without a password, for messages."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url

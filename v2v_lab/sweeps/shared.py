@@ -1,0 +1,106 @@
+"""A sweep shared by several processes through the PostgreSQL ledger: each takes cells by claim,
+works on as many at once as its own concurrency allows, takes a slot on the account before each
+create, and waits for the cells others hold until they end (or their holder dies and the claim
+passes to it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from .journal import JournalRow
+from .ledger import ClaimLostError, PgLedger
+from .outcome import CellOutcome
+from .plan import Cell
+
+__all__ = ["FINAL_STATES", "run_shared", "shared_slot"]
+
+FINAL_STATES = ("done", "failed", "unknown")
+POLL_S = 0.5  # how often cells held by others are looked at again
+
+# (cell, its journal row as it was when claimed) -> the cell's outcome
+RunOne = Callable[[Cell, JournalRow | None], Awaitable[CellOutcome]]
+
+
+@contextlib.asynccontextmanager
+async def shared_slot(ledger: PgLedger, account: str, cell: Cell, limit: int) -> AsyncIterator[None]:
+    """One of the account's `limit` slots for the cell's model, counted across every process."""
+    while not await asyncio.to_thread(ledger.take_slot, account, cell.model, cell.key, limit):
+        await asyncio.sleep(POLL_S / 2)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(ledger.give_slot, account, cell.key)
+
+
+def _ended_elsewhere(cell: Cell, row: JournalRow) -> CellOutcome:
+    """A cell this process leaves as it is: ended in another process or an earlier run."""
+    state = "unknown" if row.state == "sending" else row.state  # its sender died mid-send
+    return CellOutcome(cell, state, task_id=row.task_id, failure_code=row.failure_code,  # type: ignore[arg-type]
+                       run_id=row.run_id, note="ended in another process or an earlier run")
+
+
+async def run_shared(ledger: PgLedger, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,
+                     settled: Callable[[Cell, JournalRow], bool]) -> list[CellOutcome]:
+    """Every cell ends here or in another process. settled(cell, row): the row is an end this
+    process must not redo (done, or failed or unknown that the options say to leave)."""
+    pending = list(cells)
+    outcomes: list[CellOutcome] = []
+    running: dict[asyncio.Task[CellOutcome], Cell] = {}
+    room = asyncio.Semaphore(concurrency)
+
+    async def work(cell: Cell, row: JournalRow | None) -> CellOutcome:
+        try:
+            return await run_one(cell, row)
+        finally:
+            await asyncio.to_thread(ledger.release, experiment, cell.key)
+            room.release()
+
+    try:
+        while pending or running:
+            for cell in list(pending):
+                if room.locked():
+                    break
+                # A cell is judged only under its claim: one that another process holds is in
+                # progress there (even a failed row may be between two attempts), so it waits.
+                if not await asyncio.to_thread(ledger.claim, experiment, cell.key):
+                    continue
+                pending.remove(cell)
+                row = await asyncio.to_thread(ledger.get, experiment, cell.key)
+                if row is not None and settled(cell, row):
+                    await asyncio.to_thread(ledger.release, experiment, cell.key)
+                    outcomes.append(_ended_elsewhere(cell, row))
+                    continue
+                await room.acquire()
+                running[asyncio.create_task(work(cell, row))] = cell
+            if not running:
+                await asyncio.sleep(POLL_S)
+                continue
+            done, _ = await asyncio.wait(running, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                cell = running.pop(task)
+                try:
+                    outcomes.append(task.result())
+                except ClaimLostError:
+                    pending.append(cell)  # its new holder ends it; this process waits to see how
+    except BaseException:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
+    return outcomes
+
+
+def cell_kind(row: JournalRow | None, output_exists: Callable[[str], bool]) -> dict[str, Any]:
+    """How to go on with a cell this process has just claimed, from its journal row: run it anew,
+    take up its task by id, or score and log its kept output (here only when the file is on this
+    machine; otherwise the task is taken up again and its output downloaded)."""
+    if row is None or row.state == "failed":
+        return {"resume": False, "finish": False}
+    if row.state == "succeeded" and row.output_path and output_exists(row.output_path):
+        return {"resume": False, "finish": True}
+    if row.state in ("created", "succeeded") and row.task_id:
+        return {"resume": True, "finish": False}
+    return {"resume": False, "finish": False}
