@@ -18,8 +18,9 @@ demo: $(STAMP)
 	$(BIN)/v2v-lab sweep experiments/quickstart.yaml
 
 # Everything CI runs: the browser test included (its chromium comes from Debian, installed here).
+# Two workers (pytest-xdist): most tests wait on subprocesses, servers and emulated tasks.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # The quick loop while editing: no reliability proofs, no notebooks, no browser.
 test-fast: $(STAMP)

@@ -194,6 +194,16 @@ SABOTAGES = [
              "agree = float(((win > lose) == metric.higher_is_better)[usable].sum())",
              "agree = float((win > lose)[usable].sum())",
              ("tests/test_rating.py::test_metric_agreement_uses_the_direction_and_counts_only_decided_pairs",)),
+    Sabotage("claims", "team: several processes on one ledger create each cell once",
+             "let every process take every cell, held or not", "v2v_lab/sweeps/ledger.py",
+             "\"WHERE claims.lease_until < now() OR claims.owner = EXCLUDED.owner RETURNING owner\",",
+             "\"RETURNING owner\",",
+             ("tests/test_team.py::test_three_machines_share_one_spec_and_one_killed_changes_nothing",)),
+    Sabotage("shared-slots", "team: the account's concurrency holds across processes",
+             "count each process's tasks in flight alone", "v2v_lab/sweeps/ledger.py",
+             "            if cur.fetchone()[0] >= limit:",
+             "            if cur.fetchone()[0] >= 10**6:",
+             ("tests/test_team.py::test_three_machines_share_one_spec_and_one_killed_changes_nothing",)),
 ]
 
 

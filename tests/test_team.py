@@ -201,3 +201,71 @@ def test_parts_of_the_store_restarting_mid_sweep_lose_nothing_and_pay_nothing_tw
     for run in cells:  # every video readable back through the server, from the object store
         names = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert "output.mp4" in names, (run.info.run_id, names)
+
+
+@pytest.mark.parametrize("url, why", [("mysql://v2v@127.0.0.1/ledger", "a PostgreSQL URL"),
+                                      ("postgresql://v2v:hunter2@127.0.0.1:1/v2v_ledger", "answers")])
+def test_a_bad_ledger_url_is_one_line_naming_it_and_nothing_is_sent(url, why, tmp_path, emulator):
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({"experiment": "ledger_bad", "provider": "local",
+                                                        "videos": [str(DEMO)], "prompts": ["noir"], "seeds": [1]}))
+    env = _member_env({"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "V2V_LAB_LEDGER_URL": url},
+                      tmp_path / "home")
+    before = emulator.stats["tasks_total"]
+    done = subprocess.run([CLI, "sweep", "spec.yaml", "--base-url", emulator.base_url], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: V2V_LAB_LEDGER_URL") and why in done.stderr
+    assert "hunter2" not in done.stderr  # a password in the URL is never shown
+    assert emulator.stats["tasks_total"] == before
+
+
+def test_every_door_works_on_the_team_server_and_members_share_ratings(team, tmp_path, emulator, monkeypatch):
+    """sweep, runs, generate and rescore through the console script; RunBrowser, CompareView and
+    RateView in Python; a second member rating from another process: all on the team's server,
+    with the videos coming back from the object store."""
+    experiment = f"team_doors_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({
+        "experiment": experiment, "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph", "aleph2"],
+        "prompts": ["neon city", "noir"], "seeds": [1], "scoring": {"frames": 4, "size": 64}}))
+    env = _member_env(team, tmp_path / "home")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (args, done.stderr[-1500:])
+        return done
+
+    assert "4 cells: 4 done" in cli("sweep", "spec.yaml", "--base-url", emulator.base_url).stdout
+    assert cli("runs", experiment).stdout.count("succeeded") == 4
+    cli("generate", str(DEMO), "--prompt", "noir", "--model", "gen4_aleph", "--provider", "local", "--base-url",
+        emulator.base_url, "--out", "one.mp4", "--yes")
+    assert (tmp_path / "one.mp4").stat().st_size > 1000
+    assert "4 rescored" in cli("rescore", experiment, "--metrics", "piqe", "--size", "48", "--workers", "1").stdout
+
+    for name in ("MLFLOW_TRACKING_URI", "V2V_LAB_LEDGER_URL"):
+        monkeypatch.setenv(name, team[name])
+    from v2v_lab import CompareView, RateView, RunBrowser, load_ratings, load_runs
+
+    runs = load_runs(experiment)
+    rescored = [c for c in runs.columns if c.startswith("piqe.size48.")]  # rescore's own key, beside piqe
+    assert len(runs) == 4 and len(rescored) == 1 and runs[rescored[0]].notna().all()
+    browser = RunBrowser(experiment)
+    browser.table.selected = runs["run_id"][0]
+    videos = [c for c in _walk(browser.detail) if c.__class__.__name__ == "Video"]
+    assert len(videos) == 2 and videos[1].value[4:8] == b"ftyp"  # the output, from the object store
+    view = CompareView(experiment)
+    assert [c for c in _walk(view.grid) if c.__class__.__name__ == "Image"]
+    rate = RateView(experiment, rater="ann")
+    assert rate.total == 2 and rate.left_video[4:8] == b"ftyp"
+    rate.choose("left")
+    other = subprocess.run([sys.executable, "-c", f"from v2v_lab import RateView\nv = RateView({experiment!r}, "
+                            "rater='bob')\nv.choose('right')\nv.choose('tie')"], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert other.returncode == 0, other.stderr[-1500:]
+    ratings = load_ratings(experiment)
+    assert ratings.groupby("rater").size().to_dict() == {"ann": 1, "bob": 2}
+
+
+def _walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _walk(child)

@@ -71,10 +71,12 @@ class PgLedger:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
         self._conn: Any = None
-        try:
+        try:  # at the start, a ledger that does not answer is bad input: said at once, nothing sent
+            self._conn = self._connect()
             self._call(self._create_schema)
-        except JournalError as exc:
-            raise InputError("V2V_LAB_LEDGER_URL", _safe(url), f"a PostgreSQL database that answers ({exc})") from None
+        except (self._psycopg.Error, JournalError) as exc:
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError("V2V_LAB_LEDGER_URL", _safe(url), f"a PostgreSQL database that answers ({why})") from None
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="v2v-ledger-heartbeat", daemon=True)
         self._heartbeat.start()
