@@ -79,12 +79,11 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
     columns = ["run_id", "run_name", "experiment_id", "start_time", *PARAM_COLUMNS, *TAG_COLUMNS.values(), *METRIC_COLUMNS]
     if exp is None:
         return pd.DataFrame(columns=columns)
-    wide = (_runs_from_database(uri, exp.experiment_id, include_parents) if is_database(uri) else None)
+    wide = _runs_from_database(uri, exp.experiment_id, include_parents) if is_database(uri) else None
     if wide is None:
         wide = _runs_from_client(client, exp.experiment_id, include_parents)
     df = wide.reset_index(drop=True)
-    metric_keys = set(METRIC_COLUMNS) | (set(df.columns) - set(columns) - {KIND_TAG})
-    df = df.drop(columns=[KIND_TAG], errors="ignore")
+    metric_keys = set(METRIC_COLUMNS) | (set(df.columns) - set(columns))  # rescore's versioned keys, plugins'
     for col in columns:
         if col not in df.columns:
             df[col] = np.nan if col in METRIC_COLUMNS else None
