@@ -104,8 +104,7 @@ class AsyncRunwayClient:
 
     @property
     def account(self) -> str:
-        """Who this client spends for, as an opaque id: provider, endpoint and a hash of the key (never
-        the key). Processes with the same account share its concurrency limits."""
+        """Who this client spends for: provider, endpoint, a hash of the key (never the key itself)."""
         digest = hashlib.sha256(self._key.reveal().encode()).hexdigest()[:16]
         return f"{self.provider.name}|{self.base_url}|{digest}"
 
