@@ -28,8 +28,12 @@ def test_the_four_notebooks_exist_with_a_parameters_cell_and_no_outputs():
 
 
 @pytest.mark.slow
-def test_notebooks_run_top_to_bottom_on_the_emulator(mlflow_store, tmp_path):
+def test_notebooks_run_top_to_bottom_on_the_emulator(mlflow_store, tmp_path, monkeypatch):
     import papermill
+
+    # The kernels start without the suite's switch for MLflow's download bars: the dashboards must
+    # keep them out of their output themselves.
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
     fast = {"render_scale": 0.25, "scoring_frames": 6}
     sizes = {}
     for path in NOTEBOOKS:
@@ -46,6 +50,7 @@ def test_notebooks_run_top_to_bottom_on_the_emulator(mlflow_store, tmp_path):
         assert not errors, (path.name, errors)
         assert WIDGET_MIME in mimes, f"{path.name} displayed no dashboard"
         sizes[path.name] = out.stat().st_size
+        assert "Downloading artifacts" not in out.read_text(), f"{path.name}: MLflow's progress bars in the output"
     (TEST_OUTPUT / "notebook_sizes.json").write_text(json.dumps(sizes, indent=1))
     # Saved with their widgets, executed notebooks stay small enough to share (thumbnails, not posters).
     assert max(sizes.values()) < 3_000_000, sizes

@@ -17,6 +17,7 @@ import pytest
 from v2v_lab import InputError, load_ratings, load_runs, metric_agreement, rank, rater_agreement
 from v2v_lab.rating import BT_METHOD, bradley_terry, build_pairs
 from v2v_lab.rating.analysis import metric_agreement_frame, rank_frame, rater_agreement_frame, wilson
+from v2v_lab.rating.pairs import presentation
 
 from .conftest import ROOT, copy_study
 
@@ -134,12 +135,11 @@ def test_rate_view_saves_each_choice_at_once_resumes_and_never_repeats(study):
 
     view = RateView("rating", by="model", rater="ann", question="text")
     assert view.total == 12 and view.progress.startswith("0 of 12") and view.left_video[4:8] == b"ftyp"
-    shown, swapped = [], 0
+    shown: list[tuple[str, str]] = []
     runs = load_runs("rating").set_index("run_id")
     for i in range(5):
         left, right = view.pair
-        shown.append(frozenset((left, right)))
-        swapped += left > right  # sides are random: some pairs shown in sorted order, some not
+        shown.append((left, right))
         view.choose(["left", "right", "tie", "skip", "left"][i])
         stored = load_ratings("rating")  # in the store the moment choose() returns
         assert len(stored) == i + 1 and stored.iloc[-1]["left_run"] == left
@@ -149,11 +149,18 @@ def test_rate_view_saves_each_choice_at_once_resumes_and_never_repeats(study):
     again = RateView("rating", by="model", rater="ann", question="text")
     assert again.progress.startswith("5 of 12")
     while again.pair is not None:
-        shown.append(frozenset(again.pair))
+        shown.append(again.pair)
         again.choose("right")
-    assert len(shown) == 12 == len(set(shown)) and again.finished and again.progress.startswith("12 of 12")
-    assert 0 < swapped < 5 or 0 < sum(min(p) != sorted(p)[0] for p in shown) < 12
+    assert len(shown) == 12 == len({frozenset(p) for p in shown}) and again.finished
+    assert again.progress.startswith("12 of 12")
+    # Sides are random, and each judgment keeps them: the stored left run is the one shown left.
     stored = load_ratings("rating")
+    assert [tuple(p) for p in zip(stored["left_run"], stored["right_run"], strict=True)] == shown
+    orientations = {left < right for left, right in shown}
+    for rater in ("bob", "cy", "dee"):  # (over 48 presentations, both orientations: 1 - 2**-47)
+        orientations |= {swapped for _, swapped in presentation(build_pairs(load_runs("rating"), "model"), rater,
+                                                                view.question)}
+    assert orientations == {True, False}
     assert len(stored) == 12 and set(stored["choice"]) == {"left", "right", "tie", "skip"}
     assert stored["at"].is_monotonic_increasing and (stored["seconds"] >= 0).all()
     with pytest.raises(InputError, match="^choice: "):
