@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast reliability notebooks browser lint bench sabotage clean team-up team-down
+.PHONY: demo test test-fast reliability notebooks browser postgres lint bench sabotage clean team-up team-down
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,12 @@ demo: $(STAMP)
 
 # Everything CI runs: the browser test included (its chromium comes from Debian, installed here).
 # Two workers (pytest-xdist): most tests wait on subprocesses, servers and emulated tasks.
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest -q -n 2
 
-# The quick loop while editing: no reliability proofs, no notebooks, no browser.
+# The quick loop while editing: no reliability proofs, no notebooks, no browser, no team store.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not reliability and not slow and not browser"
+	$(BIN)/python -m pytest -q -m "not reliability and not slow and not browser and not team"
 
 reliability: $(STAMP)
 	$(BIN)/python -m pytest -q -m reliability
@@ -35,10 +35,13 @@ notebooks: $(STAMP)
 browser:
 	@tools/ensure-chromium
 
+postgres:
+	@tools/ensure-postgres
+
 # A team store on this machine: PostgreSQL 15, an S3-compatible store (moto) and `mlflow server` on
 # them. Prints the `export` lines a member's shell needs: eval "$$(make -s team-up)". Data stays in
 # $$V2V_LAB_TEAM_DIR (default .v2v-lab/team) across team-down / team-up.
-team-up: $(STAMP)
+team-up: $(STAMP) postgres
 	@$(BIN)/python tools/team_stack.py up
 
 team-down:
