@@ -18,9 +18,10 @@ demo: $(STAMP)
 	$(BIN)/v2v-lab sweep experiments/quickstart.yaml
 
 # Everything CI runs: the browser test included (its chromium comes from Debian, installed here).
-# Two workers (pytest-xdist): most tests wait on subprocesses, servers and emulated tasks.
+# Two workers (pytest-xdist; worksteal evens out the long tests): most tests wait on subprocesses,
+# servers and emulated tasks.
 test: $(STAMP) browser postgres
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # The quick loop while editing: no reliability proofs, no notebooks, no browser, no team store.
 test-fast: $(STAMP)

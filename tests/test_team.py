@@ -37,12 +37,8 @@ def _exports(text: str) -> dict[str, str]:
     return dict(line[len("export "):].split("=", 1) for line in text.splitlines() if line.startswith("export "))
 
 
-@pytest.fixture(scope="session")
-def team():
-    """The stack .ci/run started (V2V_LAB_TEAM_DIR set, and it answers), else one of our own in a
-    fresh folder on free ports, stopped at the end. Gives the variables a member exports."""
-    own = not os.environ.get("V2V_LAB_TEAM_DIR")
-    folder = Path(os.environ.get("V2V_LAB_TEAM_DIR") or tempfile.mkdtemp(prefix="v2v-team-"))
+def _start_stack(folder: Path, own: bool) -> dict[str, str]:
+    """`make team-up` on `folder` (on free ports when it is ours); the variables a member exports."""
     folder.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data folder
     env = {**os.environ, "V2V_LAB_TEAM_DIR": str(folder)}
     if own:
@@ -52,9 +48,31 @@ def team():
     assert up.returncode == 0, up.stderr[-2000:]
     exports = _exports(up.stdout)
     assert set(exports) == {"MLFLOW_TRACKING_URI", "V2V_LAB_LEDGER_URL"}
-    yield {**exports, "folder": str(folder), "s3_port": str(_ports(folder)["s3"])}
-    if own:
-        subprocess.run([*MAKE, "team-down"], env=env, capture_output=True, timeout=120)
+    return {**exports, "folder": str(folder), "s3_port": str(_ports(folder)["s3"])}
+
+
+def _stop_stack(folder: str) -> None:
+    subprocess.run([*MAKE, "team-down"], env={**os.environ, "V2V_LAB_TEAM_DIR": folder}, capture_output=True,
+                   timeout=120)
+
+
+@pytest.fixture(scope="session")
+def team():
+    """The stack .ci/run started (V2V_LAB_TEAM_DIR set), else one of our own in a fresh folder on
+    free ports, stopped at the end. Gives the variables a member exports."""
+    given = os.environ.get("V2V_LAB_TEAM_DIR")
+    stack = _start_stack(Path(given or tempfile.mkdtemp(prefix="v2v-team-")), own=not given)
+    yield stack
+    if not given:
+        _stop_stack(stack["folder"])
+
+
+@pytest.fixture()
+def own_team():
+    """A stack for this test alone: a test that restarts the parts must not pull them from under others."""
+    stack = _start_stack(Path(tempfile.mkdtemp(prefix="v2v-team-faults-")), own=True)
+    yield stack
+    _stop_stack(stack["folder"])
 
 
 def _ports(folder: Path) -> dict[str, int]:
@@ -138,6 +156,7 @@ def test_three_machines_share_one_spec_and_one_killed_changes_nothing(team, tmp_
 
 
 def _stack_env(team: dict[str, str]) -> dict[str, str]:
+    """The stack's own folder: `make team-up` reads its ports from stack.json there."""
     return {**os.environ, "V2V_LAB_TEAM_DIR": team["folder"]}
 
 
@@ -147,11 +166,12 @@ def _stop(pidfile: Path) -> None:
     pidfile.unlink()
 
 
-def test_parts_of_the_store_restarting_mid_sweep_lose_nothing_and_pay_nothing_twice(team, tmp_path):
+def test_parts_of_the_store_restarting_mid_sweep_lose_nothing_and_pay_nothing_twice(own_team, tmp_path):
     """PostgreSQL restarted, the MLflow server killed and started again, the object store away for
     8 s (moto restarted replays what it held): the sweep goes on through each."""
     import threading
 
+    team = own_team
     folder = Path(team["folder"])
     pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     experiment = f"team_faults_{uuid.uuid4().hex[:8]}"
@@ -162,6 +182,12 @@ def test_parts_of_the_store_restarting_mid_sweep_lose_nothing_and_pay_nothing_tw
     done_faults: list[str] = []
     with Emulator(render_scale=0.1, run_s=1.5, concurrency=2) as emu:
         def faults() -> None:
+            try:
+                inject()
+            except Exception as exc:  # noqa: BLE001 - said in the assertion below, not lost in a thread
+                done_faults.append(f"fault injection failed: {exc!r}")
+
+        def inject() -> None:
             def at(creates: int) -> None:
                 while emu.stats["tasks_total"] < creates:
                     time.sleep(0.05)
