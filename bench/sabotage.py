@@ -204,6 +204,11 @@ SABOTAGES = [
              "            if cur.fetchone()[0] >= limit:",
              "            if cur.fetchone()[0] >= 10**6:",
              ("tests/test_team.py::test_three_machines_share_one_spec_and_one_killed_changes_nothing",)),
+    Sabotage("takeover-relog", "team: a cell taken over is never logged twice",
+             "log a taken-over cell again even when its run is complete", "v2v_lab/sweeps/runner.py",
+             "                if logged:",
+             "                if False:",
+             ("tests/test_team.py::test_a_cell_logged_by_a_process_killed_before_the_ledger_heard_is_not_logged_again",)),
 ]
 
 

@@ -295,3 +295,31 @@ def _walk(widget):
     yield widget
     for child in getattr(widget, "children", ()):
         yield from _walk(child)
+
+
+def test_a_cell_logged_by_a_process_killed_before_the_ledger_heard_is_not_logged_again(team, tmp_path, emulator):
+    """kill -9 right after a cell's MLflow run is complete and before the ledger says done (the
+    failpoint "logged"): the process that takes the cell over finds the run and logs nothing twice."""
+    experiment = f"team_logged_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({
+        "experiment": experiment, "provider": "local", "videos": [str(DEMO)], "prompts": ["neon city", "noir"],
+        "seeds": [1], "concurrency": 1, "scoring": {"frames": 4, "size": 64}}))
+    cmd = [CLI, "sweep", "spec.yaml", "--base-url", emulator.base_url, "--no-progress"]
+    before = emulator.stats["tasks_total"]
+    # Both start together, one cell each; the one killed leaves its cell logged but not marked
+    # done, and the other, already running, takes it over once the claim's lease runs out.
+    first = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_member_env(
+        team, tmp_path / "a", V2V_LAB_LEASE_S="3", V2V_LAB_FAILPOINTS="logged=1"))
+    second = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_member_env(team, tmp_path / "b", V2V_LAB_LEASE_S="3"))
+    out, err = second.communicate(timeout=300)
+    assert first.wait(60) == -signal.SIGKILL
+    assert second.returncode == 0, err[-1500:]
+    assert "2 cells: 2 done" in out, out[-1000:]
+    assert emulator.stats["tasks_total"] - before == 2
+    from mlflow import MlflowClient
+
+    client = MlflowClient(team["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name(experiment)
+    cells = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("v2v.kind") == "cell"]
+    assert len(cells) == 2 and len({r.data.tags["v2v.cell_key"] for r in cells}) == 2

@@ -242,7 +242,13 @@ class SweepRunner:
                     or (row.state == "failed" and not (self.opts.retry_failed and row.retryable)))
 
         async def run_one(cell: Cell, row: JournalRow | None) -> CellOutcome:
-            if row is not None:  # taken over: a run its last holder left half-logged goes first
+            if row is not None:  # taken over from a holder that died (or an earlier run)
+                # Killed after its run was complete, before the ledger heard: the run is the proof.
+                logged = (await asyncio.to_thread(s.writer.done_cell_keys, cell.key)).get(cell.key)
+                if logged:
+                    ledger.set(exp, cell.key, "done", run_id=logged)
+                    return CellOutcome(cell, "done", task_id=row.task_id, run_id=logged, note="logged before")
+                # A run its last holder left half-logged goes first.
                 await asyncio.to_thread(s.writer.delete_incomplete_runs, cell.key)
             model_limit = org.models[cell.model].max_concurrent if org and cell.model in org.models else limit
             slots = (total_sem, per_model[cell.model], shared_slot(ledger, account, cell, model_limit))

@@ -90,15 +90,19 @@ class SweepWriter:
             return exp.experiment_id
 
     # -- reads needed by the runner ---------------------------------------------------------------
-    def done_cell_keys(self) -> dict[str, str]:
-        """cell key -> run id of child runs already finished with an output (resume without a journal)."""
+    def done_cell_keys(self, cell_key: str | None = None) -> dict[str, str]:
+        """cell key -> run id of child runs already finished with an output (resume without a journal);
+        with cell_key, that cell's only."""
+        query = f"tags.`{STATUS_TAG}` = 'succeeded'"
+        if cell_key is not None:
+            query += f" and tags.`{CELL_KEY_TAG}` = '{cell_key}'"
+
         def search() -> dict[str, str]:
             out: dict[str, str] = {}
             token = None
             while True:
-                page = self.client.search_runs([self.experiment_id],
-                                               filter_string=f"tags.`{STATUS_TAG}` = 'succeeded'",
-                                               max_results=1000, page_token=token)
+                page = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1000,
+                                               page_token=token)
                 for run in page:
                     key = run.data.tags.get(CELL_KEY_TAG)
                     if key:
