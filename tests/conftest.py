@@ -101,6 +101,15 @@ def _no_real_keys(monkeypatch):
     yield
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on right now, on loopback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def on_a_terminal(command: list[str] | str, env: dict[str, str], answer: bytes, cwd: Path | None = None,
                   timeout: float = 120) -> tuple[int, str]:
     """Run a command (argv, or a shell line as typed) on a pseudo-terminal, answer its [y/N] question

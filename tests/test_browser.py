@@ -9,7 +9,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import pytest
 
 from v2v_lab import load_ratings
 
-from .conftest import ROOT, TEST_OUTPUT, copy_study
+from .conftest import ROOT, TEST_OUTPUT, copy_study, free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # No network here: keep Chromium from reaching for Google's services at start.
@@ -44,11 +43,6 @@ def _need_browser() -> None:
         pytest.fail(f"browser test needs {', '.join(missing)} (make test installs them)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def voila(rating_study, tmp_path_factory):
@@ -64,7 +58,7 @@ def voila(rating_study, tmp_path_factory):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(COMPARE_PAGE)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, pages / "compare.ipynb")
-    port = _free_port()
+    port = free_port()
     uri = f"sqlite:///{store / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     log = open(folder / "voila.log", "w")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,18 +18,13 @@ import yaml
 
 from v2v_lab.emulator import Emulator
 
-from .conftest import DEMO, ROOT
+from .conftest import DEMO, ROOT, free_port
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
 # The README's commands, `make team-up` / `make team-down`, with this test run's Python (no bootstrap).
 MAKE = ["make", "-s", "-C", str(ROOT), "STAMP=", f"BIN={Path(sys.executable).parent}"]
 pytestmark = pytest.mark.team
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _exports(text: str) -> dict[str, str]:
@@ -42,8 +36,8 @@ def _start_stack(folder: Path, own: bool) -> dict[str, str]:
     folder.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data folder
     env = {**os.environ, "V2V_LAB_TEAM_DIR": str(folder)}
     if own:
-        env.update({"V2V_LAB_TEAM_PG_PORT": str(_free_port()), "V2V_LAB_TEAM_S3_PORT": str(_free_port()),
-                    "V2V_LAB_TEAM_MLFLOW_PORT": str(_free_port())})
+        env.update({"V2V_LAB_TEAM_PG_PORT": str(free_port()), "V2V_LAB_TEAM_S3_PORT": str(free_port()),
+                    "V2V_LAB_TEAM_MLFLOW_PORT": str(free_port())})
     up = subprocess.run([*MAKE, "team-up"], env=env, capture_output=True, text=True, timeout=300)
     assert up.returncode == 0, up.stderr[-2000:]
     exports = _exports(up.stdout)

@@ -28,7 +28,7 @@ from v2v_lab.errors import InputError
 from v2v_lab.media.probe import probe_video
 from v2v_lab.sweeps import run_sweep
 
-from ..conftest import DEMO, moving_frames, on_a_terminal
+from ..conftest import DEMO, free_port, moving_frames, on_a_terminal
 from .conftest import write_spec
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
@@ -398,7 +398,7 @@ def test_14_bad_inputs_that_were_tracebacks_are_one_line(emu, mlflow_store, tmp_
         assert code == 2 and "RUNWAYML_API_SECRET" in one_line(err) and value.strip() not in err
     monkeypatch.delenv("RUNWAYML_API_SECRET")
     for uri, word in (("sqlite:////sys/v2v/mlflow.db", "MLFLOW_TRACKING_URI"),
-                      (f"http://127.0.0.1:{_free_port()}", "MLFLOW_TRACKING_URI")):
+                      (f"http://127.0.0.1:{free_port()}", "MLFLOW_TRACKING_URI")):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         start = time.monotonic()
         code = sweep(spec, emu)
@@ -408,11 +408,6 @@ def test_14_bad_inputs_that_were_tracebacks_are_one_line(emu, mlflow_store, tmp_
     assert sweep(spec, emu) == 2 and "V2V_LAB_HOME" in one_line(capsys.readouterr().err)
     assert sum(emu.stats["requests"].values()) == before
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_14_disk_full_while_writing_is_one_line_and_loses_nothing(tmp_path):

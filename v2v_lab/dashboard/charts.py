@@ -13,7 +13,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
-from ..metrics.base import REGISTRY
+from ..metrics.base import metric_of
 
 __all__ = ["PALETTE", "axis_label", "run_label", "scatter", "series_charts"]
 
@@ -22,7 +22,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 
 def axis_label(metric: str) -> str:
     """A metric's name with its unit and direction, as an axis title: "flicker (grey levels 0..255, lower is better)"."""
-    m = REGISTRY.get(metric.split(".", 1)[0])
+    m = metric_of(metric)
     return f"{metric} ({m.describe()})" if m else metric
 
 

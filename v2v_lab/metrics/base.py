@@ -57,6 +57,12 @@ class Metric:
 REGISTRY: dict[str, Metric] = {}
 
 
+def metric_of(key: str) -> Metric | None:
+    """The registered metric a logged key holds: its own name, or a version of it measured another
+    way (rescore's `structure.size128.frames16`, `.v<hash>`); None for any other key."""
+    return REGISTRY.get(key.split(".", 1)[0]) if isinstance(key, str) else None
+
+
 def metric_names(headline_only: bool = False) -> tuple[str, ...]:
     """Registered metrics in registration order (the suite's order): the one list every table,
     dashboard and default reads, so a new metric shows up everywhere by registering."""

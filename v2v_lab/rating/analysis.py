@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..metrics.base import REGISTRY
+from ..metrics.base import metric_of
 
 __all__ = ["BT_METHOD", "bradley_terry", "metric_agreement_frame", "rank_frame", "rater_agreement_frame", "wilson"]
 
@@ -146,9 +146,9 @@ def metric_agreement_frame(ratings: pd.DataFrame, runs: pd.DataFrame, question: 
     loser = df["right_run"].where(df["choice"] == "left", df["left_run"])
     by_run = runs.set_index("run_id")
     rows = []
-    for key in [c for c in runs.columns if _metric_of(c) is not None]:
-        metric = _metric_of(key)
-        assert metric is not None
+    for key, metric in ((c, metric_of(c)) for c in runs.columns):
+        if metric is None:
+            continue
         values = by_run[key]
         for q, idx in df.groupby("question", sort=True).groups.items():
             win = values.reindex(df.loc[idx, "winner"]).to_numpy(dtype=float)
@@ -164,7 +164,3 @@ def metric_agreement_frame(ratings: pd.DataFrame, runs: pd.DataFrame, question: 
     out = pd.DataFrame(rows, columns=["question", "metric", "direction", "agreement", "ci_low", "ci_high", "n"])
     return out.sort_values(["question", "agreement"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
-
-def _metric_of(column: str):
-    """The registered metric a runs column holds: its own name, or a version of it (`name.size128...`)."""
-    return REGISTRY.get(column.split(".", 1)[0]) if isinstance(column, str) else None
