@@ -23,7 +23,9 @@ import mlflow
 import pytest
 import yaml
 
-from .conftest import DEMO, ROOT, TEST_OUTPUT, on_a_terminal
+from v2v_lab.tracking.store import client as make_client
+
+from .conftest import DEMO, ROOT, TEST_OUTPUT, free_port, on_a_terminal
 
 VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "v2v-lab")
@@ -387,13 +389,18 @@ def test_long_running_commands_stop_cleanly_on_signals(tmp_path, sig, code):
                                     "scoring": {"frames": 4, "size": 64}}))
     sweep = subprocess.Popen([CLI, "sweep", str(spec), "--no-progress", "--base-url", base], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     deadline = time.monotonic() + 90
+    client = None
     while sweep.poll() is None and time.monotonic() < deadline:  # until its parent run is open
-        exp = client.get_experiment_by_name("signals") if (tmp_path / "mlflow.db").exists() else None
+        # Opened through v2v-lab's store lock, as the sweep opens it: a plain MlflowClient reading
+        # the file while the sweep still creates the schema saw it half made ("no such column").
+        if client is None and (tmp_path / "mlflow.db").exists():
+            client = make_client(env["MLFLOW_TRACKING_URI"])
+        exp = client.get_experiment_by_name("signals") if client is not None else None
         if exp is not None and client.search_runs([exp.experiment_id], "tags.`v2v.kind` = 'sweep'"):
             break
         time.sleep(0.3)
+    client = client or make_client(env["MLFLOW_TRACKING_URI"])
     time.sleep(0.5)
     sweep.send_signal(sig)
     _, err = sweep.communicate(timeout=60)
@@ -405,7 +412,7 @@ def test_long_running_commands_stop_cleanly_on_signals(tmp_path, sig, code):
     emu.send_signal(sig)
     _, err = emu.communicate(timeout=30)
     assert emu.returncode == code and err.strip() == "emulator stopped"
-    ui = subprocess.Popen([CLI, "ui", "--port", str(_free_port())], env=env,
+    ui = subprocess.Popen([CLI, "ui", "--port", str(free_port())], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = re.search(r"on (http://\S+)", ui.stdout.readline()).group(1)
     deadline = time.monotonic() + 90
@@ -421,13 +428,6 @@ def test_long_running_commands_stop_cleanly_on_signals(tmp_path, sig, code):
     _, err = ui.communicate(timeout=60)
     assert ui.returncode == code and err.strip().splitlines()[-1] == "MLflow UI stopped"
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_cell_run_spans_its_generation_and_the_experiment_opens_on_its_runs(mlflow_store, tmp_path):
