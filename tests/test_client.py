@@ -138,6 +138,30 @@ def test_reads_retry_5xx_and_downloads_retry_truncation(small_clip, tmp_path):
         assert emu.stats["faults"].get("5xx_task", 0) > 0 and emu.stats["tasks_total"] == 3
 
 
+def test_each_retried_request_gives_up_after_its_tries_with_its_own_error(small_clip, tmp_path):
+    # One retry loop serves the API calls, the storage POST of an upload and the output download;
+    # each must stop after 1 + max_retries tries and raise what its caller expects.
+    from v2v_lab.errors import DownloadError, ServerError
+
+    with Emulator(faults=FaultConfig(server_error_rate={"task": 1.0}), render_scale=0.25) as emu, RunwayClient(
+            "local", base_url=emu.base_url, max_retries=2) as c:
+        with pytest.raises(ServerError):
+            c.get_task("00000000-0000-0000-0000-000000000000")
+        assert emu.stats["requests"]["task"] == 3
+    with Emulator(faults=FaultConfig(server_error_rate={"upload": 1.0}), render_scale=0.25) as emu, RunwayClient(
+            "local", base_url=emu.base_url, max_retries=2) as c:
+        with pytest.raises(ServerError):
+            c.upload(small_clip)
+        assert emu.stats["requests"]["upload"] == 3
+    with Emulator(faults=FaultConfig(truncate_rate=1.0), render_scale=0.25) as emu, RunwayClient(
+            "local", base_url=emu.base_url, max_retries=2) as c:
+        task = c.wait(c.create(GenerationRequest(small_clip, "x", seed=1)))
+        with pytest.raises(DownloadError, match="after 3 tries"):
+            c.download(task, tmp_path / "out.mp4")
+        assert emu.stats["requests"]["output"] == 3
+        assert not list(tmp_path.iterdir())  # neither the output nor its .part is left
+
+
 def test_validation_sends_nothing(emulator, small_clip, tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")

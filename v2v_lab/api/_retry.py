@@ -1,11 +1,18 @@
-"""Backoff with jitter, and which failures a request may be retried after."""
+"""Backoff with jitter, which failures a request may be retried after, and the one loop that
+retries: each caller's attempt decides what may be tried again (RetryLater), the loop only counts
+and waits."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,3 +51,30 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         except ValueError:
             return None
     return None
+
+
+class RetryLater(Exception):
+    """Raised by one attempt that may be tried again: `error` is what the caller gets when no try
+    is left; `retry_after` (seconds) overrides the backoff (a server's Retry-After, or 0 to go at once)."""
+
+    def __init__(self, error: Exception, retry_after: float | None = None):
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+async def with_retries(policy: RetryPolicy, attempt: Callable[[int], Awaitable[T]], *, tries: int | None = None) -> T:
+    """attempt(n) for n = 0, 1, ... until it returns or raises anything but RetryLater; at most
+    `tries` attempts (the policy's 1 + max_retries by default), the policy's delay between them.
+    Whether a failure may be retried is the attempt's call alone: a create that may have arrived
+    raises its own error and is never tried again here."""
+    tries = policy.max_retries + 1 if tries is None else tries
+    n = 0
+    while True:
+        try:
+            return await attempt(n)
+        except RetryLater as again:
+            if n + 1 >= tries:
+                raise again.error from None
+            await asyncio.sleep(policy.delay(n, again.retry_after))
+            n += 1

@@ -29,7 +29,15 @@ from ..errors import (
     TaskFailedError,
     WaitTimeoutError,
 )
-from ._retry import NOT_SENT_ERRORS, RETRY_STATUSES, TRANSPORT_ERRORS, RetryPolicy, retry_after_seconds
+from ._retry import (
+    NOT_SENT_ERRORS,
+    RETRY_STATUSES,
+    TRANSPORT_ERRORS,
+    RetryLater,
+    RetryPolicy,
+    retry_after_seconds,
+    with_retries,
+)
 from ._secret import Secret
 from .catalog import RUNWAY_API_VERSION, Catalog, load_catalog
 from .download import download_output
@@ -117,36 +125,30 @@ class AsyncRunwayClient:
         """One API call with the retry rules: reads and deletes retry transient failures;
         a create retries only when it provably did not reach the server (refused) or got a 429."""
         url = f"{self.base_url}{path}"
-        attempt = 0
-        while True:
+
+        async def attempt(n: int) -> httpx.Response:
+            self.requests_sent += 1
             try:
-                self.requests_sent += 1
                 response = await self._http.request(method, url, json=json, headers=self._auth())
             except NOT_SENT_ERRORS as exc:
-                if attempt < self.retry.max_retries:
-                    await asyncio.sleep(self.retry.delay(attempt))
-                    attempt += 1
-                    continue
-                raise ConnectionFailedError(f"{method} {path}: could not connect ({type(exc).__name__})") from None
+                raise RetryLater(ConnectionFailedError(
+                    f"{method} {path}: could not connect ({type(exc).__name__})")) from None
             except TRANSPORT_ERRORS as exc:
                 if create:
                     raise CreateOutcomeUnknownError(f"POST {path}: no answer", cause=type(exc).__name__) from None
-                if attempt < self.retry.max_retries:
-                    await asyncio.sleep(self.retry.delay(attempt))
-                    attempt += 1
-                    continue
-                raise ConnectionFailedError(f"{method} {path}: {type(exc).__name__} after {attempt + 1} tries") from None
+                raise RetryLater(ConnectionFailedError(
+                    f"{method} {path}: {type(exc).__name__} after {n + 1} tries")) from None
             code = response.status_code
             if code < 400:
                 return response
-            if code in RETRY_STATUSES:
-                if create and code != 429:
-                    raise CreateOutcomeUnknownError(f"POST {path}: HTTP {code}", cause=f"HTTP {code}")
-                if attempt < self.retry.max_retries:
-                    await asyncio.sleep(self.retry.delay(attempt, retry_after_seconds(response)))
-                    attempt += 1
-                    continue
-            raise status_error(response, self._key, f"{method} {urlsplit(url).path}")
+            error = status_error(response, self._key, f"{method} {urlsplit(url).path}")
+            if code not in RETRY_STATUSES:
+                raise error
+            if create and code != 429:  # a 5xx or 408 after a create: the task may exist
+                raise CreateOutcomeUnknownError(f"POST {path}: HTTP {code}", cause=f"HTTP {code}")
+            raise RetryLater(error, retry_after_seconds(response))
+
+        return await with_retries(self.retry, attempt)
 
     async def _json(self, method: str, path: str, **kw: Any) -> Any:
         response = await self._send(method, path, **kw)

@@ -10,10 +10,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+
 from .._failpoints import failpoint
 from ..errors import DownloadError, MediaError
 from ..media.probe import probe_video
-from ._retry import TRANSPORT_ERRORS
+from ._retry import TRANSPORT_ERRORS, RetryLater, with_retries
 from .task import Task
 
 if TYPE_CHECKING:
@@ -25,48 +27,57 @@ __all__ = ["download_output"]
 async def download_output(client: AsyncRunwayClient, task: Task | str, dest: str | os.PathLike[str], *,
                           attempts: int | None = None) -> Path:
     """The first output of task to dest (see the module's docstring); raises DownloadError."""
-    if isinstance(task, str):
-        task = await client.get_task(task)
+    current = await client.get_task(task) if isinstance(task, str) else task
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    attempts = attempts or max(3, client.retry.max_retries + 1)
-    last_error = "no output URL"
-    for attempt in range(attempts):
-        if not task.output:
-            task = await client.get_task(task.id)
-            if not task.output:
-                raise DownloadError(f"task {task.id} ({task.status.value}) has no output to download")
+    tries = attempts or max(3, client.retry.max_retries + 1)
+
+    def again(reason: str, at_once: bool = False) -> RetryLater:
+        error = DownloadError(f"task {current.id}: output not downloaded after {tries} tries: {reason}")
+        return RetryLater(error, 0.0 if at_once else None)
+
+    async def attempt(n: int) -> Path:
+        nonlocal current
+        if not current.output:
+            current = await client.get_task(current.id)
+            if not current.output:
+                raise DownloadError(f"task {current.id} ({current.status.value}) has no output to download")
         try:
-            async with client.http_plain.stream("GET", task.output[0]) as resp:
-                if resp.status_code in (403, 404, 410):
-                    last_error = f"output URL answered {resp.status_code} (expired?)"
-                    task = await client.get_task(task.id)
-                    continue
+            async with client.http_plain.stream("GET", current.output[0]) as resp:
+                if resp.status_code in (403, 404, 410):  # expired: the task gives a fresh URL at once
+                    current = await client.get_task(current.id)
+                    raise again(f"output URL answered {resp.status_code} (expired?)", at_once=True)
                 if resp.status_code >= 400:
-                    last_error = f"output URL answered {resp.status_code}"
-                    await asyncio.sleep(client.retry.delay(attempt))
-                    continue
+                    raise again(f"output URL answered {resp.status_code}")
                 expected = int(resp.headers.get("content-length", "-1"))
-                size = 0
-                with open(part, "wb") as fh:
-                    async for chunk in resp.aiter_bytes():
-                        fh.write(chunk)
-                        size += len(chunk)
-                        failpoint("download_partial")  # crash tests: killed mid-download
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                size = await _stream_to(part, resp)
             if expected >= 0 and size != expected:
-                last_error = f"truncated: {size} of {expected} bytes"
-                continue
+                raise again(f"truncated: {size} of {expected} bytes", at_once=True)
             await asyncio.to_thread(probe_video, part, "output")
-            part.replace(dest)
-            return dest
         except MediaError:
-            last_error = "downloaded file is not a decodable video"
+            raise again("downloaded file is not a decodable video") from None
         except TRANSPORT_ERRORS as exc:
-            last_error = f"transfer failed ({type(exc).__name__})"
-        await asyncio.sleep(client.retry.delay(attempt))
-    with contextlib.suppress(FileNotFoundError):
-        part.unlink()
-    raise DownloadError(f"task {task.id}: output not downloaded after {attempts} tries: {last_error}")
+            raise again(f"transfer failed ({type(exc).__name__})") from None
+        part.replace(dest)
+        return dest
+
+    try:
+        return await with_retries(client.retry, attempt, tries=tries)
+    except DownloadError:
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+        raise
+
+
+async def _stream_to(part: Path, resp: httpx.Response) -> int:
+    """The body to part, synced; returns the bytes written."""
+    size = 0
+    with open(part, "wb") as fh:
+        async for chunk in resp.aiter_bytes():
+            fh.write(chunk)
+            size += len(chunk)
+            failpoint("download_partial")  # crash tests: killed mid-download
+        fh.flush()
+        os.fsync(fh.fileno())
+    return size

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from ..errors import ConnectionFailedError, InputError
-from ._retry import RETRY_STATUSES, TRANSPORT_ERRORS, RetryPolicy
+from ._retry import RETRY_STATUSES, TRANSPORT_ERRORS, RetryLater, RetryPolicy, with_retries
 from ._secret import Secret
 from .providers import Provider
 from .responses import status_error
@@ -66,17 +66,17 @@ async def post_to_storage(http: httpx.AsyncClient, slot: dict, filename: str, da
                           retry: RetryPolicy, key: Secret) -> None:
     """The second step of an upload: the bytes to the storage URL the slot names (no API key there).
     Transient failures are retried within the policy; storage keeps nothing billable."""
-    for attempt in range(retry.max_retries + 1):
+
+    async def attempt(n: int) -> None:
         try:
-            resp = await http.post(slot["uploadUrl"], data=slot.get("fields") or {}, files={"file": (filename, data, mime)})
+            resp = await http.post(slot["uploadUrl"], data=slot.get("fields") or {},
+                                   files={"file": (filename, data, mime)})
         except TRANSPORT_ERRORS:
-            if attempt == retry.max_retries:
-                raise ConnectionFailedError("upload: the storage POST failed") from None
-            await asyncio.sleep(retry.delay(attempt))
-            continue
+            raise RetryLater(ConnectionFailedError("upload: the storage POST failed")) from None
         if resp.status_code < 300:
             return
-        if resp.status_code in RETRY_STATUSES and attempt < retry.max_retries:
-            await asyncio.sleep(retry.delay(attempt))
-            continue
+        if resp.status_code in RETRY_STATUSES:
+            raise RetryLater(status_error(resp, key))
         raise status_error(resp, key)
+
+    await with_retries(retry, attempt)
