@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 import yaml
@@ -151,11 +153,11 @@ def test_sweep_monitor_runs_in_the_background_and_estimates_time_left(mlflow_sto
     with Emulator(render_scale=0.1, run_s=0.4) as emu:
         path.write_text(yaml.safe_dump({**spec, "base_url": emu.base_url}))
         monitor = SweepMonitor()
-        thread = monitor.run(str(path))
+        running = monitor.run(str(path))
         seen_eta = False
-        while thread.is_alive():  # the caller's thread is free meanwhile
+        while not running.done():  # the caller's thread is free meanwhile
             seen_eta = seen_eta or monitor.eta_s() is not None
-            thread.join(0.05)
+            time.sleep(0.05)
         result = monitor.wait()
     assert monitor.error is None and result.counts == {"done": 4}
     assert seen_eta and "left" not in monitor.state.value  # an estimate while running, none at the end

@@ -1,19 +1,16 @@
 """RunwayClient: the synchronous face of AsyncRunwayClient, method for method, typed. Its event
-loop lives in a private thread (an anyio blocking portal), so it works inside Jupyter too, where
-the kernel's loop is already running."""
+loop lives in a private thread (v2v_lab._sync.LoopThread, the bridge the sweep and the monitor
+use too), so it works inside Jupyter as well, where the kernel's loop is already running."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable, Coroutine
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio.from_thread
-
+from .._sync import LoopThread
 from ._secret import Secret
 from .catalog import Catalog
 from .client import AsyncRunwayClient, ProgressCallback
@@ -32,17 +29,21 @@ class RunwayClient:
     api_key, timeout, max_retries, poll_interval, catalog, transport)."""
 
     def __init__(self, provider: str | None = None, **kwargs: Any):
-        portal_cm = anyio.from_thread.start_blocking_portal()
-        self._portal = portal_cm.__enter__()
+        self._loop: LoopThread | None = LoopThread("v2v-client")
+
+        async def build() -> AsyncRunwayClient:
+            return AsyncRunwayClient(provider, **kwargs)
+
         try:
-            self._async: AsyncRunwayClient = self._portal.call(partial(AsyncRunwayClient, provider, **kwargs))
+            self._async: AsyncRunwayClient = self._loop.call(build)
         except BaseException:
-            portal_cm.__exit__(None, None, None)
+            self._loop.close()
             raise
-        self._portal_cm: contextlib.AbstractContextManager[Any] | None = portal_cm
 
     def _call(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
-        return self._portal.call(partial(fn, *args, **kwargs))
+        if self._loop is None:
+            raise RuntimeError("this RunwayClient is closed")
+        return self._loop.call(lambda: fn(*args, **kwargs))
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncRunwayClient", "RunwayClient")
@@ -113,10 +114,12 @@ class RunwayClient:
 
     # -- its life --------------------------------------------------------------------------------
     def close(self) -> None:
-        portal_cm, self._portal_cm = self._portal_cm, None
-        if portal_cm is not None:
-            self._portal.call(self._async.aclose)
-            portal_cm.__exit__(None, None, None)
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            try:
+                loop.call(self._async.aclose)
+            finally:
+                loop.close()
 
     def __enter__(self) -> RunwayClient:
         return self

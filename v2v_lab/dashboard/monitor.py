@@ -6,11 +6,14 @@ import html
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
+from .._sync import run_in_background
 from ..tracking.schema import ARTIFACT_POSTER
 from .thumbnails import thumbnail
 
@@ -36,7 +39,7 @@ class SweepMonitor(w.VBox):
             self._tiles.append((w.VBox([image, label]), image, label))
         self.result: Any = None
         self.error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._future: Future[Any] | None = None
         self._lock = threading.Lock()
         self._cell_state: dict[str, str] = {}
         self._started: float | None = None
@@ -87,21 +90,28 @@ class SweepMonitor(w.VBox):
             label.value = f"<small>{caption}</small>" if jpeg else f"<small><i>no poster</i> {caption}</small>"
         self.outputs.children = [tile for tile, _, _ in self._tiles[: len(self.latest)]]
 
-    def run(self, spec: Any, **options: Any) -> threading.Thread:
-        from ..sweeps import run_sweep
+    def run(self, spec: Any, **options: Any) -> Future[Any]:
+        """Start the sweep in the background (the bridge in v2v_lab._sync) and return its Future;
+        the kernel stays free. wait() gives its result."""
+        from ..sweeps import sweep_runner
 
-        def target() -> None:
-            try:
-                self.result = run_sweep(spec, on_event=self.on_event, progress=False, **options)
-            except BaseException as exc:
-                self.error = exc
-                self.state.value = f"<b>sweep stopped:</b> {html.escape(str(exc))}"
+        runner = sweep_runner(spec, on_event=self.on_event, progress=False, **options)
+        self._future = run_in_background(runner.run, thread_name="v2v-sweep-monitor")
+        self._future.add_done_callback(self._ended)
+        return self._future
 
-        self._thread = threading.Thread(target=target, name="v2v-sweep-monitor", daemon=True)
-        self._thread.start()
-        return self._thread
+    def _ended(self, future: Future[Any]) -> None:
+        error = future.exception()
+        if error is None:
+            self.result = future.result()
+        else:
+            self.error = error
+            self.state.value = f"<b>sweep stopped:</b> {html.escape(str(error))}"
 
     def wait(self, timeout: float | None = None) -> Any:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """The sweep's result once it has ended (None while it runs past timeout; see .error)."""
+        if self._future is not None:
+            done, _ = futures_wait([self._future], timeout)
+            if done:  # waiters wake before done-callbacks run: take the ending here too
+                self._ended(self._future)
         return self.result

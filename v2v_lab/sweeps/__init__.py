@@ -4,10 +4,11 @@ from ..errors import BudgetError
 from .journal import Journal, state_dir
 from .outcome import CellOutcome, SweepOptions, SweepResult
 from .plan import Cell, Plan, build_plan, cell_key
-from .runner import SweepRunner, plan_sweep, run_sweep
+from .runner import SweepRunner, plan_sweep, run_sweep, sweep_runner
 from .spec import SweepSpec, load_spec, parse_spec
 
 __all__ = [
     "BudgetError", "Cell", "CellOutcome", "Journal", "Plan", "SweepOptions", "SweepResult", "SweepRunner",
     "SweepSpec", "build_plan", "cell_key", "load_spec", "parse_spec", "plan_sweep", "run_sweep", "state_dir",
+    "sweep_runner",
 ]

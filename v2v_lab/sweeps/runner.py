@@ -31,7 +31,7 @@ from .progress import Progress
 from .shared import cell_kind, run_shared, shared_slot
 from .spec import SeedRandom, SweepSpec, load_spec
 
-__all__ = ["SweepRunner", "plan_sweep", "run_sweep"]
+__all__ = ["SweepRunner", "plan_sweep", "run_sweep", "sweep_runner"]
 
 Groups = dict[str, list[Cell]]
 
@@ -283,12 +283,17 @@ def _check_spec_base_url(spec: SweepSpec, options: SweepOptions) -> None:
                          f"from the spec and set V2V_LAB_BASE_URL yourself", line=spec.line_of("base_url"))
 
 
-def run_sweep(spec: SweepSpec | str | os.PathLike[str], **options: Any) -> SweepResult:
-    """Run a sweep to the end (sync). Works inside Jupyter: the loop runs on a private thread there."""
+def sweep_runner(spec: SweepSpec | str | os.PathLike[str], **options: Any) -> SweepRunner:
+    """The runner for a spec (or a spec file) and SweepOptions' fields: its plan is built and every
+    input checked, nothing sent yet; `await runner.run()` runs it."""
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
-    runner = SweepRunner(spec, SweepOptions(**options))
-    return run_blocking(runner.run, thread_name="v2v-sweep")
+    return SweepRunner(spec, SweepOptions(**options))
+
+
+def run_sweep(spec: SweepSpec | str | os.PathLike[str], **options: Any) -> SweepResult:
+    """Run a sweep to the end (sync). Works inside Jupyter: the loop runs on a private thread there."""
+    return run_blocking(sweep_runner(spec, **options).run, thread_name="v2v-sweep")
 
 
 def plan_sweep(spec: SweepSpec | str | os.PathLike[str]) -> Plan:
