@@ -96,6 +96,26 @@ def test_dry_run_figures(mlflow_store, tmp_path, capsys):
     assert "8 cells planned" in out
 
 
+def test_a_dry_run_decides_done_as_a_run_does_and_writes_nothing(mlflow_store, tmp_path, monkeypatch, capsys):
+    spec = write_spec(tmp_path, prompts=["neon city"], scoring={"enabled": False})
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    assert "2 cells planned" in capsys.readouterr().out
+    assert not (tmp_path / "mlflow.db").exists()  # a dry run creates no store
+    assert run_sweep(str(spec), progress=False).counts == {"done": 2}
+    # The journal is gone (another machine, a fresh V2V_LAB_HOME); the store still holds both runs.
+    monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "other-state"))
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 already done; 0 to run" in out, out
+    assert run_sweep(str(spec), progress=False).already_done == 2  # and a real run agrees
+    # Two more seeds: only they are priced.
+    more = write_spec(tmp_path, prompts=["neon city"], seeds=[1, 2, 3, 4], scoring={"enabled": False})
+    assert main(["sweep", str(more), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    row = next(line.split() for line in out.splitlines() if line.startswith("gen4_aleph"))
+    assert "2 already done; 2 to run" in out and row[1:4] == ["2", "10.0", "150.0"], out
+
+
 def test_budget_and_balance_refusals(mlflow_store, tmp_path, capsys):
     spec = write_spec(tmp_path)
     assert main(["sweep", str(spec), "--max-credits", "100", "--no-progress"]) == 2

@@ -18,6 +18,7 @@ from .errors import InputError, V2VError, escape_controls
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweeps import load_spec, run_sweep
+    from .sweeps.states import CellState
     from .tracking.store import ui_command
 
     spec = load_spec(args.spec)
@@ -31,11 +32,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for combo, why in plan.excluded:
         print(f"left out: {combo['model']} seed={combo['seed']} ratio={combo['ratio']}: {why}")
     if args.dry_run:
-        todo = [o.cell for o in result.outcomes if o.state != "done"]
+        todo = [o for o in result.outcomes if o.state == CellState.PLANNED]
         print(f"{len(plan.cells)} cells planned on {plan.provider.name}; {result.already_done} already done; "
               f"{len(todo)} to run")
+        if len(todo) != len(result.to_create):
+            print(f"({len(todo) - len(result.to_create)} of them take up a task or log an output already paid "
+                  f"for; the figures are for the {len(result.to_create)} new tasks)")
+        _print_not_done(result)
         print(f"{'model':<14}{'cells':>7}{'output s':>10}{'credits':>10}{'dollars':>10}")
-        rows = plan.by_model(todo)
+        rows = plan.by_model(result.to_create)
         for model, row in rows.items():
             print(f"{model:<14}{int(row['cells']):>7}{row['seconds']:>10.1f}{row['credits']:>10.1f}"
                   f"{row['dollars']:>10.2f}")
@@ -62,11 +67,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _print_not_done(result: Any) -> None:
-    unknown = [o for o in result.outcomes if o.state == "unknown"]
+    from .sweeps.states import CellState
+
+    unknown = [o for o in result.outcomes if o.state == CellState.UNKNOWN]
     if unknown:
         print(f"{len(unknown)} cell(s) have an unknown create outcome (a task may exist and may be billed); "
               "check the provider's dashboard, then rerun with --retry-unknown to send them again")
-    missing = [o for o in result.outcomes if o.state == "missing"]
+    missing = [o for o in result.outcomes if o.state == CellState.MISSING]
     if missing:
         print(f"{len(missing)} cell(s) were paid for before but are not in this store and their output files "
               "are gone; rerun with --force to pay for them again")

@@ -43,6 +43,7 @@ from .tracking.schema import (
     PROMPT_PARAM_CHARS,
     SCORE_PARAM_PREFIX,
     SOURCE_TAG,
+    STATUS_SUCCEEDED,
     STATUS_TAG,
 )
 from .tracking.store import check_store
@@ -204,7 +205,7 @@ def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, 
         page = mlflow_client.search_runs([exp.experiment_id], max_results=5000, page_token=token)
         for run in page:
             tags = run.data.tags
-            if tags.get(KIND_TAG) != KIND_CELL or tags.get(STATUS_TAG) != "succeeded":
+            if tags.get(KIND_TAG) != KIND_CELL or tags.get(STATUS_TAG) != STATUS_SUCCEEDED:
                 continue  # a failed generation has no output; a run still logging is not complete
             result.runs += 1
             params = dict(run.data.params)

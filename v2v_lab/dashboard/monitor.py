@@ -14,12 +14,12 @@ from typing import Any
 import ipywidgets as w
 
 from .._sync import run_in_background
+from ..sweeps.progress import ENDS
 from ..tracking.schema import ARTIFACT_POSTER
 from .thumbnails import thumbnail
 
 LATEST = 4  # outputs shown as posters
 TILE_WIDTH = 160
-END_STATES = ("done", "failed", "unknown")
 
 
 class SweepMonitor(w.VBox):
@@ -67,7 +67,7 @@ class SweepMonitor(w.VBox):
 
     def eta_s(self) -> float | None:
         """Seconds left at the pace so far, once a cell has ended."""
-        ended = sum(self.counts[s] for s in END_STATES)
+        ended = sum(self.counts[s] for s in ENDS)
         total = sum(self.counts.values())
         if not ended or self._started is None or ended >= total:
             return None

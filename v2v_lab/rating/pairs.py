@@ -11,6 +11,7 @@ from itertools import combinations
 import pandas as pd
 
 from ..errors import InputError
+from ..tracking.schema import STATUS_SUCCEEDED
 
 __all__ = ["DESIGN_COLUMNS", "Pair", "build_pairs", "pair_key", "presentation"]
 
@@ -41,7 +42,7 @@ def build_pairs(runs: pd.DataFrame, by: str) -> list[Pair]:
     """Every comparable pair among the succeeded runs, in a stable order (sorted by key)."""
     if by not in DESIGN_COLUMNS or by not in runs.columns:
         raise InputError("by", by, f"one of the design columns {', '.join(DESIGN_COLUMNS)}")
-    done = runs[runs["status"] == "succeeded"] if "status" in runs.columns else runs
+    done = runs[runs["status"] == STATUS_SUCCEEDED] if "status" in runs.columns else runs
     if done.empty:
         return []
     done = done.assign(**{c: done[c].astype("string").fillna("") if c in done.columns else ""

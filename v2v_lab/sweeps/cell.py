@@ -24,14 +24,15 @@ from ..errors import CreateOutcomeUnknownError, NotFoundError, V2VError
 from ..media.posters import write_contact_sheet, write_poster
 from ..metrics import ScoreReport, metric_names, score
 from ..tracking.records import cell_record
-from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_OUTPUT, ARTIFACT_POSTER
+from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_OUTPUT, ARTIFACT_POSTER, STATUS_SUCCEEDED
 from ..tracking.writer import SweepWriter
 from .journal import JournalStore, experiment_digest, state_dir
 from .ledger import ClaimLostError
-from .outcome import CellOutcome, CellState, SweepOptions
+from .outcome import CellOutcome, SweepOptions
 from .plan import Cell, Plan
 from .progress import Progress
 from .spec import SweepSpec
+from .states import CellState, JournalState
 
 __all__ = ["Ending", "SweepSession", "run_cell"]
 
@@ -104,18 +105,18 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
             except ClaimLostError:
                 raise  # another process holds the cell now: it ends it, nothing is recorded here
             except CreateOutcomeUnknownError as exc:
-                return await end_cell(s, cell, Ending("unknown", failure_code=exc.failure_code, note=str(exc),
+                return await end_cell(s, cell, Ending(CellState.UNKNOWN, failure_code=exc.failure_code, note=str(exc),
                                                       failure=str(exc), journal_detail={"error": str(exc)}))
             except (V2VError, OSError) as exc:
                 row = s.journal.get(s.experiment, cell.key)
                 return await end_cell(s, cell, Ending(
-                    "failed", task_id=row.task_id if row else None, note=str(exc), failure=str(exc),
+                    CellState.FAILED, task_id=row.task_id if row else None, note=str(exc), failure=str(exc),
                     failure_code=getattr(exc, "failure_code", type(exc).__name__.upper()),
                     retryable=bool(getattr(exc, "retryable", False)), journal_detail={"error": str(exc)}))
         if task.status is not TaskStatus.SUCCEEDED:
             retryable, why = classify_failure(task.failure_code)
             return await end_cell(s, cell, Ending(
-                "failed", task_id=task.id, failure_code=task.failure_code or task.status.value, retryable=retryable,
+                CellState.FAILED, task_id=task.id, failure_code=task.failure_code or task.status.value, retryable=retryable,
                 note=why, failure=task.failure or why, task=task, timing=timing,
                 journal_detail={"failure": task.failure, "why": why}))
     row = s.journal.get(s.experiment, cell.key)
@@ -131,7 +132,7 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
     credits = _actual_credits(s.client, cell, report) or cell.credits
     s.progress.credits += credits
     return await end_cell(s, cell, Ending(
-        "done", task_id=task.id if task else (row.task_id if row else None), task=task, timing=timing,
+        CellState.DONE, task_id=task.id if task else (row.task_id if row else None), task=task, timing=timing,
         output=out_path, report=report, scoring_error=score_error, credits=credits, note=score_error or ""),
         was="scoring")
 
@@ -139,11 +140,12 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
 async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued") -> CellOutcome:
     """The one way a cell ends. A failed or unknown cell is journaled first, then logged; a done
     cell is logged first, and the journal says done only once its run is complete."""
-    if end.state != "done":
+    done = end.state is CellState.DONE
+    if not done:  # failed or unknown: the journal keeps the same word
         fields: dict[str, Any] = {"task_id": end.task_id} if end.task is not None else {}
-        if end.state == "failed":
+        if end.state is CellState.FAILED:
             fields |= {"failure_code": end.failure_code, "retryable": end.retryable}
-        s.journal.set(s.experiment, cell.key, end.state, detail=end.journal_detail, **fields)
+        s.journal.set(s.experiment, cell.key, JournalState(end.state.value), detail=end.journal_detail, **fields)
     s.progress.state(was, end.state)
     poster = sheet = None
     scoring_error = end.scoring_error
@@ -154,12 +156,12 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
         except (V2VError, OSError, ValueError) as exc:  # an output that is not a video is recorded, never fatal
             scoring_error = "; ".join(x for x in (scoring_error, f"poster failed: {exc}") if x)
     task_dict = end.task.to_dict() if end.task else None
-    if task_dict is None and end.state == "done":
+    if task_dict is None and done:
         row = s.journal.get(s.experiment, cell.key)
         task_dict = row.detail.get("task") if row else None
     record = cell_record(
         cell, experiment=s.experiment, provider=s.client.provider.name, api_version=RUNWAY_API_VERSION,
-        user_tags=s.spec.tags, status="succeeded" if end.state == "done" else end.state, task_id=end.task_id,
+        user_tags=s.spec.tags, status=STATUS_SUCCEEDED if done else end.state.value, task_id=end.task_id,
         failure_code=end.failure_code, failure=end.failure or None, timing=end.timing,
         credits=end.credits, report=end.report, scoring_error=scoring_error, output=end.output, poster=poster,
         contact_sheet=sheet)
@@ -168,17 +170,17 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
         series=record.series, artifacts=record.artifacts, task=task_dict, prompt=cell.prompt,
         frames_csv=record.frames_csv, secrets=s.client.secrets, started=s.started.get(cell.key))
     values = end.report.values if end.report else {}
-    if end.state == "done":
+    if done:
         failpoint("logged")  # crash tests: the MLflow run is complete, the journal not yet told
-        s.journal.set(s.experiment, cell.key, "done", run_id=run_id)
+        s.journal.set(s.experiment, cell.key, JournalState.DONE, run_id=run_id)
         s.event("done", cell, run_id=run_id, output=str(end.output), values=values)
-    elif end.state == "unknown":
+    elif end.state is CellState.UNKNOWN:
         s.event("unknown", cell, error=end.note)
     else:
         s.event("failed", cell, failure_code=end.failure_code, **({"task_id": end.task_id} if end.task else {}))
     return CellOutcome(cell, end.state, task_id=end.task_id, failure_code=end.failure_code, run_id=run_id,
                        values=values, credits=end.credits,
-                       note=(scoring_error or "") if end.state == "done" else end.note)
+                       note=(scoring_error or "") if done else end.note)
 
 
 async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -> tuple[Task, dict[str, float]]:
@@ -198,12 +200,12 @@ async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -
             attempts += 1
 
             def mark_sending(a: int = attempts) -> None:
-                journal.set(exp, cell.key, "sending", attempts=a)
+                journal.set(exp, cell.key, JournalState.SENDING, attempts=a)
                 failpoint("create_sending")  # crash tests: killed with the create on the wire
 
             task_id = await client.create(request, on_sending=mark_sending)
             failpoint("create_answered")  # crash tests: answered, the task id not yet recorded
-            journal.set(exp, cell.key, "created", task_id=task_id)  # durable before anything else
+            journal.set(exp, cell.key, JournalState.CREATED, task_id=task_id)  # durable before anything else
             failpoint("task_recorded")
             s.event("created", cell, task_id=task_id)
         seen: dict[str, float] = {}
@@ -230,14 +232,14 @@ async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -
         if task.status is TaskStatus.SUCCEEDED:
             await client.download(task, out_path)
             failpoint("downloaded")
-            journal.set(exp, cell.key, "succeeded", task_id=task.id, output_path=str(out_path),
+            journal.set(exp, cell.key, JournalState.SUCCEEDED, task_id=task.id, output_path=str(out_path),
                         detail={"timing": timing, "task": task.to_dict()})
             return task, timing
         retryable, _ = classify_failure(task.failure_code)
         internal = (task.failure_code or "").startswith("INTERNAL")
         if task.status is TaskStatus.FAILED and retryable and internal and attempts <= s.spec.max_task_retries:
             # It definitely failed: a new task for the same cell is not a double charge.
-            journal.set(exp, cell.key, "failed", task_id=task.id, failure_code=task.failure_code,
+            journal.set(exp, cell.key, JournalState.FAILED, task_id=task.id, failure_code=task.failure_code,
                         retryable=True, attempts=attempts)
             task_id = None
             continue

@@ -1,8 +1,9 @@
 """The durable journal: one row per cell, written (and synced) before and after every paid step.
 
-States: sending (a create is about to go out) -> created (task id known) -> succeeded (output on
-disk) -> done (logged to MLflow). failed and unknown are ends of their own. After a kill at any
-moment, the row says what is safe: a 'sending' row means the create may or may not have arrived.
+States (JournalState, in states.py): sending (a create is about to go out) -> created (task id
+known) -> succeeded (output on disk) -> done (logged to MLflow). failed and unknown are ends of
+their own. After a kill at any moment, the row says what is safe: a 'sending' row means the
+create may or may not have arrived.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ from typing import Any, Protocol
 
 from .._files import can_write_in
 from ..errors import InputError, V2VError
+from .states import JournalState
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-
-STATES = ("sending", "created", "succeeded", "done", "failed", "unknown")
-
 
 def state_dir() -> Path:
     """V2V_LAB_HOME, else ./.v2v-lab (beside MLflow's default ./mlflow.db)."""
@@ -56,7 +55,7 @@ class JournalError(V2VError):
 class JournalRow:
     experiment: str
     cell_key: str
-    state: str
+    state: JournalState
     task_id: str | None
     attempts: int
     failure_code: str | None
@@ -65,19 +64,23 @@ class JournalRow:
     run_id: str | None
     detail: dict[str, Any]
 
+    @classmethod
+    def from_columns(cls, r: tuple[Any, ...]) -> JournalRow:
+        """A row as both stores select it (COLUMNS, in that order)."""
+        return cls(r[0], r[1], JournalState(r[2]), r[3], r[4], r[5], bool(r[6]), r[7], r[8], json.loads(r[9] or "{}"))
+
+
+COLUMNS = "experiment, cell_key, state, task_id, attempts, failure_code, retryable, output_path, run_id, detail"
+
 
 class JournalStore(Protocol):
     """What a sweep needs of a journal: the local SQLite Journal, or the shared PgLedger."""
 
     def get(self, experiment: str, key: str) -> JournalRow | None: ...
     def all(self, experiment: str) -> dict[str, JournalRow]: ...
-    def set(self, experiment: str, key: str, state: str, **fields: Any) -> None: ...
+    def set(self, experiment: str, key: str, state: JournalState, **fields: Any) -> None: ...
     def task_ids(self, experiment: str) -> dict[str, list[str]]: ...
     def close(self) -> None: ...
-
-
-def _journal_row(r: tuple[Any, ...]) -> JournalRow:
-    return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], json.loads(r[9] or "{}"))
 
 
 class Journal:
@@ -105,29 +108,24 @@ class Journal:
 
     def get(self, experiment: str, key: str) -> JournalRow | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT experiment, cell_key, state, task_id, attempts, failure_code, retryable, output_path,"
-                " run_id, detail FROM cells WHERE experiment=? AND cell_key=?", (experiment, key)).fetchone()
-        if row is None:
-            return None
-        return _journal_row(row)
+            row = self._db.execute(f"SELECT {COLUMNS} FROM cells WHERE experiment=? AND cell_key=?",
+                                   (experiment, key)).fetchone()
+        return None if row is None else JournalRow.from_columns(row)
 
     def all(self, experiment: str) -> dict[str, JournalRow]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT experiment, cell_key, state, task_id, attempts, failure_code, retryable, output_path,"
-                " run_id, detail FROM cells WHERE experiment=?", (experiment,)).fetchall()
-        return {r[1]: _journal_row(r) for r in rows}
+            rows = self._db.execute(f"SELECT {COLUMNS} FROM cells WHERE experiment=?", (experiment,)).fetchall()
+        return {r[1]: JournalRow.from_columns(r) for r in rows}
 
-    def set(self, experiment: str, key: str, state: str, **fields: Any) -> None:
-        assert state in STATES, state
+    def set(self, experiment: str, key: str, state: JournalState, **fields: Any) -> None:
+        state = JournalState(state)
         detail = fields.pop("detail", None)
-        cols = {"state": state, **fields}
+        cols = {"state": state.value, **fields}
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute("INSERT OR IGNORE INTO cells (experiment, cell_key, state, updated) VALUES (?,?,?,?)",
-                                 (experiment, key, state, time.time()))
+                                 (experiment, key, state.value, time.time()))
                 sets = ", ".join(f"{c}=?" for c in cols) + ", updated=?"
                 values = [int(v) if isinstance(v, bool) else v for v in cols.values()]
                 self._db.execute(f"UPDATE cells SET {sets} WHERE experiment=? AND cell_key=?",
@@ -135,7 +133,7 @@ class Journal:
                 if detail is not None:
                     self._db.execute("UPDATE cells SET detail=? WHERE experiment=? AND cell_key=?",
                                      (json.dumps(detail), experiment, key))
-                if state == "created" and fields.get("task_id"):
+                if state is JournalState.CREATED and fields.get("task_id"):
                     self._db.execute("INSERT INTO tasks VALUES (?,?,?,?)",
                                      (experiment, key, fields["task_id"], time.time()))
                 self._db.execute("COMMIT")

@@ -32,13 +32,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..errors import InputError
-from .journal import STATES, JournalError, JournalRow
+from .journal import COLUMNS, JournalError, JournalRow
+from .states import JournalState
 
 __all__ = ["ClaimLostError", "PgLedger", "ledger_url"]
 
 T = TypeVar("T")
 _SCHEMA_LOCK = 7_246_001  # an advisory lock id: one process creates the tables, the others wait
-_COLUMNS = "experiment, cell_key, state, task_id, attempts, failure_code, retryable, output_path, run_id, detail"
 
 
 def ledger_url() -> str | None:
@@ -138,26 +138,26 @@ class PgLedger:
     # -- the journal's interface ---------------------------------------------------------------------
     def get(self, experiment: str, key: str) -> JournalRow | None:
         def read(cur: Any) -> Any:
-            cur.execute(f"SELECT {_COLUMNS} FROM cells WHERE experiment=%s AND cell_key=%s", (experiment, key))
+            cur.execute(f"SELECT {COLUMNS} FROM cells WHERE experiment=%s AND cell_key=%s", (experiment, key))
             return cur.fetchone()
         row = self._call(read)
-        return _row(row) if row else None
+        return JournalRow.from_columns(row) if row else None
 
     def all(self, experiment: str) -> dict[str, JournalRow]:
         def read(cur: Any) -> Any:
-            cur.execute(f"SELECT {_COLUMNS} FROM cells WHERE experiment=%s", (experiment,))
+            cur.execute(f"SELECT {COLUMNS} FROM cells WHERE experiment=%s", (experiment,))
             return cur.fetchall()
-        return {r[1]: _row(r) for r in self._call(read)}
+        return {r[1]: JournalRow.from_columns(r) for r in self._call(read)}
 
-    def set(self, experiment: str, key: str, state: str, **fields: Any) -> None:
-        assert state in STATES, state
+    def set(self, experiment: str, key: str, state: JournalState, **fields: Any) -> None:
+        state = JournalState(state)
         detail = fields.pop("detail", None)
-        cols = {"state": state, **fields}
+        cols = {"state": state.value, **fields}
         if detail is not None:
             cols["detail"] = json.dumps(detail)
 
         def write(cur: Any) -> None:
-            if state == "sending":  # fencing: only the claim's holder may send a create
+            if state is JournalState.SENDING:  # fencing: only the claim's holder may send a create
                 cur.execute("UPDATE claims SET lease_until = now() + make_interval(secs => %s) "
                             "WHERE experiment=%s AND cell_key=%s AND owner=%s", (self.lease_s, experiment, key,
                                                                                  self.owner))
@@ -170,7 +170,7 @@ class PgLedger:
             cur.execute(f"INSERT INTO cells (experiment, cell_key, {names}, updated) VALUES (%s, %s, {marks}, %s) "
                         f"ON CONFLICT (experiment, cell_key) DO UPDATE SET {updates}, updated=EXCLUDED.updated",
                         (experiment, key, *cols.values(), now))
-            if state == "created" and fields.get("task_id"):
+            if state is JournalState.CREATED and fields.get("task_id"):
                 cur.execute("INSERT INTO tasks VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                             (experiment, key, fields["task_id"], now))
         self._call(write)
@@ -240,10 +240,6 @@ class PgLedger:
                                 (self.lease_s, self.owner))))
             except JournalError:
                 continue  # the database is away: try again at the next beat
-
-
-def _row(r: tuple[Any, ...]) -> JournalRow:
-    return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], json.loads(r[9] or "{}"))
 
 
 def _safe(url: str) -> str:

@@ -6,20 +6,14 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import InputError
 from ..metrics.base import metric_names
 from .plan import Cell, Plan
+from .states import CellState
 
 __all__ = ["CellOutcome", "CellState", "SweepOptions", "SweepResult"]
-
-
-# Where a cell ended in this sweep (the journal keeps finer steps: sending, created, succeeded).
-# unknown: its create was sent and no answer came back (resent only with --retry-unknown); missing:
-# done in the journal, not in this store, its kept output gone; planned: a dry run's cell to do.
-# Plain strings (typed by Literal) so outcomes compare and count as the strings users write.
-CellState = Literal["done", "failed", "unknown", "missing", "planned"]
 
 
 @dataclass
@@ -61,6 +55,9 @@ class CellOutcome:
     credits: float = 0.0
     note: str = ""
 
+    def __post_init__(self) -> None:
+        self.state = CellState(self.state)  # the word or the member: "done" == CellState.DONE
+
 
 @dataclass
 class SweepResult:
@@ -71,10 +68,11 @@ class SweepResult:
     tracking_uri: str | None
     dry_run: bool = False
     already_done: int = 0
+    to_create: list[Cell] = field(default_factory=list)  # a dry run's cells that would get a new task
 
     @property
     def counts(self) -> dict[str, int]:
-        return dict(Counter(o.state for o in self.outcomes))
+        return dict(Counter(o.state.value for o in self.outcomes))
 
     @property
     def credits_spent(self) -> float:
@@ -89,7 +87,7 @@ class SweepResult:
             c = o.cell
             vals = [f"{o.values[m]:.4f}" if m in o.values else "-" for m in metrics]
             prompt = c.prompt if len(c.prompt) <= 36 else c.prompt[:33] + "..."
-            state = o.state + (f" ({o.failure_code})" if o.failure_code else "")
+            state = o.state.value + (f" ({o.failure_code})" if o.failure_code else "")
             rows.append([state, c.model, str(c.seed), c.ratio or "-", prompt, *vals])
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)

@@ -6,6 +6,10 @@ from collections import Counter
 from typing import Any
 
 from .plan import Plan
+from .states import CellState
+
+# A cell's steps in this display: queued, running, scoring, then one of these ends.
+ENDS = (CellState.DONE, CellState.FAILED, CellState.UNKNOWN)
 
 __all__ = ["Progress"]
 
@@ -27,7 +31,7 @@ class Progress:
             self.counts[old] -= 1
         self.counts[new] += 1
         if self.bar is not None:
-            if new in ("done", "failed", "unknown"):
+            if new in ENDS:
                 self.bar.update(1)
             self.bar.set_postfix({k: v for k, v in self.counts.items() if v} | {"credits": round(self.credits)},
                                  refresh=False)

@@ -17,7 +17,7 @@ from ..api.providers import get_provider
 from ..api.responses import Organization
 from ..emulator.owned import start_local_emulator
 from ..errors import APIError, AuthenticationError, InputError
-from ..tracking.reader import recorded_seeds
+from ..tracking.reader import recorded_done_cells, recorded_seeds
 from ..tracking.records import spec_yaml, sweep_params, sweep_tags
 from ..tracking.store import check_store, lock_dir
 from ..tracking.writer import SweepWriter
@@ -30,10 +30,11 @@ from .plan import Cell, Plan, build_plan, seeds_record
 from .progress import Progress
 from .shared import cell_kind, run_shared, shared_slot
 from .spec import SeedRandom, SweepSpec, load_spec
+from .states import CellState, Group, JournalState
 
 __all__ = ["SweepRunner", "plan_sweep", "run_sweep", "sweep_runner"]
 
-Groups = dict[str, list[Cell]]
+Groups = dict[Group, list[Cell]]
 
 
 class SweepRunner:
@@ -54,31 +55,30 @@ class SweepRunner:
     # -- what is left to do ---------------------------------------------------------------------------
     def classify(self, journal: JournalStore, done_in_mlflow: dict[str, str]) -> Groups:
         rows = journal.all(self.spec.experiment)
-        groups: dict[str, list[Cell]] = {k: [] for k in ("new", "resume", "finish", "done", "failed", "unknown",
-                                                         "missing")}
+        groups: Groups = {g: [] for g in Group}
         for cell in self.plan.cells:
             row = rows.get(cell.key)
             if self.opts.force:
-                groups["new"].append(cell)
+                groups[Group.NEW].append(cell)
             elif row is None:
-                groups["done" if cell.key in done_in_mlflow else "new"].append(cell)
-            elif cell.key in done_in_mlflow and row.state != "created":
-                groups["done"].append(cell)
-            elif row.state == "done":
+                groups[Group.DONE if cell.key in done_in_mlflow else Group.NEW].append(cell)
+            elif cell.key in done_in_mlflow and row.state is not JournalState.CREATED:
+                groups[Group.DONE].append(cell)
+            elif row.state is JournalState.DONE:
                 # Paid for and kept, but not in this store (another MLFLOW_TRACKING_URI, a notebook's
                 # own store): the journal is the ledger, a store only a view. Log it from the kept
                 # output; only --force pays again for one whose output is gone.
                 kept = row.output_path and os.path.isfile(row.output_path)
-                groups["finish" if kept else "missing"].append(cell)
-            elif row.state == "created":
-                groups["resume"].append(cell)
-            elif row.state == "succeeded":
-                groups["finish"].append(cell)
-            elif row.state in ("sending", "unknown"):
-                groups["new" if self.opts.retry_unknown else "unknown"].append(cell)
-            elif row.state == "failed":
+                groups[Group.FINISH if kept else Group.MISSING].append(cell)
+            elif row.state is JournalState.CREATED:
+                groups[Group.RESUME].append(cell)
+            elif row.state is JournalState.SUCCEEDED:
+                groups[Group.FINISH].append(cell)
+            elif row.state in (JournalState.SENDING, JournalState.UNKNOWN):
+                groups[Group.NEW if self.opts.retry_unknown else Group.UNKNOWN].append(cell)
+            elif row.state is JournalState.FAILED:
                 retry = self.opts.retry_failed and row.retryable
-                groups["new" if retry else "failed"].append(cell)
+                groups[Group.NEW if retry else Group.FAILED].append(cell)
         return groups
 
     def budget_check(self, to_create: list[Cell], org: Organization | None) -> None:
@@ -94,12 +94,9 @@ class SweepRunner:
         # process on the experiment; without it, the local SQLite file as always.
         journal: JournalStore = PgLedger(url) if url else Journal(opts.journal_path)
         try:
-            if opts.dry_run:
-                rows = journal.all(spec.experiment)
-                done = [c for c in self.plan.cells if rows.get(c.key) and rows[c.key].state == "done"]
-                outcomes = [CellOutcome(c, "done" if c in done else "planned") for c in self.plan.cells]
-                return SweepResult(self.plan, outcomes, None, 0.0, None, dry_run=True, already_done=len(done))
             store = check_store(opts.tracking_uri)
+            if opts.dry_run:
+                return await asyncio.to_thread(self._dry_run, journal, store)
             if not isinstance(journal, Journal):  # the ledger: processes share the sweep by claims
                 return await self._run_locked(journal, t0)
             store_locks = lock_dir(store)
@@ -111,6 +108,17 @@ class SweepRunner:
                 lock.release()
         finally:
             journal.close()
+
+    def _dry_run(self, journal: JournalStore, store: str) -> SweepResult:
+        """What a run would do, decided as a run decides it (the journal and the store agree),
+        with nothing sent and nothing written: not even an empty store or experiment."""
+        done_in_mlflow = {} if self.opts.force else recorded_done_cells(self.spec.experiment, store)
+        groups = self.classify(journal, done_in_mlflow)
+        why = {Group.NEW: "a new task", Group.RESUME: "takes up its task by id",
+               Group.FINISH: "scores and logs its kept output"}
+        planned = [CellOutcome(c, CellState.PLANNED, note=why[g]) for g in why for c in groups[g]]
+        return SweepResult(self.plan, self._in_plan_order(_not_run(groups) + planned), None, 0.0, store,
+                           dry_run=True, already_done=len(groups[Group.DONE]), to_create=groups[Group.NEW])
 
     async def _run_locked(self, journal: JournalStore, t0: float) -> SweepResult:
         spec, opts = self.spec, self.opts
@@ -125,16 +133,16 @@ class SweepRunner:
             groups = self.classify(journal, done_in_mlflow)
             if isinstance(journal, PgLedger):
                 # Shared: every cell not done is looked at under its claim (other processes move them on).
-                outcomes = [CellOutcome(c, "done", note="already done") for c in groups["done"]]
-                work = [c for c in self.plan.cells if c not in groups["done"]]
+                outcomes = [CellOutcome(c, CellState.DONE, note="already done") for c in groups[Group.DONE]]
+                work = [c for c in self.plan.cells if c not in groups[Group.DONE]]
             else:
                 self._settle_journal(journal, groups, done_in_mlflow)
                 outcomes = _not_run(groups)
-                work = groups["resume"] + groups["finish"] + groups["new"]
-            self.budget_check(groups["new"], None)
+                work = groups[Group.RESUME] + groups[Group.FINISH] + groups[Group.NEW]
+            self.budget_check(groups[Group.NEW], None)
             if not work:  # nothing to do writes nothing: no empty parent run per rerun
                 return SweepResult(self.plan, self._in_plan_order(outcomes), None, time.monotonic() - t0, writer.uri,
-                                   already_done=len(groups["done"]))
+                                   already_done=len(groups[Group.DONE]))
             # Provider local with no endpoint named: this sweep owns an emulator for its life.
             emulator = await asyncio.to_thread(start_local_emulator, spec.provider, opts.base_url or spec.base_url,
                                                **spec.emulator.model_dump(include={"render_scale", "run_s", "queue_s"}))
@@ -147,10 +155,10 @@ class SweepRunner:
                 raise
             try:
                 org = await self._organization(client)
-                self.budget_check(groups["new"], org)
-                if groups["new"] and client.provider.paid and not opts.yes:
-                    question = spend_question(len(groups["new"]), client.provider.name,
-                                              sum(c.credits for c in groups["new"]))
+                new = groups[Group.NEW]
+                self.budget_check(new, org)
+                if new and client.provider.paid and not opts.yes:
+                    question = spend_question(len(new), client.provider.name, sum(c.credits for c in new))
                     confirm_spend(question, opts.confirm)
                 session = SweepSession(spec, self.plan, opts, journal, writer, client,
                                        Progress(len(work), opts.progress, self.plan))
@@ -166,14 +174,14 @@ class SweepRunner:
         """What an interrupted sweep left unsaid, said now."""
         exp = self.spec.experiment
         rows = journal.all(exp)
-        for cell in groups["done"]:
+        for cell in groups[Group.DONE]:
             row = rows.get(cell.key)
-            if row is not None and row.state != "done" and cell.key in done_in_mlflow:
+            if row is not None and row.state is not JournalState.DONE and cell.key in done_in_mlflow:
                 # Killed after its run was logged, before the journal heard: the run is the proof.
-                journal.set(exp, cell.key, "done", run_id=done_in_mlflow[cell.key])
-        for cell in groups["unknown"]:
-            if rows[cell.key].state == "sending":  # killed while sending: the create may have arrived
-                journal.set(exp, cell.key, "unknown", detail={"error": "interrupted while the create was being sent"})
+                journal.set(exp, cell.key, JournalState.DONE, run_id=done_in_mlflow[cell.key])
+        for cell in groups[Group.UNKNOWN]:
+            if rows[cell.key].state is JournalState.SENDING:  # killed while sending: the create may have arrived
+                journal.set(exp, cell.key, JournalState.UNKNOWN, detail={"error": "interrupted while the create was being sent"})
 
     async def _organization(self, client: AsyncRunwayClient) -> Organization | None:
         """The account's limits and balance; without them, the spec's concurrency (a wrong key stops here)."""
@@ -197,14 +205,14 @@ class SweepRunner:
         params = sweep_params(experiment=spec.experiment, provider=spec.provider, models=list(spec.models),
                               cells_planned=len(self.plan.cells), cells_to_run=len(work), seeds=list(self.plan.seeds),
                               api_version=RUNWAY_API_VERSION, concurrency=limit,
-                              estimate_credits=sum(c.credits for c in groups["new"]))
+                              estimate_credits=sum(c.credits for c in groups[Group.NEW]))
         interrupted = await asyncio.to_thread(s.writer.end_interrupted_parents)
         tags = sweep_tags(provider=spec.provider, user_tags=spec.tags, continues=interrupted[0] if interrupted else None)
         await asyncio.to_thread(s.writer.start_parent, f"{spec.experiment} sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
                                 params, tags, spec_yaml(spec.model_dump_json(indent=2)),
                                 self.plan.seeds if isinstance(spec.seeds, SeedRandom) else None)
-        resume = {c.key for c in groups["resume"]}
-        finish = {c.key for c in groups["finish"]}
+        resume = {c.key for c in groups[Group.RESUME]}
+        finish = {c.key for c in groups[Group.FINISH]}
         try:
             if isinstance(s.journal, PgLedger):
                 results = await self._run_shared(s, s.journal, work, limit, total_sem, per_model, org)
@@ -221,11 +229,11 @@ class SweepRunner:
         outcomes += results
         wall = time.monotonic() - t0
         counts = Counter(o.state for o in outcomes)
-        totals = {"cells": len(outcomes), "cells_done": counts["done"], "cells_failed": counts["failed"],
-                  "cells_unknown": counts["unknown"], "credits": sum(o.credits for o in outcomes), "wall_time_s": wall}
+        totals = {"cells": len(outcomes), "cells_done": counts[CellState.DONE], "cells_failed": counts[CellState.FAILED],
+                  "cells_unknown": counts[CellState.UNKNOWN], "credits": sum(o.credits for o in outcomes), "wall_time_s": wall}
         await asyncio.to_thread(s.writer.finish_parent, totals, "FINISHED")
         return SweepResult(self.plan, self._in_plan_order(outcomes), s.writer.parent_run_id, wall, s.writer.uri,
-                           already_done=len(groups["done"]))
+                           already_done=len(groups[Group.DONE]))
 
     async def _run_shared(self, s: SweepSession, ledger: PgLedger, work: list[Cell], limit: int,
                           total_sem: asyncio.Semaphore, per_model: dict[str, asyncio.Semaphore],
@@ -235,19 +243,21 @@ class SweepRunner:
         exp = self.spec.experiment
 
         def settled(cell: Cell, row: JournalRow) -> bool:
-            if row.state == "sending" and not self.opts.retry_unknown:
+            unknown = row.state in (JournalState.UNKNOWN, JournalState.SENDING)
+            if row.state is JournalState.SENDING and not self.opts.retry_unknown:
                 # Claimed from a holder that died while sending: the create may have arrived.
-                ledger.set(exp, cell.key, "unknown", detail={"error": "its process died while the create was sent"})
-            return (row.state == "done" or (row.state in ("unknown", "sending") and not self.opts.retry_unknown)
-                    or (row.state == "failed" and not (self.opts.retry_failed and row.retryable)))
+                ledger.set(exp, cell.key, JournalState.UNKNOWN,
+                           detail={"error": "its process died while the create was sent"})
+            return (row.state is JournalState.DONE or (unknown and not self.opts.retry_unknown)
+                    or (row.state is JournalState.FAILED and not (self.opts.retry_failed and row.retryable)))
 
         async def run_one(cell: Cell, row: JournalRow | None) -> CellOutcome:
             if row is not None:  # taken over from a holder that died (or an earlier run)
                 # Killed after its run was complete, before the ledger heard: the run is the proof.
                 logged = (await asyncio.to_thread(s.writer.done_cell_keys, cell.key)).get(cell.key)
                 if logged:
-                    ledger.set(exp, cell.key, "done", run_id=logged)
-                    return CellOutcome(cell, "done", task_id=row.task_id, run_id=logged, note="logged before")
+                    ledger.set(exp, cell.key, JournalState.DONE, run_id=logged)
+                    return CellOutcome(cell, CellState.DONE, task_id=row.task_id, run_id=logged, note="logged before")
                 # A run its last holder left half-logged goes first.
                 await asyncio.to_thread(s.writer.delete_incomplete_runs, cell.key)
             model_limit = org.models[cell.model].max_concurrent if org and cell.model in org.models else limit
@@ -263,12 +273,12 @@ class SweepRunner:
 
 def _not_run(groups: Groups) -> list[CellOutcome]:
     """The outcomes of cells this sweep leaves alone, with the reason each is left."""
-    return ([CellOutcome(c, "done", note="already done") for c in groups["done"]]
-            + [CellOutcome(c, "unknown", note="create outcome unknown: not sent again (use --retry-unknown)")
-               for c in groups["unknown"]]
-            + [CellOutcome(c, "failed", note="failed before: not retried") for c in groups["failed"]]
-            + [CellOutcome(c, "missing", note="done in the journal, but not in this store and its output file is "
-                           "gone: --force pays for it again") for c in groups["missing"]])
+    return ([CellOutcome(c, CellState.DONE, note="already done") for c in groups[Group.DONE]]
+            + [CellOutcome(c, CellState.UNKNOWN, note="create outcome unknown: not sent again (use --retry-unknown)")
+               for c in groups[Group.UNKNOWN]]
+            + [CellOutcome(c, CellState.FAILED, note="failed before: not retried") for c in groups[Group.FAILED]]
+            + [CellOutcome(c, CellState.MISSING, note="done in the journal, but not in this store and its output "
+                           "file is gone: --force pays for it again") for c in groups[Group.MISSING]])
 
 
 def _check_spec_base_url(spec: SweepSpec, options: SweepOptions) -> None:

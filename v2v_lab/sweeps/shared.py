@@ -14,10 +14,10 @@ from .journal import JournalRow
 from .ledger import ClaimLostError, PgLedger
 from .outcome import CellOutcome
 from .plan import Cell
+from .states import CellState, JournalState
 
-__all__ = ["FINAL_STATES", "run_shared", "shared_slot"]
+__all__ = ["cell_kind", "run_shared", "shared_slot"]
 
-FINAL_STATES = ("done", "failed", "unknown")
 POLL_S = 0.5  # how often cells held by others are looked at again
 
 # (cell, its journal row as it was when claimed) -> the cell's outcome
@@ -37,9 +37,9 @@ async def shared_slot(ledger: PgLedger, account: str, cell: Cell, limit: int) ->
 
 def _ended_elsewhere(cell: Cell, row: JournalRow) -> CellOutcome:
     """A cell this process leaves as it is: ended in another process or an earlier run."""
-    state = "unknown" if row.state == "sending" else row.state  # its sender died mid-send
-    return CellOutcome(cell, state, task_id=row.task_id, failure_code=row.failure_code,  # type: ignore[arg-type]
-                       run_id=row.run_id, note="ended in another process or an earlier run")
+    # done, failed or unknown keep their word; a 'sending' row's sender died mid-send: unknown.
+    state = CellState.UNKNOWN if row.state is JournalState.SENDING else CellState(row.state.value)
+    return CellOutcome(cell, state, task_id=row.task_id, failure_code=row.failure_code, run_id=row.run_id, note="ended in another process or an earlier run")
 
 
 async def run_shared(ledger: PgLedger, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,
@@ -97,10 +97,10 @@ def cell_kind(row: JournalRow | None, output_exists: Callable[[str], bool]) -> d
     """How to go on with a cell this process has just claimed, from its journal row: run it anew,
     take up its task by id, or score and log its kept output (here only when the file is on this
     machine; otherwise the task is taken up again and its output downloaded)."""
-    if row is None or row.state == "failed":
+    if row is None or row.state is JournalState.FAILED:
         return {"resume": False, "finish": False}
-    if row.state == "succeeded" and row.output_path and output_exists(row.output_path):
+    if row.state is JournalState.SUCCEEDED and row.output_path and output_exists(row.output_path):
         return {"resume": False, "finish": True}
-    if row.state in ("created", "succeeded") and row.task_id:
+    if row.state in (JournalState.CREATED, JournalState.SUCCEEDED) and row.task_id:
         return {"resume": True, "finish": False}
     return {"resume": False, "finish": False}

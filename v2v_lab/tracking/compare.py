@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .reader import load_runs
+from .schema import STATUS_SUCCEEDED
 
 PAIR_KEYS = ("video_sha", "prompt", "seed", "ratio", "repeat")
 GROUPABLE = ("model", "seed", "ratio", "prompt", "reference", "video")
@@ -33,7 +34,7 @@ def compare_frame(df: pd.DataFrame, by: str = "model", metric: str = "ssim_sourc
         raise InputError("by", by, ", ".join(GROUPABLE))
     if metric not in df.columns:
         raise InputError("metric", metric, ", ".join(c for c in df.columns if df[c].dtype.kind == "f"))
-    data = df[df["status"].fillna("succeeded") == "succeeded"] if "status" in df.columns else df
+    data = df[df["status"].fillna(STATUS_SUCCEEDED) == STATUS_SUCCEEDED] if "status" in df.columns else df
     data = data[np.isfinite(data[metric].astype(float))]
     groups = sorted(data[by].dropna().astype(str).unique())
     if not groups:

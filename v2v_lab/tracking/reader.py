@@ -18,6 +18,7 @@ from ..metrics.base import REGISTRY
 from .runs_sql import is_database, read_runs
 from .schema import (
     ARTIFACT_SEEDS,
+    CELL_KEY_TAG,
     KIND_CELL,
     KIND_RATINGS,
     KIND_SWEEP,
@@ -25,6 +26,8 @@ from .schema import (
     PARAM_COLUMNS,
     SEEDS_TAG,
     SERIES_PREFIX,
+    STATUS_SUCCEEDED,
+    STATUS_TAG,
     TAG_COLUMNS,
     TIMING_METRICS,
 )
@@ -60,6 +63,39 @@ def recorded_seeds(experiment: str, count: int, tracking_uri: str | None = None)
         if isinstance(seeds, list) and len(seeds) == count:
             return [int(x) for x in seeds]
     return None
+
+
+def done_cells(client: Any, experiment_id: str, cell_key: str | None = None) -> dict[str, str]:
+    """cell key -> run id of the cell runs complete with an output (the first found per cell);
+    with cell_key, that cell's only. The one query both a sweep and its dry run ask."""
+    query = f"tags.`{STATUS_TAG}` = '{STATUS_SUCCEEDED}'"
+    if cell_key is not None:
+        query += f" and tags.`{CELL_KEY_TAG}` = '{cell_key}'"
+    out: dict[str, str] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=query, max_results=1000, page_token=token)
+        for run in page:
+            key = run.data.tags.get(CELL_KEY_TAG)
+            if key:
+                out.setdefault(key, run.info.run_id)
+        token = page.token
+        if not token:
+            return out
+
+
+def recorded_done_cells(experiment: str, tracking_uri: str | None = None) -> dict[str, str]:
+    """done_cells of an experiment, read only: a store or experiment that does not exist yet has
+    none, and asking creates neither (a dry run writes nothing)."""
+    from .store import local_store_path
+
+    uri = resolve_uri(tracking_uri)
+    local = local_store_path(uri)
+    if local is not None and not local.exists():
+        return {}
+    client = make_client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return {} if exp is None else done_cells(client, exp.experiment_id)
 
 
 def list_experiments(tracking_uri: str | None = None) -> list[str]:

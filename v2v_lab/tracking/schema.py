@@ -11,7 +11,7 @@ __all__ = [
     "ARTIFACT_SEEDS", "ARTIFACT_SPEC", "ARTIFACT_TASK", "CELL_ARTIFACTS", "CELL_KEY_TAG", "CONTINUES_TAG",
     "EXPERIMENT_KIND", "EXPERIMENT_KIND_TAG", "EXPERIMENT_TAG", "FAILURE_CODE_TAG", "FAILURE_TAG", "KIND_CELL",
     "KIND_SWEEP", "KIND_TAG", "LOGGING", "PARAM_COLUMNS", "PROMPT_PARAM_CHARS", "PROVIDER_TAG", "SCORE_PARAM_PREFIX",
-    "SCORING_ERROR_TAG", "SEEDS_TAG", "SERIES_PREFIX", "SOURCE_TAG", "STATUS_TAG", "TAG_COLUMNS", "TASK_ID_TAG",
+    "SCORING_ERROR_TAG", "SEEDS_TAG", "SERIES_PREFIX", "SOURCE_TAG", "STATUS_SUCCEEDED", "STATUS_TAG", "TAG_COLUMNS", "TASK_ID_TAG",
     "TIMING_METRICS", "USER_TAG_PREFIX", "WRITER_TAG", "user_tag",
     "KIND_RATINGS", "RATER_TAG", "JUDGMENT_TAG_PREFIX",
 ]
@@ -34,7 +34,8 @@ ARTIFACT_SEEDS: Final = "seeds.json"
 # -- a cell's run -------------------------------------------------------------------------------
 CELL_KEY_TAG: Final = "v2v.cell_key"
 TASK_ID_TAG: Final = "v2v.task_id"
-STATUS_TAG: Final = "v2v.status"  # succeeded | failed | unknown; LOGGING until the run is complete
+STATUS_TAG: Final = "v2v.status"  # STATUS_SUCCEEDED | failed | unknown; LOGGING until the run is complete
+STATUS_SUCCEEDED: Final = "succeeded"  # a cell with its output (its other ends keep the sweep's word)
 LOGGING: Final = "logging"
 FAILURE_CODE_TAG: Final = "v2v.failure_code"
 FAILURE_TAG: Final = "v2v.failure"

@@ -18,6 +18,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from .._failpoints import failpoint
 from ..api import redact
+from .reader import done_cells
 from .schema import (
     ARTIFACT_FRAMES,
     ARTIFACT_PROMPT,
@@ -33,6 +34,7 @@ from .schema import (
     LOGGING,
     SEEDS_TAG,
     SERIES_PREFIX,
+    STATUS_SUCCEEDED,
     STATUS_TAG,
     WRITER_TAG,
 )
@@ -93,24 +95,7 @@ class SweepWriter:
     def done_cell_keys(self, cell_key: str | None = None) -> dict[str, str]:
         """cell key -> run id of child runs already finished with an output (resume without a journal);
         with cell_key, that cell's only."""
-        query = f"tags.`{STATUS_TAG}` = 'succeeded'"
-        if cell_key is not None:
-            query += f" and tags.`{CELL_KEY_TAG}` = '{cell_key}'"
-
-        def search() -> dict[str, str]:
-            out: dict[str, str] = {}
-            token = None
-            while True:
-                page = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1000,
-                                               page_token=token)
-                for run in page:
-                    key = run.data.tags.get(CELL_KEY_TAG)
-                    if key:
-                        out.setdefault(key, run.info.run_id)
-                token = page.token
-                if not token:
-                    return out
-        return self._pool.submit(search).result()
+        return self._pool.submit(done_cells, self.client, self.experiment_id, cell_key).result()
 
     def delete_incomplete_runs(self, cell_key: str | None = None) -> int:
         """Delete (MLflow's soft delete) cell runs left "logging" by a writer that no longer
@@ -222,7 +207,7 @@ class SweepWriter:
                                     Path(path).read_bytes())
                                 self.client.log_artifact(rid, str(target))
                 self.client.set_tag(rid, STATUS_TAG, tags.get(STATUS_TAG, ""))  # last: the run is complete
-                self.client.set_terminated(rid, status="FINISHED" if tags.get(STATUS_TAG) == "succeeded"
+                self.client.set_terminated(rid, status="FINISHED" if tags.get(STATUS_TAG) == STATUS_SUCCEEDED
                                            else "FAILED", end_time=_ms(time.time()))
             except BaseException:
                 self.client.set_terminated(rid, status="FAILED")
