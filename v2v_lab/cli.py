@@ -166,7 +166,7 @@ FAULT_FLAGS = {"server_error_rate": "--error-rate", "task_failure_rate": "--fail
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from .api.providers import EMULATOR_KEY_ENV
+    from .api.providers import EMULATOR_KEY_ENV, PROVIDERS
     from .emulator import Emulator, FaultConfig, test_key
 
     rates = {}
@@ -196,9 +196,10 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     try:
         print(f"v2v-lab emulator on {emu.base_url}", flush=True)
         if args.flavor == "cometapi":
-            print(f"flavor: CometAPI's official format; any key in COMETAPI_API_KEY{' (or the --key one)' if args.key else ''}",
-                  flush=True)
-            print(f"try: COMETAPI_API_KEY=... v2v-lab generate VIDEO --prompt 'neon city' --provider cometapi "
+            comet_key = PROVIDERS["cometapi"].key_env
+            print(f"flavor: CometAPI's official format; any key in {comet_key}"
+                  f"{' (or the --key one)' if args.key else ''}", flush=True)
+            print(f"try: {comet_key}=... v2v-lab generate VIDEO --prompt 'neon city' --provider cometapi "
                   f"--base-url {emu.base_url} --yes", flush=True)
         else:
             if args.key:

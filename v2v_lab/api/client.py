@@ -86,10 +86,8 @@ class AsyncRunwayClient:
             if base is None:
                 raise InputError("base_url", None, "the endpoint of a running emulator for provider local: "
                                  "Emulator().client(), `v2v-lab emulator` and --base-url, or V2V_LAB_BASE_URL")
-            key = key or "key_local_emulator"
-        if not key:  # a free provider that still needs some bearer key
-            raise InputError("api_key", None, f"a key in {self.provider.key_env} (or api_key=...) "
-                             f"for provider {self.provider.name}")
+            key = key or "key_local_emulator"  # an open emulator takes any bearer key
+        assert key, "require_key refuses a paid provider with no key"
         self.base_url = str(base).rstrip("/")
         self._key = Secret(key)
         self.poll_interval = max(self.provider.min_poll_interval_s, poll_interval or self.provider.min_poll_interval_s)

@@ -71,11 +71,8 @@ PROVIDERS: dict[str, Provider] = {
 def get_provider(name: str | None) -> Provider:
     """The named provider; with no name, the first whose key is set, else the local emulator."""
     if name is None:
-        if os.environ.get("RUNWAYML_API_SECRET"):
-            return PROVIDERS["runway"]
-        if os.environ.get("COMETAPI_API_KEY"):
-            return PROVIDERS["cometapi"]
-        return PROVIDERS["local"]
+        keyed = [p for p in PROVIDERS.values() if p.paid and p.key_from_env()]  # runway first, as listed
+        return keyed[0] if keyed else PROVIDERS["local"]
     if name not in PROVIDERS:
         raise InputError("provider", name, "runway, cometapi, local")
     return PROVIDERS[name]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 
 def parse_ratio(ratio: str) -> tuple[int, int]:
     """'1280:720' -> (1280, 720)."""
@@ -23,11 +21,6 @@ def center_crop_box(width: int, height: int, aspect: float) -> tuple[int, int, i
         return (width - w) // 2, 0, w, height
     h = max(1, int(round(width / aspect)))
     return 0, (height - h) // 2, width, h
-
-
-def center_crop(frame: np.ndarray, aspect: float) -> np.ndarray:
-    x, y, w, h = center_crop_box(frame.shape[1], frame.shape[0], aspect)
-    return frame[y : y + h, x : x + w]
 
 
 def fit_short_side(width: int, height: int, short: int) -> tuple[int, int]:

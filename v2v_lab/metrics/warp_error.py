@@ -91,10 +91,6 @@ def warped_error(motion: SourceMotion, out_a: np.ndarray, out_b: np.ndarray) -> 
     return float((diff * mask).sum() / denom)
 
 
-def pair_error(src_a, src_b, out_a, out_b) -> float:
-    return warped_error(source_motion(src_a, src_b), out_a, out_b)
-
-
 def prepare_source(src_a: np.ndarray, src_b: np.ndarray, cache: dict[str, Any]) -> None:
     # Flow needs only the source, so it is computed while the output is still decoding.
     cache["warp.motion"] = parallel_map(source_motion, src_a, src_b)
