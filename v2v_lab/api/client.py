@@ -7,8 +7,6 @@ import datetime as dt
 import hashlib
 import mimetypes
 import os
-import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,11 +21,7 @@ from ..errors import (
     CreateOutcomeUnknownError,
     InputError,
     MediaError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
     TaskFailedError,
-    WaitTimeoutError,
 )
 from ._retry import (
     NOT_SENT_ERRORS,
@@ -41,17 +35,17 @@ from ._retry import (
 from ._secret import Secret
 from .catalog import RUNWAY_API_VERSION, Catalog, load_catalog
 from .download import download_output
+from .polling import ProgressCallback, wait_for_task
 from .providers import BASE_URL_ENV, Provider, get_provider
 from .responses import Organization, parse_organization, status_error
-from .task import Task, TaskStatus, is_task_not_exist, parse_task
+from .task import Task, TaskStatus, parse_task
 from .uploads import UploadCache, as_data_uri, post_to_storage
 from .validation import GenerationRequest, check_model, is_local_path, validate_request
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
-ProgressCallback = Callable[[Task], None]
 
 
-UNPARSEABLE_TASK_LIMIT = 10  # task reads in a row whose body is not a task before wait() gives up
+
 
 
 class AsyncRunwayClient:
@@ -223,8 +217,10 @@ class AsyncRunwayClient:
                 answer = await self._json("POST", "/v1/video_to_video", json=body, create=True)
                 break
             except BadRequestError as exc:
-                # A reused runway:// URI the server no longer knows (expired, or a restarted
-                # emulator): the 400 means no task was made, so upload afresh and send once more.
+                # A reused runway:// URI the server no longer knows (Runway's 24 h have passed,
+                # whatever the cause): the 400 means no task was made, so upload afresh and send
+                # once more. This is the upload's rule on every provider; what a free endpoint that
+                # forgot a task means for a cell is decided in one place, sweeps/cell.py.
                 if attempt == 2 or not uses_uploads or "runway://" not in str(exc):
                     raise
                 self.forget_uploads()
@@ -263,48 +259,8 @@ class AsyncRunwayClient:
         4x while queued, with jitter. Transient poll errors are retried until the timeout. On timeout,
         WaitTimeoutError carries the task id: wait(task_id) again takes it up where it was.
         """
-        start = time.monotonic()
-        interval = self.poll_interval
-        last: Task | None = None
-        bad_bodies = 0
-        while True:
-            task: Task | None
-            try:
-                task = await self.get_task(task_id)
-            except (ServerError, RateLimitError, ConnectionFailedError):
-                task = last
-            except (NotFoundError, BadRequestError, APIError) as exc:
-                # CometAPI says task_not_exist for a few seconds after a create.
-                if is_task_not_exist(getattr(exc, "body", "")) and time.monotonic() - start < not_exist_grace_s:
-                    task = Task(task_id, TaskStatus.PENDING)
-                else:
-                    raise
-            except ValueError as exc:
-                # A body that is not a task: once may be a proxy's hiccup; again and again is an
-                # endpoint that will never answer with one, and polling it forever helps nobody.
-                bad_bodies += 1
-                if bad_bodies >= UNPARSEABLE_TASK_LIMIT:
-                    raise APIError(f"GET /v1/tasks/{task_id}: {bad_bodies} answers in a row are not a task "
-                                   f"({exc})") from None
-                task = last
-            else:
-                bad_bodies = 0
-            if task is not None:
-                if on_progress and (last is None or (task.status, task.progress) != (last.status, last.progress)):
-                    on_progress(task)
-                last = task
-                if task.terminal:
-                    return task
-                if task.status is TaskStatus.RUNNING:
-                    interval = self.poll_interval
-            waited = time.monotonic() - start
-            if timeout is not None and waited >= timeout:
-                raise WaitTimeoutError(task_id, waited, last.status.value if last else None)
-            sleep = max(self.poll_interval, interval * random.uniform(0.8, 1.2))
-            if timeout is not None:
-                sleep = min(sleep, max(0.0, timeout - waited))
-            await asyncio.sleep(sleep)
-            interval = min(interval * 1.5, self.poll_interval * 4)
+        return await wait_for_task(self, task_id, on_progress=on_progress, timeout=timeout,
+                                   not_exist_grace_s=not_exist_grace_s)
 
     async def download(self, task: Task | str, dest: str | os.PathLike[str], *, attempts: int | None = None) -> Path:
         """Stream the first output to dest at once (URLs expire), check its length, prove it decodes.

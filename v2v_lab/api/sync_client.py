@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 from .._sync import LoopThread
 from ._secret import Secret
 from .catalog import Catalog
-from .client import AsyncRunwayClient, ProgressCallback
+from .client import AsyncRunwayClient
+from .polling import ProgressCallback
 from .providers import Provider
 from .responses import Organization
 from .task import Task

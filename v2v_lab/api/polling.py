@@ -1,0 +1,92 @@
+"""Waiting for a task: polls at the provider's pace, backing off while it is queued, riding out
+transient read failures, until it ends or the timeout passes (the task id goes with the timeout,
+so a later wait takes it up)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import (
+    APIError,
+    BadRequestError,
+    ConnectionFailedError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    WaitTimeoutError,
+)
+from .task import Task, TaskStatus, is_task_not_exist
+
+if TYPE_CHECKING:
+    from .client import AsyncRunwayClient
+
+__all__ = ["UNPARSEABLE_TASK_LIMIT", "ProgressCallback", "wait_for_task"]
+
+ProgressCallback = Callable[[Task], None]
+UNPARSEABLE_TASK_LIMIT = 10  # task reads in a row whose body is not a task before a wait gives up
+
+
+@dataclass
+class _Polling:
+    """What a wait keeps between reads of one task."""
+
+    task_id: str
+    since: float  # monotonic time the wait began
+    grace_s: float  # how long "task does not exist" is taken for "not yet visible"
+    last: Task | None = None
+    bad_bodies: int = 0  # reads in a row whose body was not a task
+
+
+async def wait_for_task(client: AsyncRunwayClient, task_id: str, *, on_progress: ProgressCallback | None,
+                        timeout: float | None, not_exist_grace_s: float) -> Task:
+    """AsyncRunwayClient.wait (see there)."""
+    start = time.monotonic()
+    interval = client.poll_interval
+    polling = _Polling(task_id, start, not_exist_grace_s)
+    while True:
+        task = await _poll(client, polling)
+        if task is not None:
+            last = polling.last
+            if on_progress and (last is None or (task.status, task.progress) != (last.status, last.progress)):
+                on_progress(task)
+            polling.last = task
+            if task.terminal:
+                return task
+            if task.status is TaskStatus.RUNNING:
+                interval = client.poll_interval
+        waited = time.monotonic() - start
+        if timeout is not None and waited >= timeout:
+            raise WaitTimeoutError(task_id, waited, polling.last.status.value if polling.last else None)
+        sleep = max(client.poll_interval, interval * random.uniform(0.8, 1.2))
+        if timeout is not None:
+            sleep = min(sleep, max(0.0, timeout - waited))
+        await asyncio.sleep(sleep)
+        interval = min(interval * 1.5, client.poll_interval * 4)
+
+
+async def _poll(client: AsyncRunwayClient, polling: _Polling) -> Task | None:
+    """One read: the task; or, after a failure worth waiting out, the last one seen."""
+    try:
+        task = await client.get_task(polling.task_id)
+    except (ServerError, RateLimitError, ConnectionFailedError):
+        return polling.last
+    except (NotFoundError, BadRequestError, APIError) as exc:
+        # CometAPI says task_not_exist for a few seconds after a create.
+        if is_task_not_exist(getattr(exc, "body", "")) and time.monotonic() - polling.since < polling.grace_s:
+            return Task(polling.task_id, TaskStatus.PENDING)
+        raise
+    except ValueError as exc:
+        # A body that is not a task: once may be a proxy's hiccup; again and again is an
+        # endpoint that will never answer with one, and polling it forever helps nobody.
+        polling.bad_bodies += 1
+        if polling.bad_bodies >= UNPARSEABLE_TASK_LIMIT:
+            raise APIError(f"GET /v1/tasks/{polling.task_id}: {polling.bad_bodies} answers in a row are "
+                           f"not a task ({exc})") from None
+        return polling.last
+    polling.bad_bodies = 0
+    return task
