@@ -39,10 +39,7 @@ async def download_output(client: AsyncRunwayClient, task: Task | str, dest: str
 
     async def attempt(n: int) -> Path:
         nonlocal current
-        if not current.output:
-            current = await client.get_task(current.id)
-            if not current.output:
-                raise DownloadError(f"task {current.id} ({current.status.value}) has no output to download")
+        current = await _with_output(client, current)
         try:
             async with client.http_plain.stream("GET", current.output[0]) as resp:
                 if resp.status_code in (403, 404, 410):  # expired: the task gives a fresh URL at once
@@ -68,6 +65,15 @@ async def download_output(client: AsyncRunwayClient, task: Task | str, dest: str
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
         raise
+
+
+async def _with_output(client: AsyncRunwayClient, task: Task) -> Task:
+    """The task with an output URL, read again if it has none yet; DownloadError if it has none."""
+    if not task.output:
+        task = await client.get_task(task.id)
+        if not task.output:
+            raise DownloadError(f"task {task.id} ({task.status.value}) has no output to download")
+    return task
 
 
 async def _stream_to(part: Path, resp: httpx.Response) -> int:

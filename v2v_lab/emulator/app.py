@@ -21,9 +21,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .._net import is_loopback_host
-from ..api.catalog import RUNWAY_API_VERSION
+from ..api.catalog import RUNWAY_API_VERSION, ModelSpec
 from ..errors import MediaError
-from ..media.probe import probe_image, probe_video
+from ..media.probe import VideoInfo, probe_image, probe_video
 from .files import UUID_RE, FileRoutes
 from .state import EmulatorState, task_json, utc_now
 from .validate import Rejected, check_body
@@ -154,21 +154,7 @@ class EmulatorApp(FileRoutes):
         spec = state.catalog[model]
         try:
             check_body(body, spec)
-            video_path = await self._resolve(body[spec.video_field], spec.video_field, "video")
-            info = probe_video(video_path, spec.video_field)
-            lim = spec.input
-            if info.duration_s > lim.max_seconds + 0.05:
-                raise Rejected(400, f"{spec.video_field}: video must be at most {lim.max_seconds:g} seconds long")
-            if info.duration_s < lim.min_seconds:
-                raise Rejected(400, f"{spec.video_field}: video must be at least {lim.min_seconds:g} seconds long")
-            if max(info.width, info.height) > max(lim.max_width, lim.max_height):
-                raise Rejected(400, f"{spec.video_field}: resolution over {lim.max_width}x{lim.max_height}")
-            ref_path = None
-            if body.get("references"):
-                ref_path = await self._resolve(body["references"][0]["uri"], "references.0.uri", "image")
-                probe_image(ref_path, "references.0.uri")
-            for k, kf in enumerate(body.get("keyframes") or []):
-                probe_image(await self._resolve(kf["uri"], f"keyframes.{k}.uri", "image"), f"keyframes.{k}.uri")
+            video_path, info, ref_path = await self._inputs(body, spec)
         except Rejected as rej:
             return _error(rej.status, rej.message)
         except MediaError as err:
@@ -182,6 +168,28 @@ class EmulatorApp(FileRoutes):
         body.setdefault("seed", int.from_bytes(uuid.uuid4().bytes[:4], "little"))
         task = state.add_task(model, body, video_path, ref_path, info.duration_s, self._fail_plan(body))
         return JSONResponse({"id": task.id})
+
+    async def _inputs(self, body: dict[str, Any], spec: ModelSpec) -> tuple[str, VideoInfo, str | None]:
+        """The request's files, fetched and probed as the service does: the video within the
+        model's length and size limits, the reference and keyframes readable images. Returns the
+        video's path and facts, and the reference's path; raises Rejected or MediaError."""
+        field = spec.video_field
+        video_path = await self._resolve(body[field], field, "video")
+        info = probe_video(video_path, field)
+        lim = spec.input
+        if info.duration_s > lim.max_seconds + 0.05:
+            raise Rejected(400, f"{field}: video must be at most {lim.max_seconds:g} seconds long")
+        if info.duration_s < lim.min_seconds:
+            raise Rejected(400, f"{field}: video must be at least {lim.min_seconds:g} seconds long")
+        if max(info.width, info.height) > max(lim.max_width, lim.max_height):
+            raise Rejected(400, f"{field}: resolution over {lim.max_width}x{lim.max_height}")
+        ref_path = None
+        if body.get("references"):
+            ref_path = await self._resolve(body["references"][0]["uri"], "references.0.uri", "image")
+            probe_image(ref_path, "references.0.uri")
+        for k, kf in enumerate(body.get("keyframes") or []):
+            probe_image(await self._resolve(kf["uri"], f"keyframes.{k}.uri", "image"), f"keyframes.{k}.uri")
+        return video_path, info, ref_path
 
     def _fail_plan(self, body: dict[str, Any]) -> tuple[str, str] | None:
         faults, dice = self.state.dice.config, self.state.dice
