@@ -198,16 +198,7 @@ async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -
         started = time.monotonic()
         if task_id is None:
             attempts += 1
-
-            def mark_sending(a: int = attempts) -> None:
-                journal.set(exp, cell.key, JournalState.SENDING, attempts=a)
-                failpoint("create_sending")  # crash tests: killed with the create on the wire
-
-            task_id = await client.create(request, on_sending=mark_sending)
-            failpoint("create_answered")  # crash tests: answered, the task id not yet recorded
-            journal.set(exp, cell.key, JournalState.CREATED, task_id=task_id)  # durable before anything else
-            failpoint("task_recorded")
-            s.event("created", cell, task_id=task_id)
+            task_id = await _create(s, cell, request, attempts)
         seen: dict[str, float] = {}
 
         def on_progress(t: Task, seen: dict[str, float] = seen, cell: Cell = cell) -> None:
@@ -244,6 +235,23 @@ async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -
             task_id = None
             continue
         return task, timing
+
+
+async def _create(s: SweepSession, cell: Cell, request: GenerationRequest, attempt: int) -> str:
+    """One create, journaled on both sides: 'sending' just before it leaves, the task id the
+    moment it is known."""
+    exp, journal = s.experiment, s.journal
+
+    def mark_sending() -> None:
+        journal.set(exp, cell.key, JournalState.SENDING, attempts=attempt)
+        failpoint("create_sending")  # crash tests: killed with the create on the wire
+
+    task_id = await s.client.create(request, on_sending=mark_sending)
+    failpoint("create_answered")  # crash tests: answered, the task id not yet recorded
+    journal.set(exp, cell.key, JournalState.CREATED, task_id=task_id)  # durable before anything else
+    failpoint("task_recorded")
+    s.event("created", cell, task_id=task_id)
+    return task_id
 
 
 async def _score(s: SweepSession, cell: Cell, output: Path) -> tuple[ScoreReport | None, str | None]:
