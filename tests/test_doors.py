@@ -463,3 +463,12 @@ def test_the_public_api_is_exactly_what_the_readme_documents():
     for module in ("api", "emulator", "media", "metrics", "sweeps", "tracking", "dashboard"):
         mod = __import__(f"v2v_lab.{module}", fromlist=["__all__"])
         assert all(hasattr(mod, n) for n in mod.__all__), module
+    # And every public module (a name without a leading underscore) says what it exports, each
+    # name defined there.
+    import importlib
+
+    for path in sorted((ROOT / "v2v_lab").rglob("[!_]*.py")):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        mod = importlib.import_module(name)
+        assert isinstance(getattr(mod, "__all__", None), list), f"{name} has no __all__"
+        assert all(hasattr(mod, n) for n in mod.__all__), name

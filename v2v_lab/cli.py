@@ -15,6 +15,11 @@ from .api.catalog import seed_range
 from .cli_args import build_parser  # the grammar; cli.py runs it
 from .errors import InputError, V2VError, escape_controls
 
+__all__ = [
+    "COMMANDS", "FAULT_FLAGS", "INTERRUPTED", "cmd_emulator", "cmd_generate", "cmd_rescore", "cmd_runs",
+    "cmd_score", "cmd_sweep", "cmd_ui", "main",
+]
+
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweeps import load_spec, run_sweep

@@ -5,6 +5,13 @@ from __future__ import annotations
 import reprlib
 from typing import Any
 
+__all__ = [
+    "APIError", "AuthenticationError", "BadRequestError", "BudgetError", "ConnectionFailedError",
+    "CreateOutcomeUnknownError", "DownloadError", "InputError", "MediaError", "ModelNotAvailableError",
+    "NotFoundError", "PermissionDeniedError", "RateLimitError", "ServerError", "TaskFailedError", "V2VError",
+    "WaitTimeoutError", "escape_controls",
+]
+
 # An error names the value it refuses, but never builds a huge text for it: a YAML alias bomb
 # expands to millions of items, and repr() of that alone exhausts memory.
 _REPR = reprlib.Repr()

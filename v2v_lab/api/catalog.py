@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
 
+__all__ = [
+    "PROVIDER_NAMES", "RUNWAY_API_VERSION", "Catalog", "InputLimits", "ModelSpec", "build_catalog",
+    "load_catalog", "seed_range",
+]
+
 RUNWAY_API_VERSION = "2024-11-06"
 PROVIDER_NAMES = ("runway", "cometapi", "local")
 

@@ -42,6 +42,8 @@ from .task import Task, TaskStatus, parse_task
 from .uploads import UploadCache, as_data_uri, post_to_storage
 from .validation import GenerationRequest, check_model, is_local_path, validate_request
 
+__all__ = ["DEFAULT_TIMEOUT", "AsyncRunwayClient"]
+
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from .._net import is_loopback_host
 from ..errors import InputError
 
+__all__ = ["BASE_URL_ENV", "EMULATOR_KEY_ENV", "PROVIDERS", "Provider", "get_provider"]
+
 # The key a keyed emulator (`v2v-lab emulator --key ...`) wants, for provider local: read from the
 # environment, never from a command-line argument (process lists show those).
 EMULATOR_KEY_ENV = "V2V_LAB_EMULATOR_KEY"

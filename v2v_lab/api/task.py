@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+__all__ = ["Task", "TaskStatus", "classify_failure", "is_task_not_exist", "parse_task"]
+
 
 class TaskStatus(str, Enum):
     PENDING = "PENDING"

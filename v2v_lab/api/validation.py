@@ -13,6 +13,12 @@ from ..media.probe import probe_image, probe_video
 from .catalog import Catalog, ModelSpec
 from .providers import Provider
 
+__all__ = [
+    "MODERATION_THRESHOLDS", "GenerationRequest", "check_input", "check_model", "check_moderation",
+    "check_prompt", "check_ratio", "check_seed", "check_url", "check_video_file", "is_local_path", "uri_kind",
+    "utf16_len", "validate_request",
+]
+
 MODERATION_THRESHOLDS = ("auto", "low")
 
 

@@ -15,6 +15,8 @@ from .charts import series_charts
 from .run_table import RunTable
 from .viewmodel import RunsViewModel
 
+__all__ = ["METRICS", "TABLE_ROWS", "RunBrowser"]
+
 METRICS = metric_names(headline_only=True)
 
 

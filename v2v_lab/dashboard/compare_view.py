@@ -15,6 +15,8 @@ from ..tracking.schema import ARTIFACT_OUTPUT, ARTIFACT_POSTER
 from .charts import scatter
 from .thumbnails import thumbnail
 
+__all__ = ["THUMB_WIDTH", "CompareView"]
+
 THUMB_WIDTH = 200  # px on screen; the poster is scaled to this once, in Python, and sent as a JPEG
 
 

@@ -18,6 +18,8 @@ from ..sweeps.progress import ENDS
 from ..tracking.schema import ARTIFACT_POSTER
 from .thumbnails import thumbnail
 
+__all__ = ["LATEST", "TILE_WIDTH", "SweepMonitor"]
+
 LATEST = 4  # outputs shown as posters
 TILE_WIDTH = 160
 

@@ -9,6 +9,8 @@ import pandas as pd
 
 from ..metrics import metric_names
 
+__all__ = ["TABLE_COLUMNS", "RunFilter", "RunsViewModel"]
+
 TABLE_COLUMNS = ("status", "model", "seed", "ratio", "prompt", *metric_names(headline_only=True), "failure_code")
 
 

@@ -38,6 +38,8 @@ from .wire import (
     route_of,
 )
 
+__all__ = ["MAX_DATA_URI_IMAGE", "MAX_DATA_URI_VIDEO", "EmulatorApp"]
+
 MAX_DATA_URI_VIDEO = 16_000_000
 MAX_DATA_URI_IMAGE = 5_000_000
 

@@ -26,6 +26,11 @@ from ..media.reader import iter_frames
 from ..media.writer import write_mp4
 from .looks import LOOKS, draw_params, palette_transfer, pick_look, reference_stats, stable_hash
 
+__all__ = [
+    "CHARACTERS", "ModelCharacter", "RenderJob", "RenderResult", "character_for", "clear_decoded_sources",
+    "output_size", "render", "render_frames",
+]
+
 
 @dataclass(frozen=True)
 class ModelCharacter:

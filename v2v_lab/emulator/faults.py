@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 
+__all__ = ["ROUTES", "FaultConfig", "FaultDice"]
+
 ROUTES = ("create", "task", "delete", "upload", "organization", "usage", "output")
 
 

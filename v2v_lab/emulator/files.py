@@ -22,6 +22,8 @@ from .wire import _BadBody, _chunks, _error, _object_body
 if TYPE_CHECKING:
     from .state import EmulatorState, TaskRecord
 
+__all__ = ["MIN_UPLOAD_BYTES", "UUID_RE", "FileRoutes"]
+
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MIN_UPLOAD_BYTES = 512
 

@@ -15,6 +15,12 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+__all__ = [
+    "LOOKS", "LOOK_KEYWORDS", "LookParams", "draw_params", "look_anime", "look_golden_hour", "look_grade",
+    "look_neon", "look_noir", "look_sepia", "look_sketch", "look_thermal", "look_watercolor", "look_winter",
+    "palette_transfer", "pick_look", "reference_stats", "stable_hash",
+]
+
 # (look name, keywords). The first keyword found earliest in the prompt wins.
 LOOK_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("neon", ("neon", "cyberpunk", "synthwave")),

@@ -22,6 +22,8 @@ from .app import COMETAPI_PREFIX, EmulatorApp
 from .faults import FaultConfig, FaultDice
 from .state import EmulatorState, OrgLimits, Timing
 
+__all__ = ["Emulator", "test_key"]
+
 
 def test_key() -> str:
     """A key shaped like Runway's (key_ + 128 hex); the emulator takes any key unless started with one."""

@@ -16,6 +16,11 @@ from ..api.catalog import Catalog
 from .engine import RenderJob, render
 from .faults import FaultDice
 
+__all__ = [
+    "ACTIVE", "EmulatorState", "OrgLimits", "TaskRecord", "Timing", "UploadRecord", "iso", "task_json",
+    "utc_now",
+]
+
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)

@@ -13,6 +13,8 @@ from typing import Any
 
 from ..api.catalog import ModelSpec
 
+__all__ = ["Rejected", "allowed_fields", "check_body", "utf16_len"]
+
 
 class Rejected(Exception):
     def __init__(self, status: int, message: str):

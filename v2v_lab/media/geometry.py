@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["center_crop_box", "even", "fit_short_side", "parse_ratio"]
+
 
 def parse_ratio(ratio: str) -> tuple[int, int]:
     """'1280:720' -> (1280, 720)."""

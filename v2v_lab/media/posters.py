@@ -11,6 +11,8 @@ from .geometry import fit_short_side
 from .probe import probe_video
 from .reader import open_video
 
+__all__ = ["contact_sheet", "write_contact_sheet", "write_poster"]
+
 
 def _write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

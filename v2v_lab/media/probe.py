@@ -13,6 +13,8 @@ import numpy as np
 
 from ..errors import MediaError
 
+__all__ = ["ImageInfo", "VideoInfo", "probe_image", "probe_video", "read_image_rgb"]
+
 
 @dataclass(frozen=True)
 class VideoInfo:

@@ -12,6 +12,8 @@ import numpy as np
 from ..errors import MediaError
 from .probe import VideoInfo, probe_video
 
+__all__ = ["DecordReader", "FrameReader", "PyAVReader", "iter_frames", "open_video"]
+
 try:  # decord has no wheels for macOS on Apple silicon; PyAV covers it there.
     import decord
 

@@ -28,6 +28,11 @@ from .geometry import center_crop_box, even, fit_short_side
 from .probe import VideoInfo, probe_video
 from .reader import open_video
 
+__all__ = [
+    "CROP_POLICIES", "AlignedFrames", "check_sampling", "clear_source_cache", "pair_times", "sample_aligned",
+    "shown_at",
+]
+
 CROP_POLICIES = ("center", "stretch")
 
 

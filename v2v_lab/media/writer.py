@@ -9,6 +9,8 @@ from fractions import Fraction
 import av
 import numpy as np
 
+__all__ = ["write_mp4"]
+
 
 def write_mp4(
     path: str | os.PathLike[str],

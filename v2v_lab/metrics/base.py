@@ -11,6 +11,11 @@ import numpy as np
 from ..errors import InputError
 from ..media.sampling import AlignedFrames
 
+__all__ = [
+    "REGISTRY", "Metric", "MetricResult", "check_metric_names", "mean", "metric_names", "metric_of",
+    "register",
+]
+
 
 @dataclass(frozen=True)
 class MetricResult:

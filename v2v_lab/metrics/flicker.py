@@ -11,6 +11,8 @@ import numpy as np
 from ..media.sampling import AlignedFrames
 from .base import Metric, MetricResult, mean, register
 
+__all__ = ["METRIC", "PARAMS", "compute"]
+
 PARAMS = {"formula": "vbench temporal_flickering", "pairs": "consecutive output frames", "scale": "0-255"}
 
 

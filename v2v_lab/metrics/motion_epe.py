@@ -29,6 +29,8 @@ from ._ssim import parallel_map
 from .base import Metric, MetricResult, mean, register
 from .warp_error import SourceMotion, flow, prepare_source, source_motions
 
+__all__ = ["METRIC", "PARAMS", "compute", "endpoint_error"]
+
 PARAMS = {"flow": "opencv_dis_ultrafast", "pairs": "output k->k+1 vs source over the same instant",
           "unit": "px at analysis_size", "pixel_pooling": "median", "pair_pooling": "mean"}
 

@@ -31,6 +31,8 @@ from ..media.sampling import AlignedFrames
 from ._ssim import parallel_map
 from .base import Metric, MetricResult, mean, register
 
+__all__ = ["ACTIVITY_THRESHOLD", "FLAT_SEGMENT_THRESHOLD", "METRIC", "PARAMS", "compute", "piqe_frame"]
+
 BLOCK, SEGMENT = 16, 6
 ACTIVITY_THRESHOLD = 0.1  # MSCN block variance above which a block is spatially active
 FLAT_SEGMENT_THRESHOLD = 0.1  # an edge segment with less spread than this is a noticeable artefact

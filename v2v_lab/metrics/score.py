@@ -13,6 +13,8 @@ from ..media.sampling import AlignedFrames, sample_aligned
 from ._ssim import inline_here
 from .base import REGISTRY, check_metric_names, metric_names
 
+__all__ = ["ScoreReport", "sampling_key", "score"]
+
 
 @dataclass
 class ScoreReport:

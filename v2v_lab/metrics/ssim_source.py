@@ -10,6 +10,8 @@ from ..media.sampling import AlignedFrames
 from ._ssim import cached_ssim
 from .base import Metric, MetricResult, mean, register
 
+__all__ = ["METRIC", "PARAMS", "compute"]
+
 PARAMS = {"window": "gaussian", "sigma": 1.5, "use_sample_covariance": False, "data_range": 255,
           "colour": "rgb"}
 

@@ -30,6 +30,8 @@ from ..media.sampling import AlignedFrames
 from ._ssim import parallel_map
 from .base import Metric, MetricResult, mean, register
 
+__all__ = ["METRIC", "PARAMS", "compute", "correlation", "gradient_magnitude", "prepare_source"]
+
 PARAMS = {"feature": "colour gradient magnitude (sobel 3x3 per rgb channel)", "presmooth_sigma": 1.0,
           "comparison": "pearson correlation per frame, floored at 0", "pairs": "source_t vs output_t"}
 _BORDER = 2  # Sobel and the blur see the frame's edge as a reflection: not structure

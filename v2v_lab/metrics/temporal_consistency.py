@@ -11,6 +11,8 @@ from ..media.sampling import AlignedFrames
 from ._ssim import cached_ssim, prepare_source_ssim
 from .base import Metric, MetricResult, mean, register
 
+__all__ = ["METRIC", "METRIC_REL", "PARAMS", "PARAMS_REL", "compute", "compute_rel"]
+
 PARAMS = {"pairs": "consecutive output frames", "sigma": 1.5, "data_range": 255, "colour": "rgb"}
 PARAMS_REL = {**PARAMS, "relative_to": "source's own temporal_consistency"}
 

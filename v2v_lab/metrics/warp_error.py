@@ -20,6 +20,11 @@ from ..media.sampling import AlignedFrames
 from ._ssim import parallel_map
 from .base import Metric, MetricResult, mean, register
 
+__all__ = [
+    "METRIC", "PARAMS", "SourceMotion", "compute", "flow", "non_occluded", "prepare_source", "source_motion",
+    "source_motions", "warped_error",
+]
+
 PARAMS = {"flow": "opencv_dis_ultrafast", "flow_on": "source", "occlusion": "ruder2016 fw-bw + motion boundary",
           "scale": "mse_rgb01"}
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from ..errors import BudgetError
 
+__all__ = ["DOLLARS_PER_CREDIT", "check_budget", "confirm_spend", "spend_question"]
+
 DOLLARS_PER_CREDIT = 0.01
 
 

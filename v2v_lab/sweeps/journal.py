@@ -27,6 +27,11 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+__all__ = [
+    "COLUMNS", "ExperimentLock", "Journal", "JournalError", "JournalRow", "JournalStore",
+    "check_writable_folder", "experiment_digest", "state_dir",
+]
+
 def state_dir() -> Path:
     """V2V_LAB_HOME, else ./.v2v-lab (beside MLflow's default ./mlflow.db)."""
     return Path(os.environ.get("V2V_LAB_HOME") or ".v2v-lab")

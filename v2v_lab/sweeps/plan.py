@@ -29,6 +29,10 @@ from .budget import DOLLARS_PER_CREDIT
 from .journal import experiment_digest
 from .spec import SeedRandom, SeedRange, SweepSpec
 
+__all__ = [
+    "Cell", "Plan", "build_plan", "cell_key", "content_sha", "resolve_seeds", "seeds_record", "stable_uri",
+]
+
 
 @dataclass(frozen=True)
 class Cell:

@@ -25,6 +25,11 @@ from ..api.catalog import seed_range
 from ..errors import InputError
 from .spec_yaml import expanded_size, loc_text, node_line
 
+__all__ = [
+    "MAX_SPEC_BYTES", "MAX_SPEC_NODES", "Budget", "EmulatorOptions", "PromptFile", "PromptTemplate", "Sample",
+    "Scoring", "SeedRandom", "SeedRange", "SweepSpec", "load_spec", "parse_spec",
+]
+
 MAX_SPEC_BYTES = 1_000_000
 # A spec is a few hundred nodes; YAML aliases can make a 500-byte file expand to billions.
 MAX_SPEC_NODES = 200_000

@@ -9,6 +9,8 @@ from ..errors import InputError
 from .reader import load_runs
 from .schema import STATUS_SUCCEEDED
 
+__all__ = ["GROUPABLE", "PAIR_KEYS", "bootstrap_ci", "compare", "compare_frame"]
+
 PAIR_KEYS = ("video_sha", "prompt", "seed", "ratio", "repeat")
 GROUPABLE = ("model", "seed", "ratio", "prompt", "reference", "video")
 

@@ -34,6 +34,11 @@ from .schema import (
 from .store import client as make_client
 from .store import tracking_uri as resolve_uri
 
+__all__ = [
+    "METRIC_COLUMNS", "done_cells", "list_experiments", "load_artifact", "load_runs", "load_series",
+    "recorded_done_cells", "recorded_seeds",
+]
+
 METRIC_COLUMNS = (*REGISTRY, *TIMING_METRICS)
 
 

@@ -21,6 +21,11 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+__all__ = [
+    "artifact_location", "check_store", "client", "local_store_path", "lock_dir", "tracking_uri",
+    "ui_command",
+]
+
 _OPENED: set[str] = set()
 
 

@@ -41,6 +41,8 @@ from .schema import (
 from .store import artifact_location, tracking_uri
 from .store import client as make_client
 
+__all__ = ["SweepWriter", "log_values"]
+
 
 def _chunks(items: list, n: int):
     for i in range(0, len(items), n):
