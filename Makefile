@@ -57,11 +57,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check v2v_lab tests bench
 	$(BIN)/mypy v2v_lab
 
-bench: $(STAMP)
+# Every bench the README lists (bench/team.py needs the team stack: see the README's "For a team").
+bench: $(STAMP) browser
 	$(BIN)/python bench/score.py
-	$(BIN)/python bench/emulator.py
+	$(BIN)/python bench/rescore.py
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/validity.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/ratings.py
+	$(BIN)/python bench/charts.py
+	$(BIN)/python bench/emulator.py
+	$(BIN)/python bench/sync_bridge.py
 
 clean:
 	@test ! -d .v2v-lab/team || $(BIN)/python tools/team_stack.py down
