@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..api.catalog import RUNWAY_API_VERSION, Catalog, load_catalog, seed_range
+from ..api.catalog import RUNWAY_API_VERSION, Catalog, ModelSpec, load_catalog, seed_range
 from ..api.providers import Provider, get_provider
 from ..api.validation import (
     check_input,
@@ -176,56 +176,17 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
     """
     catalog = catalog or load_catalog()
     provider = get_provider(spec.provider)
-    videos = spec.video_list()
-    prompts = spec.prompt_list()
+    videos, prompts, refs = spec.video_list(), spec.prompt_list(), spec.reference_list()
     seeds = resolve_seeds(spec, state_dir, recorded_seeds)
-    refs = spec.reference_list()
     check_moderation(spec.content_moderation, "content_moderation")
-    specs = {}
-    not_offered: list[tuple[str, InputError]] = []
-    for k, model in enumerate(spec.models):
-        try:
-            specs[model] = check_model(catalog, model, provider)
-        except InputError as err:
-            if model not in catalog:
-                raise InputError(f"models[{k}]", err.value, err.allowed, line=spec.line_of("models")) from None
-            not_offered.append((model, InputError(f"models[{k}]", err.value, err.allowed,
-                                                  line=spec.line_of("models"))))
-    if not specs:
-        raise not_offered[0][1]
-    models = [m for m in spec.models if m in specs]
-    # A model another provider offers is left out here (a model comparison runs per provider),
-    # as long as some model of the spec runs on this one.
-    skipped = [f"{m} (not offered by {provider.name})" for m, _ in not_offered]
-    for k, prompt in enumerate(prompts):
-        for mspec in specs.values():
-            try:
-                check_prompt(prompt, mspec, f"prompts[{k}]")
-            except InputError as err:
-                raise InputError(err.field, err.value, err.allowed) from None
-    video_info: dict[str, tuple[str, float | None]] = {}
-    for k, video in enumerate(videos):
-        seconds = None
-        for mspec in specs.values():
-            got = check_input(video, mspec, provider, f"videos[{k}]", "video")
-            seconds = got if got is not None else seconds
-        video_info[video] = (content_sha(video) or "", seconds)
-    for k, ref in enumerate(refs):
-        if ref is not None:
-            for mspec in specs.values():
-                if mspec.max_references:
-                    check_input(ref, mspec, provider, f"references[{k}]", "image")
+    specs, skipped = _offered_models(spec, catalog, provider)
+    video_info = _check_inputs(specs, provider, videos, prompts, refs)
     _no_value_every_model_refuses(specs, seeds, spec.ratios, refs, spec)
     plan = Plan(spec, provider, [], seeds=seeds)
     if skipped:
         plan.warnings.append("left out: " + ", ".join(skipped))
-    for model, mspec in specs.items():
-        if mspec.ratio_ignored_since and len({r for r in spec.ratios}) > 1:
-            plan.warnings.append(f"{model}: the real endpoint ignores ratio since {mspec.ratio_ignored_since} "
-                                 "(the input video decides the output size); a ratio sweep on it only "
-                                 "differs on the emulator")
-        if not mspec.credits_per_second_confirmed and provider.paid:
-            plan.warnings.append(f"{model}: {mspec.credits_per_second:g} credits/s is an unconfirmed price")
+    plan.warnings += _price_and_ratio_warnings(spec, specs, provider)
+    models = [m for m in spec.models if m in specs]
     for video, model, prompt, seed, ratio, ref, repeat in _grid(videos, models, prompts, seeds,
                                                                 spec.ratios, refs, spec.repeats):
         mspec = specs[model]
@@ -251,6 +212,61 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
         chosen = sorted(rng.sample(range(len(plan.cells)), spec.sample.k))
         plan.cells = [plan.cells[i] for i in chosen]
     return plan
+
+
+def _offered_models(spec: SweepSpec, catalog: Catalog, provider: Provider) -> tuple[dict[str, ModelSpec], list[str]]:
+    """The spec's models this provider offers, and the ones left out. A model another provider
+    offers is left out (a model comparison runs per provider) as long as some model runs here;
+    a model no provider knows is an error."""
+    specs = {}
+    not_offered: list[tuple[str, InputError]] = []
+    for k, model in enumerate(spec.models):
+        try:
+            specs[model] = check_model(catalog, model, provider)
+        except InputError as err:
+            refused = InputError(f"models[{k}]", err.value, err.allowed, line=spec.line_of("models"))
+            if model not in catalog:
+                raise refused from None
+            not_offered.append((model, refused))
+    if not specs:
+        raise not_offered[0][1]
+    return specs, [f"{m} (not offered by {provider.name})" for m, _ in not_offered]
+
+
+def _check_inputs(specs: dict[str, ModelSpec], provider: Provider, videos: list[str], prompts: list[str],
+                  refs: list[str | None]) -> dict[str, tuple[str, float | None]]:
+    """Every prompt, video and reference against every model that will get it; returns each
+    video's content hash and length."""
+    for k, prompt in enumerate(prompts):
+        for mspec in specs.values():
+            try:
+                check_prompt(prompt, mspec, f"prompts[{k}]")
+            except InputError as err:
+                raise InputError(err.field, err.value, err.allowed) from None
+    video_info: dict[str, tuple[str, float | None]] = {}
+    for k, video in enumerate(videos):
+        seconds = None
+        for mspec in specs.values():
+            got = check_input(video, mspec, provider, f"videos[{k}]", "video")
+            seconds = got if got is not None else seconds
+        video_info[video] = (content_sha(video) or "", seconds)
+    for k, ref in enumerate(refs):
+        for mspec in specs.values():
+            if ref is not None and mspec.max_references:
+                check_input(ref, mspec, provider, f"references[{k}]", "image")
+    return video_info
+
+
+def _price_and_ratio_warnings(spec: SweepSpec, specs: dict[str, ModelSpec], provider: Provider) -> list[str]:
+    warnings = []
+    for model, mspec in specs.items():
+        if mspec.ratio_ignored_since and len(set(spec.ratios)) > 1:
+            warnings.append(f"{model}: the real endpoint ignores ratio since {mspec.ratio_ignored_since} "
+                            "(the input video decides the output size); a ratio sweep on it only "
+                            "differs on the emulator")
+        if not mspec.credits_per_second_confirmed and provider.paid:
+            warnings.append(f"{model}: {mspec.credits_per_second:g} credits/s is an unconfirmed price")
+    return warnings
 
 
 def _merge_duplicates(plan: Plan) -> None:
