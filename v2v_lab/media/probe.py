@@ -6,6 +6,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -77,23 +78,7 @@ def _probe_cached(path: str, mtime_ns: int, size: int, field: str) -> VideoInfo:
             width, height = stream.codec_context.width, stream.codec_context.height
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else 0.0
-            count = 0
-            first: list[av.VideoFrame] = []
-            start_s: float | None = None
-            end_s = 0.0
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                count += 1
-                if packet.pts is not None and packet.time_base is not None:
-                    pts_s = float(packet.pts * packet.time_base)
-                    start_s = pts_s if start_s is None else min(start_s, pts_s)
-                    end_s = max(end_s, pts_s + float((packet.duration or 0) * packet.time_base))
-                if not first:
-                    first = list(packet.decode())
-            if count and not first:
-                # Decoders with delay (B-frames, frame threads) hand the first frame over on flush.
-                first = list(stream.codec_context.decode(None))
+            count, first, start_s, end_s = _scan_packets(container, stream)
             decoded = bool(first)
             rotation = int(round(first[0].rotation)) % 360 if first else 0
             spans = [end_s - (start_s or 0.0)]
@@ -115,6 +100,29 @@ def _probe_cached(path: str, mtime_ns: int, size: int, field: str) -> VideoInfo:
     if rotation % 180:
         width, height = height, width
     return VideoInfo(str(p), width, height, fps, count, duration, codec, size, rotation)
+
+
+def _scan_packets(container: Any, stream: Any) -> tuple[int, list[Any], float | None, float]:
+    """Every packet of the stream, read without decoding (but the first frame): how many there
+    are, the first frame, and the span their timestamps cover (start, end in seconds)."""
+    count = 0
+    first: list[Any] = []
+    start_s: float | None = None
+    end_s = 0.0
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        count += 1
+        if packet.pts is not None and packet.time_base is not None:
+            pts_s = float(packet.pts * packet.time_base)
+            start_s = pts_s if start_s is None else min(start_s, pts_s)
+            end_s = max(end_s, pts_s + float((packet.duration or 0) * packet.time_base))
+        if not first:
+            first = list(packet.decode())
+    if count and not first:
+        # Decoders with delay (B-frames, frame threads) hand the first frame over on flush.
+        first = list(stream.codec_context.decode(None))
+    return count, first, start_s, end_s
 
 
 @dataclass(frozen=True)
