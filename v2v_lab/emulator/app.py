@@ -94,8 +94,6 @@ class EmulatorApp(FileRoutes):
         state = self.state
         with state.lock:
             state.requests[route or "other"] += 1
-        faults = state.dice.config
-        dice = state.dice
 
         async def counting_send(message) -> None:
             if message["type"] == "http.response.start":
@@ -103,21 +101,29 @@ class EmulatorApp(FileRoutes):
                     state.responses[message["status"]] += 1
             await send(message)
 
+        if await self._injected_fault(route, scope, receive, send, counting_send):
+            return
+        await self._dispatch(scope, receive, counting_send, route)
+
+    async def _injected_fault(self, route: str | None, scope, receive, send, counting_send) -> bool:
+        """The configured faults, rolled for this request: latency, a dropped connection (before or
+        after the work was done), a 5xx, a 429 on create. True when a fault has answered."""
+        faults, dice = self.state.dice.config, self.state.dice
         if faults.request_latency_s and route not in (None, "output"):
             await asyncio.sleep(faults.request_latency_s)
         if route and route != "output" and dice.roll(faults.drop_rate, f"drop_{route}"):
             if dice.choice(["before", "after"]) == "after":
                 await self._dispatch(scope, receive, _swallow, route)
             await _broken_response(send)
-            return
+            return True
         if route and dice.roll(faults.server_error_rate.get(route, 0.0), f"5xx_{route}"):
             status = 502 if dice.choice(["502", "503"]) == "502" else 503
             await _error(status, "Service unavailable, please retry")(scope, receive, counting_send)
-            return
+            return True
         if route == "create" and dice.roll(faults.create_429_rate, "429_create"):
             await _error(429, "Too many requests")(scope, receive, counting_send)
-            return
-        await self._dispatch(scope, receive, counting_send, route)
+            return True
+        return False
 
     async def _dispatch(self, scope, receive, send, route: str | None) -> None:
         if route and route not in ("output",) and not scope["path"].startswith("/_uploads/"):
@@ -206,42 +212,50 @@ class EmulatorApp(FileRoutes):
 
     async def _resolve(self, uri: str, field: str, kind: str) -> str:
         """A runway:// upload, a data URI or a loopback URL -> a local file path."""
-        state = self.state
         if uri.startswith("runway://"):
-            upload_id = uri[len("runway://"):].split("/")[-1] if uri.startswith("runway://uploads/") else ""
-            with state.lock:
-                up = state.uploads.get(upload_id)
-            if up is None or up.path is None or time.monotonic() - up.created_mono > state.timing.upload_ttl_s:
-                raise Rejected(400, f"{field}: unknown or expired runway:// URI")
-            return up.path
+            return self._from_upload(uri, field)
         if uri.startswith("data:"):
-            header, _, payload = uri.partition(",")
-            if ";base64" not in header or not header[5:].startswith(kind):
-                raise Rejected(400, f"{field}: data URI must be data:{kind}/...;base64,")
-            limit = MAX_DATA_URI_VIDEO if kind == "video" else MAX_DATA_URI_IMAGE
-            if len(payload) * 3 // 4 > limit:
-                raise Rejected(400, f"{field}: data URI over {limit // 1_000_000} MB")
-            try:
-                data = base64.b64decode(payload, validate=True)
-            except (binascii.Error, ValueError):
-                raise Rejected(400, f"{field}: Invalid input") from None
-            return self._store_input(data, kind)
-        parts = urlsplit(uri)
-        if parts.scheme in ("http", "https"):
-            if not is_loopback_host(parts.hostname):
-                raise Rejected(400, f"{field}: the emulator has no network; use a runway:// upload, "
-                                    "a data URI or a loopback URL")
-            try:
-                resp = await self.http.get(uri)
-            except httpx.HTTPError:
-                raise Rejected(400, f"{field}: could not fetch the URL") from None
-            if resp.status_code != 200:
-                raise Rejected(400, f"{field}: fetching the URL answered {resp.status_code}")
-            ctype = resp.headers.get("content-type", "")
-            if ctype.split(";")[0].strip() in ("application/octet-stream", "binary/octet-stream"):
-                raise Rejected(400, f"{field}: Unsupported Content-Type response header")
-            return self._store_input(resp.content, kind)
+            return self._from_data_uri(uri, field, kind)
+        if urlsplit(uri).scheme in ("http", "https"):
+            return await self._from_url(uri, field, kind)
         raise Rejected(400, f"{field}: Invalid input (expected a runway://, data: or https URI)")
+
+    def _from_upload(self, uri: str, field: str) -> str:
+        state = self.state
+        upload_id = uri[len("runway://"):].split("/")[-1] if uri.startswith("runway://uploads/") else ""
+        with state.lock:
+            up = state.uploads.get(upload_id)
+        if up is None or up.path is None or time.monotonic() - up.created_mono > state.timing.upload_ttl_s:
+            raise Rejected(400, f"{field}: unknown or expired runway:// URI")
+        return up.path
+
+    def _from_data_uri(self, uri: str, field: str, kind: str) -> str:
+        header, _, payload = uri.partition(",")
+        if ";base64" not in header or not header[5:].startswith(kind):
+            raise Rejected(400, f"{field}: data URI must be data:{kind}/...;base64,")
+        limit = MAX_DATA_URI_VIDEO if kind == "video" else MAX_DATA_URI_IMAGE
+        if len(payload) * 3 // 4 > limit:
+            raise Rejected(400, f"{field}: data URI over {limit // 1_000_000} MB")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise Rejected(400, f"{field}: Invalid input") from None
+        return self._store_input(data, kind)
+
+    async def _from_url(self, uri: str, field: str, kind: str) -> str:
+        if not is_loopback_host(urlsplit(uri).hostname):
+            raise Rejected(400, f"{field}: the emulator has no network; use a runway:// upload, "
+                                "a data URI or a loopback URL")
+        try:
+            resp = await self.http.get(uri)
+        except httpx.HTTPError:
+            raise Rejected(400, f"{field}: could not fetch the URL") from None
+        if resp.status_code != 200:
+            raise Rejected(400, f"{field}: fetching the URL answered {resp.status_code}")
+        ctype = resp.headers.get("content-type", "")
+        if ctype.split(";")[0].strip() in ("application/octet-stream", "binary/octet-stream"):
+            raise Rejected(400, f"{field}: Unsupported Content-Type response header")
+        return self._store_input(resp.content, kind)
 
     def _store_input(self, data: bytes, kind: str) -> str:
         digest = hashlib.sha256(data).hexdigest()[:32]
