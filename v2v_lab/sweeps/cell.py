@@ -199,42 +199,56 @@ async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -
         if task_id is None:
             attempts += 1
             task_id = await _create(s, cell, request, attempts)
-        seen: dict[str, float] = {}
-
-        def on_progress(t: Task, seen: dict[str, float] = seen, cell: Cell = cell) -> None:
-            if t.status is TaskStatus.RUNNING and "running" not in seen:
-                seen["running"] = time.monotonic()
-                s.progress.state("queued", "running")
-                s.event("running", cell, task_id=t.id)
-
         try:
-            task = await client.wait(task_id, on_progress=on_progress, timeout=None)
+            task, running_at = await _wait(s, cell, task_id)
         except NotFoundError:
             if client.provider.paid:
                 raise
             # The emulator that held this task is gone (a restart forgets tasks); it costs nothing.
             task_id = None
             continue
-        finally:
-            if "running" in seen:
-                s.progress.state("running", "queued")
         end = time.monotonic()
-        timing = {"latency_s": end - started, "queue_s": seen.get("running", end) - started}
+        timing = {"latency_s": end - started, "queue_s": (running_at or end) - started}
         if task.status is TaskStatus.SUCCEEDED:
             await client.download(task, out_path)
             failpoint("downloaded")
             journal.set(exp, cell.key, JournalState.SUCCEEDED, task_id=task.id, output_path=str(out_path),
                         detail={"timing": timing, "task": task.to_dict()})
             return task, timing
-        retryable, _ = classify_failure(task.failure_code)
-        internal = (task.failure_code or "").startswith("INTERNAL")
-        if task.status is TaskStatus.FAILED and retryable and internal and attempts <= s.spec.max_task_retries:
+        if _worth_a_new_task(task, attempts, s.spec.max_task_retries):
             # It definitely failed: a new task for the same cell is not a double charge.
             journal.set(exp, cell.key, JournalState.FAILED, task_id=task.id, failure_code=task.failure_code,
                         retryable=True, attempts=attempts)
             task_id = None
             continue
         return task, timing
+
+
+async def _wait(s: SweepSession, cell: Cell, task_id: str) -> tuple[Task, float | None]:
+    """The task to its end, the progress showing it running meanwhile; returns it and the
+    monotonic time it was first seen running (None if never)."""
+    running_at: float | None = None
+
+    def on_progress(t: Task) -> None:
+        nonlocal running_at
+        if t.status is TaskStatus.RUNNING and running_at is None:
+            running_at = time.monotonic()
+            s.progress.state("queued", "running")
+            s.event("running", cell, task_id=t.id)
+
+    try:
+        return await s.client.wait(task_id, on_progress=on_progress, timeout=None), running_at
+    finally:
+        if running_at is not None:
+            s.progress.state("running", "queued")
+
+
+def _worth_a_new_task(task: Task, attempts: int, limit: int) -> bool:
+    """Only a task that definitely failed inside the service (INTERNAL, retryable) gets another,
+    and only while the cell's tasks are within max_task_retries; SAFETY and the rest never do."""
+    retryable, _ = classify_failure(task.failure_code)
+    internal = (task.failure_code or "").startswith("INTERNAL")
+    return task.status is TaskStatus.FAILED and retryable and internal and attempts <= limit
 
 
 async def _create(s: SweepSession, cell: Cell, request: GenerationRequest, attempt: int) -> str:

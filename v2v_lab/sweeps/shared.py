@@ -46,51 +46,69 @@ async def run_shared(ledger: PgLedger, experiment: str, cells: list[Cell], concu
                      settled: Callable[[Cell, JournalRow], bool]) -> list[CellOutcome]:
     """Every cell ends here or in another process. settled(cell, row): the row is an end this
     process must not redo (done, or failed or unknown that the options say to leave)."""
-    pending = list(cells)
-    outcomes: list[CellOutcome] = []
-    running: dict[asyncio.Task[CellOutcome], Cell] = {}
-    room = asyncio.Semaphore(concurrency)
+    return await _SharedRun(ledger, experiment, cells, concurrency, run_one, settled).run()
 
-    async def work(cell: Cell, row: JournalRow | None) -> CellOutcome:
+
+class _SharedRun:
+    """One process's part of a shared sweep: cells wait in `pending` until this process claims
+    them; a claimed cell is either already ended (settled) or run here, `concurrency` at a time."""
+
+    def __init__(self, ledger: PgLedger, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,
+                 settled: Callable[[Cell, JournalRow], bool]):
+        self.ledger, self.experiment, self.run_one, self.settled = ledger, experiment, run_one, settled
+        self.pending = list(cells)
+        self.outcomes: list[CellOutcome] = []
+        self.running: dict[asyncio.Task[CellOutcome], Cell] = {}
+        self.room = asyncio.Semaphore(concurrency)
+
+    async def run(self) -> list[CellOutcome]:
         try:
-            return await run_one(cell, row)
-        finally:
-            await asyncio.to_thread(ledger.release, experiment, cell.key)
-            room.release()
+            while self.pending or self.running:
+                await self._start_what_can_be_claimed()
+                if not self.running:
+                    await asyncio.sleep(POLL_S)
+                    continue
+                done, _ = await asyncio.wait(self.running, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
+                self._collect(done)
+        except BaseException:
+            for task in self.running:
+                task.cancel()
+            await asyncio.gather(*self.running, return_exceptions=True)
+            raise
+        return self.outcomes
 
-    try:
-        while pending or running:
-            for cell in list(pending):
-                if room.locked():
-                    break
-                # A cell is judged only under its claim: one that another process holds is in
-                # progress there (even a failed row may be between two attempts), so it waits.
-                if not await asyncio.to_thread(ledger.claim, experiment, cell.key):
-                    continue
-                pending.remove(cell)
-                row = await asyncio.to_thread(ledger.get, experiment, cell.key)
-                if row is not None and settled(cell, row):
-                    await asyncio.to_thread(ledger.release, experiment, cell.key)
-                    outcomes.append(_ended_elsewhere(cell, row))
-                    continue
-                await room.acquire()
-                running[asyncio.create_task(work(cell, row))] = cell
-            if not running:
-                await asyncio.sleep(POLL_S)
+    async def _start_what_can_be_claimed(self) -> None:
+        ledger, exp = self.ledger, self.experiment
+        for cell in list(self.pending):
+            if self.room.locked():
+                return
+            # A cell is judged only under its claim: one that another process holds is in
+            # progress there (even a failed row may be between two attempts), so it waits.
+            if not await asyncio.to_thread(ledger.claim, exp, cell.key):
                 continue
-            done, _ = await asyncio.wait(running, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                cell = running.pop(task)
-                try:
-                    outcomes.append(task.result())
-                except ClaimLostError:
-                    pending.append(cell)  # its new holder ends it; this process waits to see how
-    except BaseException:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
-        raise
-    return outcomes
+            self.pending.remove(cell)
+            row = await asyncio.to_thread(ledger.get, exp, cell.key)
+            if row is not None and self.settled(cell, row):
+                await asyncio.to_thread(ledger.release, exp, cell.key)
+                self.outcomes.append(_ended_elsewhere(cell, row))
+                continue
+            await self.room.acquire()
+            self.running[asyncio.create_task(self._work(cell, row))] = cell
+
+    async def _work(self, cell: Cell, row: JournalRow | None) -> CellOutcome:
+        try:
+            return await self.run_one(cell, row)
+        finally:
+            await asyncio.to_thread(self.ledger.release, self.experiment, cell.key)
+            self.room.release()
+
+    def _collect(self, done: set[asyncio.Task[CellOutcome]]) -> None:
+        for task in done:
+            cell = self.running.pop(task)
+            try:
+                self.outcomes.append(task.result())
+            except ClaimLostError:
+                self.pending.append(cell)  # its new holder ends it; this process waits to see how
 
 
 def cell_kind(row: JournalRow | None, output_exists: Callable[[str], bool]) -> dict[str, Any]:
