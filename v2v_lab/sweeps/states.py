@@ -36,10 +36,6 @@ class JournalState(_Word):
     FAILED = "failed"
     UNKNOWN = "unknown"
 
-    @property
-    def final(self) -> bool:
-        return self in (JournalState.DONE, JournalState.FAILED, JournalState.UNKNOWN)
-
 
 class CellState(_Word):
     """Where a cell ended in this sweep. unknown: its create was sent and no answer came back
@@ -64,7 +60,3 @@ class Group(_Word):
     FAILED = "failed"
     UNKNOWN = "unknown"
     MISSING = "missing"
-
-    @property
-    def runs(self) -> bool:
-        return self in (Group.NEW, Group.RESUME, Group.FINISH)
