@@ -45,16 +45,10 @@ METRIC_COLUMNS = (*REGISTRY, *TIMING_METRICS)
 def recorded_seeds(experiment: str, count: int, tracking_uri: str | None = None) -> list[int] | None:
     """The {random: N} seeds an earlier sweep of the experiment drew, as its parent run keeps them
     (seeds.json), newest sweep first; None when the store has no such record (or no such store)."""
-    from .store import local_store_path
-
-    uri = resolve_uri(tracking_uri)
-    local = local_store_path(uri)
-    if local is not None and not local.exists():
-        return None  # asking would create an empty store
-    client = make_client(uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
+    found = _existing_experiment(experiment, tracking_uri)
+    if found is None:
         return None
+    client, exp = found
     runs = client.search_runs([exp.experiment_id], filter_string=(
         f"tags.`{KIND_TAG}` = '{KIND_SWEEP}' and tags.`{SEEDS_TAG}` = '{count}'"),
         order_by=["attribute.start_time DESC"], max_results=20)
@@ -92,15 +86,22 @@ def done_cells(client: Any, experiment_id: str, cell_key: str | None = None) -> 
 def recorded_done_cells(experiment: str, tracking_uri: str | None = None) -> dict[str, str]:
     """done_cells of an experiment, read only: a store or experiment that does not exist yet has
     none, and asking creates neither (a dry run writes nothing)."""
+    found = _existing_experiment(experiment, tracking_uri)
+    return {} if found is None else done_cells(found[0], found[1].experiment_id)
+
+
+def _existing_experiment(experiment: str, tracking_uri: str | None) -> tuple[Any, Any] | None:
+    """(client, experiment) when both exist; None otherwise, without creating a local store
+    that is not there yet (asking MLflow would make an empty one)."""
     from .store import local_store_path
 
     uri = resolve_uri(tracking_uri)
     local = local_store_path(uri)
     if local is not None and not local.exists():
-        return {}
+        return None
     client = make_client(uri)
     exp = client.get_experiment_by_name(experiment)
-    return {} if exp is None else done_cells(client, exp.experiment_id)
+    return None if exp is None else (client, exp)
 
 
 def list_experiments(tracking_uri: str | None = None) -> list[str]:
