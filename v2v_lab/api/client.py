@@ -47,9 +47,6 @@ __all__ = ["DEFAULT_TIMEOUT", "AsyncRunwayClient"]
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 
-
-
-
 class AsyncRunwayClient:
     """Async client for Runway's video_to_video API, CometAPI's proxy of it, and the local emulator.
 

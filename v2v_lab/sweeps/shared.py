@@ -39,7 +39,8 @@ def _ended_elsewhere(cell: Cell, row: JournalRow) -> CellOutcome:
     """A cell this process leaves as it is: ended in another process or an earlier run."""
     # done, failed or unknown keep their word; a 'sending' row's sender died mid-send: unknown.
     state = CellState.UNKNOWN if row.state is JournalState.SENDING else CellState(row.state.value)
-    return CellOutcome(cell, state, task_id=row.task_id, failure_code=row.failure_code, run_id=row.run_id, note="ended in another process or an earlier run")
+    return CellOutcome(cell, state, task_id=row.task_id, failure_code=row.failure_code, run_id=row.run_id,
+                       note="ended in another process or an earlier run")
 
 
 async def run_shared(ledger: PgLedger, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,

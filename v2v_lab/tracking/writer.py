@@ -232,7 +232,6 @@ def _same_fs(a: str, b: str) -> bool:
         return False
 
 
-
 def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else int(seconds * 1000)
 
