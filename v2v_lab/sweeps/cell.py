@@ -165,6 +165,9 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
         failure_code=end.failure_code, failure=end.failure or None, timing=end.timing,
         credits=end.credits, report=end.report, scoring_error=scoring_error, output=end.output, poster=poster,
         contact_sheet=sheet)
+    # Fencing, as for a create: a process that no longer holds the cell (stalled past its lease
+    # while another took it over and ended it) stands down here instead of logging it twice.
+    await asyncio.to_thread(s.journal.hold, s.experiment, cell.key)
     run_id = await asyncio.to_thread(
         s.writer.log_cell, name=record.name, params=record.params, tags=record.tags, metrics=record.metrics,
         series=record.series, artifacts=record.artifacts, task=task_dict, prompt=cell.prompt,

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,6 +86,9 @@ class JournalStore(Protocol):
     def all(self, experiment: str) -> dict[str, JournalRow]: ...
     def set(self, experiment: str, key: str, state: JournalState, **fields: Any) -> None: ...
     def task_ids(self, experiment: str) -> dict[str, list[str]]: ...
+    def hold(self, experiment: str, key: str) -> None:
+        """Before a cell's run is logged: ClaimLostError if this process may no longer act on the
+        cell (its claim or its lease on the store ran out). A create is fenced as it is marked sending."""
     def close(self) -> None: ...
 
 
@@ -92,6 +96,9 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path) if path else state_dir() / "journal.sqlite"
         check_writable_folder(self.path.parent, "V2V_LAB_HOME" if path is None else "journal")
+        # Set by the runner when the sweep holds a lease on a tracking server: it raises
+        # ClaimLostError once the lease is lost, and is asked before each create and each log.
+        self.guard: Callable[[], None] | None = None
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -122,8 +129,14 @@ class Journal:
             rows = self._db.execute(f"SELECT {COLUMNS} FROM cells WHERE experiment=?", (experiment,)).fetchall()
         return {r[1]: JournalRow.from_columns(r) for r in rows}
 
+    def hold(self, experiment: str, key: str) -> None:
+        if self.guard is not None:
+            self.guard()
+
     def set(self, experiment: str, key: str, state: JournalState, **fields: Any) -> None:
         state = JournalState(state)
+        if state is JournalState.SENDING:  # fencing: a create goes out only while the sweep holds its store
+            self.hold(experiment, key)
         detail = fields.pop("detail", None)
         cols = {"state": state.value, **fields}
         with self._lock:

@@ -35,7 +35,7 @@ from ..errors import InputError
 from .journal import COLUMNS, JournalError, JournalRow
 from .states import JournalState
 
-__all__ = ["ClaimLostError", "PgLedger", "ledger_url"]
+__all__ = ["ClaimLostError", "PgLedger", "lease_seconds", "ledger_url"]
 
 T = TypeVar("T")
 _SCHEMA_LOCK = 7_246_001  # an advisory lock id: one process creates the tables, the others wait
@@ -43,6 +43,12 @@ _SCHEMA_LOCK = 7_246_001  # an advisory lock id: one process creates the tables,
 
 def ledger_url() -> str | None:
     return os.environ.get("V2V_LAB_LEDGER_URL") or None
+
+
+def lease_seconds() -> float:
+    """V2V_LAB_LEASE_S (30 by default): how long a claim on the ledger, or an experiment's lease on a
+    tracking server, outlives a process that stopped renewing it."""
+    return float(os.environ.get("V2V_LAB_LEASE_S") or 30)
 
 
 class ClaimLostError(JournalError):
@@ -66,7 +72,7 @@ class PgLedger:
         self._psycopg = psycopg
         self.url = url
         self.path = None  # no local file: nothing to lock beside it
-        self.lease_s = float(lease_s or os.environ.get("V2V_LAB_LEASE_S") or 30)
+        self.lease_s = float(lease_s or lease_seconds())
         self.retry_s = float(retry_s if retry_s is not None else os.environ.get("V2V_LAB_LEDGER_RETRY_S") or 60)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
@@ -157,12 +163,11 @@ class PgLedger:
             cols["detail"] = json.dumps(detail)
 
         def write(cur: Any) -> None:
-            if state is JournalState.SENDING:  # fencing: only the claim's holder may send a create
-                cur.execute("UPDATE claims SET lease_until = now() + make_interval(secs => %s) "
-                            "WHERE experiment=%s AND cell_key=%s AND owner=%s", (self.lease_s, experiment, key,
-                                                                                 self.owner))
-                if cur.rowcount != 1:
-                    raise ClaimLostError(f"cell {key[:12]}: this process no longer holds it; nothing was sent")
+            # Fencing: only the claim's holder moves a cell on (sends its create, records its
+            # output, ends it), in the same transaction as the check. A task id is the exception:
+            # it was paid for, so it is kept whoever holds the cell now.
+            if state is not JournalState.CREATED:
+                self._fence(cur, experiment, key)
             now = time.time()
             names = ", ".join(cols)
             marks = ", ".join(["%s"] * len(cols))
@@ -174,6 +179,18 @@ class PgLedger:
                 cur.execute("INSERT INTO tasks VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                             (experiment, key, fields["task_id"], now))
         self._call(write)
+
+    def hold(self, experiment: str, key: str) -> None:
+        """Before a cell's run is logged: the claim is still this process's (and renewed), else
+        ClaimLostError: a process stalled past its lease stands down; the cell's new holder ends it."""
+        self._call(lambda cur: self._fence(cur, experiment, key))
+
+    def _fence(self, cur: Any, experiment: str, key: str) -> None:
+        cur.execute("UPDATE claims SET lease_until = now() + make_interval(secs => %s) "
+                    "WHERE experiment=%s AND cell_key=%s AND owner=%s", (self.lease_s, experiment, key, self.owner))
+        if cur.rowcount != 1:
+            raise ClaimLostError(f"cell {key[:12]}: this process no longer holds it (its claim ran out); it stands "
+                                 "down, and what it did not send or log is left to the cell's new holder")
 
     def task_ids(self, experiment: str) -> dict[str, list[str]]:
         def read(cur: Any) -> Any:

@@ -5,9 +5,11 @@ cells (each cell's life is in cell.py; how runs read in MLflow, in tracking/reco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .._sync import run_blocking
@@ -17,6 +19,7 @@ from ..api.providers import get_provider
 from ..api.responses import Organization
 from ..emulator.owned import start_local_emulator
 from ..errors import APIError, AuthenticationError, InputError
+from ..tracking.lease import StoreLease
 from ..tracking.reader import recorded_done_cells, recorded_seeds
 from ..tracking.records import spec_yaml, sweep_params, sweep_tags
 from ..tracking.store import check_store, lock_dir
@@ -24,7 +27,7 @@ from ..tracking.writer import SweepWriter
 from .budget import check_budget, confirm_spend, spend_question
 from .cell import SweepSession, run_cell
 from .journal import ExperimentLock, Journal, JournalRow, JournalStore, state_dir
-from .ledger import PgLedger, ledger_url
+from .ledger import ClaimLostError, PgLedger, lease_seconds, ledger_url
 from .outcome import CellOutcome, SweepOptions, SweepResult
 from .plan import Cell, Plan, build_plan, seeds_record
 from .progress import Progress
@@ -99,13 +102,8 @@ class SweepRunner:
                 return await asyncio.to_thread(self._dry_run, journal, store)
             if not isinstance(journal, Journal):  # the ledger: processes share the sweep by claims
                 return await self._run_locked(journal, t0)
-            store_locks = lock_dir(store)
-            lock = ExperimentLock(spec.experiment, [journal.path.parent / "locks"] + ([store_locks] if store_locks else []))
-            lock.acquire()
-            try:
+            async with _one_sweep(spec.experiment, journal, store):
                 return await self._run_locked(journal, t0)
-            finally:
-                lock.release()
         finally:
             journal.close()
 
@@ -269,6 +267,35 @@ class SweepRunner:
     def _in_plan_order(self, outcomes: list[CellOutcome]) -> list[CellOutcome]:
         order = {c.key: i for i, c in enumerate(self.plan.cells)}
         return sorted(outcomes, key=lambda o: order.get(o.cell.key, 0))
+
+
+@contextlib.asynccontextmanager
+async def _one_sweep(experiment: str, journal: Journal, store: str) -> AsyncIterator[None]:
+    """One sweep of the experiment at a time, on this state folder and on the store: flocks beside
+    a local store; on a server (any store not a local file), a lease held in the store itself,
+    and every create and log fenced by it. (With a ledger, its claims take this role.)"""
+    store_locks = lock_dir(store)
+    lock = ExperimentLock(experiment, [journal.path.parent / "locks"] + ([store_locks] if store_locks else []))
+    lock.acquire()
+    lease = None if store_locks else StoreLease(store, experiment, lease_seconds())
+    try:
+        if lease is not None:
+            await asyncio.to_thread(lease.acquire)
+            journal.guard = _lease_guard(lease)
+        yield
+    finally:
+        if lease is not None:
+            await asyncio.to_thread(lease.release)
+        lock.release()
+
+
+def _lease_guard(lease: StoreLease) -> Callable[[], None]:
+    def guard() -> None:
+        if not lease.held():
+            raise ClaimLostError(f"experiment {lease.experiment}: this sweep's lease on the tracking store ran out "
+                                 "(stopped, or cut off from the store, past V2V_LAB_LEASE_S) and another sweep may "
+                                 "hold it now: nothing more is sent or logged; run the same command to go on")
+    return guard
 
 
 def _not_run(groups: Groups) -> list[CellOutcome]:

@@ -13,7 +13,7 @@ __all__ = [
     "KIND_SWEEP", "KIND_TAG", "LOGGING", "PARAM_COLUMNS", "PROMPT_PARAM_CHARS", "PROVIDER_TAG", "SCORE_PARAM_PREFIX",
     "SCORING_ERROR_TAG", "SEEDS_TAG", "SERIES_PREFIX", "SOURCE_TAG", "STATUS_SUCCEEDED", "STATUS_TAG", "TAG_COLUMNS", "TASK_ID_TAG",
     "TIMING_METRICS", "USER_TAG_PREFIX", "WRITER_TAG", "user_tag",
-    "KIND_RATINGS", "RATER_TAG", "JUDGMENT_TAG_PREFIX",
+    "KIND_RATINGS", "RATER_TAG", "JUDGMENT_TAG_PREFIX", "LEASE_TAG_PREFIX",
 ]
 
 # -- tags on every run --------------------------------------------------------------------------
@@ -48,6 +48,11 @@ RATER_TAG: Final = "v2v.rater"
 # One tag per judgment, `v2v.judgment.<id>` = its JSON. A tag is one row written in one statement:
 # a judgment lands whole the moment it is made, and raters writing at once never touch the same row.
 JUDGMENT_TAG_PREFIX: Final = "v2v.judgment."
+
+# -- an experiment's sweep lease on a tracking server (lease.py) ------------------------------------
+# One tag per process that holds or tries to take the experiment, `v2v.lease.<id>` = its JSON
+# (holder, state, expiry): each process writes only its own, so no write ever overwrites another's.
+LEASE_TAG_PREFIX: Final = "v2v.lease."
 
 # The experiment's kind, read by MLflow 3's UI: a tracking experiment opens on its runs table.
 EXPERIMENT_KIND_TAG: Final = "mlflow.experimentKind"

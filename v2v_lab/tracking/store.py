@@ -92,10 +92,13 @@ def check_store(uri: str | None = None) -> str:
 
 def lock_dir(uri: str) -> Path | None:
     """Where lock files for a local store live: beside it, so every process writing to that store
-    (whatever its state folder) meets the same locks. None for a server store."""
+    (whatever its state folder) meets the same locks. None for a server store (its lease is in
+    the store itself: lease.py). Beside the store's real path (symlinks resolved, the SQLite
+    file's or the file store's own folder): one store reached by two names is one store."""
     path = local_store_path(uri)
     if path is None:
         return None
+    path = path.resolve()
     return path.parent / f"{path.name}.v2v-locks"
 
 

@@ -41,7 +41,7 @@ from .schema import (
 from .store import artifact_location, tracking_uri
 from .store import client as make_client
 
-__all__ = ["SweepWriter", "log_values"]
+__all__ = ["SweepWriter", "ensure_experiment", "log_values"]
 
 
 def _chunks(items: list, n: int):
@@ -65,33 +65,35 @@ def log_values(client: Any, rid: str, *, params: dict[str, Any] | None = None,
         client.log_batch(rid, metrics=chunk)
 
 
+def ensure_experiment(client: Any, uri: str, name: str) -> str:
+    """The id of the experiment `name` in the store at `uri`, made (or restored) if needed."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        if EXPERIMENT_KIND_TAG not in exp.tags:
+            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return exp.experiment_id
+    try:
+        # MLflow 3's UI opens an experiment by its kind: a tracking one shows its runs table
+        # with metric columns, not the GenAI traces page.
+        return client.create_experiment(name, artifact_location=artifact_location(uri, name),
+                                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    except Exception:  # created meanwhile by another process
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
 class SweepWriter:
     def __init__(self, experiment: str, uri: str | None = None):
         self.uri = tracking_uri(uri)
         self.client = make_client(self.uri)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="v2v-mlflow")
         self.experiment = experiment
-        self.experiment_id = self._pool.submit(self._experiment_id, experiment).result()
+        self.experiment_id = self._pool.submit(ensure_experiment, self.client, self.uri, experiment).result()
         self.parent_run_id: str | None = None
-
-    def _experiment_id(self, name: str) -> str:
-        exp = self.client.get_experiment_by_name(name)
-        if exp is not None:
-            if exp.lifecycle_stage == "deleted":
-                self.client.restore_experiment(exp.experiment_id)
-            if EXPERIMENT_KIND_TAG not in exp.tags:
-                self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
-            return exp.experiment_id
-        try:
-            # MLflow 3's UI opens an experiment by its kind: a tracking one shows its runs table
-            # with metric columns, not the GenAI traces page.
-            return self.client.create_experiment(name, artifact_location=artifact_location(self.uri, name),
-                                                 tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
-        except Exception:  # created meanwhile by another process
-            exp = self.client.get_experiment_by_name(name)
-            if exp is None:
-                raise
-            return exp.experiment_id
 
     # -- reads needed by the runner ---------------------------------------------------------------
     def done_cell_keys(self, cell_key: str | None = None) -> dict[str, str]:
