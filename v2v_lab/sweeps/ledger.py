@@ -137,6 +137,8 @@ class PgLedger:
         cur.execute("""CREATE TABLE IF NOT EXISTS claims (
             experiment TEXT NOT NULL, cell_key TEXT NOT NULL, owner TEXT NOT NULL,
             lease_until TIMESTAMPTZ NOT NULL, PRIMARY KEY (experiment, cell_key))""")
+        cur.execute("""CREATE TABLE IF NOT EXISTS seeds (
+            experiment TEXT NOT NULL, n INTEGER NOT NULL, seeds TEXT NOT NULL, PRIMARY KEY (experiment, n))""")
         cur.execute("""CREATE TABLE IF NOT EXISTS slots (
             account TEXT NOT NULL, model TEXT NOT NULL, owner TEXT NOT NULL, cell_key TEXT NOT NULL,
             lease_until TIMESTAMPTZ NOT NULL, PRIMARY KEY (account, owner, cell_key))""")
@@ -211,6 +213,17 @@ class PgLedger:
             pass  # unreachable: the leases run out by themselves
         with self._lock:
             self._drop()
+
+    # -- seeds ---------------------------------------------------------------------------------------
+    def agree_seeds(self, experiment: str, count: int, proposed: list[int]) -> list[int]:
+        """The experiment's {random: count} seeds: the first draw stored here is everyone's (the
+        insert and the read are one transaction; a draw proposed later is dropped)."""
+        def agree(cur: Any) -> list[int]:
+            cur.execute("INSERT INTO seeds VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                        (experiment, count, json.dumps(proposed)))
+            cur.execute("SELECT seeds FROM seeds WHERE experiment=%s AND n=%s", (experiment, count))
+            return [int(s) for s in json.loads(cur.fetchone()[0])]
+        return self._call(agree)
 
     # -- claims --------------------------------------------------------------------------------------
     def claim(self, experiment: str, key: str) -> bool:

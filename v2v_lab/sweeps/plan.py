@@ -7,6 +7,7 @@ import json
 import os
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -137,27 +138,21 @@ def seeds_record(spec: SweepSpec, state_dir: Path | None) -> Path | None:
     return state_dir / "seeds" / f"{experiment_digest(spec.experiment)}.json"
 
 
-def resolve_seeds(spec: SweepSpec, state_dir: Path | None, recorded: list[int] | None = None) -> list[int]:
+# Given the seeds this process would use, the seeds every process on the experiment uses.
+AgreeSeeds = Callable[[list[int]], list[int]]
+
+
+def resolve_seeds(spec: SweepSpec, state_dir: Path | None, recorded: list[int] | None = None,
+                  agree: AgreeSeeds | None = None) -> list[int]:
     """Seeds as listed; {count, start} as a range; {random: N} drawn once and recorded beside the
     journal. `recorded`: seeds an earlier sweep of the experiment drew, as its MLflow store kept them;
-    taken when the state folder has none (lost, or another machine), so a rerun redoes nothing."""
+    taken when the state folder has none (lost, or another machine), so a rerun redoes nothing.
+    `agree`: the team's ledger, where the first draw stored is every process's draw."""
     seeds = spec.seeds
     if isinstance(seeds, SeedRange):
         return list(range(seeds.start, seeds.start + seeds.count))
     if isinstance(seeds, SeedRandom):
-        record = seeds_record(spec, state_dir)
-        if record and record.is_file():
-            saved = json.loads(record.read_text())
-            if len(saved) == seeds.random:
-                return [int(s) for s in saved]
-        if recorded is not None and len(recorded) == seeds.random:
-            drawn = [int(s) for s in recorded]
-        else:
-            drawn = [random.SystemRandom().randrange(0, 4294967296) for _ in range(seeds.random)]
-        if record:
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps(drawn))
-        return drawn
+        return _random_seeds(seeds.random, seeds_record(spec, state_dir), recorded, agree)
     out = []
     for k, s in enumerate(seeds):
         low, high = seed_range()
@@ -167,8 +162,27 @@ def resolve_seeds(spec: SweepSpec, state_dir: Path | None, recorded: list[int] |
     return out
 
 
+def _random_seeds(count: int, record: Path | None, recorded: list[int] | None,
+                  agree: AgreeSeeds | None) -> list[int]:
+    """{random: count}: the state folder's draw, else the store's, else a new one; then, with a
+    ledger, the draw the ledger holds (the first one stored there) over all of them."""
+    saved = json.loads(record.read_text()) if record and record.is_file() else None
+    if isinstance(saved, list) and len(saved) == count:
+        drawn = [int(s) for s in saved]
+    elif recorded is not None and len(recorded) == count:
+        drawn = [int(s) for s in recorded]
+    else:
+        drawn = [random.SystemRandom().randrange(0, 4294967296) for _ in range(count)]
+    if agree is not None:
+        drawn = agree(drawn)
+    if record and drawn != saved:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(drawn))
+    return drawn
+
+
 def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Path | None = None,
-               recorded_seeds: list[int] | None = None) -> Plan:
+               recorded_seeds: list[int] | None = None, agree_seeds: AgreeSeeds | None = None) -> Plan:
     """Expand the grid and check every cell without sending anything.
 
     Whole-spec errors (unknown model, bad video file, bad seed) raise InputError. Combinations a
@@ -177,7 +191,7 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
     catalog = catalog or load_catalog()
     provider = get_provider(spec.provider)
     videos, prompts, refs = spec.video_list(), spec.prompt_list(), spec.reference_list()
-    seeds = resolve_seeds(spec, state_dir, recorded_seeds)
+    seeds = resolve_seeds(spec, state_dir, recorded_seeds, agree_seeds)
     check_moderation(spec.content_moderation, "content_moderation")
     specs, skipped = _offered_models(spec, catalog, provider)
     video_info = _check_inputs(specs, provider, videos, prompts, refs)

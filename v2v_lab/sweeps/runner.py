@@ -53,7 +53,7 @@ class SweepRunner:
         if isinstance(spec.seeds, SeedRandom) and record is not None and not record.is_file():
             # The state folder lost its draw (or never had it): the store kept the seeds it paid for.
             recorded = recorded_seeds(spec.experiment, spec.seeds.random, options.tracking_uri)
-        self.plan = build_plan(spec, state_dir=state_dir(), recorded_seeds=recorded)
+        self.plan = build_plan(spec, state_dir=state_dir(), recorded_seeds=recorded, agree_seeds=_ledger_seeds(spec))
 
     # -- what is left to do ---------------------------------------------------------------------------
     def classify(self, journal: JournalStore, done_in_mlflow: dict[str, str]) -> Groups:
@@ -267,6 +267,24 @@ class SweepRunner:
     def _in_plan_order(self, outcomes: list[CellOutcome]) -> list[CellOutcome]:
         order = {c.key: i for i, c in enumerate(self.plan.cells)}
         return sorted(outcomes, key=lambda o: order.get(o.cell.key, 0))
+
+
+def _ledger_seeds(spec: SweepSpec) -> Callable[[list[int]], list[int]] | None:
+    """With a ledger, {random: N} seeds are drawn once for the experiment, in the ledger: processes
+    started together each propose their draw and all take the first one stored (one spec, one set
+    of cells, whichever machine runs it)."""
+    url = ledger_url()
+    if not url or not isinstance(spec.seeds, SeedRandom):
+        return None
+    count = spec.seeds.random
+
+    def agree(proposed: list[int]) -> list[int]:
+        ledger = PgLedger(url)
+        try:
+            return ledger.agree_seeds(spec.experiment, count, proposed)
+        finally:
+            ledger.close()
+    return agree
 
 
 @contextlib.asynccontextmanager
