@@ -242,6 +242,23 @@ SABOTAGES = [
              ("tests/reliability/test_round2_ledger.py::"
               "test_4_a_process_whose_claim_passed_on_while_it_was_stopped_does_not_log_the_cell_again",),
              also=((CELL, "    await asyncio.to_thread(s.journal.hold, s.experiment, cell.key)\n", ""),)),
+    Sabotage("paid-by-id", "a paid output is never paid again",
+             "pay again for a succeeded task whose output was not fetched, instead of taking it up by id", RUNNER,
+             "        return Group.RESUME\n    return Group.MISSING",
+             "        return Group.NEW\n    return Group.MISSING",
+             ("tests/reliability/test_round2_money.py::test_5a_a_succeeded_task_whose_download_failed_is_fetched_again_by_id",
+              "tests/reliability/test_round2_money.py::test_5b_an_output_lost_to_an_unwritable_folder_is_fetched_once_the_folder_is_fixed")),
+    Sabotage("zero-price", "a catalog never prices a cell at nothing",
+             "accept a price of 0 credits per second from a catalog file", "v2v_lab/api/catalog.py",
+             "    credits_per_second: float = Field(gt=0)",
+             "    credits_per_second: float = Field(ge=0)",
+             ("tests/reliability/test_round2_money.py::test_6a_a_catalog_with_a_zero_nan_or_negative_price_or_length_is_refused",)),
+    Sabotage("cell-limit", "a plan is counted before it is built",
+             "build any plan, however many cells it multiplies to", "v2v_lab/sweeps/plan.py",
+             "    if cells <= limit:\n        return",
+             "    if True:\n        return",
+             ("tests/reliability/test_round2_money.py::test_12b_the_cell_limit_is_stated_and_raised_by_V2V_LAB_MAX_CELLS",
+              "tests/reliability/test_round2_money.py::test_12a_a_plan_too_big_to_build_is_refused_before_it_is_built")),
 ]
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .api.catalog import seed_range
+from .api.catalog import load_catalog, seed_range
 from .cli_args import build_parser  # the grammar; cli.py runs it
 from .errors import InputError, V2VError, escape_controls
 
@@ -78,10 +78,14 @@ def _print_not_done(result: Any) -> None:
     if unknown:
         print(f"{len(unknown)} cell(s) have an unknown create outcome (a task may exist and may be billed); "
               "check the provider's dashboard, then rerun with --retry-unknown to send them again")
+    pending = [o for o in result.outcomes if o.paid_output_pending]
+    if pending:
+        print(f"{len(pending)} cell(s) were paid for but their output was not fetched; run the same command "
+              "again to fetch it by task id (never paid again)")
     missing = [o for o in result.outcomes if o.state == CellState.MISSING]
     if missing:
-        print(f"{len(missing)} cell(s) were paid for before but are not in this store and their output files "
-              "are gone; rerun with --force to pay for them again")
+        print(f"{len(missing)} cell(s) were paid for before but their outputs are gone (not kept here, and not "
+              "in this store or no longer fetchable from the provider); rerun with --force to pay for them again")
 
 
 def _check_out(path: str, force: bool) -> Path:
@@ -301,6 +305,13 @@ INTERRUPTED = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        # Every command reads the catalog (the help shows its seed range): a broken user catalog
+        # (V2V_LAB_CATALOG) is said first, in one line, whatever the command.
+        load_catalog()
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, one line already printed)

@@ -24,7 +24,8 @@ PROVIDER_NAMES = ("runway", "cometapi", "local")
 
 
 class InputLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Lengths and sizes are finite and positive: a NaN or a 0 here would wave every input through.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_bytes: int = Field(gt=0)
     max_seconds: float = Field(gt=0)
@@ -36,7 +37,9 @@ class InputLimits(BaseModel):
 class ModelSpec(BaseModel):
     """One catalog entry. Field names follow the data file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A price or a length that is NaN, infinite, zero or negative would price cells at 0 (or NaN)
+    # and wave them past every budget: refused by name when the catalog is read.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     endpoint: str = "video_to_video"
@@ -51,7 +54,7 @@ class ModelSpec(BaseModel):
     seed_min: int = 0
     seed_max: int = 2**32 - 1  # an unsigned 32-bit seed, as Runway's API documents it
     input: InputLimits
-    credits_per_second: float = Field(ge=0)
+    credits_per_second: float = Field(gt=0)
     credits_per_second_confirmed: bool = True
     max_output_seconds: float = Field(gt=0)
     output_fps: float = Field(default=24, gt=0)
@@ -91,14 +94,17 @@ class Catalog(Mapping[str, ModelSpec]):
         return [n for n, m in self._models.items() if provider in m.providers]
 
 
-def _read_yaml(text: str, origin: str) -> dict[str, dict[str, Any]]:
+def _read_yaml(text: str, origin: str, setting: str = "catalog") -> dict[str, dict[str, Any]]:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise InputError("catalog", origin, f"valid YAML ({exc.__class__.__name__})") from None
+        raise InputError(setting, origin, f"a catalog file of valid YAML ({exc.__class__.__name__})") from None
+    except RecursionError:  # PyYAML composes nested lists by recursion
+        raise InputError(setting, origin, "a catalog file of valid YAML a few levels deep (this one nests "
+                         "thousands deep)") from None
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict):
-        raise InputError("catalog", origin, "a mapping with a top-level 'models:' key")
+        raise InputError(setting, origin, "a catalog file: a mapping with a top-level 'models:' key")
     return models
 
 
@@ -113,14 +119,17 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_catalog(raw: dict[str, dict[str, Any]], origin: str = "catalog") -> Catalog:
+    """origin: where the entries come from, named in an error (the user's files: the built-in one is valid)."""
     models: dict[str, ModelSpec] = {}
     for name, fields in raw.items():
         try:
+            if fields is not None and not isinstance(fields, dict):
+                raise InputError(f"models.{name}", fields, f"a mapping of the model's fields (in {origin})")
             models[name] = ModelSpec(name=name, **(fields or {}))
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
-            raise InputError(f"models.{name}.{loc}", err.get("input"), err["msg"]) from None
+            raise InputError(f"models.{name}.{loc}", err.get("input"), f"{err['msg']} (in {origin})") from None
         unknown = set(models[name].providers) - set(PROVIDER_NAMES)
         if unknown:
             raise InputError(f"models.{name}.providers", sorted(unknown), "runway, cometapi, local")
@@ -128,15 +137,20 @@ def build_catalog(raw: dict[str, dict[str, Any]], origin: str = "catalog") -> Ca
 
 
 @lru_cache(maxsize=8)
-def _load_cached(extra_paths: tuple[str, ...]) -> Catalog:
+def _load_cached(extra: tuple[tuple[str, str], ...]) -> Catalog:
+    """extra: (the setting that named it, path) of each user file, merged in order."""
     raw = _read_yaml(resources.files("v2v_lab.api").joinpath("models.yaml").read_text(), "models.yaml")
-    for path in extra_paths:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError("catalog", path, "an existing YAML file")
-        for name, fields in _read_yaml(p.read_text(), path).items():
+    for setting, path in extra:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise InputError(setting, path, f"an existing, readable YAML catalog file ({why})") from None
+        for name, fields in _read_yaml(text, path, setting).items():
+            if fields is not None and not isinstance(fields, dict):
+                raise InputError(f"models.{name}", fields, f"a mapping of the model's fields (in {path})")
             raw[name] = _merge(raw.get(name, {}), fields or {})
-    return build_catalog(raw)
+    return build_catalog(raw, ", ".join(path for _, path in extra) or "models.yaml")
 
 
 def seed_range() -> tuple[int, int]:
@@ -148,6 +162,6 @@ def seed_range() -> tuple[int, int]:
 
 def load_catalog(*extra: str | os.PathLike[str]) -> Catalog:
     """The built-in catalog, merged with V2V_LAB_CATALOG and any files given (later wins)."""
-    paths = [os.environ["V2V_LAB_CATALOG"]] if os.environ.get("V2V_LAB_CATALOG") else []
-    paths += [os.fspath(p) for p in extra]
+    paths = [("V2V_LAB_CATALOG", os.environ["V2V_LAB_CATALOG"])] if os.environ.get("V2V_LAB_CATALOG") else []
+    paths += [("catalog", os.fspath(p)) for p in extra]
     return _load_cached(tuple(paths))

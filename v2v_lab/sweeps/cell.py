@@ -26,7 +26,7 @@ from ..metrics import ScoreReport, metric_names, score
 from ..tracking.records import cell_record
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_OUTPUT, ARTIFACT_POSTER, STATUS_SUCCEEDED
 from ..tracking.writer import SweepWriter
-from .journal import JournalStore, experiment_digest, state_dir
+from .journal import OUTPUT_GONE, JournalRow, JournalStore, experiment_digest, state_dir
 from .ledger import ClaimLostError
 from .outcome import CellOutcome, SweepOptions
 from .plan import Cell, Plan
@@ -74,6 +74,9 @@ class Ending:
     task: Task | None = None
     timing: dict[str, float] = field(default_factory=dict)
     journal_detail: dict[str, Any] = field(default_factory=dict)
+    # Failed after its task succeeded (the download, or writing the output): paid, its output still
+    # to fetch by id; the journal keeps saying 'succeeded' so that no rerun pays for it again.
+    paid: bool = False
     # Only for a done cell:
     output: Path | None = None
     report: ScoreReport | None = None
@@ -108,11 +111,7 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
                 return await end_cell(s, cell, Ending(CellState.UNKNOWN, failure_code=exc.failure_code, note=str(exc),
                                                       failure=str(exc), journal_detail={"error": str(exc)}))
             except (V2VError, OSError) as exc:
-                row = s.journal.get(s.experiment, cell.key)
-                return await end_cell(s, cell, Ending(
-                    CellState.FAILED, task_id=row.task_id if row else None, note=str(exc), failure=str(exc),
-                    failure_code=getattr(exc, "failure_code", type(exc).__name__.upper()),
-                    retryable=bool(getattr(exc, "retryable", False)), journal_detail={"error": str(exc)}))
+                return await _end_raised(s, cell, exc)
         if task.status is not TaskStatus.SUCCEEDED:
             retryable, why = classify_failure(task.failure_code)
             return await end_cell(s, cell, Ending(
@@ -141,7 +140,11 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
     """The one way a cell ends. A failed or unknown cell is journaled first, then logged; a done
     cell is logged first, and the journal says done only once its run is complete."""
     done = end.state is CellState.DONE
-    if not done:  # failed or unknown: the journal keeps the same word
+    if end.paid:  # its task succeeded: the journal keeps 'succeeded' and its id, and adds what went wrong
+        row = s.journal.get(s.experiment, cell.key)
+        s.journal.set(s.experiment, cell.key, JournalState.SUCCEEDED,
+                      detail={**(row.detail if row else {}), **end.journal_detail})
+    elif not done:  # failed or unknown: the journal keeps the same word
         fields: dict[str, Any] = {"task_id": end.task_id} if end.task is not None else {}
         if end.state is CellState.FAILED:
             fields |= {"failure_code": end.failure_code, "retryable": end.retryable}
@@ -183,7 +186,7 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
         s.event("failed", cell, failure_code=end.failure_code, **({"task_id": end.task_id} if end.task else {}))
     return CellOutcome(cell, end.state, task_id=end.task_id, failure_code=end.failure_code, run_id=run_id,
                        values=values, credits=end.credits,
-                       note=(scoring_error or "") if done else end.note)
+                       note=(scoring_error or "") if done else end.note, paid_output_pending=end.paid)
 
 
 async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -> tuple[Task, dict[str, float]]:
@@ -197,6 +200,8 @@ async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -
         row = journal.get(exp, cell.key)
         task_id = row.task_id if row else None
         attempts = row.attempts if row else 0
+    else:
+        task_id = await _paid_task_of(s, cell)
     while True:
         started = time.monotonic()
         if task_id is None:
@@ -213,11 +218,7 @@ async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -
         end = time.monotonic()
         timing = {"latency_s": end - started, "queue_s": (running_at or end) - started}
         if task.status is TaskStatus.SUCCEEDED:
-            await client.download(task, out_path)
-            failpoint("downloaded")
-            journal.set(exp, cell.key, JournalState.SUCCEEDED, task_id=task.id, output_path=str(out_path),
-                        detail={"timing": timing, "task": task.to_dict()})
-            return task, timing
+            return task, await _keep_output(s, cell, task, timing, out_path)
         if _worth_a_new_task(task, attempts, s.spec.max_task_retries):
             # It definitely failed: a new task for the same cell is not a double charge.
             journal.set(exp, cell.key, JournalState.FAILED, task_id=task.id, failure_code=task.failure_code,
@@ -225,6 +226,68 @@ async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -
             task_id = None
             continue
         return task, timing
+
+
+async def _keep_output(s: SweepSession, cell: Cell, task: Task, timing: dict[str, float], out_path: Path
+                       ) -> dict[str, float]:
+    """A succeeded task is paid for: the journal says so (with its id) before the download, so a
+    failed download or an unwritable folder leaves a task to take up by id, never one to pay for
+    again. Returns the cell's timing (the first sweep's, when this one only fetches the output)."""
+    exp, journal = s.experiment, s.journal
+    row = journal.get(exp, cell.key)
+    if row is not None and row.state is JournalState.SUCCEEDED and row.detail.get("timing"):
+        timing = dict(row.detail["timing"])  # the generation's own, not this re-read's
+    journal.set(exp, cell.key, JournalState.SUCCEEDED, task_id=task.id, output_path=None,
+                detail={"timing": timing, "task": task.to_dict()})
+    await s.client.download(task, out_path)
+    failpoint("downloaded")
+    journal.set(exp, cell.key, JournalState.SUCCEEDED, output_path=str(out_path))
+    return timing
+
+
+async def _paid_task_of(s: SweepSession, cell: Cell) -> str | None:
+    """The task of a cell journaled failed whose task in fact succeeded (a journal from before a
+    failed download kept the task as paid): taken up by id instead of paid for again."""
+    row = s.journal.get(s.experiment, cell.key)
+    if row is None or row.state is not JournalState.FAILED or not row.task_id:
+        return None
+    try:
+        task = await s.client.get_task(row.task_id)
+    except V2VError:
+        return None  # gone or unreadable: the retry the user asked for creates a new task
+    return task.id if task.status is TaskStatus.SUCCEEDED else None
+
+
+async def _end_raised(s: SweepSession, cell: Cell, exc: V2VError | OSError) -> CellOutcome:
+    """The end of a cell whose work raised: failed; or, for a paid task that can no longer be read, missing."""
+    row = s.journal.get(s.experiment, cell.key)
+    if row is not None and row.state is JournalState.SUCCEEDED and isinstance(exc, NotFoundError):
+        return _output_gone(s, cell, row, exc)
+    return await end_cell(s, cell, _failed(row, exc))
+
+
+def _failed(row: JournalRow | None, exc: V2VError | OSError) -> Ending:
+    """The ending of a cell whose work raised; one whose task had succeeded stays paid (see Ending.paid)."""
+    paid = row is not None and row.state is JournalState.SUCCEEDED
+    note = str(exc)
+    if paid:
+        note += "; its task succeeded and was paid: a rerun fetches its output by id, never paying again"
+    return Ending(CellState.FAILED, task_id=row.task_id if row else None, note=note, failure=str(exc),
+                  failure_code=getattr(exc, "failure_code", type(exc).__name__.upper()),
+                  retryable=bool(getattr(exc, "retryable", False)), journal_detail={"error": str(exc)},
+                  paid=paid)
+
+
+def _output_gone(s: SweepSession, cell: Cell, row: JournalRow, exc: NotFoundError) -> CellOutcome:
+    """A paid task that can no longer be read (deleted, or past the provider's retention): its
+    output cannot be fetched any more. Said so, here and on every rerun; only --force pays again."""
+    s.journal.set(s.experiment, cell.key, JournalState.SUCCEEDED,
+                  detail={**row.detail, OUTPUT_GONE: str(exc)})
+    s.progress.state("queued", CellState.MISSING)
+    s.event("missing", cell, task_id=row.task_id)
+    return CellOutcome(cell, CellState.MISSING, task_id=row.task_id, failure_code="OUTPUT_GONE",
+                       note=f"paid, but its output can no longer be fetched (task {row.task_id}: {exc}); "
+                            "--force pays for it again")
 
 
 async def _wait(s: SweepSession, cell: Cell, task_id: str) -> tuple[Task, float | None]:

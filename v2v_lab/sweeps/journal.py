@@ -1,9 +1,10 @@
 """The durable journal: one row per cell, written (and synced) before and after every paid step.
 
 States (JournalState, in states.py): sending (a create is about to go out) -> created (task id
-known) -> succeeded (output on disk) -> done (logged to MLflow). failed and unknown are ends of
-their own. After a kill at any moment, the row says what is safe: a 'sending' row means the
-create may or may not have arrived.
+known) -> succeeded (the task succeeded: paid; its output on disk once output_path is set) -> done
+(logged to MLflow). failed and unknown are ends of their own. After a kill at any moment, the row
+says what is safe: a 'sending' row means the create may or may not have arrived; a 'succeeded' row
+without its output is taken up by id (its output fetched again), never paid for again.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
-    "COLUMNS", "ExperimentLock", "Journal", "JournalError", "JournalRow", "JournalStore",
+    "COLUMNS", "OUTPUT_GONE", "ExperimentLock", "Journal", "JournalError", "JournalRow", "JournalStore",
     "check_writable_folder", "experiment_digest", "state_dir",
 ]
+
+# A succeeded row's detail key: its task can no longer be read, so its paid output cannot be
+# fetched (the reason); such a cell is reported missing, and only --force pays for it again.
+OUTPUT_GONE = "output_gone"
+
 
 def state_dir() -> Path:
     """V2V_LAB_HOME, else ./.v2v-lab (beside MLflow's default ./mlflow.db)."""

@@ -54,6 +54,7 @@ class CellOutcome:
     values: dict[str, float] = field(default_factory=dict)
     credits: float = 0.0
     note: str = ""
+    paid_output_pending: bool = False  # failed after its task succeeded: a rerun fetches the output by id
 
     def __post_init__(self) -> None:
         self.state = CellState(self.state)  # the word or the member: "done" == CellState.DONE

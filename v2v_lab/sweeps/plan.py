@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 from collections import defaultdict
@@ -31,8 +32,13 @@ from .journal import experiment_digest
 from .spec import SeedRandom, SeedRange, SweepSpec
 
 __all__ = [
-    "Cell", "Plan", "build_plan", "cell_key", "content_sha", "resolve_seeds", "seeds_record", "stable_uri",
+    "DEFAULT_MAX_CELLS", "MAX_CELLS_ENV", "Cell", "Plan", "build_plan", "cell_key", "check_plan_size", "content_sha",
+    "max_cells", "resolve_seeds", "seeds_record", "stable_uri",
 ]
+
+# A plan bigger than this is refused before it is built (a study is hundreds or thousands of cells).
+DEFAULT_MAX_CELLS = 100_000
+MAX_CELLS_ENV = "V2V_LAB_MAX_CELLS"
 
 
 @dataclass(frozen=True)
@@ -190,7 +196,9 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
     """
     catalog = catalog or load_catalog()
     provider = get_provider(spec.provider)
-    videos, prompts, refs = spec.video_list(), spec.prompt_list(), spec.reference_list()
+    videos, refs = spec.video_list(), spec.reference_list()
+    check_plan_size(spec, len(videos))  # before anything is expanded, drawn or written
+    prompts = spec.prompt_list()
     seeds = resolve_seeds(spec, state_dir, recorded_seeds, agree_seeds)
     check_moderation(spec.content_moderation, "content_moderation")
     specs, skipped = _offered_models(spec, catalog, provider)
@@ -226,6 +234,38 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
         chosen = sorted(rng.sample(range(len(plan.cells)), spec.sample.k))
         plan.cells = [plan.cells[i] for i in chosen]
     return plan
+
+
+def max_cells() -> int:
+    """The most cells a plan may have: V2V_LAB_MAX_CELLS, else DEFAULT_MAX_CELLS."""
+    raw = os.environ.get(MAX_CELLS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_CELLS
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise InputError(MAX_CELLS_ENV, raw, f"a whole number of cells, 1 or more (default {DEFAULT_MAX_CELLS})")
+    return limit
+
+
+def check_plan_size(spec: SweepSpec, videos: int) -> None:
+    """The grid's cells counted from the sizes of its axes, none of them expanded: a template of a
+    few lists multiplies to 10^12 prompts, a prompt file times {count: N} seeds to 10^10 cells, and
+    building them would take the machine's memory. A grid over the limit is refused, saying how to
+    raise it. (Cells left out or merged later are counted here: the grid is what gets built.)"""
+    axes = {"videos": videos, "models": len(spec.models), "prompts": spec.prompt_count(),
+            "seeds": spec.seed_count(), "ratios": len(spec.ratios), "references": len(spec.references),
+            "repeats": spec.repeats}
+    cells = math.prod(axes.values())
+    limit = max_cells()
+    if cells <= limit:
+        return
+    biggest = max(axes, key=lambda k: axes[k])
+    sizes = " x ".join(f"{n} {axis}" for axis, n in axes.items())
+    raise InputError(biggest, f"{cells} cells", f"a plan of at most {limit} cells (this one: {sizes}); "
+                     f"set {MAX_CELLS_ENV} to raise the limit", line=spec.line_of(biggest))
 
 
 def _offered_models(spec: SweepSpec, catalog: Catalog, provider: Provider) -> tuple[dict[str, ModelSpec], list[str]]:

@@ -9,7 +9,7 @@ from .plan import Plan
 from .states import CellState
 
 # A cell's steps in this display: queued, running, scoring, then one of these ends.
-ENDS = (CellState.DONE, CellState.FAILED, CellState.UNKNOWN)
+ENDS = (CellState.DONE, CellState.FAILED, CellState.UNKNOWN, CellState.MISSING)
 
 __all__ = ["Progress"]
 

@@ -26,7 +26,7 @@ from ..tracking.store import check_store, lock_dir
 from ..tracking.writer import SweepWriter
 from .budget import check_budget, confirm_spend, spend_question
 from .cell import SweepSession, run_cell
-from .journal import ExperimentLock, Journal, JournalRow, JournalStore, state_dir
+from .journal import OUTPUT_GONE, ExperimentLock, Journal, JournalRow, JournalStore, state_dir
 from .ledger import ClaimLostError, PgLedger, lease_seconds, ledger_url
 from .outcome import CellOutcome, SweepOptions, SweepResult
 from .plan import Cell, Plan, build_plan, seeds_record
@@ -67,16 +67,10 @@ class SweepRunner:
                 groups[Group.DONE if cell.key in done_in_mlflow else Group.NEW].append(cell)
             elif cell.key in done_in_mlflow and row.state is not JournalState.CREATED:
                 groups[Group.DONE].append(cell)
-            elif row.state is JournalState.DONE:
-                # Paid for and kept, but not in this store (another MLFLOW_TRACKING_URI, a notebook's
-                # own store): the journal is the ledger, a store only a view. Log it from the kept
-                # output; only --force pays again for one whose output is gone.
-                kept = row.output_path and os.path.isfile(row.output_path)
-                groups[Group.FINISH if kept else Group.MISSING].append(cell)
+            elif row.state in (JournalState.DONE, JournalState.SUCCEEDED):
+                groups[_paid_group(row)].append(cell)
             elif row.state is JournalState.CREATED:
                 groups[Group.RESUME].append(cell)
-            elif row.state is JournalState.SUCCEEDED:
-                groups[Group.FINISH].append(cell)
             elif row.state in (JournalState.SENDING, JournalState.UNKNOWN):
                 groups[Group.NEW if self.opts.retry_unknown else Group.UNKNOWN].append(cell)
             elif row.state is JournalState.FAILED:
@@ -314,6 +308,16 @@ def _lease_guard(lease: StoreLease) -> Callable[[], None]:
                                  "(stopped, or cut off from the store, past V2V_LAB_LEASE_S) and another sweep may "
                                  "hold it now: nothing more is sent or logged; run the same command to go on")
     return guard
+def _paid_group(row: JournalRow) -> Group:
+    """A cell paid for: its kept output is scored and logged (a done one too when it is not in this
+    store: the journal is the ledger, a store only a view); a succeeded task whose output was not
+    kept (a failed download, an unwritable folder) is taken up by id and its output fetched again;
+    only one whose output is gone for good is missing, paid for again only with --force."""
+    if row.output_path and os.path.isfile(row.output_path):
+        return Group.FINISH
+    if row.state is JournalState.SUCCEEDED and row.task_id and OUTPUT_GONE not in row.detail:
+        return Group.RESUME
+    return Group.MISSING
 
 
 def _not_run(groups: Groups) -> list[CellOutcome]:
@@ -322,8 +326,9 @@ def _not_run(groups: Groups) -> list[CellOutcome]:
             + [CellOutcome(c, CellState.UNKNOWN, note="create outcome unknown: not sent again (use --retry-unknown)")
                for c in groups[Group.UNKNOWN]]
             + [CellOutcome(c, CellState.FAILED, note="failed before: not retried") for c in groups[Group.FAILED]]
-            + [CellOutcome(c, CellState.MISSING, note="done in the journal, but not in this store and its output "
-                           "file is gone: --force pays for it again") for c in groups[Group.MISSING]])
+            + [CellOutcome(c, CellState.MISSING, note="paid for before, but its output is gone (not kept here, "
+                           "and not in this store or no longer fetchable): --force pays for it again")
+               for c in groups[Group.MISSING]])
 
 
 def _check_spec_base_url(spec: SweepSpec, options: SweepOptions) -> None:

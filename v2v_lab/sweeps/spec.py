@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import math
 import os
 import string
 from pathlib import Path
@@ -23,16 +24,18 @@ from pydantic import (
 
 from ..api.catalog import seed_range
 from ..errors import InputError
-from .spec_yaml import expanded_size, loc_text, node_line
+from .spec_yaml import expanded_size, loc_text, node_line, too_deep
 
 __all__ = [
-    "MAX_SPEC_BYTES", "MAX_SPEC_NODES", "Budget", "EmulatorOptions", "PromptFile", "PromptTemplate", "Sample",
+    "MAX_SPEC_BYTES", "MAX_SPEC_DEPTH", "MAX_SPEC_NODES", "Budget", "EmulatorOptions", "PromptFile", "PromptTemplate", "Sample",
     "Scoring", "SeedRandom", "SeedRange", "SweepSpec", "load_spec", "parse_spec",
 ]
 
 MAX_SPEC_BYTES = 1_000_000
 # A spec is a few hundred nodes; YAML aliases can make a 500-byte file expand to billions.
 MAX_SPEC_NODES = 200_000
+# A spec nests a few levels (a template's vars are three); no key needs more than this.
+MAX_SPEC_DEPTH = 32
 
 
 class _Strict(BaseModel):
@@ -68,6 +71,10 @@ class PromptTemplate(_Strict):
             raise ValueError(f"vars {sorted(unused)} do not appear in the template")
         return self
 
+    def count(self) -> int:
+        """How many prompts expand() makes, without making them (a few lists can multiply to 10^12)."""
+        return math.prod(len(values) for values in self.vars.values())
+
     def expand(self) -> list[str]:
         keys = sorted(self.vars)
         return [self.template.format(**dict(zip(keys, combo, strict=True)))
@@ -76,7 +83,17 @@ class PromptTemplate(_Strict):
 
 class SeedRange(_Strict):
     count: int = Field(ge=1, le=100_000)
-    start: int = Field(default=0, ge=seed_range()[0], le=seed_range()[1])
+    start: int = 0
+
+    @field_validator("start")
+    @classmethod
+    def _a_seed(cls, start: int) -> int:
+        # The catalog's range, read when a spec is checked, not when this module is imported: a
+        # broken user catalog is then one line from the command, not a traceback on `import v2v_lab`.
+        low, high = seed_range()
+        if not low <= start <= high:
+            raise ValueError(f"an integer from {low} to {high}")
+        return start
 
 
 class SeedRandom(_Strict):
@@ -219,6 +236,18 @@ class SweepSpec(_Strict):
             raise InputError("prompts", prompts, "at least one prompt")
         return prompts
 
+    def prompt_count(self) -> int:
+        """How many prompts prompt_list() gives, a template's counted without expanding it."""
+        return self.prompts.count() if isinstance(self.prompts, PromptTemplate) else len(self.prompt_list())
+
+    def seed_count(self) -> int:
+        """How many seeds the spec asks for, none of them drawn."""
+        if isinstance(self.seeds, SeedRange):
+            return self.seeds.count
+        if isinstance(self.seeds, SeedRandom):
+            return self.seeds.random
+        return len(self.seeds)
+
     def reference_list(self) -> list[str | None]:
         return [None if r is None else self.resolve_path(r) for r in self.references]
 
@@ -241,6 +270,10 @@ def parse_spec(text: str, origin: str = "spec", base_dir: str = ".") -> SweepSpe
         raise InputError("spec", origin, f"a spec file of at most {MAX_SPEC_BYTES // 1000} kB "
                          "(long prompt lists belong in prompts: {file: ...})")
     try:
+        deep_at = too_deep(text, MAX_SPEC_DEPTH)
+        if deep_at is not None:
+            raise InputError("spec", origin, f"a spec nested at most {MAX_SPEC_DEPTH} levels deep (this one "
+                             "nests deeper)", line=deep_at)
         node = yaml.compose(text)
         if node is not None and expanded_size(node, MAX_SPEC_NODES) > MAX_SPEC_NODES:
             raise InputError("spec", origin, f"a spec of at most {MAX_SPEC_NODES} values once YAML aliases "

@@ -1,6 +1,6 @@
 """Reading a spec's YAML safely and pointing at it: the line of a node a complaint is about, a
-location as a person writes it, and the size of a document once its aliases expand (an alias
-bomb is refused before it is built)."""
+location as a person writes it, the size of a document once its aliases expand (an alias bomb is
+refused before it is built) and how deep it nests (a nesting bomb, before it is composed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["expanded_size", "loc_text", "node_line"]
+__all__ = ["expanded_size", "loc_text", "node_line", "too_deep"]
 
 
 def node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -65,3 +65,18 @@ def expanded_size(root: yaml.Node, limit: int) -> int:
         if sizes[id(node)] > limit:
             return limit + 1
     return sizes.get(id(root), 0)
+
+
+def too_deep(text: str, limit: int) -> int | None:
+    """The line where the document nests past `limit` levels, or None. Read from the parser's
+    events, which keep no call stack: PyYAML's composer recurses once per level, so 20,000 nested
+    lists end in a RecursionError there, and must be refused before composing."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > limit:
+                return int(event.start_mark.line) + 1
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+    return None

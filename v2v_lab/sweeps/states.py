@@ -25,9 +25,10 @@ class _Word(str, Enum):
 
 
 class JournalState(_Word):
-    """sending (a create is about to go out) -> created (task id known) -> succeeded (output on
-    disk) -> done (logged to MLflow); failed and unknown are ends of their own. A 'sending' row
-    after a kill means the create may or may not have arrived."""
+    """sending (a create is about to go out) -> created (task id known) -> succeeded (the task
+    succeeded and was paid; its output on disk once the row has its path) -> done (logged to
+    MLflow); failed and unknown are ends of their own. A 'sending' row after a kill means the
+    create may or may not have arrived; a 'succeeded' row is never paid for again."""
 
     SENDING = "sending"
     CREATED = "created"
@@ -39,8 +40,9 @@ class JournalState(_Word):
 
 class CellState(_Word):
     """Where a cell ended in this sweep. unknown: its create was sent and no answer came back
-    (resent only with --retry-unknown); missing: done in the journal, not in this store, its kept
-    output gone; planned: a dry run's cell that a run would work on."""
+    (resent only with --retry-unknown); missing: paid for, its output gone (done in the journal but
+    not in this store and its kept file gone, or its task no longer readable: paid again only with
+    --force); planned: a dry run's cell that a run would work on."""
 
     DONE = "done"
     FAILED = "failed"
