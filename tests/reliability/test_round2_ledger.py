@@ -34,15 +34,15 @@ def write_spec(folder: Path, experiment: str, **over) -> Path:
     return path
 
 
-def sweep(folder: Path, team: dict[str, str], emu: Emulator, home: str, **env: str) -> subprocess.Popen:
+def sweep(folder: Path, stack: dict[str, str], emu: Emulator, home: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen([CLI, "sweep", "spec.yaml", "--base-url", emu.base_url, "--no-progress"], cwd=folder,
-                            env=_member_env(team, folder / home, **env), stdout=subprocess.PIPE,
+                            env=_member_env(stack, folder / home, **env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
-def complete_runs(team: dict[str, str], experiment: str) -> dict[str, int]:
+def complete_runs(stack: dict[str, str], experiment: str) -> dict[str, int]:
     """cell key -> complete runs (succeeded, FINISHED, not deleted) of that cell in the team's store."""
-    client = MlflowClient(team["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(stack["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name(experiment)
     out: dict[str, int] = {}
     for run in client.search_runs([exp.experiment_id], "tags.`v2v.kind` = 'cell'", max_results=500):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -141,19 +142,33 @@ def test_1_a_killed_sweeps_lease_on_the_server_runs_out(mlflow_server, tmp_path)
     spec = write_spec(tmp_path, experiment="server-killed", **FOUR_CELLS)
     with Emulator(render_scale=0.1, run_s=4.0) as slow:
         env = member_env(tmp_path / "home", MLFLOW_TRACKING_URI=mlflow_server, V2V_LAB_BASE_URL=slow.base_url,
-                         V2V_LAB_LEASE_S="2")
+                         V2V_LAB_LEASE_S="5")
         victim = start(spec, env)
         deadline = time.monotonic() + 90
-        while len(slow.tasks()) < 4 and victim.poll() is None and time.monotonic() < deadline:
+        # Killed once its four task ids are recorded (killed mid-send, a cell would rightly be
+        # left unknown, never resent).
+        while not _all_created(tmp_path / "home", 4) and victim.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         victim.kill()
         victim.communicate(timeout=60)
-        time.sleep(2.5)  # the lease's length: it has run out
+        time.sleep(5.5)  # the lease's length: it has run out
         rerun = subprocess.run([CLI, "sweep", str(spec), "--no-progress"], env=env, capture_output=True, text=True,
                                timeout=300)
         assert rerun.returncode == 0, rerun.stderr[-1500:]
         assert len(slow.tasks()) == 4
-    assert complete_runs(mlflow_server, "server-killed") == 4
+    assert complete_runs(mlflow_server, "server-killed") == 4, rerun.stdout[-1500:]
+
+
+def _all_created(home: Path, cells: int) -> bool:
+    journal = home / "journal.sqlite"
+    if not journal.is_file():
+        return False
+    with sqlite3.connect(journal) as db:
+        try:
+            rows = db.execute("SELECT state FROM cells").fetchall()
+        except sqlite3.OperationalError:  # its table not made yet
+            return False
+    return len(rows) == cells and all(state != "sending" for (state,) in rows)
 
 
 # -- case 2: one local store, two names -------------------------------------------------------------

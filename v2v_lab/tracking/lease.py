@@ -53,7 +53,7 @@ class _Seen:
     def words(self) -> str:
         when = time.strftime("%H:%M:%S", time.localtime(self.until))
         doing = "holds it" if self.state == "held" else "is starting on it"
-        return f"another sweep {doing} ({self.holder}, its lease until {when})"
+        return f"another sweep {doing}: {self.holder}, its lease until {when}"
 
 
 class StoreLease:
