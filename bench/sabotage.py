@@ -219,6 +219,17 @@ SABOTAGES = [
              "                if logged:",
              "                if False:",
              ("tests/test_team.py::test_a_cell_logged_by_a_process_killed_before_the_ledger_heard_is_not_logged_again",)),
+    Sabotage("html-escape", "nothing from outside runs in a page (or reaches a terminal raw)",
+             "put a prompt into SweepMonitor's tiles unescaped", "v2v_lab/dashboard/monitor.py",
+             "{esc(cell.prompt[:30])}",
+             "{cell.prompt[:30]}",
+             ("tests/reliability/test_round2_pages.py::test_every_widget_holds_what_strangers_wrote_escaped",
+              "tests/reliability/test_round2_pages.py::test_hostile_values_show_literally_and_never_run_in_chromium")),
+    Sabotage("terminal-escape", "nothing from outside runs in a page (or reaches a terminal raw)",
+             "print the sweep's progress lines with the experiment's escape codes raw", "v2v_lab/sweeps/progress.py",
+             "desc=escape_controls(plan.spec.experiment)",
+             "desc=plan.spec.experiment",
+             ("tests/reliability/test_round2_inputs.py::test_11_escape_codes_in_a_prompt_or_a_name_never_reach_the_terminal",)),
 ]
 
 
