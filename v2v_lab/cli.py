@@ -140,7 +140,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         finally:
             bar.close()  # before any message: an error never shares a line with the bar
         if task.status is not TaskStatus.SUCCEEDED:
-            print(_printable(f"task {task.id} {task.status.value}: {task.failure_code or ''} {task.failure or ''}".strip()))
+            said = f"task {task.id} {task.status.value}: {task.failure_code or ''} {task.failure or ''}"
+            print(_printable(said.strip()))
             return 0  # a refused generation is a recorded result, not a crash
         client.download(task, out)
     print(_printable(str(out)))

@@ -139,6 +139,14 @@ class _Huge(http.server.BaseHTTPRequestHandler):
     done = threading.Event()
 
     def do_GET(self) -> None:
+        if self.path == "/demo":  # the control: a real clip, served whole
+            data = DEMO.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         # A small send buffer: what is counted as sent is what the reader took, give or take 64 KB.
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
         self.send_response(200)
@@ -192,6 +200,8 @@ def test_15_a_lone_surrogate_is_a_400_and_a_huge_video_url_is_refused_at_the_lim
                 answers[path] = _post(http_, json={**body, "promptText": "neon",
                                                    "videoUri": f"http://127.0.0.1:{server.server_port}{path}"})
                 assert _Huge.done.wait(60), "the server was still sending"
+            answers["/demo"] = _post(http_, json={**body, "promptText": "neon",
+                                                  "videoUri": f"http://127.0.0.1:{server.server_port}/demo"})
             tasks = emu.tasks()
     finally:
         server.shutdown()
@@ -211,5 +221,6 @@ def test_15_a_lone_surrogate_is_a_400_and_a_huge_video_url_is_refused_at_the_lim
                     "undeclared: read up to the limit, then closed": True}, (answers, sent)
     assert answers["lone surrogate"][1].startswith("promptText: Invalid input")
     assert answers["lone surrogate in an echoed ratio"][1].startswith("ratio: Invalid enum value")
-    assert tasks == []
-    report("round2_emulator_inputs", {"answers": answers, "bytes_sent_of_400MB": sent, "tasks_created": 0})
+    assert answers["/demo"][0] == 200  # a clip within the limit is fetched as before
+    assert [t["prompt"] for t in tasks] == ["neon"]  # that one task; nothing refused made one
+    report("round2_emulator_inputs", {"answers": answers, "bytes_sent_of_400MB": sent, "tasks_created": len(tasks)})

@@ -134,7 +134,8 @@ def test_every_widget_holds_what_strangers_wrote_escaped(study, monkeypatch):
         markup[f"rate page ({name})"] = _page_error(query, uri, monkeypatch)
     raw = {name: "<img" in text for name, text in markup.items()}
     assert raw == {name: False for name in markup}, {n: t[:300] for n, t in markup.items() if raw[n]}
-    expected = {"RunBrowser": [PROMPT, MODEL, STATUS, FAILURE_CODE, FAILURE], "CompareView": [PROMPT[:60], MODEL, STATUS],
+    expected = {"RunBrowser": [PROMPT, MODEL, STATUS, FAILURE_CODE, FAILURE],
+                "CompareView": [PROMPT[:60], MODEL, STATUS],
                 "SweepMonitor": [LIVE_PROMPT[:30]], **{f"rate page ({n})": [hostile(n[0])] for n in pages}}
     missing = {name: [v for v in values if _escaped(v) not in markup[name]] for name, values in expected.items()}
     assert missing == {name: [] for name in expected}

@@ -62,8 +62,10 @@ class CompareView(w.VBox):
         except InputError as exc:  # e.g. a baseline whose cells all failed: say so, never raise
             self.summary.value = f"<p><i>no comparison: {esc(exc)}</i></p>"
         else:
+            # Group names are a stranger's text too: pandas escapes them (<, > and &, all that element text needs).
             self.summary.value = ("<p><i>no scored runs to compare</i></p>" if table.empty else
-                                  table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+                                  table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4f}",
+                                                na_rep="-"))
         self._draw_scatter()
 
     def _draw_scatter(self) -> None:
@@ -106,7 +108,8 @@ class CompareView(w.VBox):
             return w.HTML("<i>no run</i>")
         poster = load_artifact(row["run_id"], ARTIFACT_POSTER, tracking_uri=self.tracking_uri)
         text = (f"seed {esc(row.get('seed'))} · {esc(row.get('status'))}<br>"
-                f"ssim {row.get('ssim_source', float('nan')):.3f} · tc {row.get('temporal_consistency', float('nan')):.3f}")
+                f"ssim {row.get('ssim_source', float('nan')):.3f} · "
+                f"tc {row.get('temporal_consistency', float('nan')):.3f}")
         if poster is None:
             return w.HTML(f"<i>no output</i><br>{text}")
         button = w.Button(description="play", layout=w.Layout(width=f"{THUMB_WIDTH}px"))
