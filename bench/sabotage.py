@@ -259,6 +259,17 @@ SABOTAGES = [
              "    if True:\n        return",
              ("tests/reliability/test_round2_money.py::test_12b_the_cell_limit_is_stated_and_raised_by_V2V_LAB_MAX_CELLS",
               "tests/reliability/test_round2_money.py::test_12a_a_plan_too_big_to_build_is_refused_before_it_is_built")),
+    Sabotage("html-escape", "nothing from outside runs in a page (or reaches a terminal raw)",
+             "put a prompt into SweepMonitor's tiles unescaped", "v2v_lab/dashboard/monitor.py",
+             "{esc(cell.prompt[:30])}",
+             "{cell.prompt[:30]}",
+             ("tests/reliability/test_round2_pages.py::test_every_widget_holds_what_strangers_wrote_escaped",
+              "tests/reliability/test_round2_pages.py::test_hostile_values_show_literally_and_never_run_in_chromium")),
+    Sabotage("terminal-escape", "nothing from outside runs in a page (or reaches a terminal raw)",
+             "print the sweep's progress lines with the experiment's escape codes raw", "v2v_lab/sweeps/progress.py",
+             "desc=escape_controls(plan.spec.experiment)",
+             "desc=plan.spec.experiment",
+             ("tests/reliability/test_round2_inputs.py::test_11_escape_codes_in_a_prompt_or_a_name_never_reach_the_terminal",)),
 ]
 
 

@@ -33,9 +33,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                        progress=not args.no_progress)
     plan = result.plan
     for w in plan.warnings:
-        print(f"warning: {w}")
+        print(_printable(f"warning: {w}"))
     for combo, why in plan.excluded:
-        print(f"left out: {combo['model']} seed={combo['seed']} ratio={combo['ratio']}: {why}")
+        print(_printable(f"left out: {combo['model']} seed={combo['seed']} ratio={combo['ratio']}: {why}"))
     if args.dry_run:
         todo = [o for o in result.outcomes if o.state == CellState.PLANNED]
         print(f"{len(plan.cells)} cells planned on {plan.provider.name}; {result.already_done} already done; "
@@ -138,16 +138,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
                     bar.refresh()
 
             task_id = client.create(request)
-            bar.write(f"task {task_id}", file=sys.stderr)
+            bar.write(_printable(f"task {task_id}"), file=sys.stderr)
             task = client.wait(task_id, on_progress=progress, timeout=args.timeout)
             bar.n = 100
         finally:
             bar.close()  # before any message: an error never shares a line with the bar
         if task.status is not TaskStatus.SUCCEEDED:
-            print(f"task {task.id} {task.status.value}: {task.failure_code or ''} {task.failure or ''}".strip())
+            said = f"task {task.id} {task.status.value}: {task.failure_code or ''} {task.failure or ''}"
+            print(_printable(said.strip()))
             return 0  # a refused generation is a recorded result, not a crash
         client.download(task, out)
-    print(out)
+    print(_printable(str(out)))
     return 0
 
 
@@ -224,6 +225,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def _printable(value: Any) -> Any:
+    """What any line or table cell the CLI prints goes through (errors.escape_controls): a prompt's
+    or a server's escape codes are shown, never sent to the terminal."""
     return escape_controls(value) if isinstance(value, str) else value
 
 
@@ -258,7 +261,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     result = rescore(args.experiment, metrics, workers=args.workers, scheduler=args.scheduler, frames=args.frames,
                      size=args.size, crop=args.crop, tracking_uri=args.tracking_uri, progress=sys.stderr.isatty())
-    print(_printable(result.summary()))
+    for line in result.summary().split("\n"):  # each line escaped, the lines kept
+        print(_printable(line))
     return 0
 
 
@@ -325,17 +329,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_printable(f"error: {exc}"), file=sys.stderr)
         return 2
     except V2VError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_printable(f"error: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
         return 143 if isinstance(exc, _Terminated) else 130
     except OSError as exc:  # disk full, a folder that vanished: one line, not a traceback
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(_printable(f"error: {exc.strerror or exc}{where}"), file=sys.stderr)
         return 1
     finally:
         with contextlib.suppress(ValueError):

@@ -20,9 +20,13 @@ _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 40
 
 
 def escape_controls(text: str) -> str:
-    """Text as it may go to a terminal: control characters (escape codes, newlines) shown escaped,
-    never sent raw."""
-    return text if text.isprintable() else text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    """Text as it may go to a terminal: what is not printable (escape codes, BEL, newlines, bidi
+    overrides, lone surrogates) shown escaped, never sent raw; printable text, accents included, as is.
+    The one home of this rule: progress lines, sweep tables, errors, every line the CLI prints."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
 
 
 def _short(value: Any, limit: int = 80) -> str:

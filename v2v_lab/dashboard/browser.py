@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 
 import ipywidgets as w
@@ -12,6 +11,7 @@ from ..metrics import metric_names
 from ..tracking.reader import list_experiments, load_artifact, load_runs, load_series
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES, ARTIFACT_OUTPUT
 from .charts import series_charts
+from .markup import esc
 from .run_table import RunTable
 from .viewmodel import RunsViewModel
 
@@ -29,9 +29,9 @@ def _table_html(df: pd.DataFrame, selected: str | None, limit: int = TABLE_ROWS)
     rows = []
     for _, r in df.head(limit).iterrows():
         mark = ' style="background:#fff3c4"' if r["run_id"] == selected else ""
-        cells = "".join(f"<td>{html.escape(_fmt(v))}</td>" for k, v in r.items() if k != "run_id")
-        rows.append(f"<tr{mark} data-run='{r['run_id']}'>{cells}</tr>")
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns if c != "run_id")
+        cells = "".join(f"<td>{esc(_fmt(v))}</td>" for k, v in r.items() if k != "run_id")
+        rows.append(f"<tr{mark} data-run='{esc(r['run_id'])}'>{cells}</tr>")
+    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns if c != "run_id")
     more = f"<p>{len(df) - limit} more</p>" if len(df) > limit else ""
     return f"<table class='v2v-runs'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
 
@@ -144,13 +144,13 @@ class RunBrowser(w.VBox):
             self.detail.children = []
             return
         parts: list[w.Widget] = []
-        status = f"<b>status</b> {html.escape(str(row.get('status')))}"
+        status = f"<b>status</b> {esc(row.get('status'))}"
         failure = " ".join(str(row.get(k)) for k in ("failure_code", "failure") if row.get(k))
         if failure:
-            status += f" &mdash; failure: {html.escape(failure)}"
+            status += f" &mdash; failure: {esc(failure)}"
         if self.mlflow_ui_url:
             link = f"{self.mlflow_ui_url.rstrip('/')}/#/experiments/{row.get('experiment_id')}/runs/{run_id}"
-            status += f" &mdash; <a href='{html.escape(link)}' target='_blank'>open in MLflow</a>"
+            status += f" &mdash; <a href='{esc(link)}' target='_blank'>open in MLflow</a>"
         parts.append(w.HTML(status))
         # Videos load only now, for the selected run: opening an experiment reads no video at all.
         videos = [_source_pane(row.get("source"))]
@@ -168,7 +168,7 @@ class RunBrowser(w.VBox):
                                          layout=w.Layout(width="100%", max_width="1100px"))]))
         params = {k: row.get(k) for k in ("model", "prompt", "seed", "ratio", "video", "provider", "task_id")}
         metrics = {m: row.get(m) for m in METRICS if m in row}
-        parts.append(w.HTML("<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
+        parts.append(w.HTML("<table>" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(_fmt(v))}</td></tr>"
                                                 for k, v in {**params, **metrics}.items()) + "</table>"))
         parts.append(self._series(run_id))
         self.detail.children = parts
@@ -187,5 +187,5 @@ class RunBrowser(w.VBox):
 def _source_pane(source: object) -> w.Widget:
     if isinstance(source, str) and os.path.isfile(source):
         return w.VBox([w.HTML("<b>source</b>"), w.Video.from_file(source, autoplay=False, loop=True, width=360)])
-    where = html.escape(str(source)) if source else "not recorded"
+    where = esc(source) if source else "not recorded"
     return w.HTML(f"<i>source video not on this machine ({where})</i>")

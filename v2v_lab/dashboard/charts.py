@@ -5,7 +5,6 @@ back to Python. Chosen over plotly by bench/charts.py, in Voila under Chromium: 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 import bqplot as bq
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.base import metric_of
+from .markup import esc
 
 __all__ = ["PALETTE", "axis_label", "run_label", "scatter", "series_charts"]
 
@@ -39,7 +39,7 @@ def scatter(df: pd.DataFrame, x: str, y: str, by: str, on_click: Callable[[str],
     need = {x, y, by, "run_id"}
     d = df.dropna(subset=[x, y]) if need <= set(df.columns) else df.iloc[0:0]
     if d.empty:
-        return w.HTML(f"<i>no runs with both {html.escape(x)} and {html.escape(y)}</i>")
+        return w.HTML(f"<i>no runs with both {esc(x)} and {esc(y)}</i>")
     groups = sorted(d[by].astype(str).unique())
     sx, sy = _padded(d[x]), _padded(d[y])
     marks = []
@@ -55,14 +55,14 @@ def scatter(df: pd.DataFrame, x: str, y: str, by: str, on_click: Callable[[str],
         ids = part["run_id"].tolist()
         mark.on_element_click(lambda _mark, event, ids=ids: on_click(ids[event["data"]["index"]]))
         marks.append(mark)
-        legend.append(f"<div><span style='color:{colour};font-size:1.4em'>●</span> {html.escape(group)}</div>")
+        legend.append(f"<div><span style='color:{colour};font-size:1.4em'>●</span> {esc(group)}</div>")
     figure = bq.Figure(marks=marks, axes=[bq.Axis(scale=sx, label=axis_label(x), grid_lines="dashed"),
                                           bq.Axis(scale=sy, label=axis_label(y), orientation="vertical",
                                                   grid_lines="dashed", label_offset="50px")],
                        fig_margin={"top": 20, "bottom": 50, "left": 70, "right": 20},
                        layout=w.Layout(width="560px", height="380px"))
     figure.add_class("v2v-scatter")
-    note = w.HTML("<b>" + html.escape(by) + "</b>" + "".join(legend) + "<p style='color:#666'>hover a point for its "
+    note = w.HTML("<b>" + esc(by) + "</b>" + "".join(legend) + "<p style='color:#666'>hover a point for its "
                   "run; click it to play</p>")
     return w.HBox([figure, note])
 
@@ -99,5 +99,5 @@ def series_charts(series: dict[str, list[float]], times_s: list[float] | None = 
                                 layout=w.Layout(width="330px", height="200px")))
     out: list[w.Widget] = [w.GridBox(charts, layout=w.Layout(grid_template_columns="repeat(3, 340px)"))]
     if missing:
-        out.append(w.HTML(f"<i>no per-frame series: {html.escape(', '.join(missing))}</i>"))
+        out.append(w.HTML(f"<i>no per-frame series: {esc(', '.join(missing))}</i>"))
     return w.VBox(out)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 import ipywidgets as w
 import pandas as pd
 
@@ -13,6 +11,7 @@ from ..tracking.compare import compare_frame
 from ..tracking.reader import load_artifact, load_runs
 from ..tracking.schema import ARTIFACT_OUTPUT, ARTIFACT_POSTER
 from .charts import scatter
+from .markup import esc
 from .thumbnails import thumbnail
 
 __all__ = ["THUMB_WIDTH", "CompareView"]
@@ -61,10 +60,12 @@ class CompareView(w.VBox):
         try:
             table = self.summary_table()
         except InputError as exc:  # e.g. a baseline whose cells all failed: say so, never raise
-            self.summary.value = f"<p><i>no comparison: {html.escape(str(exc))}</i></p>"
+            self.summary.value = f"<p><i>no comparison: {esc(exc)}</i></p>"
         else:
+            # Group names are a stranger's text too: pandas escapes them (<, > and &, all that element text needs).
             self.summary.value = ("<p><i>no scored runs to compare</i></p>" if table.empty else
-                                  table.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+                                  table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4f}",
+                                                na_rep="-"))
         self._draw_scatter()
 
     def _draw_scatter(self) -> None:
@@ -79,8 +80,8 @@ class CompareView(w.VBox):
         if video is not None:
             row = self.runs[self.runs["run_id"] == run_id].iloc[0]
             self.player.append_display_data(w.VBox([
-                w.HTML(f"<b>{html.escape(str(row.get(self.by)))}</b> · seed {row.get('seed')} · "
-                       f"{html.escape(str(row.get('prompt'))[:80])}"),
+                w.HTML(f"<b>{esc(row.get(self.by))}</b> · seed {esc(row.get('seed'))} · "
+                       f"{esc(str(row.get('prompt'))[:80])}"),
                 w.Video.from_file(str(video), autoplay=True, loop=True, width=480)]))
 
     def build_grid(self, seed: int | None) -> None:
@@ -93,9 +94,9 @@ class CompareView(w.VBox):
         # Rows are prompts; when the columns are prompts, rows are models.
         rows_by = "model" if self.by == "prompt" else "prompt"
         row_values = sorted(df[rows_by].dropna().astype(str).unique())
-        cells: list[w.Widget] = [w.HTML("")] + [w.HTML(f"<b>{html.escape(g[:60])}</b>") for g in self.groups]
+        cells: list[w.Widget] = [w.HTML("")] + [w.HTML(f"<b>{esc(g[:60])}</b>") for g in self.groups]
         for value in row_values:
-            cells.append(w.HTML(html.escape(value[:60])))
+            cells.append(w.HTML(esc(value[:60])))
             for g in self.groups:
                 sub = df[(df[rows_by].astype(str) == value) & (df[self.by].astype(str) == g)]
                 cells.append(self._cell(sub.iloc[0] if len(sub) else None))
@@ -106,8 +107,9 @@ class CompareView(w.VBox):
         if row is None:
             return w.HTML("<i>no run</i>")
         poster = load_artifact(row["run_id"], ARTIFACT_POSTER, tracking_uri=self.tracking_uri)
-        text = f"seed {row.get('seed')} · {row.get('status')}<br>ssim {row.get('ssim_source', float('nan')):.3f} · " \
-               f"tc {row.get('temporal_consistency', float('nan')):.3f}"
+        text = (f"seed {esc(row.get('seed'))} · {esc(row.get('status'))}<br>"
+                f"ssim {row.get('ssim_source', float('nan')):.3f} · "
+                f"tc {row.get('temporal_consistency', float('nan')):.3f}")
         if poster is None:
             return w.HTML(f"<i>no output</i><br>{text}")
         button = w.Button(description="play", layout=w.Layout(width=f"{THUMB_WIDTH}px"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import threading
 import time
 from collections import Counter
@@ -16,6 +15,7 @@ import ipywidgets as w
 from .._sync import run_in_background
 from ..sweeps.progress import ENDS
 from ..tracking.schema import ARTIFACT_POSTER
+from .markup import esc
 from .thumbnails import thumbnail
 
 __all__ = ["LATEST", "TILE_WIDTH", "SweepMonitor"]
@@ -60,7 +60,7 @@ class SweepMonitor(w.VBox):
             if kind == "done":
                 self.credits += cell.credits
                 vals = data.get("values") or {}
-                caption = (f"{cell.model} s{cell.seed} {cell.prompt[:30]}<br>ssim "
+                caption = (f"{esc(cell.model)} s{esc(cell.seed)} {esc(cell.prompt[:30])}<br>ssim "
                            f"{vals.get('ssim_source', float('nan')):.3f}")
                 poster = Path(data["output"]).parent / ARTIFACT_POSTER if data.get("output") else None
                 image = thumbnail(poster.read_bytes(), TILE_WIDTH) if poster is not None and poster.is_file() else None
@@ -83,7 +83,7 @@ class SweepMonitor(w.VBox):
             elapsed = time.monotonic() - (self._started or time.monotonic())
             eta = self.eta_s()
             left = f", about {eta:.0f} s left" if eta is not None else ""
-            self.state.value = ("<b>cells</b> " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+            self.state.value = ("<b>cells</b> " + ", ".join(f"{esc(k)} {v}" for k, v in sorted(c.items()))
                                 + f" &mdash; <b>credits</b> {self.credits:g} &mdash; {elapsed:.0f} s{left}")
         # The same few tiles, refilled: new widgets on every event would all be kept in a saved notebook.
         for (caption, jpeg), (_, image, label) in zip(self.latest, self._tiles, strict=False):
@@ -108,7 +108,7 @@ class SweepMonitor(w.VBox):
             self.result = future.result()
         else:
             self.error = error
-            self.state.value = f"<b>sweep stopped:</b> {html.escape(str(error))}"
+            self.state.value = f"<b>sweep stopped:</b> {esc(error)}"
 
     def wait(self, timeout: float | None = None) -> Any:
         """The sweep's result once it has ended (None while it runs past timeout; see .error)."""

@@ -9,7 +9,9 @@ __all__ = ["RunTable"]
 
 
 class RunTable(anywidget.AnyWidget):
-    """Shows `value` (a table whose rows carry data-run); clicking a row sets `selected` to its run id."""
+    """Shows `value` (a table whose rows carry data-run); clicking a row sets `selected` to its run id.
+    `value` is markup this package built with every value in it escaped (markup.esc): the one
+    innerHTML in the dashboards, and never a value put in raw."""
 
     _esm = """
     function render({ model, el }) {

@@ -44,6 +44,12 @@ MAX_DATA_URI_VIDEO = 16_000_000
 MAX_DATA_URI_IMAGE = 5_000_000
 
 
+def _input_limit(kind: str) -> int:
+    """The most bytes an input the emulator holds in memory may have, sent inline (a data URI) or
+    fetched from a URL alike."""
+    return MAX_DATA_URI_VIDEO if kind == "video" else MAX_DATA_URI_IMAGE
+
+
 class EmulatorApp(FileRoutes):
     """Holds the state and the signing secret; `asgi` is what uvicorn serves.
 
@@ -233,7 +239,7 @@ class EmulatorApp(FileRoutes):
         header, _, payload = uri.partition(",")
         if ";base64" not in header or not header[5:].startswith(kind):
             raise Rejected(400, f"{field}: data URI must be data:{kind}/...;base64,")
-        limit = MAX_DATA_URI_VIDEO if kind == "video" else MAX_DATA_URI_IMAGE
+        limit = _input_limit(kind)
         if len(payload) * 3 // 4 > limit:
             raise Rejected(400, f"{field}: data URI over {limit // 1_000_000} MB")
         try:
@@ -243,19 +249,39 @@ class EmulatorApp(FileRoutes):
         return self._store_input(data, kind)
 
     async def _from_url(self, uri: str, field: str, kind: str) -> str:
-        if not is_loopback_host(urlsplit(uri).hostname):
+        try:
+            parts = urlsplit(uri)
+            host, _ = parts.hostname, parts.port  # reading .port checks its range
+        except ValueError:
+            raise Rejected(400, f"{field}: Invalid input") from None
+        if not is_loopback_host(host):
             raise Rejected(400, f"{field}: the emulator has no network; use a runway:// upload, "
                                 "a data URI or a loopback URL")
         try:
-            resp = await self.http.get(uri)
-        except httpx.HTTPError:
+            data = await self._fetch(uri, field, _input_limit(kind))
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError):
             raise Rejected(400, f"{field}: could not fetch the URL") from None
-        if resp.status_code != 200:
-            raise Rejected(400, f"{field}: fetching the URL answered {resp.status_code}")
-        ctype = resp.headers.get("content-type", "")
-        if ctype.split(";")[0].strip() in ("application/octet-stream", "binary/octet-stream"):
-            raise Rejected(400, f"{field}: Unsupported Content-Type response header")
-        return self._store_input(resp.content, kind)
+        return self._store_input(data, kind)
+
+    async def _fetch(self, uri: str, field: str, limit: int) -> bytes:
+        """The URL's body, read no further than `limit` bytes: a larger file is refused at the limit
+        (before its first byte when its Content-Length says so), never read whole into memory."""
+        async with self.http.stream("GET", uri) as resp:
+            if resp.status_code != 200:
+                raise Rejected(400, f"{field}: fetching the URL answered {resp.status_code}")
+            ctype = resp.headers.get("content-type", "")
+            if ctype.split(";")[0].strip() in ("application/octet-stream", "binary/octet-stream"):
+                raise Rejected(400, f"{field}: Unsupported Content-Type response header")
+            too_large = Rejected(400, f"{field}: file over {limit // 1_000_000} MB")
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise too_large
+            data = bytearray()
+            async for chunk in resp.aiter_bytes():  # decoded bytes: a compressed bomb stops at the limit too
+                data += chunk
+                if len(data) > limit:
+                    raise too_large  # leaving the block closes the connection: the rest is never read
+        return bytes(data)
 
     def _store_input(self, data: bytes, kind: str) -> str:
         digest = hashlib.sha256(data).hexdigest()[:32]

@@ -28,6 +28,14 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def allowed_fields(spec: ModelSpec) -> set[str]:
     fields = {"model", "promptText", "seed", "contentModeration", "ratio", spec.video_field}
     if spec.max_references:
@@ -64,6 +72,8 @@ def _prompt(body: dict[str, Any], spec: ModelSpec) -> None:
             raise Rejected(400, "promptText: Required")
     elif not isinstance(prompt, str) or not prompt.strip():
         raise Rejected(400, "promptText: String must contain at least 1 character(s)")
+    elif not _is_unicode(prompt):  # a lone surrogate ("\ud800" in the JSON): text no service can read
+        raise Rejected(400, "promptText: Invalid input (not valid Unicode text: it holds a lone surrogate)")
     elif utf16_len(prompt) > spec.prompt_max_utf16:
         raise Rejected(400, f"promptText: String must contain at most {spec.prompt_max_utf16} character(s)")
 

@@ -17,7 +17,10 @@ __all__ = ["COMETAPI_PREFIX", "route_of"]
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    # A message may quote what the client sent (an unknown key, a ratio): a lone surrogate in it is
+    # sent escaped, never a failure to encode the answer (a 500).
+    safe = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"error": safe}, status_code=status)
 
 
 class _BadBody(Exception):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, escape_controls
 from ..metrics.base import metric_names
 from .plan import Cell, Plan
 from .states import CellState
@@ -80,16 +80,18 @@ class SweepResult:
         return sum(o.credits for o in self.outcomes)
 
     def table(self, metrics: tuple[str, ...] | None = None) -> str:
-        """The outcomes as text; metrics: columns (the registry's headline metrics by default)."""
+        """The outcomes as text for a terminal (what is not printable in a prompt or failure shown
+        escaped); metrics: columns (the registry's headline metrics by default)."""
         metrics = metric_names(headline_only=True) if metrics is None else metrics
         head = ["state", "model", "seed", "ratio", "prompt", *metrics]
         rows = []
         for o in self.outcomes:
             c = o.cell
             vals = [f"{o.values[m]:.4f}" if m in o.values else "-" for m in metrics]
-            prompt = c.prompt if len(c.prompt) <= 36 else c.prompt[:33] + "..."
+            shown = escape_controls(c.prompt)
+            prompt = shown if len(shown) <= 36 else shown[:33] + "..."
             state = o.state.value + (f" ({o.failure_code})" if o.failure_code else "")
-            rows.append([state, c.model, str(c.seed), c.ratio or "-", prompt, *vals])
+            rows.append([escape_controls(v) for v in (state, c.model, str(c.seed), c.ratio or "-")] + [prompt, *vals])
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ..errors import escape_controls
 from .plan import Plan
 from .states import CellState
 
@@ -24,7 +25,7 @@ class Progress:
         if enabled and total:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, desc=plan.spec.experiment, unit="cell", dynamic_ncols=True)
+            self.bar = tqdm(total=total, desc=escape_controls(plan.spec.experiment), unit="cell", dynamic_ncols=True)
 
     def state(self, old: str | None, new: str) -> None:
         if old:

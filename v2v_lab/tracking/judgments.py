@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -21,7 +22,7 @@ import pandas as pd
 from mlflow.entities import RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
-from ..errors import InputError
+from ..errors import InputError, escape_controls
 from .schema import JUDGMENT_TAG_PREFIX, KIND_RATINGS, KIND_TAG, RATER_TAG, WRITER_TAG
 from .store import client as make_client
 from .store import tracking_uri as resolve_uri
@@ -108,18 +109,27 @@ def load_judgments(experiment: str, *, tracking_uri: str | None = None) -> pd.Da
         while True:
             page = client.search_runs([exp.experiment_id], filter_string=f"tags.`{KIND_TAG}` = '{KIND_RATINGS}'",
                                       max_results=1000, page_token=token)
-            rows += _parse(tag for run in page for tag in run.data.tags.items())
+            rows += [row for run in page for row in _parse(run.info.run_id, run.data.tags.items())]
             token = page.token
             if not token:
                 break
     return judgments_frame(rows)
 
 
-def _parse(tags: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+def _parse(run_id: str, tags: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The judgments among one ratings run's tags. A tag that is not a judgment's JSON object (written
+    by hand, by another tool, cut short) is skipped with one warning naming it: the others still count."""
     out = []
     for key, value in tags:
         if key.startswith(JUDGMENT_TAG_PREFIX):
-            record = json.loads(value)
+            try:
+                record = json.loads(value)
+            except (ValueError, RecursionError):
+                record = None
+            if not isinstance(record, dict):
+                warnings.warn(escape_controls(f"ratings run {run_id}: tag {key} is not a judgment (not a JSON object); "
+                                              "skipped"), stacklevel=2)
+                continue
             out.append({c: record.get(c) for c in COLUMNS})
     return out
 
@@ -127,6 +137,6 @@ def _parse(tags: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
 def judgments_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     df["seconds"] = pd.to_numeric(df["seconds"], errors="coerce").astype(float)
-    df["at"] = pd.to_datetime(df["at"], utc=True)
+    df["at"] = pd.to_datetime(df["at"], utc=True, errors="coerce")
     df["winner"] = df["left_run"].where(df["choice"] == "left", df["right_run"].where(df["choice"] == "right"))
     return df.sort_values(["at", "id"], kind="stable").reset_index(drop=True)
