@@ -9,12 +9,16 @@ before anything else happens. On top of it:
   few seconds by a heartbeat thread. A process killed with -9 stops renewing, and once its leases
   run out (V2V_LAB_LEASE_S, 30 s by default) another process, or a rerun, claims the cell and goes
   on from the cell's journal state (takes up its task by id; never resends a create whose outcome
-  is unknown). Before a create is sent the claim is checked in the same transaction that marks the
-  cell `sending`: a process that lost its claim (stalled past its lease) never sends.
+  is unknown). Every write that moves a cell on (`sending`, its output, its end) checks the claim in
+  the same transaction, and so does the step before its run is logged: a process that lost its
+  claim (stalled past its lease) never sends, and never records or logs a cell another has ended.
+  Only a task id is recorded whoever holds the cell: it was paid for.
 - a **slot** (table slots) is one task in flight on the account, per model; a process takes one
   before it creates and gives it back when the task has ended, under a transaction-level advisory
   lock per (account, model), so all processes together stay within the limits the organization
   endpoint gives. Slots carry leases too: a killed process's slots free themselves.
+- an experiment's `{random: N}` **seeds** (table seeds) are drawn once, here: processes started
+  together each propose a draw and all take the first one stored, so one spec is one set of cells.
 
 A dropped connection (PostgreSQL restarted) is retried for V2V_LAB_LEDGER_RETRY_S (60 s) on a new
 connection; every write is idempotent, so a write whose answer was lost is simply written again.
@@ -52,7 +56,8 @@ def lease_seconds() -> float:
 
 
 class ClaimLostError(JournalError):
-    """This process no longer holds the cell (its lease ran out while it stalled): it sends nothing."""
+    """This process no longer holds the cell (its lease ran out while it stalled), or the sweep no
+    longer holds its store's lease: it sends, records and logs nothing more for it."""
 
     code = "CLAIM_LOST"
 
