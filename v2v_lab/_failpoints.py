@@ -13,15 +13,20 @@ import os
 import signal
 import threading
 
+from ._env import env_text
+from .errors import InputError
+
 _counts: dict[str, int] = {}
 _lock = threading.Lock()
 
 
 def _armed() -> dict[str, int]:
-    spec = os.environ.get("V2V_LAB_FAILPOINTS", "")
+    spec = env_text("V2V_LAB_FAILPOINTS") or ""
     out: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         name, _, nth = item.partition("=")
+        if not (nth or "1").isdigit():
+            raise InputError("V2V_LAB_FAILPOINTS", spec, "name=N,... with N a whole number (tests only)")
         out[name] = int(nth or 1)
     return out
 
@@ -36,7 +41,7 @@ def failpoint(name: str) -> None:
         _counts[name] = _counts.get(name, 0) + 1
         hit = _counts[name] == _ARMED[name]
     if hit:
-        log = os.environ.get("V2V_LAB_FAILPOINT_LOG")
+        log = env_text("V2V_LAB_FAILPOINT_LOG")
         if log:
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             os.write(fd, f"{name}={_ARMED[name]}\n".encode())

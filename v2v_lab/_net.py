@@ -1,8 +1,10 @@
-"""Small network facts shared by the client side and the emulator (which imports no client code)."""
+"""Small network facts shared by the client side and the emulator (which imports no client code),
+and how a URL is printed (never its password)."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -15,3 +17,19 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+# scheme://userinfo@ : a URL's userinfo, up to the last "@" before the host (a password may hold
+# "@" unencoded; "/", "?", "#", quotes and spaces end the authority).
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#\s@'\"]*(?:@[^/?#\s@'\"]*)*)@")
+
+
+def mask_credentials(text: str) -> str:
+    """Text (a URL, or a message holding URLs) with every URL's password shown as ***: what
+    v2v-lab prints of a store, ledger or endpoint URL (`http://member:S3CRET@host` ->
+    `http://member:***@host`). A user name alone stays: it is not secret, and says who connects."""
+    def masked(m: re.Match[str]) -> str:
+        user, sep, _ = m.group("userinfo").partition(":")
+        return f"{m.group('scheme')}{user}{':***' if sep else ''}@"
+
+    return _USERINFO.sub(masked, text) if "@" in text else text

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._net import mask_credentials
 from .api.catalog import load_catalog, seed_range
 from .cli_args import build_parser  # the grammar; cli.py runs it
 from .errors import InputError, V2VError, escape_controls
@@ -66,7 +67,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"\n{len(result.outcomes)} cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; {result.credits_spent:g} credits; {result.wall_s:.1f}s")
     _print_not_done(result)
-    print(f"MLflow: {result.tracking_uri}  (parent run {result.parent_run_id})")
+    print(f"MLflow: {mask_credentials(result.tracking_uri or '')}  (parent run {result.parent_run_id})")
     print(f"Open the UI: {ui_command(result.tracking_uri)}")
     return 0
 
@@ -272,7 +273,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from .tracking.store import tracking_uri
 
     uri = tracking_uri()
-    print(f"MLflow UI for {uri} on http://{args.host}:{args.port}", flush=True)
+    print(f"MLflow UI for {mask_credentials(uri)} on http://{args.host}:{args.port}", flush=True)
     # A child, not exec: Ctrl-C and SIGTERM end it and this command reports them like the others.
     child = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                               "--host", args.host, "--port", str(args.port)])
@@ -329,10 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except InputError as exc:
-        print(_printable(f"error: {exc}"), file=sys.stderr)
+        print(_printable(f"error: {mask_credentials(str(exc))}"), file=sys.stderr)
         return 2
-    except V2VError as exc:
-        print(_printable(f"error: {exc}"), file=sys.stderr)
+    except V2VError as exc:  # what a store or ledger said may name its URL: never its password
+        print(_printable(f"error: {mask_credentials(str(exc))}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)

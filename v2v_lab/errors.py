@@ -5,6 +5,8 @@ from __future__ import annotations
 import reprlib
 from typing import Any
 
+from ._net import mask_credentials
+
 __all__ = [
     "APIError", "AuthenticationError", "BadRequestError", "BudgetError", "ConnectionFailedError",
     "CreateOutcomeUnknownError", "DownloadError", "InputError", "MediaError", "ModelNotAvailableError",
@@ -57,7 +59,8 @@ class InputError(V2VError, ValueError):
         self.allowed = allowed
         self.line = line
         where = f" (line {line})" if line else ""
-        super().__init__(f"{field}{where}: got {_short(value)}; allowed: {allowed}")
+        # A refused store or ledger URL is named as typed, but never with its password.
+        super().__init__(mask_credentials(f"{field}{where}: got {_short(value)}; allowed: {allowed}"))
 
 
 class BudgetError(InputError):

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .._env import env_text
 from ..errors import InputError
 
 __all__ = [
@@ -162,6 +163,6 @@ def seed_range() -> tuple[int, int]:
 
 def load_catalog(*extra: str | os.PathLike[str]) -> Catalog:
     """The built-in catalog, merged with V2V_LAB_CATALOG and any files given (later wins)."""
-    paths = [("V2V_LAB_CATALOG", os.environ["V2V_LAB_CATALOG"])] if os.environ.get("V2V_LAB_CATALOG") else []
+    paths = [("V2V_LAB_CATALOG", user)] if (user := env_text("V2V_LAB_CATALOG")) else []
     paths += [("catalog", os.fspath(p)) for p in extra]
     return _load_cached(tuple(paths))

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .._env import env_text
 from ..errors import (
     APIError,
     BadRequestError,
@@ -37,7 +38,7 @@ from .catalog import RUNWAY_API_VERSION, Catalog, load_catalog
 from .download import download_output
 from .polling import ProgressCallback, wait_for_task
 from .providers import BASE_URL_ENV, Provider, get_provider
-from .responses import Organization, parse_organization, status_error
+from .responses import Organization, parse_organization, received_json, status_error
 from .task import Task, TaskStatus, parse_task
 from .uploads import UploadCache, as_data_uri, post_to_storage
 from .validation import GenerationRequest, check_model, is_local_path, validate_request
@@ -70,10 +71,10 @@ class AsyncRunwayClient:
     ):
         self.provider: Provider = get_provider(provider)
         self.catalog = catalog or load_catalog()
-        base = base_url or os.environ.get(BASE_URL_ENV) or self.provider.base_url
+        base = base_url or env_text(BASE_URL_ENV) or self.provider.base_url
         key = self.provider.require_key(api_key)
         if base is not None:
-            field = "base_url" if base_url else (BASE_URL_ENV if os.environ.get(BASE_URL_ENV) else "provider")
+            field = "base_url" if base_url else (BASE_URL_ENV if env_text(BASE_URL_ENV) else "provider")
             base = self.provider.check_base_url(str(base), field)
         if self.provider.name == "local":
             if base is None:
@@ -146,7 +147,7 @@ class AsyncRunwayClient:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            return received_json(response, self._key)
         except ValueError:
             raise APIError(f"{method} {path}: answer is not JSON", status_code=response.status_code) from None
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .._env import env_text
 from .._net import is_loopback_host
 from ..errors import InputError
 
@@ -30,7 +30,7 @@ class Provider:
     https_only: bool
 
     def key_from_env(self) -> str | None:
-        return os.environ.get(self.key_env) if self.key_env else None
+        return env_text(self.key_env) if self.key_env else None
 
     def require_key(self, api_key: str | None = None) -> str | None:
         """The key to use (given, else from the environment); a paid provider without one is an
@@ -46,16 +46,28 @@ class Provider:
                              "breaks (check for a stray newline or quote)")
         return key
 
-    def check_base_url(self, url: str, field: str) -> str:
-        """Where this provider's key may be sent. A paid key goes over https only; plain http only to
-        a loopback address (an emulator or a local proxy); never to a URL that is not http(s)."""
+    def check_base_url(self, url: str, field: str, line: int | None = None) -> str:
+        """Where this provider's key may be sent: over https, or plain http to a loopback address
+        only (an emulator or a local proxy), for every provider: the emulator's key too, and the
+        prompts and videos, are nobody else's to read on the way. Never a URL that is not http(s)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(field, url, "an http(s) URL such as https://api.dev.runwayml.com")
-        if self.paid and parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            raise InputError(field, url, f"an https URL (the {self.name} key is sent there; plain http only "
-                             "to a loopback address)")
+            raise InputError(field, url, "an http(s) URL such as https://api.dev.runwayml.com", line=line)
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise InputError(field, url, "an https URL (your key and media are sent there; plain http only "
+                             "to a loopback address)", line=line)
         return url.rstrip("/")
+
+    def check_spec_base_url(self, url: str, line: int | None) -> None:
+        """A base_url written in a spec file, which people share: it may not send the user's key
+        anywhere. A key (a paid provider's, or the emulator's in V2V_LAB_EMULATOR_KEY) goes only to
+        a host the user named outside the spec: --base-url, or V2V_LAB_BASE_URL."""
+        if self.paid or self.key_from_env():
+            what = f"provider {self.name}" if self.paid else f"{self.key_env} set"
+            raise InputError("base_url", url, f"no base_url in a spec file with {what} (a shared spec must not "
+                             "redirect your key): pass --base-url, or remove it from the spec and set "
+                             "V2V_LAB_BASE_URL yourself", line=line)
+        self.check_base_url(url, "base_url", line)
 
 
 PROVIDERS: dict[str, Provider] = {

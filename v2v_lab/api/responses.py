@@ -17,9 +17,9 @@ from ..errors import (
     RateLimitError,
     ServerError,
 )
-from ._secret import Secret, redact
+from ._secret import Secret, redact, redact_received
 
-__all__ = ["ModelLimits", "Organization", "parse_organization", "status_error"]
+__all__ = ["ModelLimits", "Organization", "parse_organization", "received_json", "status_error"]
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,20 @@ class Organization:
     models: dict[str, ModelLimits]
 
 
+def received_json(response: httpx.Response, key: Secret | None) -> Any:
+    """An answer's JSON body, the one place every answer is parsed: with the caller's key taken out
+    of everything in it, so an endpoint that echoes the key (in a task id, a failure, an output URL)
+    never gets it stored or shown. Raises ValueError when the body is not JSON."""
+    return redact_received(response.json(), key)
+
+
 def status_error(response: httpx.Response, key: Secret | None, request: str = "") -> APIError:
     """The typed error for an error status; its message names the request (method and path, never
     a query string, which may hold a signature) and the endpoint's own words, with any key redacted."""
     try:
-        body: Any = response.json()
+        body: Any = received_json(response, key)
     except ValueError:
-        body = response.text[:500]
+        body = redact(response.text[:500], key)
     message = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else str(body)
     message = redact(message or f"HTTP {response.status_code}", key)
     code = response.status_code

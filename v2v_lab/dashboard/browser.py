@@ -7,6 +7,7 @@ import os
 import ipywidgets as w
 import pandas as pd
 
+from .._env import env_url
 from ..metrics import metric_names
 from ..tracking.reader import list_experiments, load_artifact, load_runs, load_series
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES, ARTIFACT_OUTPUT
@@ -48,7 +49,7 @@ class RunBrowser(w.VBox):
     def __init__(self, experiment: str | None = None, *, tracking_uri: str | None = None,
                  mlflow_ui_url: str | None = None):
         self.tracking_uri = tracking_uri
-        self.mlflow_ui_url = mlflow_ui_url or os.environ.get("V2V_LAB_MLFLOW_UI")
+        self.mlflow_ui_url = mlflow_ui_url or env_url("V2V_LAB_MLFLOW_UI")
         experiments = list_experiments(tracking_uri)
         self.experiment = w.Dropdown(options=experiments, value=experiment if experiment in experiments else
                                      (experiments[0] if experiments else None), description="experiment")

@@ -4,11 +4,11 @@ only ever talks to a base URL (or an httpx transport) it is given."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._env import env_text
 from ..api.providers import BASE_URL_ENV, get_provider
 from .server import Emulator
 
@@ -18,7 +18,7 @@ __all__ = ["local_endpoint", "start_local_emulator"]
 def start_local_emulator(provider: str | None, base_url: str | None, **options: Any) -> Emulator | None:
     """A started emulator when provider is local and no endpoint is named (argument or
     V2V_LAB_BASE_URL); None otherwise. The caller stops it."""
-    if get_provider(provider).name != "local" or base_url or os.environ.get(BASE_URL_ENV):
+    if get_provider(provider).name != "local" or base_url or env_text(BASE_URL_ENV):
         return None
     return Emulator(**options).start()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._env import env_text
 from .._files import can_write_in
 from ..errors import InputError, V2VError
 from .states import JournalState
@@ -41,7 +42,7 @@ OUTPUT_GONE = "output_gone"
 
 def state_dir() -> Path:
     """V2V_LAB_HOME, else ./.v2v-lab (beside MLflow's default ./mlflow.db)."""
-    return Path(os.environ.get("V2V_LAB_HOME") or ".v2v-lab")
+    return Path(env_text("V2V_LAB_HOME") or ".v2v-lab")
 
 
 def experiment_digest(experiment: str) -> str:

@@ -35,6 +35,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .._env import env_seconds, env_text
+from .._net import mask_credentials
 from ..errors import InputError
 from .journal import COLUMNS, JournalError, JournalRow
 from .states import JournalState
@@ -46,13 +48,13 @@ _SCHEMA_LOCK = 7_246_001  # an advisory lock id: one process creates the tables,
 
 
 def ledger_url() -> str | None:
-    return os.environ.get("V2V_LAB_LEDGER_URL") or None
+    return env_text("V2V_LAB_LEDGER_URL")
 
 
 def lease_seconds() -> float:
     """V2V_LAB_LEASE_S (30 by default): how long a claim on the ledger, or an experiment's lease on a
     tracking server, outlives a process that stopped renewing it."""
-    return float(os.environ.get("V2V_LAB_LEASE_S") or 30)
+    return env_seconds("V2V_LAB_LEASE_S")
 
 
 class ClaimLostError(JournalError):
@@ -71,14 +73,15 @@ class PgLedger:
         try:
             import psycopg
         except ImportError:  # pragma: no cover - psycopg is a dependency
-            raise InputError("V2V_LAB_LEDGER_URL", url, "a PostgreSQL URL, with psycopg installed") from None
+            raise InputError("V2V_LAB_LEDGER_URL", mask_credentials(url), "a PostgreSQL URL, with psycopg installed") from None
         if not url.startswith(("postgresql://", "postgres://")):
-            raise InputError("V2V_LAB_LEDGER_URL", url, "a PostgreSQL URL: postgresql://user@host:port/database")
+            raise InputError("V2V_LAB_LEDGER_URL", mask_credentials(url),
+                             "a PostgreSQL URL: postgresql://user@host:port/database")
         self._psycopg = psycopg
         self.url = url
         self.path = None  # no local file: nothing to lock beside it
         self.lease_s = float(lease_s or lease_seconds())
-        self.retry_s = float(retry_s if retry_s is not None else os.environ.get("V2V_LAB_LEDGER_RETRY_S") or 60)
+        self.retry_s = float(retry_s if retry_s is not None else env_seconds("V2V_LAB_LEDGER_RETRY_S"))
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
         self._conn: Any = None
@@ -87,7 +90,7 @@ class PgLedger:
             self._call(self._create_schema)
         except (self._psycopg.Error, JournalError) as exc:
             why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError("V2V_LAB_LEDGER_URL", _safe(url), f"a PostgreSQL database that answers ({why})") from None
+            raise InputError("V2V_LAB_LEDGER_URL", mask_credentials(url), f"a PostgreSQL database that answers ({why})") from None
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="v2v-ledger-heartbeat", daemon=True)
         self._heartbeat.start()
@@ -112,8 +115,8 @@ class PgLedger:
                 except self._psycopg.OperationalError as exc:
                     self._drop()
                     if time.monotonic() > deadline:
-                        raise JournalError(f"ledger {_safe(self.url)}: cannot reach it ({exc}); every row "
-                                           "written before is kept: run the same command to resume") from None
+                        raise JournalError(mask_credentials(f"ledger {self.url}: cannot reach it ({exc}); every row "
+                                                            "written before is kept: run the same command to resume")) from None
                 except BaseException:
                     if self._conn is not None and not self._conn.closed:
                         self._conn.rollback()
@@ -275,13 +278,3 @@ class PgLedger:
                                 (self.lease_s, self.owner))))
             except JournalError:
                 continue  # the database is away: try again at the next beat
-
-
-def _safe(url: str) -> str:
-    """The URL without a password, for messages."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url

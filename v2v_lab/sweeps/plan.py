@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .._env import VARIABLES, env_count
 from ..api.catalog import RUNWAY_API_VERSION, Catalog, ModelSpec, load_catalog, seed_range
 from ..api.providers import Provider, get_provider
 from ..api.validation import (
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 # A plan bigger than this is refused before it is built (a study is hundreds or thousands of cells).
-DEFAULT_MAX_CELLS = 100_000
+DEFAULT_MAX_CELLS = int(VARIABLES["V2V_LAB_MAX_CELLS"].default or 0)
 MAX_CELLS_ENV = "V2V_LAB_MAX_CELLS"
 
 
@@ -238,16 +239,7 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
 
 def max_cells() -> int:
     """The most cells a plan may have: V2V_LAB_MAX_CELLS, else DEFAULT_MAX_CELLS."""
-    raw = os.environ.get(MAX_CELLS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_CELLS
-    try:
-        limit = int(raw)
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise InputError(MAX_CELLS_ENV, raw, f"a whole number of cells, 1 or more (default {DEFAULT_MAX_CELLS})")
-    return limit
+    return env_count(MAX_CELLS_ENV)
 
 
 def check_plan_size(spec: SweepSpec, videos: int) -> None:

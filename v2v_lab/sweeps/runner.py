@@ -18,7 +18,7 @@ from ..api.client import AsyncRunwayClient
 from ..api.providers import get_provider
 from ..api.responses import Organization
 from ..emulator.owned import start_local_emulator
-from ..errors import APIError, AuthenticationError, InputError
+from ..errors import APIError, AuthenticationError
 from ..tracking.lease import StoreLease
 from ..tracking.reader import recorded_done_cells, recorded_seeds
 from ..tracking.records import spec_yaml, sweep_params, sweep_tags
@@ -47,7 +47,7 @@ class SweepRunner:
             spec = spec.override(provider=options.provider)  # a copy: the caller's spec is left alone
         self.spec = spec
         self.opts = options
-        _check_spec_base_url(spec, options)
+        _check_base_url(spec, options)
         recorded = None
         record = seeds_record(spec, state_dir())
         if isinstance(spec.seeds, SeedRandom) and record is not None and not record.is_file():
@@ -331,16 +331,17 @@ def _not_run(groups: Groups) -> list[CellOutcome]:
                for c in groups[Group.MISSING]])
 
 
-def _check_spec_base_url(spec: SweepSpec, options: SweepOptions) -> None:
-    """A spec file is shared between people: its base_url must not send a paid key elsewhere. Only
-    the user redirects their key (--base-url, or V2V_LAB_BASE_URL in their environment)."""
-    if not spec.base_url or options.base_url or not spec.came_from_file("base_url"):
-        return
+def _check_base_url(spec: SweepSpec, options: SweepOptions) -> None:
+    """Where the key goes, checked before anything is opened or sent. A spec file is shared between
+    people: its base_url must not send a key elsewhere. Only the user redirects their key
+    (--base-url, or V2V_LAB_BASE_URL in their environment; the client checks that one)."""
     provider = get_provider(spec.provider)
-    if provider.paid:
-        raise InputError("base_url", spec.base_url, f"no base_url in a spec file for provider {provider.name} "
-                         f"(a shared spec must not redirect your key): pass --base-url, or remove it "
-                         f"from the spec and set V2V_LAB_BASE_URL yourself", line=spec.line_of("base_url"))
+    if options.base_url:
+        provider.check_base_url(options.base_url, "base_url")
+    elif spec.base_url and spec.came_from_file("base_url"):
+        provider.check_spec_base_url(spec.base_url, spec.line_of("base_url"))
+    elif spec.base_url:
+        provider.check_base_url(spec.base_url, "base_url")
 
 
 def sweep_runner(spec: SweepSpec | str | os.PathLike[str], **options: Any) -> SweepRunner:

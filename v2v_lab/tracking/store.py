@@ -11,9 +11,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import mlflow
+from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.tracking import MlflowClient
 
+from .._env import env_text
 from .._files import can_write_in
+from .._net import mask_credentials
 from ..errors import InputError
 
 try:
@@ -30,7 +33,7 @@ _OPENED: set[str] = set()
 
 
 def tracking_uri(uri: str | None = None) -> str:
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+    return uri or env_text("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
 
 
 def _uri_field(uri: str | None) -> str:
@@ -119,6 +122,7 @@ def client(uri: str | None = None) -> MlflowClient:
     across processes: two sweeps starting at once on a new store raced in MLflow's schema
     migration and left it unusable for good ("table _alembic_tmp_experiments already exists")."""
     resolved = tracking_uri(uri)
+    _quiet_run_links()
     if resolved in _OPENED or urlsplit(resolved).scheme != "sqlite":
         return MlflowClient(tracking_uri=resolved)
     with _store_init_lock(resolved):
@@ -128,8 +132,17 @@ def client(uri: str | None = None) -> MlflowClient:
     return mlflow_client
 
 
+def _quiet_run_links() -> None:
+    """MLflow prints "View run NAME at: URL" and "View experiment at: URL" on stdout each time a run
+    ends on a server store (TrackingServiceClient._log_url, from set_terminated), the URL being the
+    tracking URI as typed: a password in it was printed twice per cell. v2v-lab says where its runs
+    are itself, with the password masked; MLflow's own switch turns those lines off."""
+    os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"
+
+
 def ui_command(uri: str | None = None) -> str:
-    uri = tracking_uri(uri)
+    """How to open the store's UI, as printed (a password in the URI masked)."""
+    uri = mask_credentials(tracking_uri(uri))
     if uri.startswith(("http://", "https://")):
         return f"open {uri}"
     return f"mlflow ui --backend-store-uri {uri}   (or: v2v-lab ui)"
