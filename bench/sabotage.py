@@ -234,7 +234,7 @@ SABOTAGES = [
              ("tests/reliability/test_round2_keys.py::test_8_a_password_in_the_store_or_ledger_url_is_never_printed",)),
     Sabotage("mlflow-run-links", "a password in a store or ledger URL is never printed",
              "let MLflow print its View run lines (the tracking URI as typed)", "v2v_lab/tracking/store.py",
-             '    os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"', "    pass",
+             '    os.environ[_QUIET_RUN_LINKS] = "true"', "    pass",
              ("tests/reliability/test_round2_keys.py::test_8_a_password_in_the_store_or_ledger_url_is_never_printed",)),
     Sabotage("received-redaction", "a key an endpoint echoes back is never stored",
              "store what the endpoint answers with the key in it", "v2v_lab/api/responses.py",
