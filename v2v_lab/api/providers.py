@@ -53,7 +53,8 @@ class Provider:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError(field, url, "an http(s) URL such as https://api.dev.runwayml.com", line=line)
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        # 0.0.0.0 is this machine too: what `v2v-lab emulator --host 0.0.0.0` prints as its address.
+        if parts.scheme == "http" and not (is_loopback_host(parts.hostname) or parts.hostname in ("0.0.0.0", "::")):
             raise InputError(field, url, "an https URL (your key and media are sent there; plain http only "
                              "to a loopback address)", line=line)
         return url.rstrip("/")

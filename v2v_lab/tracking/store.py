@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import mlflow
-from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.tracking import MlflowClient
 
 from .._env import env_text
@@ -30,6 +29,7 @@ __all__ = [
 ]
 
 _OPENED: set[str] = set()
+_QUIET_RUN_LINKS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"  # MLflow's switch, see _quiet_run_links
 
 
 def tracking_uri(uri: str | None = None) -> str:
@@ -136,8 +136,9 @@ def _quiet_run_links() -> None:
     """MLflow prints "View run NAME at: URL" and "View experiment at: URL" on stdout each time a run
     ends on a server store (TrackingServiceClient._log_url, from set_terminated), the URL being the
     tracking URI as typed: a password in it was printed twice per cell. v2v-lab says where its runs
-    are itself, with the password masked; MLflow's own switch turns those lines off."""
-    os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"
+    are itself, with the password masked; MLflow's own switch turns those lines off (read at each
+    run's end; named as a string: MLflow releases before mid-2025 have no switch, nor the import)."""
+    os.environ[_QUIET_RUN_LINKS] = "true"
 
 
 def ui_command(uri: str | None = None) -> str:
