@@ -54,6 +54,7 @@ class CellOutcome:
     values: dict[str, float] = field(default_factory=dict)
     credits: float = 0.0
     note: str = ""
+    from_kept: bool = False  # done from an output an earlier run paid for and kept (nothing sent now)
 
     def __post_init__(self) -> None:
         self.state = CellState(self.state)  # the word or the member: "done" == CellState.DONE
