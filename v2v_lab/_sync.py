@@ -29,12 +29,31 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["DaemonExecutor", "DaemonWorker", "LoopThread", "run_blocking", "run_in_background"]
+__all__ = ["DaemonExecutor", "DaemonWorker", "LoopThread", "pause", "request_stop", "run_blocking",
+           "run_in_background", "stopping"]
 
 # Ctrl-C: the loop has this long to take the request to stop (it cannot while a call blocks it),
 # and the run this long to end in order, before Ctrl-C is raised where the main thread is.
 TAKE_S = 1.0
 GRACE_S = 10.0
+
+
+_STOPPING = threading.Event()
+
+
+def request_stop() -> None:
+    """This process is being stopped (Ctrl-C or SIGTERM): waits for a part of the store to come
+    back give up at once (stopping()), so nothing holds the stop for a retry window."""
+    _STOPPING.set()
+
+
+def stopping() -> bool:
+    return _STOPPING.is_set()
+
+
+def pause(seconds: float) -> None:
+    """time.sleep for a retry loop, cut short when the process is being stopped."""
+    _STOPPING.wait(seconds)
 
 
 def _call_into(future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -206,8 +225,10 @@ def _run_here(make: MakeCoroutine[T]) -> T:
     with interrupts.installed():
         try:
             return asyncio.run(main())
-        except asyncio.CancelledError:
-            if interrupts.requested:
+        except BaseException as exc:
+            # Once Ctrl-C was pressed, the run ends as interrupted, whatever the stop ran into
+            # (the cancellation itself, a store it no longer waited for).
+            if interrupts.requested and not isinstance(exc, KeyboardInterrupt):
                 raise KeyboardInterrupt from None
             raise
 
@@ -241,6 +262,7 @@ class _Interrupts:
             yield
         finally:
             self._ended.set()
+            _STOPPING.clear()  # the run is over: a caller that goes on (a notebook) waits for stores again
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.set_wakeup_fd(previous_fd)
             self._wakeup.close()
@@ -258,6 +280,7 @@ class _Interrupts:
         if self.requested or self._loop is None or self._loop.is_closed():
             raise KeyboardInterrupt
         self.requested = True
+        request_stop()
         self._loop.call_soon_threadsafe(self._cancel)
         threading.Thread(target=self._escalate, name="v2v-interrupt", daemon=True).start()
 
@@ -267,9 +290,11 @@ class _Interrupts:
             self._task.cancel()
 
     def _escalate(self) -> None:
-        if self._taken.wait(TAKE_S):
-            self._ended.wait(GRACE_S)
-        if not self._ended.is_set():
-            # A real signal to the main thread: it also ends a blocking read or sleep there.
+        if self._taken.wait(TAKE_S) and self._ended.wait(GRACE_S):
+            return
+        # A real signal to the main thread: it also ends a blocking read or sleep there. Again
+        # every GRACE_S: what runs after one (a `finally` waiting for a store) may block too.
+        while not self._ended.is_set():
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+            self._ended.wait(GRACE_S)
 

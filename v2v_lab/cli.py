@@ -296,6 +296,9 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    from ._sync import request_stop
+
+    request_stop()  # nothing waits for a store to come back now
     raise _Terminated()
 
 

@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .._sync import pause, stopping
 from ..errors import InputError
 from .journal import COLUMNS, JournalError, JournalRow
 from .states import JournalState
@@ -105,7 +106,7 @@ class PgLedger:
                     self._drop()
                     now = time.monotonic()
                     self._away_since = self._away_since or now
-                    if not patient or now - self._away_since >= self.retry_s:
+                    if not patient or stopping() or now - self._away_since >= self.retry_s:
                         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                         raise JournalError(f"the ledger at {_safe(self.url)} did not answer for {self.retry_s:g} s "
                                            f"({why}); every row written before is kept: run the same command "
@@ -114,7 +115,7 @@ class PgLedger:
                     if self._conn is not None and not self._conn.closed:
                         self._conn.rollback()
                     raise
-            time.sleep(delay)
+            pause(delay)
             delay = min(2.0, delay * 2)
 
     def _drop(self) -> None:

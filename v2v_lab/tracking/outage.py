@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from mlflow.exceptions import MlflowException
 
+from .._sync import pause, stopping
 from ..errors import InputError, V2VError
 
 __all__ = ["RETRY_ENV", "StoreError", "bound_mlflow_http", "patient", "retry_window_s", "store_error"]
@@ -87,9 +88,9 @@ def patient(uri: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             err = store_error(exc, uri)
             if err is None:
                 raise
-            if not err.transient or _away_for(uri) >= retry_window_s():
+            if not err.transient or stopping() or _away_for(uri) >= retry_window_s():
                 raise err from None
-            time.sleep(_PAUSE_S)
+            pause(_PAUSE_S)
             continue
         with _AWAY_LOCK:
             _AWAY.pop(uri, None)
