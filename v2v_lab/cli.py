@@ -66,6 +66,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(result.table())
     print(f"\n{len(result.outcomes)} cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; {result.credits_spent:g} credits; {result.wall_s:.1f}s")
+    kept = [o for o in result.outcomes if o.from_kept]
+    if kept:  # a rerun after a crash, a full disk or a store that was away: what it finished, unpaid
+        print(f"{len(kept)} of them finished now from outputs an earlier run paid for and kept "
+              f"({sum(o.credits for o in kept):g} credits, not paid again)")
     _print_not_done(result)
     print(f"MLflow: {mask_credentials(result.tracking_uri or '')}  (parent run {result.parent_run_id})")
     print(f"Open the UI: {ui_command(result.tracking_uri)}")
@@ -123,6 +127,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     request = GenerationRequest(args.video, args.prompt, args.model, seed, args.ratio, tuple(args.reference))
     from .emulator.owned import local_endpoint
 
+    args.sent = "nothing"  # what reached the endpoint, for the message if interrupted (main)
     with local_endpoint(args.provider, args.base_url) as base_url, RunwayClient(args.provider,
                                                                                 base_url=base_url) as client:
         seconds = client.validate(request)
@@ -138,7 +143,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                     bar.n = int(task.progress * 100)
                     bar.refresh()
 
-            task_id = client.create(request)
+            task_id = client.create(request, on_sending=lambda: setattr(args, "sent", "sending"))
+            args.sent = "created"
             bar.write(_printable(f"task {task_id}"), file=sys.stderr)
             task = client.wait(task_id, on_progress=progress, timeout=args.timeout)
             bar.n = 100
@@ -234,7 +240,9 @@ def _printable(value: Any) -> Any:
 def cmd_runs(args: argparse.Namespace) -> int:
     from .metrics import metric_names
     from .tracking import list_experiments, load_runs
+    from .tracking.store import check_store
 
+    check_store(args.tracking_uri, write=False)  # as a sweep does: a store that does not answer is one line
     if not args.experiment:
         for name in list_experiments(args.tracking_uri):
             print(_printable(name))
@@ -297,12 +305,19 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    from ._sync import request_stop
+
+    request_stop()  # nothing waits for a store to come back now
     raise _Terminated()
 
 
 INTERRUPTED = {
     "sweep": "interrupted: the journal keeps every created task; run the same command to resume",
     "generate": "interrupted: a task already created goes on at the endpoint; its id is printed above",
+    # generate, by what had reached the endpoint (cmd_generate keeps it in args.sent)
+    "generate:nothing": "interrupted before anything was sent: no task was created",
+    "generate:sending": "interrupted while the create was being sent: a task may exist at the endpoint "
+                        "(and be billed) with no id to show",
     "emulator": "emulator stopped",
     "ui": "MLflow UI stopped",
     "rescore": "interrupted: values already written stay; run the same command to finish (nothing is written twice)",
@@ -322,8 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2, one line already printed)
         return int(exc.code or 0)
     # MLflow announces its schema set-up on a new store at INFO: not the CLI's business to print.
-    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    # Nor, at ERROR, every SQLAlchemy error (337 lines on a full disk), nor urllib3 every retry: a
+    # store that is away or full is said in one line (tracking/outage.py).
+    for name in ("mlflow.store.db.utils", "urllib3.connectionpool"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     previous = signal.getsignal(signal.SIGTERM)
     with contextlib.suppress(ValueError):  # not the main thread (tests calling main()): keep the default
         signal.signal(signal.SIGTERM, _on_sigterm)
@@ -336,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         print(_printable(f"error: {mask_credentials(str(exc))}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
+        sent = getattr(args, "sent", "created")
+        print(INTERRUPTED.get(f"{args.command}:{sent}") or INTERRUPTED.get(args.command, "interrupted"),
+              file=sys.stderr)
         return 143 if isinstance(exc, _Terminated) else 130
     except OSError as exc:  # disk full, a folder that vanished: one line, not a traceback
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""

@@ -3,6 +3,8 @@ asking the person at the terminal. Nothing here sends a request."""
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -52,7 +54,7 @@ def confirm_spend(question: str, confirm: Callable[[str], bool] | None = None) -
         sys.stderr.write(question)
         sys.stderr.flush()
         try:
-            ok = input().strip().lower() in ("y", "yes")
+            ok = _answer().strip().lower() in ("y", "yes")
         except EOFError:
             print(file=sys.stderr)
             ok = False
@@ -60,3 +62,17 @@ def confirm_spend(question: str, confirm: Callable[[str], bool] | None = None) -
         raise BudgetError("--yes", False, "--yes to spend credits without a terminal to ask on")
     if not ok:
         raise BudgetError("confirmation", "no", "yes (or --yes) to spend credits")
+
+
+def _answer() -> str:
+    """A line from the terminal. The wait is in short slices: Ctrl-C is then seen within a fraction
+    of a second whichever thread the terminal's SIGINT lands on (a read blocking in the main thread
+    is interrupted only when it lands there, and not at all when it came just before the read)."""
+    if os.name == "nt":  # pragma: no cover - no select() on a console there
+        return input()
+    while not select.select([sys.stdin], [], [], 0.2)[0]:
+        pass
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line

@@ -130,10 +130,12 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
     # The emulator charges its own (fictional) balance at catalog prices, so rehearsals show real figures.
     credits = _actual_credits(s.client, cell, report) or cell.credits
     s.progress.credits += credits
-    return await end_cell(s, cell, Ending(
+    outcome = await end_cell(s, cell, Ending(
         CellState.DONE, task_id=task.id if task else (row.task_id if row else None), task=task, timing=timing,
         output=out_path, report=report, scoring_error=score_error, credits=credits, note=score_error or ""),
         was="scoring")
+    outcome.from_kept = finish  # its output was paid for and kept by an earlier run: logged now
+    return outcome
 
 
 async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued") -> CellOutcome:
@@ -343,10 +345,14 @@ async def _score(s: SweepSession, cell: Cell, output: Path) -> tuple[ScoreReport
     try:
         async with s.score_lock:
             report = await asyncio.to_thread(score, cell.video, str(output), sc.metrics or metric_names(),
-                                             sc.frames, sc.size, crop=sc.crop, prompt=cell.prompt)
-        return report, None
+                                             sc.frames, sc.size, crop=sc.crop, prompt=cell.prompt,
+                                             metric_time_limit_s=sc.metric_time_limit_s)
     except (V2VError, OSError, ValueError) as exc:  # a scoring failure is recorded, never fatal
         return None, f"scoring failed: {exc}"
+    # A metric that failed (raised, a wrong result, past its time limit) is recorded on its own;
+    # the run keeps every other metric.
+    failed = "; ".join(f"{name} failed: {why}" for name, why in report.errors.items())
+    return report, failed or None
 
 
 def _posters(video: Path, poster: Path, sheet: Path, report: ScoreReport | None) -> None:

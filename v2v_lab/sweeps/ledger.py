@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 from .._env import env_seconds, env_text
 from .._net import mask_credentials
+from .._sync import pause, stopping
 from ..errors import InputError
 from .journal import COLUMNS, JournalError, JournalRow
 from .states import JournalState
@@ -85,6 +86,7 @@ class PgLedger:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._away_since: float | None = None  # monotonic time the ledger's current outage began
         try:  # at the start, a ledger that does not answer is bad input: said at once, nothing sent
             self._conn = self._connect()
             self._call(self._create_schema)
@@ -99,9 +101,10 @@ class PgLedger:
     def _connect(self) -> Any:
         return self._psycopg.connect(self.url, autocommit=False, connect_timeout=5)
 
-    def _call(self, fn: Callable[[Any], T]) -> T:
-        """fn(cursor) in one transaction, committed; on a dropped connection, again on a new one."""
-        deadline = time.monotonic() + self.retry_s
+    def _call(self, fn: Callable[[Any], T], *, patient: bool = True) -> T:
+        """fn(cursor) in one transaction, committed; on a dropped connection, again on a new one,
+        until the ledger has been away for retry_s, counted from the first failure of the outage
+        (a call made once it has been away that long fails at once); patient=False: one try."""
         delay = 0.2
         while True:
             with self._lock:
@@ -111,17 +114,22 @@ class PgLedger:
                     with self._conn.cursor() as cur:
                         result = fn(cur)
                     self._conn.commit()
+                    self._away_since = None
                     return result
                 except self._psycopg.OperationalError as exc:
                     self._drop()
-                    if time.monotonic() > deadline:
-                        raise JournalError(mask_credentials(f"ledger {self.url}: cannot reach it ({exc}); every row "
-                                                            "written before is kept: run the same command to resume")) from None
+                    now = time.monotonic()
+                    self._away_since = self._away_since or now
+                    if not patient or stopping() or now - self._away_since >= self.retry_s:
+                        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                        raise JournalError(mask_credentials(
+                            f"the ledger at {self.url} did not answer for {self.retry_s:g} s ({why}); every row "
+                            "written before is kept: run the same command to resume")) from None
                 except BaseException:
                     if self._conn is not None and not self._conn.closed:
                         self._conn.rollback()
                     raise
-            time.sleep(delay)
+            pause(delay)
             delay = min(2.0, delay * 2)
 
     def _drop(self) -> None:
@@ -214,9 +222,9 @@ class PgLedger:
     def close(self) -> None:
         self._stop.set()
         self._heartbeat.join(5)
-        try:
+        try:  # one try: a ledger that is away must not hold an interrupted or failed sweep
             self._call(lambda cur: (cur.execute("DELETE FROM claims WHERE owner=%s", (self.owner,)),
-                                    cur.execute("DELETE FROM slots WHERE owner=%s", (self.owner,))))
+                                    cur.execute("DELETE FROM slots WHERE owner=%s", (self.owner,))), patient=False)
         except JournalError:
             pass  # unreachable: the leases run out by themselves
         with self._lock:

@@ -55,6 +55,7 @@ class CellOutcome:
     credits: float = 0.0
     note: str = ""
     paid_output_pending: bool = False  # failed after its task succeeded: a rerun fetches the output by id
+    from_kept: bool = False  # done from an output an earlier run paid for and kept (nothing sent now)
 
     def __post_init__(self) -> None:
         self.state = CellState(self.state)  # the word or the member: "done" == CellState.DONE

@@ -213,8 +213,9 @@ class SweepRunner:
                                                           resume=c.key in resume, finish=c.key in finish)
                                                  for c in work))
         except BaseException:
-            # Interrupted (Ctrl-C, SIGTERM, an error): the parent says so instead of RUNNING forever.
-            s.writer.finish_parent({"wall_time_s": time.monotonic() - t0}, "KILLED")
+            # Interrupted (Ctrl-C, SIGTERM, an error): the parent says so instead of RUNNING forever,
+            # if the store takes it within seconds (a store that is away is the error being raised).
+            s.writer.abandon_parent({"wall_time_s": time.monotonic() - t0})
             raise
         finally:
             s.progress.close()

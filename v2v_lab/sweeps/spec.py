@@ -24,6 +24,7 @@ from pydantic import (
 
 from ..api.catalog import seed_range
 from ..errors import InputError
+from ..metrics._guard import DEFAULT_TIME_LIMIT_S
 from .spec_yaml import expanded_size, loc_text, node_line, too_deep
 
 __all__ = [
@@ -115,6 +116,9 @@ class Scoring(_Strict):
     frames: int = Field(default=16, ge=2, le=512)
     size: int = Field(default=256, ge=32, le=2160)
     crop: Literal["center", "stretch"] = "center"
+    # How long each metric's code may run on one output; past it the metric is abandoned and its
+    # failure recorded on the run (a plugin that hangs never hangs the sweep).
+    metric_time_limit_s: float = Field(default=DEFAULT_TIME_LIMIT_S, gt=0, le=86400, allow_inf_nan=False)
 
     @field_validator("metrics")
     @classmethod

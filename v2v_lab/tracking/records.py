@@ -21,6 +21,7 @@ from .schema import (
     EXPERIMENT_TAG,
     FAILURE_CODE_TAG,
     FAILURE_TAG,
+    METRIC_ERROR_PREFIX,
     PROMPT_PARAM_CHARS,
     PROVIDER_TAG,
     SCORE_PARAM_PREFIX,
@@ -96,6 +97,7 @@ def cell_record(cell: CellFacts, *, experiment: str, provider: str, api_version:
         tags[SCORING_ERROR_TAG] = scoring_error[:TEXT_TAG_CHARS]
     record = CellRecord(name=run_name(cell), params=params, tags=tags, metrics={**(timing or {}), "credits": credits})
     if report is not None:
+        tags |= {f"{METRIC_ERROR_PREFIX}{name}": why[:TEXT_TAG_CHARS] for name, why in report.errors.items()}
         record.metrics.update(report.values)
         record.series = report.series
         params.update({f"{SCORE_PARAM_PREFIX}{k}": v for k, v in report.params.items()})

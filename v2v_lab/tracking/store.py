@@ -4,10 +4,12 @@ can be written; where its lock files live; and opening it safely when two proces
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import mlflow
@@ -17,6 +19,7 @@ from .._env import env_text
 from .._files import can_write_in
 from .._net import mask_credentials
 from ..errors import InputError
+from .outage import bound_mlflow_http, patient
 
 try:
     import fcntl
@@ -64,22 +67,21 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     return str(path.resolve().parent / "mlruns" / safe)
 
 
-def check_store(uri: str | None = None) -> str:
-    """Refuse, before anything is paid for, a store that cannot be written or does not answer:
-    a SQLite file on a read-only disk took MLflow 105 s to give up, a server where nothing listens
-    kept it retrying for minutes. Returns the resolved URI."""
+def check_store(uri: str | None = None, *, write: bool = True) -> str:
+    """Refuse, before anything is paid for (or read), a store that cannot be written (write=True)
+    or does not answer: a SQLite file on a read-only disk took MLflow 105 s to give up, a server
+    where nothing listens kept it retrying for minutes, a file store is a 39-line traceback on
+    MLflow 3. Returns the resolved URI."""
     resolved = tracking_uri(uri)
     field = _uri_field(uri)
     path = local_store_path(resolved)
     if path is not None:
-        folder = path if urlsplit(resolved).scheme != "sqlite" else path.parent
-        probe = folder
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent  # a folder to be made: its nearest existing parent must be writable
-        if not probe.is_dir() or not can_write_in(probe):
-            raise InputError(field, resolved, f"a store in a writable folder ({probe} cannot be written)")
-        if path.is_file() and not os.access(path, os.W_OK):
-            raise InputError(field, resolved, f"a store file that can be written ({path} is read-only)")
+        is_sqlite = urlsplit(resolved).scheme == "sqlite"
+        if write:
+            _check_writable(resolved, field, path if not is_sqlite else path.parent, path)
+        if not is_sqlite and not _file_stores_allowed():
+            raise InputError(field, resolved, "a database store such as sqlite:///mlflow.db, or a tracking "
+                             "server: this MLflow refuses file stores (MLFLOW_ALLOW_FILE_STORE=true opens one)")
         return resolved
     parts = urlsplit(resolved)
     if parts.scheme in ("http", "https"):
@@ -91,6 +93,26 @@ def check_store(uri: str | None = None) -> str:
             raise InputError(field, resolved, f"a tracking server that answers (nothing answered at "
                              f"{parts.hostname}:{port}: {exc.strerror or type(exc).__name__})") from None
     return resolved
+
+
+def _check_writable(resolved: str, field: str, folder: Path, path: Path) -> None:
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent  # a folder to be made: its nearest existing parent must be writable
+    if not probe.is_dir() or not can_write_in(probe):
+        raise InputError(field, resolved, f"a store in a writable folder ({probe} cannot be written)")
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise InputError(field, resolved, f"a store file that can be written ({path} is read-only)")
+
+
+def _file_stores_allowed() -> bool:
+    """MLflow 3 refuses a file store (./mlruns) unless MLFLOW_ALLOW_FILE_STORE is set; earlier
+    versions take one."""
+    try:
+        from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
+    except ImportError:
+        return True
+    return bool(MLFLOW_ALLOW_FILE_STORE.get())
 
 
 def lock_dir(uri: str) -> Path | None:
@@ -118,18 +140,38 @@ def _store_init_lock(uri: str) -> Iterator[None]:
 
 
 def client(uri: str | None = None) -> MlflowClient:
-    """An MlflowClient whose store exists. Creating (or migrating) a SQLite store is serialised
-    across processes: two sweeps starting at once on a new store raced in MLflow's schema
-    migration and left it unusable for good ("table _alembic_tmp_experiments already exists")."""
+    """An MlflowClient whose store exists, every call of which rides through a part of the store
+    that is away for a while and then says in one line which part it is (outage.py). Creating (or
+    migrating) a SQLite store is serialised across processes: two sweeps starting at once on a new
+    store raced in MLflow's schema migration and left it unusable for good ("table
+    _alembic_tmp_experiments already exists")."""
     resolved = tracking_uri(uri)
     _quiet_run_links()
-    if resolved in _OPENED or urlsplit(resolved).scheme != "sqlite":
-        return MlflowClient(tracking_uri=resolved)
+    scheme = urlsplit(resolved).scheme
+    if scheme in ("http", "https"):
+        bound_mlflow_http()
+    if resolved in _OPENED or scheme != "sqlite":
+        return cast(MlflowClient, _Patient(patient(resolved, MlflowClient, tracking_uri=resolved), resolved))
     with _store_init_lock(resolved):
-        mlflow_client = MlflowClient(tracking_uri=resolved)  # MLflow creates and migrates the schema here
-        mlflow_client.search_experiments(max_results=1)
+        # MLflow creates and migrates the schema here
+        mlflow_client = patient(resolved, MlflowClient, tracking_uri=resolved)
+        patient(resolved, mlflow_client.search_experiments, max_results=1)
     _OPENED.add(resolved)
-    return mlflow_client
+    return cast(MlflowClient, _Patient(mlflow_client, resolved))
+
+
+class _Patient:
+    """An MlflowClient's methods, each called through outage.patient."""
+
+    def __init__(self, mlflow_client: MlflowClient, uri: str):
+        self._client = mlflow_client
+        self._uri = uri
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+        return functools.partial(patient, self._uri, attr)
 
 
 def _quiet_run_links() -> None:

@@ -1,15 +1,16 @@
 """The write side: how a sweep lands in MLflow. All writes go through one thread (one writer),
-which keeps a SQLite store consistent with many cells in flight."""
+which keeps a SQLite store consistent with many cells in flight. A part of the store that is away
+is waited for, then said in one line (outage.py); an interrupted sweep never waits for it."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import socket
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from mlflow.entities import Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from .._failpoints import failpoint
+from .._sync import DaemonWorker
 from ..api import redact
 from .reader import done_cells
 from .schema import (
@@ -90,7 +92,7 @@ class SweepWriter:
     def __init__(self, experiment: str, uri: str | None = None):
         self.uri = tracking_uri(uri)
         self.client = make_client(self.uri)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="v2v-mlflow")
+        self._pool = DaemonWorker("v2v-mlflow")
         self.experiment = experiment
         self.experiment_id = self._pool.submit(ensure_experiment, self.client, self.uri, experiment).result()
         self.parent_run_id: str | None = None
@@ -160,14 +162,22 @@ class SweepWriter:
         return self.parent_run_id
 
     def finish_parent(self, totals: dict[str, float], status: str = "FINISHED") -> None:
-        rid = self.parent_run_id
-        if rid is None:
-            return
+        if self.parent_run_id is not None:
+            self._pool.submit(self._finish, self.parent_run_id, totals, status).result()
 
-        def finish() -> None:
-            self._log_batch(rid, metrics=totals)
-            self.client.set_terminated(rid, status=status)
-        self._pool.submit(finish).result()
+    def abandon_parent(self, totals: dict[str, float], wait_s: float = 3.0) -> None:
+        """The sweep was interrupted or failed: its parent says KILLED if the store takes it within
+        wait_s. Never raises and never waits longer: a store that is away (or a write still stuck
+        ahead of this one) must not hold Ctrl-C or hide the error that ended the sweep; the next
+        sweep ends a parent left RUNNING (end_interrupted_parents)."""
+        if self.parent_run_id is None:
+            return
+        with contextlib.suppress(Exception):  # said by the error that ended the sweep
+            self._pool.submit(self._finish, self.parent_run_id, totals, "KILLED").result(timeout=wait_s)
+
+    def _finish(self, rid: str, totals: dict[str, float], status: str) -> None:
+        self._log_batch(rid, metrics=totals)
+        self.client.set_terminated(rid, status=status)
 
     # -- child runs ----------------------------------------------------------------------------------
     def log_cell(self, *, name: str, params: dict[str, Any], tags: dict[str, str], metrics: dict[str, float],
@@ -224,7 +234,7 @@ class SweepWriter:
         log_values(self.client, rid, params=params, metrics=metrics, series=series)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.close()
 
 
 def _same_fs(a: str, b: str) -> bool:
