@@ -295,6 +295,30 @@ SABOTAGES = [
              "take a zero or negative duration from the environment", "v2v_lab/_env.py",
              "    if not (math.isfinite(value) and value > 0):", "    if not math.isfinite(value):",
              ("tests/reliability/test_round2_keys.py::test_16_bad_durations_in_the_environment_are_one_line_naming_the_variable",)),
+    Sabotage("plugin-isolation", "a metric plugin's failure is recorded on that metric alone, never a crash",
+             "let a metric's exception out of score()", "v2v_lab/metrics/_guard.py",
+             '        raise MetricFailed(f"raised {type(value).__name__}: {_first_line(value)}") from None',
+             "        raise value",
+             ("tests/reliability/test_round2_interruptions.py::"
+              "test_13_a_plugin_that_raises_or_returns_a_string_is_a_recorded_failure_on_that_metric_alone",)),
+    Sabotage("plugin-time-limit", "a metric plugin that never returns is abandoned after its time limit",
+             "wait for a metric however long it runs", "v2v_lab/metrics/_guard.py",
+             "        return box.result(timeout=limit_s)",
+             "        return box.result()",
+             ("tests/reliability/test_round2_interruptions.py::"
+              "test_13_a_plugin_that_never_returns_is_abandoned_after_its_time_limit",)),
+    Sabotage("ctrl-c-forced", "Ctrl-C stops a sweep whatever blocks it (the spend question, a store away)",
+             "never force a Ctrl-C the loop cannot take", "v2v_lab/_sync.py",
+             "            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)",
+             "            pass",
+             ("tests/reliability/test_round2_interruptions.py::"
+              "test_18_ctrl_c_at_the_spend_question_exits_130_in_one_line_and_sends_nothing",)),
+    Sabotage("store-away-one-line", "a part of the store that stays away is one line within the retry window",
+             "wait for the tracking server for ever", "v2v_lab/tracking/outage.py",
+             "            if not err.transient or stopping() or _away_for(uri) >= retry_window_s():",
+             "            if not err.transient or stopping():",
+             ("tests/reliability/test_round2_interruptions.py::"
+              "test_17_the_tracking_server_killed_and_left_down_is_one_line_and_ctrl_c_works",)),
 ]
 
 

@@ -247,16 +247,17 @@ class _Interrupts:
         self._task: asyncio.Task[Any] | None = None
         self._taken = threading.Event()
         self._ended = threading.Event()
-        self._wakeup, self._woken = socket.socketpair()
+        self._woken: socket.socket | None = None  # the wakeup fd's other end, while installed
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         """Our SIGINT handler, and a wakeup fd: a signal the kernel hands to another thread (any
         thread may get a process's SIGINT or SIGTERM) then wakes the loop too, so the main thread
         runs the handler at once instead of sleeping on in its select."""
-        for sock in (self._wakeup, self._woken):
+        wakeup, self._woken = socket.socketpair()
+        for sock in (wakeup, self._woken):
             sock.setblocking(False)
-        previous_fd = signal.set_wakeup_fd(self._wakeup.fileno(), warn_on_full_buffer=False)
+        previous_fd = signal.set_wakeup_fd(wakeup.fileno(), warn_on_full_buffer=False)
         signal.signal(signal.SIGINT, self.on_sigint)
         try:
             yield
@@ -265,16 +266,21 @@ class _Interrupts:
             _STOPPING.clear()  # the run is over: a caller that goes on (a notebook) waits for stores again
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.set_wakeup_fd(previous_fd)
-            self._wakeup.close()
+            wakeup.close()
             self._woken.close()
+            self._woken = None
 
     def watch(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
         self._loop, self._task = loop, task
-        loop.add_reader(self._woken.fileno(), self._drain)
+        if self._woken is not None:
+            loop.add_reader(self._woken.fileno(), self._drain)
 
     def _drain(self) -> None:
-        with contextlib.suppress(OSError):
-            self._woken.recv(4096)  # the handler itself has run (or runs now) in the main thread
+        """The loop woke for a signal: the handler itself runs in the main thread, now."""
+        woken = self._woken
+        if woken is not None:
+            with contextlib.suppress(OSError):
+                woken.recv(4096)
 
     def on_sigint(self, signum: int, frame: Any) -> None:
         if self.requested or self._loop is None or self._loop.is_closed():

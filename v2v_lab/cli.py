@@ -172,6 +172,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         return 0
     for name, value in report.values.items():
         print(f"{name:<26}{value:>10.5f}   ({REGISTRY[name].describe()})")
+    for name, why in report.errors.items():  # a metric that failed is said, beside the others
+        print(f"{name:<26}{'failed':>10}   ({_printable(why)})")
     print(f"frames {report.params['frames']} at {report.params['analysis_size']}, crop {report.params['crop']}, "
           f"decoder {report.params['decoder']}; {report.timings['total_s']:.2f}s")
     return 0

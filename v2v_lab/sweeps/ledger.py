@@ -122,9 +122,10 @@ class PgLedger:
                     self._away_since = self._away_since or now
                     if not patient or stopping() or now - self._away_since >= self.retry_s:
                         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                        waited = f"for {self.retry_s:g} s" if patient and not stopping() else "(not waited for)"
                         raise JournalError(mask_credentials(
-                            f"the ledger at {self.url} did not answer for {self.retry_s:g} s ({why}); every row "
-                            "written before is kept: run the same command to resume")) from None
+                            f"the ledger at {self.url} did not answer {waited} ({why}); every row written before "
+                            "is kept: run the same command to resume")) from None
                 except BaseException:
                     if self._conn is not None and not self._conn.closed:
                         self._conn.rollback()

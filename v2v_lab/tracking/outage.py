@@ -16,7 +16,6 @@ bounded here unless the user set them, so one call never outlasts the window by 
 from __future__ import annotations
 
 import errno
-import math
 import os
 import threading
 import time
@@ -26,14 +25,14 @@ from urllib.parse import urlsplit
 
 from mlflow.exceptions import MlflowException
 
+from .._env import env_seconds
 from .._sync import pause, stopping
-from ..errors import InputError, V2VError
+from ..errors import V2VError
 
 __all__ = ["RETRY_ENV", "StoreError", "bound_mlflow_http", "patient", "retry_window_s", "store_error"]
 
 T = TypeVar("T")
 RETRY_ENV = "V2V_LAB_LEDGER_RETRY_S"
-DEFAULT_RETRY_S = 60.0
 _PAUSE_S = 1.0  # between two tries of a call
 # MLflow's HTTP client, per call: 2 quick retries (0 s, then 2 s apart) and 20 s per request.
 _MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -61,16 +60,8 @@ class StoreError(V2VError):
 
 
 def retry_window_s() -> float:
-    raw = os.environ.get(RETRY_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RETRY_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise InputError(RETRY_ENV, raw, "a number of seconds, 0 or more (how long a part of the store may be away)")
-    return value
+    """How long a part of the store may be away before a sweep gives up: V2V_LAB_LEDGER_RETRY_S."""
+    return env_seconds(RETRY_ENV)
 
 
 def bound_mlflow_http() -> None:
