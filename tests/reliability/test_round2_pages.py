@@ -117,7 +117,8 @@ def _page_error(query: dict[str, str], uri: str, monkeypatch) -> str:
     return _markup(namespace["box"])
 
 
-def test_every_widget_holds_what_strangers_wrote_escaped(study, monkeypatch):
+def test_every_widget_holds_what_strangers_wrote_escaped(study, monkeypatch, tmp_path):
+    monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "state"))  # the monitor's sweep keeps its journal there
     uri = study["uri"]
     browser = RunBrowser("xss", tracking_uri=uri)
     browser.run.value = study["marked"]  # its status and failure in the detail pane
