@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast reliability notebooks browser postgres lint bench sabotage clean team-up team-down
+.PHONY: sdk-check demo test test-fast reliability notebooks browser postgres lint bench sabotage clean team-up team-down
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,3 +73,9 @@ bench: $(STAMP) browser
 clean:
 	@test ! -d .v2v-lab/team || $(BIN)/python tools/team_stack.py down
 	rm -rf $(VENV) .v2v-lab mlflow.db mlruns .pytest_cache
+
+# The newest official SDK, in a temporary environment: what its video_to_video models add or remove
+# against the catalog (the suite holds the catalog to the SDK version pinned in pyproject.toml).
+sdk-check: $(STAMP)
+	@rm -rf $(VENV)/sdk-newest && $(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/sdk-newest runwayml
+	@PYTHONPATH=$(VENV)/sdk-newest:. $(BIN)/python tools/sdk_fields.py --diff; status=$$?; rm -rf $(VENV)/sdk-newest; exit $$status

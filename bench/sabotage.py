@@ -319,6 +319,21 @@ SABOTAGES = [
              "            if not err.transient or stopping():",
              ("tests/reliability/test_round2_interruptions.py::"
               "test_17_the_tracking_server_killed_and_left_down_is_one_line_and_ctrl_c_works",)),
+    Sabotage("key-options", "cells an earlier main finished keep their keys",
+             "put an (empty) options entry in every cell key", "v2v_lab/sweeps/plan.py",
+             '               "provider": provider, "repeat": repeat}',
+             '               "provider": provider, "repeat": repeat, "options": {}}',
+             ("tests/test_catalog.py::test_cells_finished_by_an_earlier_main_keep_their_keys",)),
+    Sabotage("emulator-fields", "the emulator takes exactly the fields the SDK types for each model",
+             "let the emulator take only the older models' fields", "v2v_lab/emulator/validate.py",
+             "    return set(spec.wire_fields)",
+             '    return {"model", "promptText", "seed", "ratio", "contentModeration", spec.video_field}',
+             ("tests/test_doors.py::test_runwayml_sdk_creates_and_awaits_every_model_it_types",)),
+    Sabotage("option-check", "a model's own fields are checked before anything is sent",
+             "skip the per-model option checks", "v2v_lab/api/validation.py",
+             "    check_options(req.options, spec)\n",
+             "",
+             ("tests/test_catalog.py::test_a_models_options_are_refused_by_field_before_anything_is_sent",)),
 ]
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ import mlflow
 import pytest
 import yaml
 
+from v2v_lab.api.catalog import load_catalog
 from v2v_lab.tracking.store import client as make_client
 
 from .conftest import DEMO, ROOT, TEST_OUTPUT, free_port, on_a_terminal
@@ -472,3 +474,47 @@ def test_the_public_api_is_exactly_what_the_readme_documents():
         mod = importlib.import_module(name)
         assert isinstance(getattr(mod, "__all__", None), list), f"{name} has no __all__"
         assert all(hasattr(mod, n) for n in mod.__all__), name
+
+
+# Each of the SDK's video_to_video models with a request of its own shape: the source in the field
+# the SDK names, the model's own fields beside it.
+SDK_MODEL_REQUESTS: dict[str, dict] = {
+    "aleph2": {"target_aspect_ratio": "9:16", "seed": 3},
+    "seedance2": {"duration": 4, "audio": True, "seed": 1, "ratio": "1280:720"},
+    "seedance2_fast": {"duration": "auto"},
+    "seedance2_mini": {"ratio": "640:640"},
+    "seedance2_5": {"mode": "reference", "draft": True},
+    "hailuo3": {"resolution": "768p", "duration": 6},
+    "gemini_omni_flash": {},
+    "gemini_omni_flash_1.1": {"mode": "edit", "duration": "auto"},
+    "klingO3_standard": {"provider_settings": {"keep_original_sound": False}},
+    "klingO3_pro": {},
+    "klingO3_4k": {},
+    "kling_4": {"ratio": "auto_720p"},
+}
+
+
+def test_runwayml_sdk_creates_and_awaits_every_model_it_types(served):
+    """The official SDK (the version pinned in the dev dependencies) sends each of its 12 models'
+    requests to `v2v-lab emulator`, which takes each and renders it; a field a model does not take
+    is Runway's 400, naming the field."""
+    import runwayml
+    from runwayml.types import video_to_video_create_params as params
+
+    typed = {typing.get_args(typing.get_type_hints(v)["model"])[0] for v in typing.get_args(params.VideoToVideoCreateParams)}
+    assert typed == set(SDK_MODEL_REQUESTS), typed ^ set(SDK_MODEL_REQUESTS)
+    sdk = runwayml.RunwayML(api_key=KEY, base_url=served, max_retries=0)
+    uri = sdk.uploads.create_ephemeral(file=DEMO).uri
+    table = {}
+    for model, extra in SDK_MODEL_REQUESTS.items():
+        source = "video_uri" if load_catalog()[model].video_field == "videoUri" else "prompt_video"
+        created = sdk.video_to_video.create(model=model, prompt_text="noir, rain", **{source: uri}, **extra)
+        task = created.wait_for_task_output(timeout=120)
+        table[model] = (task.status, sorted(extra))
+    assert all(status == "SUCCEEDED" for status, _ in table.values()), table
+    with pytest.raises(runwayml.BadRequestError, match="resolution"):
+        sdk.video_to_video.create(model="seedance2", prompt_video=uri, extra_body={"resolution": "768p"})
+    with pytest.raises(runwayml.BadRequestError, match="duration"):
+        sdk.video_to_video.create(model="hailuo3", prompt_video=uri, prompt_text="x", duration=99)
+    with pytest.raises(runwayml.BadRequestError, match="seed"):
+        sdk.video_to_video.create(model="kling_4", video_uri=uri, prompt_text="x", extra_body={"seed": 1})

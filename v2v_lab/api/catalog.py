@@ -7,17 +7,17 @@ from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .._env import env_text
 from ..errors import InputError
 
 __all__ = [
-    "PROVIDER_NAMES", "RUNWAY_API_VERSION", "Catalog", "InputLimits", "ModelSpec", "build_catalog",
-    "load_catalog", "seed_range",
+    "ITEM_KEYS", "ITEM_MEDIA", "PROVIDER_NAMES", "RUNWAY_API_VERSION", "Catalog", "FieldSpec", "InputLimits",
+    "ModelSpec", "Rule", "build_catalog", "load_catalog", "models_table", "option_names", "seed_range", "wire_name",
 ]
 
 RUNWAY_API_VERSION = "2024-11-06"
@@ -35,8 +35,161 @@ class InputLimits(BaseModel):
     max_height: int = Field(gt=0)
 
 
+# What a list field holds, as the wire writes each item (the SDK's TypedDict keys).
+ITEM_KEYS: dict[str, tuple[str, ...]] = {
+    "image": ("uri",), "image_typed": ("type", "uri"), "image_positioned": ("position", "uri"),
+    "video": ("type", "uri"), "audio": ("type", "uri"), "keyframe": ("at", "range", "seconds", "uri"),
+}
+# The kind of media each item names (a local file is probed as one and uploaded).
+ITEM_MEDIA: dict[str, str] = {"image": "image", "image_typed": "image", "image_positioned": "image",
+                              "video": "video", "audio": "audio", "keyframe": "image"}
+
+
+def wire_name(name: str) -> str:
+    """A field's wire name: the SDK's snake_case name in camelCase (target_aspect_ratio -> targetAspectRatio)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+class FieldSpec(BaseModel):
+    """One request field of one model, as the SDK types it. `name` is the SDK's snake_case name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    name: str
+    type: Literal["string", "integer", "boolean", "list", "object"] = "string"
+    enum: tuple[str | int, ...] = ()
+    deprecated: tuple[str, ...] = ()    # spellings the server still takes but no longer offers
+    minimum: int | None = None
+    maximum: int | None = None
+    auto: bool = False                  # an integer that also takes "auto"
+    items: Literal["image", "image_typed", "image_positioned", "video", "audio", "keyframe"] | None = None
+    max_items: int | None = Field(default=None, gt=0)
+    keys: tuple[str, ...] = ()          # an object's wire keys
+    default: Any = None
+    required: bool = False
+
+    @property
+    def wire(self) -> str:
+        return wire_name(self.name)
+
+    @property
+    def scalar(self) -> bool:
+        """A string, integer or boolean: a list of them in a spec is an axis."""
+        return self.type in ("string", "integer", "boolean")
+
+    def takes(self) -> str:
+        """What the field takes, in words for an error line."""
+        if self.enum:
+            return "one of " + ", ".join(str(v) for v in self.enum)
+        if self.type == "integer":
+            low = "" if self.minimum is None else f" from {self.minimum}"
+            high = "" if self.maximum is None else f" to {self.maximum}"
+            return f"an integer{low}{high}" + (" or auto" if self.auto else "")
+        if self.type == "boolean":
+            return "true or false"
+        if self.type == "list":
+            what = ITEM_MEDIA.get(self.items or "", "item")
+            most = f"at most {self.max_items} " if self.max_items else ""
+            return f"a list of {most}{what}s" + (" ({uri, seconds | at})" if self.items == "keyframe" else "")
+        if self.type == "object":
+            return "a mapping of " + ", ".join(self.keys)
+        return "a non-empty text"
+
+    def accepts(self, value: Any) -> bool:
+        """Whether a wire value has this field's type, enum and range (list items are checked
+        for form when the request is built)."""
+        if self.enum or self.deprecated:
+            return value in self.enum or value in self.deprecated
+        if self.type == "integer":
+            if self.auto and value == "auto":
+                return True
+            if isinstance(value, bool) or not isinstance(value, int):
+                return False
+            return ((self.minimum is None or value >= self.minimum)
+                    and (self.maximum is None or value <= self.maximum))
+        if self.type == "boolean":
+            return isinstance(value, bool)
+        if self.type == "list":
+            return isinstance(value, (list, tuple)) and bool(value) and (
+                self.max_items is None or len(value) <= self.max_items)
+        if self.type == "object":
+            return isinstance(value, dict)
+        return isinstance(value, str) and bool(value.strip())
+
+
+class Rule(BaseModel):
+    """A rule between fields, as the SDK's docs state it: when the fields in `when` hold those
+    values ("*": any value given), the fields in `forbid` may not be given and those in `require`
+    must hold the value named."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: dict[str, Any]
+    forbid: tuple[str, ...] = ()
+    require: dict[str, Any] = Field(default_factory=dict)
+    why: str = ""
+
+    def applies(self, values: Mapping[str, Any]) -> bool:
+        return all(k in values and (v == "*" or values[k] == v) for k, v in self.when.items())
+
+    def broken_by(self, values: Mapping[str, Any], defaults: Mapping[str, Any]) -> str | None:
+        """The field the given values break this rule on, or None (a field not given holds its
+        default for `require`, and is absent for `forbid`)."""
+        if not self.applies(values):
+            return None
+        for name in self.forbid:
+            if name in values:
+                return name
+        for name, want in self.require.items():
+            if values.get(name, defaults.get(name)) != want:
+                return name
+        return None
+
+
+# Keys of the catalog's format before per-model fields: a user's catalog file may still use them.
+_LEGACY_KEYS = ("ratios", "target_aspect_ratios", "max_references", "max_keyframes", "seed_min", "seed_max",
+                "ratio_ignored_since")
+
+
+def _from_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """An entry written in the older format (ratios:, max_references:, seed_min: ...) as fields."""
+    if not any(k in data for k in _LEGACY_KEYS):
+        return data
+    data = dict(data)
+    fields = {k: dict(v) for k, v in (data.get("fields") or {}).items()}
+    ratios = data.pop("ratios", None)
+    if ratios:
+        fields["ratio"] = {**fields.get("ratio", {}), "enum": list(ratios)}
+    aspects = data.pop("target_aspect_ratios", None)
+    if aspects:
+        fields["target_aspect_ratio"] = {**fields.get("target_aspect_ratio", {}), "enum": list(aspects)}
+    for key, name, items in (("max_references", "references", "image_typed"), ("max_keyframes", "keyframes", "keyframe")):
+        _list_from_legacy(fields, data.pop(key, None), name, items)
+    for key, bound in (("seed_min", "minimum"), ("seed_max", "maximum")):
+        if key in data:
+            fields["seed"] = {"type": "integer", **fields.get("seed", {}), bound: data.pop(key)}
+    if "ratio_ignored_since" in data:
+        since = data.pop("ratio_ignored_since")
+        data["ratio_ignored"] = f"since {since}: the input video decides the output size" if since else None
+    data["fields"] = fields
+    return data
+
+
+def _list_from_legacy(fields: dict[str, Any], most: int | None, name: str, items: str) -> None:
+    """max_references: N / max_keyframes: N as a list field (0: the model takes none)."""
+    if most is None:
+        return
+    if most:
+        fields[name] = {"type": "list", "items": items, **fields.get(name, {}), "max_items": most}
+    else:
+        fields.pop(name, None)
+
+
 class ModelSpec(BaseModel):
-    """One catalog entry. Field names follow the data file."""
+    """One catalog entry: everything a request to this model may hold, its limits and its price.
+    The one home of a model's request shape: validation, the request body, the emulator's checks,
+    the spec's per-model options and the run tables all read it."""
 
     # A price or a length that is NaN, infinite, zero or negative would price cells at 0 (or NaN)
     # and wave them past every budget: refused by name when the catalog is read.
@@ -47,28 +200,144 @@ class ModelSpec(BaseModel):
     video_field: str = "videoUri"
     prompt_required: bool = True
     prompt_max_utf16: int = Field(default=1000, gt=0)
-    ratios: tuple[str, ...] = ()
-    target_aspect_ratios: tuple[str, ...] = ()
-    ratio_ignored_since: str | None = None
-    max_references: int = Field(default=0, ge=0)
-    max_keyframes: int = Field(default=0, ge=0)
-    seed_min: int = 0
-    seed_max: int = 2**32 - 1  # an unsigned 32-bit seed, as Runway's API documents it
+    fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+    ratio_ignored: str | None = None
+    retired: str | None = None
     input: InputLimits
     credits_per_second: float = Field(gt=0)
     credits_per_second_confirmed: bool = True
     max_output_seconds: float = Field(gt=0)
+    output_seconds: Literal["input", "duration"] = "input"
     output_fps: float = Field(default=24, gt=0)
     providers: tuple[str, ...]
 
-    def expected_output_seconds(self, input_seconds: float | None) -> float:
-        """Output length for an input of this length: the input, capped by what the model renders."""
-        if input_seconds is None:
-            return self.max_output_seconds
-        return min(self.max_output_seconds, input_seconds)
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_named(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = _from_legacy(data)
+        raw = data.get("fields") or {}
+        if isinstance(raw, dict):
+            data = {**data, "fields": {k: ({"name": k, **v} if isinstance(v, dict) else v) for k, v in raw.items()}}
+        return data
 
-    def estimate_credits(self, input_seconds: float | None) -> float:
-        return self.credits_per_second * self.expected_output_seconds(input_seconds)
+    # -- what older code reads, derived from the fields -----------------------------------------
+    @property
+    def ratios(self) -> tuple[str, ...]:
+        f = self.fields.get("ratio")
+        return tuple(str(v) for v in f.enum) if f else ()
+
+    @property
+    def takes_ratio(self) -> bool:
+        return "ratio" in self.fields
+
+    @property
+    def target_aspect_ratios(self) -> tuple[str, ...]:
+        f = self.fields.get("target_aspect_ratio")
+        return tuple(str(v) for v in f.enum) if f else ()
+
+    @property
+    def max_references(self) -> int:
+        f = self.fields.get("references")
+        return (f.max_items or 1) if f else 0
+
+    @property
+    def max_keyframes(self) -> int:
+        f = self.fields.get("keyframes")
+        return (f.max_items or 1) if f else 0
+
+    @property
+    def takes_seed(self) -> bool:
+        return "seed" in self.fields
+
+    @property
+    def seed_min(self) -> int:
+        f = self.fields.get("seed")
+        return f.minimum if f and f.minimum is not None else 0
+
+    @property
+    def seed_max(self) -> int:
+        f = self.fields.get("seed")
+        return f.maximum if f and f.maximum is not None else 2**32 - 1  # Runway's unsigned 32-bit seed
+
+    @property
+    def wire_fields(self) -> dict[str, str]:
+        """Every wire name a body to this model may hold, to its field name."""
+        names = {"model": "model", "promptText": "prompt_text", self.video_field: "video"}
+        return {**names, **{f.wire: n for n, f in self.fields.items()}}
+
+    def field(self, name: str, label: str) -> FieldSpec:
+        """The field by its snake_case name; an unknown one is refused naming what the model takes."""
+        if name not in self.fields:
+            raise InputError(label, name, f"a field {self.name} takes: {', '.join(sorted(self.fields)) or 'none'}")
+        return self.fields[name]
+
+    def broken_rule(self, values: Mapping[str, Any]) -> tuple[Rule, str] | None:
+        """The first rule these option values break, and the field they break it on."""
+        defaults = {n: f.default for n, f in self.fields.items() if f.default is not None}
+        for rule in self.rules:
+            name = rule.broken_by(values, defaults)
+            if name is not None:
+                return rule, name
+        return None
+
+    def expected_output_seconds(self, input_seconds: float | None,
+                                options: Mapping[str, Any] | None = None) -> float:
+        """Output length: what `duration` asks ("auto" or absent: the input's length), else the
+        input's, capped by what the model renders."""
+        longest = self.max_output_seconds if input_seconds is None else min(self.max_output_seconds, input_seconds)
+        if self.output_seconds == "duration" and "duration" in self.fields:
+            asked = (options or {}).get("duration", self.fields["duration"].default)
+            if isinstance(asked, int) and not isinstance(asked, bool):
+                return float(min(asked, self.max_output_seconds))
+        return longest
+
+    def estimate_credits(self, input_seconds: float | None, options: Mapping[str, Any] | None = None) -> float:
+        return self.credits_per_second * self.expected_output_seconds(input_seconds, options)
+
+    def differences_from_sdk(self, sdk_model: Any) -> list[str]:
+        """One line per way this entry differs from what the official SDK types for the model
+        (tools/sdk_fields.py reads the SDK; tests/test_catalog_sdk.py asks for none)."""
+        out: list[str] = []
+        mine = {n: f for n, f in self.fields.items()}
+        theirs = {n: f for n, f in sdk_model.fields.items() if n not in ("prompt_text",) and f.wire != self.video_field}
+        for n in sorted(set(theirs) - set(mine)):
+            out.append(f"{self.name}.{n}: in the SDK ({theirs[n].kind}), not in the catalog")
+        for n in sorted(set(mine) - set(theirs)):
+            out.append(f"{self.name}.{n}: in the catalog, not in the SDK")
+        if self.video_field not in {f.wire for f in sdk_model.fields.values() if f.required}:
+            out.append(f"{self.name}: the source video goes in {self.video_field}, the SDK has no such required field")
+        prompt = sdk_model.fields.get("prompt_text")
+        if prompt is None or prompt.required != self.prompt_required:
+            out.append(f"{self.name}.prompt_text: required is {self.prompt_required} here, "
+                       f"{'absent' if prompt is None else prompt.required} in the SDK")
+        for n in sorted(set(mine) & set(theirs)):
+            out += _field_differences(self.name, mine[n], theirs[n])
+        return out
+
+
+def _field_differences(model: str, mine: FieldSpec, theirs: Any) -> list[str]:
+    out = []
+    where = f"{model}.{mine.name}"
+    if mine.wire != theirs.wire:
+        out.append(f"{where}: wire name {mine.wire} here, {theirs.wire} in the SDK")
+    kind = "string" if mine.enum and all(isinstance(v, str) for v in mine.enum) else mine.type
+    if kind != theirs.kind:
+        out.append(f"{where}: {kind} here, {theirs.kind} in the SDK")
+    if mine.required != theirs.required:
+        out.append(f"{where}: required is {mine.required} here, {theirs.required} in the SDK")
+    if set(mine.enum) | set(mine.deprecated) != set(theirs.enum):
+        added = sorted(map(str, set(theirs.enum) - set(mine.enum) - set(mine.deprecated)))
+        gone = sorted(map(str, (set(mine.enum) | set(mine.deprecated)) - set(theirs.enum)))
+        out.append(f"{where}: enum differs (the SDK adds {added or 'none'}, drops {gone or 'none'})")
+    if mine.auto != theirs.auto:
+        out.append(f"{where}: takes 'auto' is {mine.auto} here, {theirs.auto} in the SDK")
+    keys = ITEM_KEYS.get(mine.items or "", ()) if mine.type == "list" else mine.keys
+    if sorted(keys) != sorted(theirs.item_keys):
+        out.append(f"{where}: keys {sorted(keys)} here, {sorted(theirs.item_keys)} in the SDK")
+    return out
 
 
 class Catalog(Mapping[str, ModelSpec]):
@@ -159,6 +428,26 @@ def seed_range() -> tuple[int, int]:
     is chosen (each model's own range is checked again when its request is built)."""
     models = load_catalog().values()
     return min(m.seed_min for m in models), max(m.seed_max for m in models)
+
+
+def option_names(catalog: Catalog | None = None) -> tuple[str, ...]:
+    """Every per-model field some model of the catalog takes, beyond the ones a sweep names on its
+    own (seed, ratio, references, content_moderation): the run tables' option columns."""
+    catalog = catalog or load_catalog()
+    own = {"seed", "ratio", "references", "content_moderation"}
+    return tuple(sorted({n for m in catalog.values() for n in m.fields} - own))
+
+
+def models_table(catalog: Catalog | None = None) -> list[str]:
+    """The catalog as the README's table of models (a test holds the README to it)."""
+    out = ["| model | source field | seed | its own fields | credits/s | retired on Runway's API |",
+           "|---|---|---|---|---|---|"]
+    for name, m in (catalog or load_catalog()).items():
+        own = ", ".join(f"`{f}`" for f in sorted(m.fields) if f != "seed") or "none"
+        price = f"{m.credits_per_second:g}" + ("" if m.credits_per_second_confirmed else " (unconfirmed)")
+        out.append(f"| `{name}` | `{m.video_field}` | {'yes' if m.takes_seed else 'no'} | {own} | {price} | "
+                   f"{'yes' if m.retired else 'no'} |")
+    return out
 
 
 def load_catalog(*extra: str | os.PathLike[str]) -> Catalog:

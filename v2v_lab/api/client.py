@@ -190,13 +190,16 @@ class AsyncRunwayClient:
         if request.ratio is not None:
             body["ratio"] = request.ratio
         if reference_uris:
-            body["references"] = [{"type": "image", "uri": u} for u in reference_uris]
+            typed = spec.fields["references"].items == "image_typed" if "references" in spec.fields else True
+            body["references"] = [{"type": "image", "uri": u} if typed else {"uri": u} for u in reference_uris]
         if request.content_moderation:
             body["contentModeration"] = dict(request.content_moderation)
         if request.keyframes:
             body["keyframes"] = [dict(k) for k in request.keyframes]
         if request.target_aspect_ratio:
             body["targetAspectRatio"] = request.target_aspect_ratio
+        for name, value in sorted(request.options.items()):
+            body[spec.fields[name].wire] = value
         return body
 
     # -- tasks -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from .providers import Provider
 
 __all__ = [
     "MODERATION_THRESHOLDS", "GenerationRequest", "check_input", "check_model", "check_moderation",
-    "check_prompt", "check_ratio", "check_seed", "check_url", "check_video_file", "is_local_path", "uri_kind",
+    "check_options", "check_prompt", "check_ratio", "check_seed", "check_url", "check_video_file", "is_local_path", "uri_kind",
     "utf16_len", "validate_request",
 ]
 
@@ -35,6 +35,9 @@ class GenerationRequest:
     content_moderation: dict[str, str] | None = None
     keyframes: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     target_aspect_ratio: str | None = None
+    # The model's own scalar fields by their snake_case names (duration, resolution, mode, audio,
+    # draft, output_format, prores_profile...), as the catalog lists them for the model.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def utf16_len(text: str) -> int:
@@ -65,6 +68,8 @@ def check_model(catalog: Catalog, model: str, provider: Provider) -> ModelSpec:
 def check_seed(seed: Any, spec: ModelSpec, field_name: str = "seed") -> int | None:
     if seed is None:
         return None
+    if not spec.takes_seed:
+        raise InputError(field_name, seed, f"no seed: {spec.name} takes none (each task is an unseeded draw)")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError(field_name, seed, f"an integer from {spec.seed_min} to {spec.seed_max}")
     if not spec.seed_min <= seed <= spec.seed_max:
@@ -94,11 +99,35 @@ def check_prompt(prompt: Any, spec: ModelSpec, field_name: str = "prompt") -> No
 def check_ratio(ratio: Any, spec: ModelSpec, field_name: str = "ratio") -> None:
     if ratio is None:
         return
-    if not spec.ratios:
+    if not spec.takes_ratio:
         raise InputError(field_name, ratio, f"no ratio: {spec.name}'s output follows its input"
                          + (" (use target_aspect_ratio)" if spec.target_aspect_ratios else ""))
-    if ratio not in spec.ratios:
+    if spec.ratios and ratio not in spec.ratios:
         raise InputError(field_name, ratio, f"one of {', '.join(spec.ratios)} for {spec.name}")
+
+
+# Fields a GenerationRequest holds as attributes of their own, never among its options.
+_OWN_FIELDS = ("seed", "ratio", "references", "content_moderation", "keyframes", "target_aspect_ratio")
+
+
+def check_options(options: Any, spec: ModelSpec, label: str = "option") -> None:
+    """The model's own fields: each one the model takes, of its type, enum and range, and
+    together within the model's rules. An error names the model, the field and what it takes."""
+    if not isinstance(options, dict):
+        raise InputError(label, options, "a mapping of field name to value")
+    for name, value in options.items():
+        if name in _OWN_FIELDS:
+            raise InputError(f"{label} {name}", value, f"the request's own {name} (not an option)")
+        f = spec.field(name, f"{label} {name}")
+        if not f.scalar:
+            raise InputError(f"{label} {name}", value, f"a string, integer or boolean field ({name} is a {f.type})")
+        if not f.accepts(value):
+            raise InputError(f"{label} {name}", value, f"{f.takes()} for {spec.name}")
+    broken = spec.broken_rule(options)
+    if broken is not None:
+        rule, name = broken
+        raise InputError(f"{label} {name}", options.get(name), f"{rule.why or 'a value its rules allow'} "
+                         f"for {spec.name}")
 
 
 def check_moderation(value: Any, field_name: str = "content_moderation") -> None:
@@ -175,6 +204,7 @@ def validate_request(req: GenerationRequest, catalog: Catalog, provider: Provide
     check_seed(req.seed, spec)
     check_ratio(req.ratio, spec)
     check_moderation(req.content_moderation)
+    check_options(req.options, spec)
     if len(req.references) > spec.max_references:
         raise InputError("references", list(req.references),
                          f"at most {spec.max_references} reference image(s) for {spec.name}")

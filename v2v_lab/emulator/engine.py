@@ -86,12 +86,20 @@ class RenderResult:
 def output_size(info: VideoInfo, ratio: str | None, render_scale: float) -> tuple[int, int]:
     w: float
     h: float
-    if ratio:
+    if ratio and _pixels(ratio):
         w, h = parse_ratio(ratio)
-    else:
+        if max(w, h) <= 32:  # an aspect ("16:9"), not a size: the input's long side at that shape
+            side = min(1280, max(info.width, info.height))
+            w, h = (side, side * h / w) if w >= h else (side * w / h, side)
+    else:  # none, or a named one ("adaptive", "auto_720p"): the output follows the input
         s = min(1.0, 1280 / max(info.width, info.height))
         w, h = info.width * s, info.height * s
     return even(w * render_scale), even(h * render_scale)
+
+
+def _pixels(ratio: str) -> bool:
+    w, sep, h = ratio.partition(":")
+    return bool(sep) and w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0
 
 
 def _source_frames(info: VideoInfo, out_w: int, out_h: int) -> tuple[Iterator[np.ndarray], Callable]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..api.catalog import ModelSpec
+from ..api.catalog import ModelSpec, wire_name
 
 __all__ = ["FIELD_CHECKS", "Rejected", "allowed_fields", "check_body", "utf16_len"]
 
@@ -37,14 +37,8 @@ def _is_unicode(text: str) -> bool:
 
 
 def allowed_fields(spec: ModelSpec) -> set[str]:
-    fields = {"model", "promptText", "seed", "contentModeration", "ratio", spec.video_field}
-    if spec.max_references:
-        fields.add("references")
-    if spec.max_keyframes:
-        fields.add("keyframes")
-    if spec.target_aspect_ratios:
-        fields |= {"targetAspectRatio", "outputFormat"}
-    return fields
+    """The wire keys the SDK types for this model (the catalog is held to the SDK by a test)."""
+    return set(spec.wire_fields)
 
 
 def check_body(body: dict[str, Any], spec: ModelSpec) -> None:
@@ -97,9 +91,12 @@ def _references(body: dict[str, Any], spec: ModelSpec) -> None:
         return
     if not isinstance(refs, list) or len(refs) > spec.max_references:
         raise Rejected(400, f"references: Array must contain at most {spec.max_references} element(s)")
+    typed = spec.fields["references"].items == "image_typed"
     for k, ref in enumerate(refs):
-        if not isinstance(ref, dict) or ref.get("type") != "image" or not isinstance(ref.get("uri"), str):
-            raise Rejected(400, f"references.{k}: expected {{type: 'image', uri: string}}")
+        if (not isinstance(ref, dict) or not isinstance(ref.get("uri"), str)
+                or (typed and ref.get("type") != "image")):
+            raise Rejected(400, f"references.{k}: expected {{type: 'image', uri: string}}" if typed
+                           else f"references.{k}.uri: Required")
 
 
 def _moderation(body: dict[str, Any], spec: ModelSpec) -> None:
@@ -117,6 +114,9 @@ def _output_shape(body: dict[str, Any], spec: ModelSpec) -> None:
     if aspect is not None and aspect not in spec.target_aspect_ratios:
         raise Rejected(400, f"targetAspectRatio: Invalid enum value. Expected {' | '.join(spec.target_aspect_ratios)}")
     fmt = body.get("outputFormat")
+    formats = spec.fields["output_format"].enum if "output_format" in spec.fields else ("mp4",)
+    if fmt is not None and fmt not in formats:
+        raise Rejected(400, f"outputFormat: Invalid enum value. Expected {' | '.join(map(str, formats))}")
     if fmt is not None and fmt != "mp4":
         raise Rejected(400, "outputFormat: the emulator renders mp4 only")
 
@@ -138,6 +138,37 @@ def _keyframes(body: dict[str, Any], spec: ModelSpec) -> None:
         raise Rejected(400, "keyframes: either every keyframe has a range or none does")
 
 
+# Checked by their own functions above; every other field by its type, enum and range.
+_OWN_CHECKS = {"model", "promptText", "seed", "ratio", "references", "contentModeration", "targetAspectRatio",
+               "outputFormat", "keyframes"}
+
+
+def _typed_fields(body: dict[str, Any], spec: ModelSpec) -> None:
+    for wire, name in spec.wire_fields.items():
+        if wire in _OWN_CHECKS or wire == spec.video_field or wire not in body:
+            continue
+        f = spec.fields[name]
+        if not f.accepts(body[wire]):
+            expected = (" | ".join(f"'{v}'" for v in f.enum) if f.enum else f.takes())
+            raise Rejected(400, f"{wire}: Invalid input. Expected {expected}, received {body[wire]!r}")
+        if f.type == "list":
+            for k, item in enumerate(body[wire]):
+                if not isinstance(item, dict) or not isinstance(item.get("uri"), str):
+                    raise Rejected(400, f"{wire}.{k}.uri: Required")
+                want = {"video": "video", "audio": "audio"}.get(f.items or "")
+                if want and item.get("type") != want:
+                    raise Rejected(400, f"{wire}.{k}.type: Invalid literal value, expected '{want}'")
+
+
+def _rules(body: dict[str, Any], spec: ModelSpec) -> None:
+    given = {name: body[wire] for wire, name in spec.wire_fields.items() if wire in body}
+    broken = spec.broken_rule(given)
+    if broken is not None:
+        rule, name = broken
+        raise Rejected(400, f"{wire_name(name)}: Invalid input ({rule.why or 'not allowed with these fields'})")
+
+
 # In the order Runway reports them: the first complaint is the service's first.
 FIELD_CHECKS: tuple[Callable[[dict[str, Any], ModelSpec], None], ...] = (
-    _known_keys, _video, _prompt, _seed, _ratio, _references, _moderation, _output_shape, _keyframes)
+    _known_keys, _video, _prompt, _seed, _ratio, _references, _moderation, _output_shape, _keyframes,
+    _typed_fields, _rules)

@@ -194,7 +194,9 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
 async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -> tuple[Task, dict[str, float]]:
     """Create (or take up) the task, wait, download. Retries INTERNAL failures within the limit."""
     exp, journal, client = s.experiment, s.journal, s.client
-    request = GenerationRequest(cell.video, cell.prompt, cell.model, cell.seed, cell.ratio,
+    # A model that takes no seed gets none: the seed then names one unseeded repeat of the cell.
+    seed = cell.seed if client.catalog[cell.model].takes_seed else None
+    request = GenerationRequest(cell.video, cell.prompt, cell.model, seed, cell.ratio,
                                 (cell.reference,) if cell.reference else (), cell.content_moderation)
     attempts = 0
     task_id: str | None = None
@@ -367,3 +369,4 @@ def _actual_credits(client: AsyncRunwayClient, cell: Cell, report: ScoreReport |
     if report is None or report.frames is None:
         return None
     return client.catalog[cell.model].credits_per_second * report.frames.output.duration_s
+

@@ -215,7 +215,8 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
         mspec = specs[model]
         combo = {"video": video, "model": model, "prompt": prompt, "seed": seed, "ratio": ratio, "reference": ref}
         try:
-            check_seed(seed, mspec)
+            if mspec.takes_seed:  # for a model without one, each seed is an unseeded repeat
+                check_seed(seed, mspec)
             check_ratio(ratio, mspec)
             if ref is not None and mspec.max_references < 1:
                 raise InputError("references", ref, f"no reference image for {model}")
@@ -306,10 +307,14 @@ def _check_inputs(specs: dict[str, ModelSpec], provider: Provider, videos: list[
 def _price_and_ratio_warnings(spec: SweepSpec, specs: dict[str, ModelSpec], provider: Provider) -> list[str]:
     warnings = []
     for model, mspec in specs.items():
-        if mspec.ratio_ignored_since and len(set(spec.ratios)) > 1:
-            warnings.append(f"{model}: the real endpoint ignores ratio since {mspec.ratio_ignored_since} "
-                            "(the input video decides the output size); a ratio sweep on it only "
-                            "differs on the emulator")
+        if mspec.ratio_ignored and len(set(spec.ratios)) > 1:
+            warnings.append(f"{model}: the real endpoint ignores ratio {mspec.ratio_ignored}; a ratio "
+                            "sweep on it only differs on the emulator")
+        if not mspec.takes_seed and spec.seed_count() > 1:
+            warnings.append(f"{model} takes no seed: its {spec.seed_count()} seeds are unseeded repeats")
+        if mspec.retired and provider.paid:
+            warnings.append(f"{model}: {mspec.retired}; the endpoint may refuse it (a refusal is a failed "
+                            "cell, never a charge)")
         if not mspec.credits_per_second_confirmed and provider.paid:
             warnings.append(f"{model}: {mspec.credits_per_second:g} credits/s is an unconfirmed price")
     return warnings
@@ -341,6 +346,8 @@ def _no_value_every_model_refuses(specs: dict[str, Any], seeds: list[Any], ratio
         for k, value in enumerate(values):
             errors = []
             for mspec in specs.values():
+                if key == "seeds" and not mspec.takes_seed:
+                    break
                 try:
                     check(value, mspec)
                     break
