@@ -91,3 +91,18 @@ def test_the_readmes_table_of_models_is_the_catalog():
     readme = (ROOT / "README.md").read_text()
     missing = [row for row in models_table() if row not in readme.splitlines()]
     assert missing == [], missing
+
+
+def test_generate_takes_a_models_own_fields_and_refuses_a_bad_one_in_one_line(tmp_path, small_clip):
+    import subprocess
+
+    cli = str(Path(sys.executable).parent / "v2v-lab")
+    helped = subprocess.run([cli, "generate", "--help"], capture_output=True, text=True, timeout=60)
+    assert "--option FIELD=VALUE" in helped.stdout and "duration" in helped.stdout
+    refused = subprocess.run([cli, "generate", small_clip, "--model", "hailuo3", "--prompt", "noir",
+                              "--option", "resolution=4k", "--out", str(tmp_path / "o.mp4")],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        "error: option resolution: got '4k'; allowed: one of 768p, 2k for hailuo3"], refused.stderr
+    assert not (tmp_path / "o.mp4").exists()

@@ -70,13 +70,15 @@ def test_spec_forms_and_plan(mlflow_store, tmp_path):
     plan = build_plan(spec)
     assert {c.prompt for c in plan.cells} == {"noir alley", "sepia street"}
     assert {c.seed for c in plan.cells} == {10, 11, 12}
-    # aleph2 takes no ratio: its combinations are left out and listed, never sent.
-    assert len(plan.cells) == 2 * 3 * 2 and len(plan.excluded) == 2 * 3 * 2
-    assert {c.model for c in plan.cells} == {"gen4_aleph"}
+    # aleph2's ratio is untyped in the SDK (the output follows the input): its cells are planned,
+    # not left out silently, and the plan says the real endpoint ignores the ratio.
+    assert len(plan.cells) == 2 * 2 * 3 * 2 and plan.excluded == []
+    assert {c.model for c in plan.cells} == {"gen4_aleph", "aleph2"}
+    assert any(w.startswith("aleph2: the real endpoint ignores ratio") for w in plan.warnings)
     # A ratio that no model of the spec takes is a mistake in the spec, not a combination to skip.
     with pytest.raises(InputError, match="ratio"):
-        build_plan(spec.override(ratios=["1280:720", "1:1"]))
-    assert any("ignores ratio" in w for w in plan.warnings)
+        build_plan(spec.override(models=["gen4_aleph", "gen3a_turbo"], ratios=["1280:720", "1:1"]))
+    assert any(w.startswith("gen4_aleph: the real endpoint ignores ratio") for w in plan.warnings)
     tmpl = load_spec(write_spec(tmp_path, prompts={"template": "{subject} as {style}",
                                                    "vars": {"subject": ["a cat", "a dog"], "style": ["anime"]}},
                                 sample={"k": 3, "seed": 1}, seeds={"random": 2}))

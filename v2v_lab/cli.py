@@ -93,6 +93,19 @@ def _print_not_done(result: Any) -> None:
               "in this store or no longer fetchable from the provider); rerun with --force to pay for them again")
 
 
+def _options(pairs: list[str]) -> dict[str, Any]:
+    """--option field=value pairs: true/false as booleans, whole numbers as integers, else text
+    (each field and value is checked against the model's own fields before anything is sent)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise InputError("--option", pair, "FIELD=VALUE, such as duration=5 or audio=true")
+        value: Any = {"true": True, "false": False}.get(text.lower(), text)
+        options[name.strip()] = int(text) if text.lstrip("-").isdigit() else value
+    return options
+
+
 def _check_out(path: str, force: bool) -> Path:
     """The output path can be written, before anything is paid for; an existing file is kept
     unless --force."""
@@ -124,7 +137,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError("--seed", args.seed, "an integer from {} to {}".format(*seed_range())) from None
     out = _check_out(args.out, args.force)
-    request = GenerationRequest(args.video, args.prompt, args.model, seed, args.ratio, tuple(args.reference))
+    request = GenerationRequest(args.video, args.prompt, args.model, seed, args.ratio, tuple(args.reference),
+                                options=_options(args.option))
     from .emulator.owned import local_endpoint
 
     args.sent = "nothing"  # what reached the endpoint, for the message if interrupted (main)

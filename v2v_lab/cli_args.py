@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any, NoReturn
 
-from .api.catalog import seed_range
+from .api.catalog import option_names, seed_range
 
 __all__ = ["build_parser"]
 
@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default=None, help="{} to {} (default: the endpoint picks one)".format(*seed_range()))
     p.add_argument("--ratio", default=None, help="output ratio such as 1280:720 (default: the model's)")
     p.add_argument("--reference", action="append", default=[], help="a reference image (repeatable)")
+    p.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
+                   help="one of the model's own fields, as the README's table of models lists them "
+                        f"(repeatable): {', '.join(option_names())}; e.g. --option duration=5")
     p.add_argument("--provider", choices=providers, default=None, help=provider_help)
     p.add_argument("--base-url", default=None, help=base_url_help)
     p.add_argument("--out", default="output.mp4", help="where the output video is written")
