@@ -127,7 +127,8 @@ def test_three_machines_share_one_spec_and_one_killed_changes_nothing(team, tmp_
         stats = emu.stats
     assert stats["tasks_total"] == 36, stats["tasks_created"]  # each cell created exactly once
     limits = stats["max_concurrent"]
-    assert all(stats["peak_in_flight"][m] <= limits[m] for m in limits), (stats["peak_in_flight"], limits)
+    # A model no cell used (the catalog now holds 14) never had a task in flight.
+    assert all(stats["peak_in_flight"].get(m, 0) <= limits[m] for m in limits), (stats["peak_in_flight"], limits)
     assert max(stats["peak_in_flight"].values()) == 2  # and the processes did work in parallel
 
     from mlflow import MlflowClient
