@@ -224,10 +224,17 @@ class ModelSpec(BaseModel):
         return data
 
     # -- what older code reads, derived from the fields -----------------------------------------
+    def _enum(self, name: str) -> tuple[str, ...]:
+        f = self.fields.get(name)
+        return tuple(str(v) for v in f.enum) if f else ()
+
+    def _most_items(self, name: str) -> int:
+        f = self.fields.get(name)
+        return (f.max_items or 1) if f else 0
+
     @property
     def ratios(self) -> tuple[str, ...]:
-        f = self.fields.get("ratio")
-        return tuple(str(v) for v in f.enum) if f else ()
+        return self._enum("ratio")
 
     @property
     def takes_ratio(self) -> bool:
@@ -235,18 +242,15 @@ class ModelSpec(BaseModel):
 
     @property
     def target_aspect_ratios(self) -> tuple[str, ...]:
-        f = self.fields.get("target_aspect_ratio")
-        return tuple(str(v) for v in f.enum) if f else ()
+        return self._enum("target_aspect_ratio")
 
     @property
     def max_references(self) -> int:
-        f = self.fields.get("references")
-        return (f.max_items or 1) if f else 0
+        return self._most_items("references")
 
     @property
     def max_keyframes(self) -> int:
-        f = self.fields.get("keyframes")
-        return (f.max_items or 1) if f else 0
+        return self._most_items("keyframes")
 
     @property
     def takes_seed(self) -> bool:
