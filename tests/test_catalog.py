@@ -106,3 +106,9 @@ def test_generate_takes_a_models_own_fields_and_refuses_a_bad_one_in_one_line(tm
     assert refused.stderr.strip().splitlines() == [
         "error: option resolution: got '4k'; allowed: one of 768p, 2k for hailuo3"], refused.stderr
     assert not (tmp_path / "o.mp4").exists()
+    # A value that only looks like a number is text, refused by name (never a traceback).
+    odd = subprocess.run([cli, "generate", small_clip, "--model", "hailuo3", "--prompt", "noir",
+                          "--option", "duration=--5", "--out", str(tmp_path / "o.mp4")],
+                         capture_output=True, text=True, timeout=60)
+    assert odd.returncode == 2 and odd.stderr.strip().splitlines() == [
+        "error: option duration: got '--5'; allowed: an integer from 6 to 10 for hailuo3"], odd.stderr

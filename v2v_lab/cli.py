@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -102,7 +103,7 @@ def _options(pairs: list[str]) -> dict[str, Any]:
         if not sep or not name:
             raise InputError("--option", pair, "FIELD=VALUE, such as duration=5 or audio=true")
         value: Any = {"true": True, "false": False}.get(text.lower(), text)
-        options[name.strip()] = int(text) if text.lstrip("-").isdigit() else value
+        options[name.strip()] = int(text) if re.fullmatch(r"-?[0-9]+", text) else value
     return options
 
 
