@@ -255,6 +255,11 @@ def _member(stack: dict[str, str], home: Path, retry_s: str) -> dict[str, str]:
                 V2V_LAB_LEDGER_RETRY_S=retry_s)
 
 
+# How long each emulated task runs: long enough that, on a loaded machine, neither sweep finishes
+# before the other has created its tasks (a 4 s task once let the long sweep end on its own).
+TASK_S = 20.0
+
+
 def _two_sweeps_then_kill(stack: dict[str, str], tmp_path: Path, emu: Emulator, kill, name: str) -> dict:
     """Two sweeps of their own experiments, one with a retry window of 5 s and one of 600 s; the
     part is killed once both have tasks created (all cells then wait on their tasks, so the killed
@@ -272,6 +277,10 @@ def _two_sweeps_then_kill(stack: dict[str, str], tmp_path: Path, emu: Emulator, 
             and all(p.poll() is None for _, p in procs.values()):
         time.sleep(0.05)
     assert len(emu.tasks()) == 4, [p.communicate()[1][-800:] for _, p in procs.values() if p.poll() is not None]
+    # Both must still be waiting on their tasks when the part goes: a sweep that had finished
+    # before would prove nothing (and its exit 0 would read as Ctrl-C not working).
+    ended = {which: p.poll() for which, (_, p) in procs.items() if p.poll() is not None}
+    assert not ended, f"a sweep ended before the part was killed: {ended}"
     kill()
     short = _stop(procs["short"][1], 150)
     procs["long"][1].send_signal(signal.SIGINT)
@@ -313,7 +322,7 @@ def test_17_the_tracking_server_killed_and_left_down_is_one_line_and_ctrl_c_work
         (folder / "mlflow.pid").unlink()
 
     _team_up(own_stack)  # whatever an earlier test left down
-    with Emulator(render_scale=0.1, run_s=4.0) as emu:
+    with Emulator(render_scale=0.1, run_s=TASK_S) as emu:
         seen = _two_sweeps_then_kill(own_stack, tmp_path, emu, kill_mlflow, "server_away")
         code, _, err = seen["short"]
         assert code == 1, f"the sweep did not end by itself ({code}): {err[-2000:]}"
@@ -337,7 +346,7 @@ def test_17_postgresql_killed_and_left_down_is_the_ledgers_one_line_and_ctrl_c_w
                         "immediate", "-w", "stop"], check=True, capture_output=True)
 
     _team_up(own_stack)  # whatever an earlier test left down
-    with Emulator(render_scale=0.1, run_s=4.0) as emu:
+    with Emulator(render_scale=0.1, run_s=TASK_S) as emu:
         seen = _two_sweeps_then_kill(own_stack, tmp_path, emu, kill_postgres, "ledger_away")
         code, _, err = seen["short"]
         assert code == 1, f"the sweep did not end by itself ({code}): {err[-2000:]}"

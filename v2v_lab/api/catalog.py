@@ -16,11 +16,15 @@ from .._env import env_text
 from ..errors import InputError
 
 __all__ = [
-    "ITEM_KEYS", "ITEM_MEDIA", "PROVIDER_NAMES", "RUNWAY_API_VERSION", "Catalog", "FieldSpec", "InputLimits",
+    "ITEM_KEYS", "ITEM_MEDIA", "OUTPUT_SUFFIXES", "PROVIDER_NAMES", "RUNWAY_API_VERSION", "Catalog", "FieldSpec", "InputLimits",
     "ModelSpec", "Rule", "build_catalog", "load_catalog", "models_table", "option_names", "seed_range", "wire_name",
 ]
 
 RUNWAY_API_VERSION = "2024-11-06"
+# What each output_format comes back as: ProRes in a QuickTime .mov, a PNG sequence as a .zip of
+# frames, seedance2_5's mov as a QuickTime file, a 10-bit HEVC in an .mp4.
+OUTPUT_SUFFIXES: dict[str, str] = {"mp4": ".mp4", "mov": ".mov", "prores": ".mov", "png_sequence": ".zip",
+                                   "sdr_rec709_10bit": ".mp4"}
 PROVIDER_NAMES = ("runway", "cometapi", "local")
 
 
@@ -297,6 +301,13 @@ class ModelSpec(BaseModel):
             if isinstance(asked, int) and not isinstance(asked, bool):
                 return float(min(asked, self.max_output_seconds))
         return longest
+
+    def output_suffix(self, options: Mapping[str, Any] | None = None) -> str:
+        """The file suffix of what a task with these options returns (output_format decides)."""
+        fmt = (options or {}).get("output_format")
+        if fmt is None and "output_format" in self.fields:
+            fmt = self.fields["output_format"].default
+        return OUTPUT_SUFFIXES.get(str(fmt), ".mp4") if fmt is not None else ".mp4"
 
     def estimate_credits(self, input_seconds: float | None, options: Mapping[str, Any] | None = None) -> float:
         return self.credits_per_second * self.expected_output_seconds(input_seconds, options)

@@ -59,6 +59,9 @@ class Cell:
     input_seconds: float | None
     output_seconds: float
     credits: float
+    # The model's own fields this cell sets (snake_case, as the catalog names them: duration,
+    # resolution, output_format...), defaults and absent fields left out. Part of the cell key.
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def prompt_sha(self) -> str:
