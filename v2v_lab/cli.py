@@ -148,7 +148,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         seconds = client.validate(request)
         if client.provider.paid and not args.yes:
             model = client.catalog[args.model]
-            credits = model.credits_per_second * model.expected_output_seconds(seconds)
+            credits = model.estimate_credits(seconds, request.options, ratio=request.ratio,
+                                             references=len(request.references))
             confirm_spend(spend_question(1, client.provider.name, credits))
         bar = tqdm(total=100, desc="generate", unit="%")
         try:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .._env import env_text
 from ..errors import InputError
+from .pricing import Price, PriceRules, price_task
 
 __all__ = [
     "ITEM_KEYS", "ITEM_MEDIA", "OUTPUT_SUFFIXES", "PROVIDER_NAMES", "RUNWAY_API_VERSION", "Catalog", "FieldSpec", "InputLimits",
@@ -211,6 +212,7 @@ class ModelSpec(BaseModel):
     input: InputLimits
     credits_per_second: float = Field(gt=0)
     credits_per_second_confirmed: bool = True
+    price_rules: PriceRules = Field(default_factory=PriceRules)  # tiers, surcharges, minimum (api/pricing.py)
     max_output_seconds: float = Field(gt=0)
     output_seconds: Literal["input", "duration"] = "input"
     output_fps: float = Field(default=24, gt=0)
@@ -309,8 +311,29 @@ class ModelSpec(BaseModel):
             fmt = self.fields["output_format"].default
         return OUTPUT_SUFFIXES.get(str(fmt), ".mp4") if fmt is not None else ".mp4"
 
-    def estimate_credits(self, input_seconds: float | None, options: Mapping[str, Any] | None = None) -> float:
-        return self.credits_per_second * self.expected_output_seconds(input_seconds, options)
+    def billed_seconds(self, input_seconds: float | None, options: Mapping[str, Any] | None = None) -> float:
+        """The seconds a task is billed for up front: `duration: "auto"` is reserved at the model's
+        maximum (the server refunds the unused part afterwards), anything else as it renders."""
+        if self.output_seconds == "duration" and (options or {}).get("duration") == "auto":
+            return self.max_output_seconds
+        return self.expected_output_seconds(input_seconds, options)
+
+    def price(self, input_seconds: float | None, options: Mapping[str, Any] | None = None, *,
+              ratio: str | None = None, input_size: tuple[int, int] | None = None, references: int = 0) -> Price:
+        """The estimate for one task (the one price function: api/pricing.py); `ratio` and the
+        number of reference images count as the request's own fields do."""
+        # What the server assumes for a field not sent decides the price as much as what is sent.
+        asked = {**{n: f.default for n, f in self.fields.items() if f.default is not None}, **(options or {})}
+        if ratio is not None:
+            asked.setdefault("ratio", ratio)
+        return price_task(base_per_second=self.credits_per_second, confirmed=self.credits_per_second_confirmed,
+                          rules=self.price_rules, seconds=self.billed_seconds(input_seconds, asked), options=asked,
+                          input_size=input_size, references=references)
+
+    def estimate_credits(self, input_seconds: float | None, options: Mapping[str, Any] | None = None, *,
+                         ratio: str | None = None, input_size: tuple[int, int] | None = None,
+                         references: int = 0) -> float:
+        return self.price(input_seconds, options, ratio=ratio, input_size=input_size, references=references).credits
 
     def differences_from_sdk(self, sdk_model: Any) -> list[str]:
         """One line per way this entry differs from what the official SDK types for the model
@@ -459,7 +482,7 @@ def models_table(catalog: Catalog | None = None) -> list[str]:
            "|---|---|---|---|---|---|"]
     for name, m in (catalog or load_catalog()).items():
         own = ", ".join(f"`{f}`" for f in sorted(m.fields) if f != "seed") or "none"
-        price = f"{m.credits_per_second:g}" + ("" if m.credits_per_second_confirmed else " (unconfirmed)")
+        price = m.price_rules.describe(m.credits_per_second) + ("" if m.credits_per_second_confirmed else " (unconfirmed)")
         out.append(f"| `{name}` | `{m.video_field}` | {'yes' if m.takes_seed else 'no'} | {own} | {price} | "
                    f"{'yes' if m.retired else 'no'} |")
     return out
