@@ -86,3 +86,13 @@ def test_every_models_estimate_is_finite_and_positive_for_every_option_value():
                     continue
                 credits = model.estimate_credits(8.0, options)
                 assert math.isfinite(credits) and credits > 0, (model.name, options, credits)
+
+
+def test_a_tasks_money_is_read_as_the_server_sends_it_and_nothing_else():
+    from v2v_lab.api.task import parse_task
+
+    done = parse_task({"id": "t", "status": "SUCCEEDED", "output": ["u"], "cost": {"credits": 56}})
+    running = parse_task({"id": "t", "status": "RUNNING", "estimatedCost": {"credits": 84.5}})
+    assert (done.cost, done.estimated_cost, running.cost, running.estimated_cost) == (56.0, None, None, 84.5)
+    for bad in ({"credits": float("nan")}, {"credits": -1}, {"credits": True}, {"credits": "56"}, 56, None):
+        assert parse_task({"id": "t", "status": "FAILED", "cost": bad}).cost is None, bad

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["Task", "TaskStatus", "classify_failure", "is_task_not_exist", "parse_task"]
+__all__ = ["Task", "TaskStatus", "classify_failure", "credits_of", "is_task_not_exist", "parse_task"]
 
 
 class TaskStatus(str, Enum):
@@ -67,6 +68,10 @@ class Task:
     failure: str | None = None
     failure_code: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # What the server says of money: the most this task may charge (while it runs), and what it did
+    # charge once it ended (an integer; 0 = refunded). None where the provider says nothing.
+    estimated_cost: float | None = None
+    cost: float | None = None
 
     @property
     def terminal(self) -> bool:
@@ -161,7 +166,20 @@ def _parse_bare(body: dict[str, Any]) -> Task:
         failure=body.get("failure"),
         failure_code=body.get("failureCode"),
         raw=body,
+        estimated_cost=credits_of(body.get("estimatedCost")),
+        cost=credits_of(body.get("cost")),
     )
+
+
+def credits_of(value: Any) -> float | None:
+    """`{credits: N}` as Runway sends estimatedCost and cost; None for anything else (a provider
+    that sends no money fields, or a malformed one, is priced by the estimate instead)."""
+    if not isinstance(value, dict):
+        return None
+    credits = value.get("credits")
+    if isinstance(credits, bool) or not isinstance(credits, (int, float)):
+        return None
+    return float(credits) if math.isfinite(credits) and credits >= 0 else None
 
 
 def is_task_not_exist(body: Any) -> bool:
