@@ -112,7 +112,9 @@ def list_experiments(tracking_uri: str | None = None) -> list[str]:
 
 def load_runs(experiment: str, *, tracking_uri: str | None = None, include_parents: bool = False,
               **filters: Any) -> pd.DataFrame:
-    """One row per cell run: params, tags and metrics as typed columns (seed int, metrics float).
+    """One row per cell run: params, tags and metrics as typed columns (seed int, metrics float),
+    and a column for each model option some run set (duration, audio, resolution...: integers and
+    booleans typed as the catalog types them, else text; NA on runs without it).
 
     filters: column=value (or a list/tuple of values), e.g. load_runs("quickstart", model="gen4_aleph").
     """
