@@ -49,11 +49,11 @@ def test_runs_lists_experiments_and_their_cells(emulator, mlflow_store, tmp_path
     assert main(["runs", "listed"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header, rows = lines[0].split(), lines[1:]
-    assert header[:4] == ["status", "model", "seed", "ratio"] and "ssim_source" in header
+    assert header[:5] == ["status", "model", "prompt", "seed", "ratio"] and "ssim_source" in header
     assert len(rows) == 2
     done = next(r for r in rows if "noir city" in r)
     failed = next(r for r in rows if "a gore scene" in r)
-    assert done.split()[:3] == ["succeeded", "gen4_aleph", "7"] and "SAFETY.INPUT.TEXT" in failed
+    assert done.split()[:5] == ["succeeded", "gen4_aleph", "noir", "city", "7"] and "SAFETY.INPUT.TEXT" in failed
 
 
 def test_emulator_fault_settings_are_refused_by_the_flag_typed(capsys):

@@ -256,8 +256,8 @@ def _printable(value: Any) -> Any:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .metrics import metric_names
     from .tracking import list_experiments, load_runs
+    from .tracking.reader import study_columns
     from .tracking.store import check_store
 
     check_store(args.tracking_uri, write=False)  # as a sweep does: a store that does not answer is one line
@@ -269,17 +269,80 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if df.empty:
         print(f"experiment {_printable(args.experiment)!r} has no cell runs")
         return 0
-    cols = [c for c in ("status", "model", "seed", "ratio", "prompt", *metric_names(headline_only=True),
-                        "failure_code") if c in df.columns]
+    metrics = _runs_metrics(df, args.metrics, args.sort)
+    if args.sort:
+        df = _sorted_by_metric(df, args.sort)
+    # A failure code column where a cell failed: the room goes to the prompt otherwise.
+    failures = ["failure_code"] if df["failure_code"].notna().any() else []
+    cols = [c for c in ("status", *study_columns(df), *metrics, *failures) if c in df.columns]
+    import shutil
+
+    # Not a terminal (a pipe, a file): as wide as the table was before it followed the terminal.
+    width = shutil.get_terminal_size(fallback=(200, 24)).columns
+    for line in _text_table(df[cols], width, fit="prompt"):
+        print(line)
+    return 0
+
+
+def _runs_metrics(df: Any, wanted: str | None, sort: str | None) -> list[str]:
+    """The metric columns `runs` shows: --metrics (any metric column this experiment has, a
+    rescored version such as structure.size128.frames16 included), else the headline metrics some
+    run has a value of (one nobody scored would be a column of dashes); the --sort metric joins
+    them when it is not among them."""
+    from .metrics import metric_names
+    from .metrics.base import metric_of
+    from .tracking.schema import TIMING_METRICS
+
+    present = [c for c in df.columns if c in TIMING_METRICS or metric_of(c) is not None]
+    chosen = ([m.strip() for m in wanted.split(",") if m.strip()] if wanted else
+              [m for m in metric_names(headline_only=True) if m in df.columns and df[m].notna().any()])
+    for flag, names in (("--metrics", chosen if wanted else []), ("--sort", [sort] if sort else [])):
+        for name in names:
+            if name not in present:
+                raise InputError(flag, name, f"a metric of this experiment: {', '.join(present)}")
+    return chosen + ([sort] if sort and sort not in chosen else [])
+
+
+def _sorted_by_metric(df: Any, metric: str) -> Any:
+    """Best first, by the metric's declared direction (a timing such as latency_s: lowest first);
+    runs without a value last."""
+    from .metrics.base import metric_of
+
+    found = metric_of(metric)
+    best_high = found is not None and found.higher_is_better
+    return df.sort_values(metric, ascending=not best_high, na_position="last", kind="stable")
+
+
+def _cell_text(value: Any) -> str:
     import pandas as pd
 
-    table = df[cols].copy()
-    for col in table.columns:
-        if not pd.api.types.is_numeric_dtype(table[col]):
-            table[col] = table[col].map(_printable)
-    with pd.option_context("display.max_rows", 500, "display.width", 200, "display.max_colwidth", 40):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    return 0
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(_printable(str(value)))
+
+
+def _text_table(table: Any, width: int, fit: str, least: int = 36) -> list[str]:
+    """Rows of text, columns two spaces apart, numbers to the right. The `fit` column (the prompt)
+    takes the width the others leave on the terminal, never less than `least`; a longer value is
+    cut with "..." (shown whole when it fits, as on a wide terminal)."""
+    import pandas as pd
+
+    cells = {c: [_cell_text(v) for v in table[c].tolist()] for c in table.columns}
+    widths = {c: max(len(c), *(len(v) for v in cells[c])) for c in table.columns}
+    if fit in cells:
+        room = width - sum(w for c, w in widths.items() if c != fit) - 2 * (len(widths) - 1)
+        widths[fit] = min(widths[fit], max(least, room))
+        cells[fit] = [v if len(v) <= widths[fit] else v[: widths[fit] - 3] + "..." for v in cells[fit]]
+    right = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
+             and not pd.api.types.is_bool_dtype(table[c])}
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(widths[c]) if c in right else v.ljust(widths[c])
+                         for c, v in zip(table.columns, values, strict=True)).rstrip()
+
+    return [line([str(_printable(str(c))) for c in table.columns]), *(line([cells[c][i] for c in table.columns]) for i in range(len(table)))]
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:

@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "runs", "a table of an experiment's runs (no experiment: list the experiments)")
     p.add_argument("experiment", nargs="?", help="experiment name")
+    p.add_argument("--sort", default=None, metavar="METRIC",
+                   help="sort by this metric, best first (its declared direction); runs without it last")
+    p.add_argument("--metrics", default=None, metavar="A,B",
+                   help="comma-separated metric columns, rescored ones such as structure.size128.frames16 "
+                        "included (default: the headline metrics some run has)")
     p.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)")
 
     p = _sub(sub, "rescore", "score an experiment's kept outputs again, into the same runs (Dask; never a create)")

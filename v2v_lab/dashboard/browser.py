@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._env import env_url
 from ..metrics import metric_names
-from ..tracking.reader import list_experiments, load_artifact, load_runs, load_series
+from ..tracking.reader import list_experiments, load_artifact, load_runs, load_series, option_columns
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES, ARTIFACT_OUTPUT
 from .charts import series_charts
 from .markup import esc
@@ -57,6 +57,9 @@ class RunBrowser(w.VBox):
         self.ratio = w.SelectMultiple(description="ratio", rows=3)
         self.seed = w.SelectMultiple(description="seed", rows=3)
         self.status = w.SelectMultiple(description="status", rows=3)
+        # One filter per model option the experiment varies (duration, audio...), made when it loads.
+        self.option_filters: dict[str, w.SelectMultiple] = {}
+        self.option_box = w.HBox()
         self.prompt = w.Text(description="prompt", placeholder="text in the prompt")
         # One range filter on a metric of your choice; its bounds follow the metric's values.
         self.range_metric = w.Dropdown(options=list(METRICS), value="ssim_source", description="range on")
@@ -70,7 +73,7 @@ class RunBrowser(w.VBox):
         self.table = RunTable()  # a row clicked selects its run, as the dropdown does
         self.detail = w.VBox()
         super().__init__([self.experiment,
-                          w.HBox([self.model, self.ratio, self.seed, self.status]),
+                          w.HBox([self.model, self.ratio, self.seed, self.status]), self.option_box,
                           w.HBox([self.prompt, self.range_metric, self.metric_range]),
                           w.HBox([self.sort, self.descending]), self.table, self.run, self.detail])
         self.vm = RunsViewModel(pd.DataFrame(columns=["run_id"]))
@@ -91,7 +94,17 @@ class RunBrowser(w.VBox):
                             (self.status, "status")):
             widget.options = [str(v) for v in self.vm.options(col)]
             widget.value = ()
+        self._option_filters()
         self._reset_range()
+
+    def _option_filters(self) -> None:
+        """A filter for each option this experiment varies; another experiment gets its own."""
+        self.option_filters = {}
+        for col in self.vm.option_columns:
+            widget = w.SelectMultiple(description=col, rows=3, options=[str(v) for v in self.vm.options(col)])
+            widget.observe(lambda _: self.refresh(), "value")
+            self.option_filters[col] = widget
+        self.option_box.children = list(self.option_filters.values())
 
     def _reset_range(self) -> None:
         """Span the chosen metric's observed values (the full span means: no range filter)."""
@@ -111,6 +124,7 @@ class RunBrowser(w.VBox):
         f.models, f.ratios, f.statuses = tuple(self.model.value), tuple(self.ratio.value), tuple(self.status.value)
         f.seeds = tuple(int(s) for s in self.seed.value)
         f.prompt_contains = self.prompt.value
+        f.options = {col: tuple(widget.value) for col, widget in self.option_filters.items()}
         lo, hi = self.metric_range.value
         full = (lo, hi) == (self.metric_range.min, self.metric_range.max)
         f.metric_ranges = {} if full else {self.range_metric.value: (lo, hi)}
@@ -168,6 +182,7 @@ class RunBrowser(w.VBox):
                                  w.Image(value=sheet.read_bytes(), format="png",
                                          layout=w.Layout(width="100%", max_width="1100px"))]))
         params = {k: row.get(k) for k in ("model", "prompt", "seed", "ratio", "video", "provider", "task_id")}
+        params |= {k: row.get(k) for k in option_columns(self.vm.runs) if not pd.isna(row.get(k))}  # what it set
         metrics = {m: row.get(m) for m in METRICS if m in row}
         parts.append(w.HTML("<table>" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(_fmt(v))}</td></tr>"
                                                 for k, v in {**params, **metrics}.items()) + "</table>"))

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..metrics import metric_names
-from ..tracking.compare import compare_frame
+from ..tracking.compare import compare_frame, groupable
 from ..tracking.reader import load_artifact, load_runs
 from ..tracking.schema import ARTIFACT_OUTPUT, ARTIFACT_POSTER
 from .charts import scatter
@@ -24,13 +24,17 @@ class CompareView(w.VBox):
                  baseline: str | None = None, tracking_uri: str | None = None, seed: int | None = None):
         self.experiment, self.by, self.tracking_uri = experiment, by, tracking_uri
         self.runs = load_runs(experiment, tracking_uri=tracking_uri)
-        groups = sorted(self.runs[by].dropna().astype(str).unique()) if by in self.runs else []
+        allowed = groupable(self.runs)
+        if by not in allowed:
+            raise InputError("by", by, ", ".join(allowed))
         self.metric = w.Dropdown(options=list(metric_names(headline_only=True)),
                                  value=metric, description="metric")
-        scored = [g for g in groups if metric in self.runs and self.runs.loc[
-            self.runs[by].astype(str) == g, metric].notna().any()]
-        default = baseline if baseline in groups else (scored or groups or [None])[0]
-        self.baseline = w.Dropdown(options=groups, value=default, description="baseline")
+        # What the columns are: the design columns and the model options some run set (duration...).
+        self.by_choice = w.Dropdown(options=[c for c in allowed if c == by or self.runs[c].notna().any()],
+                                    value=by, description="by")
+        groups = self._groups(by)
+        self.baseline = w.Dropdown(options=groups, value=self._default_baseline(groups, baseline, metric),
+                                   description="baseline")
         self.y_metric = w.Dropdown(options=list(metric_names(headline_only=True)), value="temporal_consistency",
                                    description="against")
         seeds = sorted(int(s) for s in self.runs["seed"].dropna().unique()) if "seed" in self.runs else []
@@ -41,13 +45,34 @@ class CompareView(w.VBox):
         self.grid = w.GridBox()
         self.player = w.Output()
         self.scatter = w.Box()
-        super().__init__([w.HBox([self.metric, self.baseline]), self.summary, self.y_metric, self.scatter,
+        super().__init__([w.HBox([self.by_choice, self.metric, self.baseline]), self.summary, self.y_metric, self.scatter,
                           self.seed, self.grid, self.player])
         self.metric.observe(lambda _: self.refresh(), "value")
         self.baseline.observe(lambda _: self.refresh(), "value")
         self.y_metric.observe(lambda _: self._draw_scatter(), "value")
         self.seed.observe(lambda change: self.build_grid(change["new"]), "value")
+        self.by_choice.observe(lambda change: self.set_by(change["new"]), "value")
         self.groups = groups
+        self.build_grid(self.seed.value)
+        self.refresh()
+
+    def _groups(self, by: str) -> list[str]:
+        return sorted(self.runs[by].dropna().astype(str).unique()) if by in self.runs else []
+
+    def _default_baseline(self, groups: list[str], wanted: str | None, metric: str) -> str | None:
+        """The baseline asked for, else the first group with a scored run, else the first group."""
+        scored = [g for g in groups if metric in self.runs and self.runs.loc[
+            self.runs[self.by].astype(str) == g, metric].notna().any()]
+        if wanted in groups:
+            return wanted
+        return (scored or groups)[0] if groups else None
+
+    def set_by(self, by: str) -> None:
+        """Columns by another design column or option: groups, baseline, summary and grid follow."""
+        self.by = by
+        self.groups = self._groups(by)
+        self.baseline.options = self.groups  # (a Dropdown takes a value only among its options)
+        self.baseline.value = self._default_baseline(self.groups, None, self.metric.value)
         self.build_grid(self.seed.value)
         self.refresh()
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import metric_names
+from ..tracking.reader import option_columns, varied_columns
 
 __all__ = ["TABLE_COLUMNS", "RunFilter", "RunsViewModel"]
 
@@ -22,12 +23,17 @@ class RunFilter:
     statuses: tuple[str, ...] = ()
     prompt_contains: str = ""
     metric_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # A model option's column -> the values kept, as text ("5", "True", "2k": what a filter lists).
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         out = df
         for col, allowed in (("model", self.models), ("ratio", self.ratios), ("status", self.statuses)):
             if allowed:
                 out = out[out[col].isin(allowed)]
+        for col, texts in self.options.items():
+            if texts and col in out.columns:
+                out = out[out[col].astype("string").isin(texts)]
         if self.seeds:
             out = out[out["seed"].isin(self.seeds)]
         if self.prompt_contains:
@@ -44,6 +50,8 @@ class RunsViewModel:
 
     def __init__(self, runs: pd.DataFrame):
         self.runs = runs
+        # The options this study varies (a filter and a column each); the same whatever is filtered.
+        self.option_columns = varied_columns(runs, option_columns(runs))
         self.filter = RunFilter()
         self.sort_by = "start_time" if "start_time" in runs.columns else None
         self.ascending = True
@@ -58,7 +66,9 @@ class RunsViewModel:
         df = self.filter.apply(self.runs)
         if self.sort_by and self.sort_by in df.columns:
             df = df.sort_values(self.sort_by, ascending=self.ascending, na_position="last", kind="stable")
-        cols = ["run_id", *[c for c in TABLE_COLUMNS if c in df.columns]]
+        at = TABLE_COLUMNS.index("model") + 1  # a model's own fields beside it, as the grid has them
+        shown = [*TABLE_COLUMNS[:at], *self.option_columns, *TABLE_COLUMNS[at:]]
+        cols = ["run_id", *[c for c in shown if c in df.columns]]
         return df[cols].reset_index(drop=True)
 
     def select(self, run_id: str | None) -> pd.Series | None:

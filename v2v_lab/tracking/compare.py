@@ -6,13 +6,30 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .reader import load_runs
+from .reader import load_runs, option_columns
 from .schema import STATUS_SUCCEEDED
 
-__all__ = ["GROUPABLE", "PAIR_KEYS", "bootstrap_ci", "compare", "compare_frame"]
+__all__ = ["GROUPABLE", "PAIR_KEYS", "bootstrap_ci", "compare", "compare_frame", "groupable", "pair_keys"]
 
+# Two cells pair when they agree on these and on every model option both their groups set (pair_keys).
 PAIR_KEYS = ("video_sha", "prompt", "seed", "ratio", "repeat")
+# The design columns every study has; a study's option columns (duration, mode...) join them (groupable).
 GROUPABLE = ("model", "seed", "ratio", "prompt", "reference", "video")
+
+
+def groupable(df: pd.DataFrame) -> list[str]:
+    """The columns `by` may name for these runs: the fixed design columns and the model options
+    some run set (load_runs gives an option a column only then)."""
+    return [*GROUPABLE, *option_columns(df)]
+
+
+def pair_keys(base: pd.DataFrame, other: pd.DataFrame, by: str) -> list[str]:
+    """What a cell of `other` must share with a cell of `base` to pair with it: PAIR_KEYS, and each
+    model option both groups set (cells with another duration or mode are not a pair). An option
+    only one side sets (seedance2's duration against gen4_aleph, which has none) cannot be matched:
+    that side's cells are averaged over it, as they are over any column that is not a key."""
+    keys = [k for k in PAIR_KEYS if k in base.columns and k != by]
+    return keys + [c for c in option_columns(base) if c != by and base[c].notna().any() and other[c].notna().any()]
 
 
 def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
@@ -32,8 +49,8 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
 def compare_frame(df: pd.DataFrame, by: str = "model", metric: str = "ssim_source",
                   baseline: str | None = None, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """The same as compare() on a DataFrame from load_runs (so it can be tested on known data)."""
-    if by not in df.columns:
-        raise InputError("by", by, ", ".join(GROUPABLE))
+    if by not in df.columns or by not in groupable(df):
+        raise InputError("by", by, ", ".join(c for c in groupable(df) if c in df.columns))
     if metric not in df.columns:
         raise InputError("metric", metric, ", ".join(c for c in df.columns if df[c].dtype.kind == "f"))
     data = df[df["status"].fillna(STATUS_SUCCEEDED) == STATUS_SUCCEEDED] if "status" in df.columns else df
@@ -45,18 +62,16 @@ def compare_frame(df: pd.DataFrame, by: str = "model", metric: str = "ssim_sourc
     baseline = str(baseline) if baseline is not None else groups[0]
     if baseline not in groups:
         raise InputError("baseline", baseline, ", ".join(groups))
-    keys = [k for k in PAIR_KEYS if k in data.columns and k != by]
     data = data.assign(_group=data[by].astype(str))
-    base = data[data["_group"] == baseline].groupby(keys, dropna=False)[metric].mean()
+    base_rows = data[data["_group"] == baseline]
     rows = []
     for g in groups:
-        vals = data.loc[data["_group"] == g, metric].astype(float).to_numpy()
+        mine_rows = data[data["_group"] == g]
+        vals = mine_rows[metric].astype(float).to_numpy()
         lo, hi = bootstrap_ci(vals, n_boot=n_boot, seed=seed)
         row = {"group": g, "n": len(vals), "mean": float(np.mean(vals)),
                "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, "ci_low": lo, "ci_high": hi}
-        mine = data[data["_group"] == g].groupby(keys, dropna=False)[metric].mean()
-        shared = mine.index.intersection(base.index)
-        diffs = (mine.loc[shared] - base.loc[shared]).to_numpy(dtype=float)
+        diffs = _paired_diffs(base_rows, mine_rows, pair_keys(base_rows, mine_rows, by), metric)
         row["pairs"] = len(diffs)
         if g == baseline or len(diffs) == 0:
             row.update({"diff": 0.0 if g == baseline else float("nan"), "diff_ci_low": float("nan"),
@@ -68,9 +83,18 @@ def compare_frame(df: pd.DataFrame, by: str = "model", metric: str = "ssim_sourc
     return pd.DataFrame(rows)
 
 
+def _paired_diffs(base: pd.DataFrame, mine: pd.DataFrame, keys: list[str], metric: str) -> np.ndarray:
+    """mine minus base over the key values both hold (each side's cells of one key averaged)."""
+    theirs = base.groupby(keys, dropna=False)[metric].mean()
+    ours = mine.groupby(keys, dropna=False)[metric].mean()
+    shared = ours.index.intersection(theirs.index)
+    return (ours.loc[shared] - theirs.loc[shared]).to_numpy(dtype=float)
+
+
 def compare(experiment: str, by: str = "model", metric: str = "ssim_source", baseline: str | None = None, *,
             tracking_uri: str | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Per group: n, mean, std and a 95% bootstrap interval of the mean; and the mean paired difference
-    against the baseline over shared (video, prompt, seed, ratio, repeat) cells, with its 95% interval."""
+    against the baseline over shared (video, prompt, seed, ratio, repeat and options) cells, with its 95%
+    interval. by: a design column or a model option some run set (duration, mode...)."""
     return compare_frame(load_runs(experiment, tracking_uri=tracking_uri), by, metric, baseline,
                          n_boot=n_boot, seed=seed)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
+from ..api.catalog import load_catalog, option_names
 from ..metrics.base import REGISTRY
 from .runs_sql import is_database, read_runs
 from .schema import (
@@ -36,7 +37,7 @@ from .store import tracking_uri as resolve_uri
 
 __all__ = [
     "METRIC_COLUMNS", "done_cells", "list_experiments", "load_artifact", "load_runs", "load_series",
-    "recorded_done_cells", "recorded_seeds",
+    "option_columns", "recorded_done_cells", "recorded_seeds", "study_columns", "varied_columns",
 ]
 
 METRIC_COLUMNS = (*REGISTRY, *TIMING_METRICS)
@@ -111,7 +112,9 @@ def list_experiments(tracking_uri: str | None = None) -> list[str]:
 
 def load_runs(experiment: str, *, tracking_uri: str | None = None, include_parents: bool = False,
               **filters: Any) -> pd.DataFrame:
-    """One row per cell run: params, tags and metrics as typed columns (seed int, metrics float).
+    """One row per cell run: params, tags and metrics as typed columns (seed int, metrics float),
+    and a column for each model option some run set (duration, audio, resolution...: integers and
+    booleans typed as the catalog types them, else text; NA on runs without it).
 
     filters: column=value (or a list/tuple of values), e.g. load_runs("quickstart", model="gen4_aleph").
     """
@@ -125,6 +128,11 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
     if wide is None:
         wide = _runs_from_client(client, exp.experiment_id, include_parents)
     df = wide.reset_index(drop=True)
+    # A model's own fields, as columns only where some run set one: 12 empty columns on every
+    # study of models that take none would bury the ones that matter.
+    options = option_columns(df)
+    at = columns.index(PARAM_COLUMNS[-1]) + 1
+    columns[at:at] = options
     metric_keys = set(METRIC_COLUMNS) | (set(df.columns) - set(columns))  # rescore's versioned keys, plugins'
     for col in columns:
         if col not in df.columns:
@@ -132,6 +140,9 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
     df["start_time"] = pd.to_datetime(df["start_time"], unit="ms")
     df["seed"] = pd.to_numeric(df["seed"], errors="coerce").astype("Int64")
     df["repeat"] = pd.to_numeric(df["repeat"], errors="coerce").astype("Int64")
+    kinds = _option_kinds()
+    for col in options:
+        df[col] = _typed_option(df[col], kinds.get(col, set()))
     for col in metric_keys:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     for col in TAG_COLUMNS.values():  # a missing or empty tag reads as None, whichever way it was read
@@ -146,6 +157,53 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
     return df.sort_values("start_time", kind="stable").reset_index(drop=True)
 
 
+def option_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns of `runs` that are a model's own fields (the catalog's option names), in the
+    catalog's order."""
+    return [c for c in option_names() if c in runs.columns]
+
+
+def varied_columns(runs: pd.DataFrame, candidates: list[str] | tuple[str, ...]) -> list[str]:
+    """The candidates (in their order) that take more than one value across `runs`, a run without
+    the column's value counting as one value: a study that sets duration on one model only varies it."""
+    return [c for c in candidates if c in runs.columns and runs[c].astype(object).fillna("\0none").nunique() > 1]
+
+
+def study_columns(runs: pd.DataFrame) -> list[str]:
+    """The design columns a table of these runs shows, in the grid's order (video, model with the
+    model's own fields, prompt, seed, ratio, reference, repeat): model, prompt, seed and ratio always
+    (every study has them), the others where the study varies them."""
+    shown = ["model", *varied_columns(runs, option_columns(runs)), "prompt", "seed", "ratio"]
+    return [*varied_columns(runs, ["video"]), *shown, *varied_columns(runs, ["reference", "repeat"])]
+
+
+_INTEGER = r"-?[0-9]+"
+_BOOLEANS = {"true": True, "false": False}  # MLflow writes str(True); JSON and YAML write true
+
+
+def _option_kinds() -> dict[str, set[str]]:
+    """Option name -> the types the catalog's models give it (one name may be typed apart by two models)."""
+    kinds: dict[str, set[str]] = {}
+    for model in load_catalog().values():
+        for name, spec in model.fields.items():
+            kinds.setdefault(name, set()).add(spec.type)
+    return kinds
+
+
+def _typed_option(values: pd.Series, kinds: set[str]) -> pd.Series:
+    """An option column as params read back (text): integers where the catalog types the field an
+    integer and every value is a whole number (seedance2's duration also takes "auto": then text),
+    booleans likewise, else the text (prores_profile "422" stays text); a run without it holds NA."""
+    present = values.dropna().astype(str)
+    if present.empty:
+        return pd.Series([None] * len(values), index=values.index, dtype=object)
+    if kinds == {"integer"} and present.str.fullmatch(_INTEGER).all():
+        return pd.to_numeric(values, errors="coerce").astype("Int64")
+    if kinds == {"boolean"} and present.str.lower().isin(list(_BOOLEANS)).all():
+        return values.map(lambda v: _BOOLEANS[str(v).lower()] if isinstance(v, str) else None).astype("boolean")
+    return values.astype(object).where(values.notna(), None)
+
+
 def _wanted(kind: str | None, include_parents: bool) -> bool:
     """Cells; with include_parents, the sweeps' parent runs too (never the raters' runs)."""
     return kind == KIND_CELL or (include_parents and kind != KIND_RATINGS)
@@ -153,6 +211,7 @@ def _wanted(kind: str | None, include_parents: bool) -> bool:
 
 def _runs_from_client(client: Any, experiment_id: str, include_parents: bool) -> pd.DataFrame:
     rows = []
+    options = set(option_names())
     token = None
     while True:
         page = client.search_runs([experiment_id], max_results=5000, page_token=token)
@@ -163,6 +222,7 @@ def _runs_from_client(client: Any, experiment_id: str, include_parents: bool) ->
             row: dict[str, Any] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
                                    "experiment_id": run.info.experiment_id, "start_time": run.info.start_time}
             row.update({k: run.data.params.get(k) for k in PARAM_COLUMNS})
+            row.update({k: v for k, v in run.data.params.items() if k in options})  # only those the run set
             row.update({col: tags.get(tag) for tag, col in TAG_COLUMNS.items()})
             row.update({k: v for k, v in run.data.metrics.items() if not k.startswith(SERIES_PREFIX)})
             rows.append(row)
@@ -173,8 +233,9 @@ def _runs_from_client(client: Any, experiment_id: str, include_parents: bool) ->
 
 
 def _runs_from_database(uri: str, experiment_id: str, include_parents: bool) -> pd.DataFrame | None:
-    tables = read_runs(uri, experiment_id, params=PARAM_COLUMNS, tags=TAG_COLUMNS, series_prefix=SERIES_PREFIX,
-                       kind_tag=KIND_TAG, kinds=None if include_parents else (KIND_CELL,),
+    # The same SELECT on the params table, with the option names in its IN list: no query per run.
+    tables = read_runs(uri, experiment_id, params=(*PARAM_COLUMNS, *option_names()), tags=TAG_COLUMNS,
+                       series_prefix=SERIES_PREFIX, kind_tag=KIND_TAG, kinds=None if include_parents else (KIND_CELL,),
                        not_kinds=(KIND_RATINGS,) if include_parents else ())
     if tables is None:
         return None
