@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +26,7 @@ from v2v_lab.errors import InputError
 from v2v_lab.media.probe import probe_video
 from v2v_lab.sweeps import run_sweep
 
+from .._helpers import Recorder
 from ..conftest import DEMO, free_port, moving_frames, on_a_terminal
 from .conftest import write_spec
 
@@ -293,41 +292,8 @@ def test_11_a_rotated_track_reads_the_same_with_every_reader(clip_factory, tmp_p
 
 
 # -- the key ----------------------------------------------------------------------------------------
-class _Listener:
-    """A TCP port that records whether anyone connected (and what they sent)."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.received = b""
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            conn.settimeout(1)
-            try:
-                self.received += conn.recv(65536) or b"(connected)"
-            except OSError:
-                self.received += b"(connected)"
-            conn.close()
-
-    def close(self):
-        self._stop = True
-        self._thread.join(2)
-        self.sock.close()
-
-
 def test_12_a_spec_file_cannot_send_a_paid_key_elsewhere(mlflow_store, tmp_path, monkeypatch, capsys):
-    listener = _Listener()
+    listener = Recorder()
     try:
         monkeypatch.setenv("RUNWAYML_API_SECRET", KEY)
         spec = write_spec(tmp_path, experiment="redirect", provider="runway",

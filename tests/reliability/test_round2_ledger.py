@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from v2v_lab.emulator import Emulator
 
 from ..conftest import DEMO
-from ..test_team import CLI, _member_env, team  # noqa: F401 - `team` is the fixture, shared with test_team
+from ..test_team import CLI, _member_env
 from .conftest import report
 
 pytestmark = pytest.mark.team
@@ -53,7 +53,7 @@ def complete_runs(stack: dict[str, str], experiment: str) -> dict[str, int]:
 
 
 # -- case 3 ------------------------------------------------------------------------------------------
-def test_3_random_seeds_on_a_ledger_are_drawn_once_and_shared(team, tmp_path):  # noqa: F811
+def test_3_random_seeds_on_a_ledger_are_drawn_once_and_shared(team, tmp_path):
     experiment = f"r2_seeds_{uuid.uuid4().hex[:8]}"
     write_spec(tmp_path, experiment, seeds={"random": 3})
     with Emulator(render_scale=0.1, run_s=2.0) as emu:
@@ -91,7 +91,7 @@ def _stopped_holding_a_created_cell(ledger_url: str, pid: int) -> bool:
     return True
 
 
-def test_4_a_process_whose_claim_passed_on_while_it_was_stopped_does_not_log_the_cell_again(team, tmp_path):  # noqa: F811
+def test_4_a_process_whose_claim_passed_on_while_it_was_stopped_does_not_log_the_cell_again(team, tmp_path):
     experiment = f"r2_fence_{uuid.uuid4().hex[:8]}"
     write_spec(tmp_path, experiment)
     with Emulator(render_scale=0.1, run_s=8.0) as emu:

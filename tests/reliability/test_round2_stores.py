@@ -6,21 +6,18 @@ Creates are counted by the emulator itself; complete runs are counted in the sto
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from mlflow import MlflowClient
 
 from v2v_lab.emulator import Emulator
 
-from ..conftest import ROOT, free_port
+from .._helpers import user_env
 from .conftest import report, write_spec
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
@@ -29,38 +26,9 @@ FOUR_CELLS = {"prompts": ["neon city", "noir"], "seeds": [1, 2]}
 # still running when the second tries (a test of refusal, not of "nothing to do").
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """`mlflow server` on a SQLite file, on a free port: a tracking server as a lab first sets one up."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-                               "--default-artifact-root", str(folder / "artifacts"), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{uri}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "mlflow server did not answer in 90 s"
-            time.sleep(0.3)
-        yield uri
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # its gunicorn/uvicorn workers too
-        server.wait(timeout=30)
-
-
 def member_env(home: Path, **extra: str) -> dict[str, str]:
     """A member's environment: their own state folder, no ledger, nothing of the developer's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("V2V_LAB_", "MLFLOW_"))}
-    if os.environ.get("PYTHONPATH") == str(ROOT):  # a sabotage copy: its package, not the installed one
-        env["PYTHONPATH"] = str(ROOT)
-    return {**env, "V2V_LAB_HOME": str(home), **extra}
+    return user_env(drop=("V2V_LAB_", "MLFLOW_"), V2V_LAB_HOME=str(home), **extra)
 
 
 def start(spec: Path, env: dict[str, str]) -> subprocess.Popen:

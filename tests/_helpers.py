@@ -1,0 +1,188 @@
+"""Pieces several test files share (fixtures live in conftest.py): a user's clean environment, a
+condition polled until a deadline, emulated tasks held until a test lets them go, a TCP listener
+that records what reached it, and the servers a test starts (`mlflow server`, Voila)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def user_env(folder: Path | None = None, *, drop: tuple[str, ...] = ("V2V_LAB_", "MLFLOW_", "RUNWAYML_", "COMETAPI_"),
+             **extra: str) -> dict[str, str]:
+    """A user's shell: no variable of the test run's own whose name starts with one of `drop`; with
+    `folder`, a SQLite store and a state folder there. A sabotage copy (bench/sabotage.py sets
+    PYTHONPATH to it) keeps its PYTHONPATH: the commands must run its package, not the installed one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    if folder is not None:
+        env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "V2V_LAB_HOME": str(folder / "state")})
+    if os.environ.get("PYTHONPATH") == str(ROOT):
+        env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str | Callable[[], str], interval: float = 0.05) -> T:
+    """Poll check() until it gives a truthy value and return that value; fail naming `what` once
+    `timeout` seconds have passed. Tests wait on the event they need, never on a fixed sleep: the
+    deadline is generous because a loaded machine is slow, and costs nothing when it is not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {timeout:g} s: {what() if callable(what) else what}")
+        time.sleep(interval)
+
+
+class Recorder:
+    """A TCP listener that keeps everything anyone sent it (and answers nothing)."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        self.sock = socket.socket()
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
+        self.received = b""
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.settimeout(1)
+            try:
+                self.received += conn.recv(65536) or b"(connected)"
+            except OSError:
+                self.received += b"(connected)"
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now, on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to the process's whole group (a server's workers too), SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def mlflow_server(folder: Path, timeout: float = 90) -> Iterator[str]:
+    """`mlflow server` on a SQLite file in `folder`, on a free loopback port, as a lab first sets
+    one up: its URI once /health answers. Started in a session of its own and stopped with its
+    whole process group, so its workers go with it."""
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                               "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+                               "--default-artifact-root", str(folder / "artifacts"), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert server.poll() is None, f"mlflow server ended with {server.returncode} before it answered"
+        try:
+            return httpx.get(f"{uri}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(answers, timeout, "mlflow server did not answer", interval=0.2)
+        yield uri
+    finally:
+        _stop_group(server)
+
+
+@contextmanager
+def voila(pages: Path, env: dict[str, str], log: Path, timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Voila serving the notebooks in `pages` on a free loopback port: its render URL once its API
+    answers, and its process (its kernels are its children). Its output goes to `log` (shown when
+    it does not start)."""
+    import httpx
+
+    port = free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "voila"), str(pages), f"--port={port}",
+                                 "--no-browser", "--Voila.ip=127.0.0.1"], cwd=pages, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+        def answers() -> bool:
+            assert proc.poll() is None, "voila ended before it answered: " + log.read_text()[-2000:]
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/api", timeout=2).status_code < 500
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_until(answers, timeout, lambda: "voila did not start: " + log.read_text()[-2000:], interval=0.3)
+            yield f"http://127.0.0.1:{port}/voila/render/", proc
+        finally:
+            _stop_group(proc, timeout=10)
+
+
+# The README's commands, `make team-up` / `make team-down`, with this test run's Python (no bootstrap).
+MAKE = ["make", "-s", "-C", str(ROOT), "STAMP=", f"BIN={Path(sys.executable).parent}"]
+
+
+def team_stack_ports(folder: Path) -> dict[str, int]:
+    import json
+
+    return json.loads((folder / "stack.json").read_text())
+
+
+def start_team_stack(folder: Path, own: bool) -> dict[str, str]:
+    """`make team-up` on `folder` (on free ports when it is ours); the variables a member exports,
+    the folder and the object store's port."""
+    folder.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data folder
+    env = {**os.environ, "V2V_LAB_TEAM_DIR": str(folder)}
+    if own:
+        env.update({"V2V_LAB_TEAM_PG_PORT": str(free_port()), "V2V_LAB_TEAM_S3_PORT": str(free_port()),
+                    "V2V_LAB_TEAM_MLFLOW_PORT": str(free_port())})
+    up = subprocess.run([*MAKE, "team-up"], env=env, capture_output=True, text=True, timeout=300)
+    assert up.returncode == 0, up.stderr[-2000:]
+    exports = dict(line[len("export "):].split("=", 1) for line in up.stdout.splitlines() if line.startswith("export "))
+    assert set(exports) == {"MLFLOW_TRACKING_URI", "V2V_LAB_LEDGER_URL"}
+    return {**exports, "folder": str(folder), "s3_port": str(team_stack_ports(folder)["s3"])}
+
+
+def stop_team_stack(folder: str) -> None:
+    subprocess.run([*MAKE, "team-down"], env={**os.environ, "V2V_LAB_TEAM_DIR": folder}, capture_output=True,
+                   timeout=120)
