@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -46,6 +46,36 @@ def wait_until(check: Callable[[], T], timeout: float, what: str | Callable[[], 
         if time.monotonic() > deadline:
             raise AssertionError(f"after {timeout:g} s: {what() if callable(what) else what}")
         time.sleep(interval)
+
+
+class HeldTasks:
+    """Every task of an emulator stays RUNNING (a generation as long as the test needs) until
+    release(): a test that needs a sweep still waiting on its tasks at some moment holds them,
+    instead of betting that a long run_s outlasts a loaded machine. Released, each task ends as it
+    would have (its render done, its run_s counted from when it started)."""
+
+    def __init__(self, emu: Any):
+        self._state = emu.state
+        self._original = emu.state._sleep_progress  # where a task waits out its generation time
+        self._released = threading.Event()
+
+        def held(task: Any, started: float, share: float) -> None:
+            while not self._released.wait(0.05):
+                if task.cancelled:  # the emulator is closing
+                    return
+            self._original(task, started, share)
+
+        self._state._sleep_progress = held
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __enter__(self) -> HeldTasks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        self._state._sleep_progress = self._original
 
 
 class Recorder:

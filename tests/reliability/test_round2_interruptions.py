@@ -21,6 +21,7 @@ import pytest
 
 from v2v_lab.emulator import Emulator
 
+from .._helpers import HeldTasks, wait_until
 from ..conftest import DEMO, ROOT, free_port, on_a_terminal
 from .conftest import report, tasks_per_cell, write_spec
 
@@ -232,33 +233,29 @@ def _member(stack: dict[str, str], home: Path, retry_s: str) -> dict[str, str]:
                 V2V_LAB_LEDGER_RETRY_S=retry_s)
 
 
-# How long each emulated task runs: long enough that, on a loaded machine, neither sweep finishes
-# before the other has created its tasks (a 4 s task once let the long sweep end on its own).
-TASK_S = 20.0
-
-
 def _two_sweeps_then_kill(stack: dict[str, str], tmp_path: Path, emu: Emulator, kill, name: str) -> dict:
     """Two sweeps of their own experiments, one with a retry window of 5 s and one of 600 s; the
-    part is killed once both have tasks created (all cells then wait on their tasks, so the killed
-    part is the first one they reach). The first must end by itself with one line; the second,
-    still waiting, gets Ctrl-C and must end on it."""
+    part is killed once both have tasks created, and only then do the tasks end (the emulator
+    holds them: both sweeps are certainly still waiting when the part goes, however loaded the
+    machine), so the killed part is the next one they reach. The first must end by itself with
+    one line; the second, still waiting, gets Ctrl-C and must end on it."""
     procs = {}
-    for which, window, prompts in (("short", "5", ["neon city", "noir"]), ("long", "600", ["sepia", "anime"])):
-        experiment = f"{name}_{which}"
-        spec = write_spec(tmp_path, f"{experiment}.yaml", experiment=experiment, prompts=prompts,
-                          base_url=emu.base_url, concurrency=2)
-        procs[which] = (spec, subprocess.Popen([CLI, "sweep", str(spec), "--no-progress"], env=_member(
-            stack, tmp_path / which, window), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    deadline = time.monotonic() + 180
-    while not _all_created(stack, [f"{name}_short", f"{name}_long"]) and time.monotonic() < deadline \
-            and all(p.poll() is None for _, p in procs.values()):
-        time.sleep(0.05)
-    assert len(emu.tasks()) == 4, [p.communicate()[1][-800:] for _, p in procs.values() if p.poll() is not None]
-    # Both must still be waiting on their tasks when the part goes: a sweep that had finished
-    # before would prove nothing (and its exit 0 would read as Ctrl-C not working).
-    ended = {which: p.poll() for which, (_, p) in procs.items() if p.poll() is not None}
-    assert not ended, f"a sweep ended before the part was killed: {ended}"
-    kill()
+    with HeldTasks(emu) as held:
+        for which, window, prompts in (("short", "5", ["neon city", "noir"]), ("long", "600", ["sepia", "anime"])):
+            experiment = f"{name}_{which}"
+            spec = write_spec(tmp_path, f"{experiment}.yaml", experiment=experiment, prompts=prompts,
+                              base_url=emu.base_url, concurrency=2)
+            procs[which] = (spec, subprocess.Popen([CLI, "sweep", str(spec), "--no-progress"], env=_member(
+                stack, tmp_path / which, window), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        wait_until(lambda: _all_created(stack, [f"{name}_short", f"{name}_long"])
+                   or any(p.poll() is not None for _, p in procs.values()), 180, "the tasks were not all created")
+        assert len(emu.tasks()) == 4, [p.communicate()[1][-800:] for _, p in procs.values() if p.poll() is not None]
+        # Both must still be waiting on their tasks when the part goes: a sweep that had finished
+        # before would prove nothing (and its exit 0 would read as Ctrl-C not working).
+        ended = {which: p.poll() for which, (_, p) in procs.items() if p.poll() is not None}
+        assert not ended, f"a sweep ended before the part was killed: {ended}"
+        kill()
+        held.release()
     short = _stop(procs["short"][1], 150)
     procs["long"][1].send_signal(signal.SIGINT)
     long = _stop(procs["long"][1], 60)
@@ -293,7 +290,7 @@ def _killed_and_left_down(stack: dict[str, str], tmp_path: Path, kill, name: str
     window ends by itself with one line holding each of `says`, the other ends on Ctrl-C with one
     line; with the part started again, both finish and nothing was paid twice."""
     _team_up(stack)  # whatever an earlier test left down
-    with Emulator(render_scale=0.1, run_s=TASK_S) as emu:
+    with Emulator(render_scale=0.1) as emu:
         seen = _two_sweeps_then_kill(stack, tmp_path, emu, kill, name)
         code, _, err = seen["short"]
         assert code == 1, f"the sweep did not end by itself ({code}): {err[-2000:]}"
