@@ -133,18 +133,25 @@ def _stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
             continue
 
 
+# An `mlflow server` starts a job runner and seven huey consumers beside its workers by default (for
+# GenAI jobs: scorers, trace rollups), each a Python process importing mlflow: on a loaded 2-core
+# machine, a minute before it answers. No test here uses them; the tracking API is the same.
+NO_SERVER_JOBS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 @contextmanager
 def mlflow_server(folder: Path, timeout: float = 90) -> Iterator[str]:
     """`mlflow server` on a SQLite file in `folder`, on a free loopback port, as a lab first sets
     one up: its URI once /health answers. Started in a session of its own and stopped with its
-    whole process group, so its workers go with it."""
+    whole process group, so its workers go with it. Without MLflow's job runner (NO_SERVER_JOBS)."""
     import httpx
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
                                "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
                                "--default-artifact-root", str(folder / "artifacts"), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                              env={**os.environ, **NO_SERVER_JOBS})
     uri = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -192,6 +199,13 @@ def voila(pages: Path, env: dict[str, str], log: Path, timeout: float = 60) -> I
 MAKE = ["make", "-s", "-C", str(ROOT), "STAMP=", f"BIN={Path(sys.executable).parent}"]
 
 
+def team_stack_env(folder: str) -> dict[str, str]:
+    """The environment `make team-up` / `make team-down` run in for the stack in `folder` (its
+    ports are in stack.json there). A stack the tests start has no MLflow job runner (NO_SERVER_JOBS):
+    restarting its tracking server is then seconds, not a minute."""
+    return {**os.environ, **NO_SERVER_JOBS, "V2V_LAB_TEAM_DIR": folder}
+
+
 def team_stack_ports(folder: Path) -> dict[str, int]:
     import json
 
@@ -202,7 +216,7 @@ def start_team_stack(folder: Path, own: bool) -> dict[str, str]:
     """`make team-up` on `folder` (on free ports when it is ours); the variables a member exports,
     the folder and the object store's port."""
     folder.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data folder
-    env = {**os.environ, "V2V_LAB_TEAM_DIR": str(folder)}
+    env = team_stack_env(str(folder))
     if own:
         env.update({"V2V_LAB_TEAM_PG_PORT": str(free_port()), "V2V_LAB_TEAM_S3_PORT": str(free_port()),
                     "V2V_LAB_TEAM_MLFLOW_PORT": str(free_port())})
@@ -214,5 +228,4 @@ def start_team_stack(folder: Path, own: bool) -> dict[str, str]:
 
 
 def stop_team_stack(folder: str) -> None:
-    subprocess.run([*MAKE, "team-down"], env={**os.environ, "V2V_LAB_TEAM_DIR": folder}, capture_output=True,
-                   timeout=120)
+    subprocess.run([*MAKE, "team-down"], env=team_stack_env(folder), capture_output=True, timeout=120)

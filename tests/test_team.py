@@ -102,7 +102,7 @@ def test_three_machines_share_one_spec_and_one_killed_changes_nothing(team, tmp_
 
 def _stack_env(team: dict[str, str]) -> dict[str, str]:
     """The stack's own folder: `make team-up` reads its ports from stack.json there."""
-    return {**os.environ, "V2V_LAB_TEAM_DIR": team["folder"]}
+    return _helpers.team_stack_env(team["folder"])
 
 
 def _stop(pidfile: Path) -> None:

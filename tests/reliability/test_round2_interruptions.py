@@ -21,7 +21,7 @@ import pytest
 
 from v2v_lab.emulator import Emulator
 
-from .._helpers import HeldTasks, wait_until
+from .._helpers import HeldTasks, team_stack_env, wait_until
 from ..conftest import DEMO, ROOT, free_port, on_a_terminal
 from .conftest import report, tasks_per_cell, write_spec
 
@@ -224,7 +224,7 @@ def test_16_a_full_disk_under_the_store_is_one_line_and_the_rerun_says_what_it_f
 def _team_up(stack: dict[str, str]) -> None:
     """What was killed, started again (`make team-up`: it starts what is not running)."""
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "team_stack.py"), "up"], capture_output=True,
-                          text=True, env={**os.environ, "V2V_LAB_TEAM_DIR": stack["folder"]}, timeout=600)
+                          text=True, env=team_stack_env(stack["folder"]), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
