@@ -140,7 +140,7 @@ NO_SERVER_JOBS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 @contextmanager
-def mlflow_server(folder: Path, timeout: float = 90) -> Iterator[str]:
+def mlflow_server(folder: Path, timeout: float = 240) -> Iterator[str]:
     """`mlflow server` on a SQLite file in `folder`, on a free loopback port, as a lab first sets
     one up: its URI once /health answers. Started in a session of its own and stopped with its
     whole process group, so its workers go with it. Without MLflow's job runner (NO_SERVER_JOBS)."""
@@ -169,7 +169,7 @@ def mlflow_server(folder: Path, timeout: float = 90) -> Iterator[str]:
 
 
 @contextmanager
-def voila(pages: Path, env: dict[str, str], log: Path, timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen]]:
+def voila(pages: Path, env: dict[str, str], log: Path, timeout: float = 180) -> Iterator[tuple[str, subprocess.Popen]]:
     """Voila serving the notebooks in `pages` on a free loopback port: its render URL once its API
     answers, and its process (its kernels are its children). Its output goes to `log` (shown when
     it does not start)."""
