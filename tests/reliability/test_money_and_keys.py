@@ -49,7 +49,7 @@ def sweep(spec: Path, emu: Emulator, *extra: str) -> int:
 
 
 def cli(*args: str, env: dict[str, str] | None = None, stdin: int | None = subprocess.DEVNULL,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """The console script, as a user types it."""
     full = {**os.environ, **(env or {})}
     return subprocess.run([CLI, *args], env=full, stdin=stdin, capture_output=True, text=True, timeout=timeout)
