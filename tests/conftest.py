@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,9 @@ import pytest
 
 from v2v_lab.emulator import Emulator
 from v2v_lab.media import write_mp4
+
+from . import _helpers
+from ._helpers import free_port  # noqa: F401 - imported from here by many test files
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "experiments" / "media" / "bigbuckbunny.mp4"
@@ -101,48 +105,53 @@ def _no_real_keys(monkeypatch):
     yield
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now, on loopback."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def on_a_terminal(command: list[str] | str, env: dict[str, str], answer: bytes, cwd: Path | None = None,
-                  timeout: float = 120) -> tuple[int, str]:
+                  timeout: float = 120, *, controlling: bool = False,
+                  after_answer_s: float | None = None) -> tuple[int | None, str]:
     """Run a command (argv, or a shell line as typed) on a pseudo-terminal, answer its [y/N] question
-    once, and return its exit code and everything it showed."""
+    once, and return its exit code and everything it showed. With `controlling`, the terminal is
+    the command's controlling terminal, as in a shell (a Ctrl-C answer is then SIGINT). The code is
+    None when it was still running `timeout` s after it started (or `after_answer_s` after the
+    answer) and was killed."""
+    import fcntl
     import pty
     import select
-    import subprocess
-    import time
+    import termios
+
+    def own_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     master, slave = pty.openpty()
     proc = subprocess.Popen(command, shell=isinstance(command, str), cwd=cwd, env=env, stdin=slave, stdout=slave,
-                            stderr=slave)
+                            stderr=slave, preexec_fn=own_terminal if controlling else None)
     os.close(slave)
     seen = b""
     deadline = time.monotonic() + timeout
-    answered = False
     while proc.poll() is None and time.monotonic() < deadline:
-        if select.select([master], [], [], 0.3)[0]:
+        if select.select([master], [], [], 0.2)[0]:
             try:
                 seen += os.read(master, 65536)
             except OSError:
                 break
-        if not answered and b"[y/N]" in seen:
+        if b"[y/N]" in seen and answer:
             os.write(master, answer)
-            answered = True
-    proc.wait(timeout=60)
+            answer = b""
+            if after_answer_s is not None:
+                deadline = time.monotonic() + after_answer_s
+    try:
+        code: int | None = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        code = None
     try:
         while select.select([master], [], [], 0.2)[0]:
             seen += os.read(master, 65536)
     except OSError:
         pass
     os.close(master)
-    return proc.returncode, seen.decode(errors="replace")
+    return code, seen.decode(errors="replace")
 
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -190,3 +199,37 @@ def rating_study(tmp_path_factory) -> Path:
                           cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return folder
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """A real `mlflow server` on a SQLite file, on loopback (no auth: it ignores credentials in a
+    URL): its URI. One for the whole run (each test uses experiments of its own names), stopped
+    with its workers at the end."""
+    with _helpers.mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def team():
+    """The team stack .ci/run started (V2V_LAB_TEAM_DIR set), else one of our own in a fresh folder
+    on free ports, stopped at the end. Gives the variables a member exports (and the folder and
+    the object store's port)."""
+    given = os.environ.get("V2V_LAB_TEAM_DIR")
+    stack = _helpers.start_team_stack(Path(given or tempfile.mkdtemp(prefix="v2v-team-")), own=not given)
+    yield stack
+    if not given:
+        _helpers.stop_team_stack(stack["folder"])
+
+
+@pytest.fixture(scope="session")
+def spare_team():
+    """A second team stack, of the tests that kill or restart its parts (never the shared one's):
+    on free ports in a fresh folder, one per test process. Each test using it first starts what an
+    earlier one left down (`make team-up` starts only what is not running)."""
+    import shutil
+
+    stack = _helpers.start_team_stack(Path(tempfile.mkdtemp(prefix="v2v-team-spare-")), own=True)
+    yield stack
+    _helpers.stop_team_stack(stack["folder"])
+    shutil.rmtree(stack["folder"], ignore_errors=True)

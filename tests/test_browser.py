@@ -9,18 +9,16 @@ import importlib.util
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
 
-import httpx
 import nbformat
 import psutil
 import pytest
 
 from v2v_lab import load_ratings
 
-from .conftest import ROOT, TEST_OUTPUT, copy_study, free_port
+from ._helpers import voila as serve_voila
+from .conftest import ROOT, TEST_OUTPUT, copy_study
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # No network here: keep Chromium from reaching for Google's services at start.
@@ -58,32 +56,9 @@ def voila(rating_study, tmp_path_factory):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(COMPARE_PAGE)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, pages / "compare.ipynb")
-    port = free_port()
     uri = f"sqlite:///{store / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    log = open(folder / "voila.log", "w")
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "voila"), str(pages), f"--port={port}",
-                             "--no-browser", "--Voila.ip=127.0.0.1"], cwd=pages, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/voila/render/"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("voila did not start: " + (folder / "voila.log").read_text()[-2000:])
+    with serve_voila(pages, {**os.environ, "MLFLOW_TRACKING_URI": uri}, folder / "voila.log") as (url, proc):
         yield url, uri, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,8 @@ from v2v_lab.api import (
 from v2v_lab.emulator import Emulator, FaultConfig
 from v2v_lab.media import probe_video
 
+from ._helpers import HeldTasks
+
 CANARY = "key_" + "c0ffee" * 21 + "ca"
 
 
@@ -70,17 +72,23 @@ def test_sync_client_works_inside_a_running_loop(emulator):
 
 
 def test_wait_times_out_with_the_task_id_and_resumes(small_clip):
-    with Emulator(run_s=1.5, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as client:
+    # The task is held running until the timed-out wait is over (a fixed run_s of 1.5 s could pass
+    # between the create and the wait on a loaded machine).
+    with Emulator(render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as client, \
+            HeldTasks(emu) as held:
         tid = client.create(GenerationRequest(small_clip, "noir", seed=2))
         with pytest.raises(WaitTimeoutError) as info:
             client.wait(tid, timeout=0.3)
         assert info.value.task_id == tid
+        held.release()
         assert client.wait(info.value.task_id).status is TaskStatus.SUCCEEDED
         assert emu.stats["tasks_total"] == 1
 
 
 def test_cancelled_is_terminal(small_clip):
-    with Emulator(run_s=5, concurrency=1, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as c:
+    # Held running: the cancel certainly reaches a task that has not ended.
+    with Emulator(concurrency=1, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as c, \
+            HeldTasks(emu):
         tid = c.create(GenerationRequest(small_clip, "noir"))
         c.cancel(tid)
         with pytest.raises(NotFoundError):  # cancelled tasks can't be fetched again (Runway's rule)

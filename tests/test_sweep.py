@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -177,37 +176,15 @@ def test_killed_sweep_resumes_without_creating_twice(tmp_path):
         assert {r.state for r in journal.all("t").values()} == {"done"}
 
 
-def test_same_sweep_against_a_real_mlflow_server(tmp_path, monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                               "--default-artifact-root", str(tmp_path / "artifacts"), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        uri = f"http://127.0.0.1:{port}"
-        import httpx
-
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{uri}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "mlflow server did not answer in 90 s"
-            time.sleep(0.3)
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "state"))
-        result = run_sweep(write_spec(tmp_path, seeds=[1]), progress=False)
-        assert result.counts == {"done": 2}
-        df = load_runs("t", tracking_uri=uri)
-        assert len(df) == 2 and df["ssim_source"].notna().all()
-        assert load_artifact(df.iloc[0], "output.mp4", tracking_uri=uri).stat().st_size > 0
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def test_same_sweep_against_a_real_mlflow_server(mlflow_server, tmp_path, monkeypatch):
+    uri = mlflow_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "state"))
+    result = run_sweep(write_spec(tmp_path, seeds=[1]), progress=False)
+    assert result.counts == {"done": 2}
+    df = load_runs("t", tracking_uri=uri)
+    assert len(df) == 2 and df["ssim_source"].notna().all()
+    assert load_artifact(df.iloc[0], "output.mp4", tracking_uri=uri).stat().st_size > 0
 
 
 def test_compare_interval_on_a_known_difference():

@@ -40,10 +40,17 @@ def test_run_blocking_inside_a_running_loop_gives_the_result_and_the_error_and_l
 
 
 def test_run_in_background_returns_at_once_and_its_thread_ends_with_the_work():
-    future = run_in_background(lambda: _answer(5, delay=0.3), thread_name="v2v-bg-test")
+    go = threading.Event()  # the work waits for it (a 0.3 s sleep could be over before a loaded machine checks)
+
+    async def work() -> tuple[int, str]:
+        await asyncio.to_thread(go.wait, 60)
+        return await _answer(5)
+
+    future = run_in_background(work, thread_name="v2v-bg-test")
     assert not future.done() and "v2v-bg-test" in _ours()  # the caller is free meanwhile
-    assert future.result(timeout=10) == (5, "v2v-bg-test")
-    deadline = time.monotonic() + 5
+    go.set()
+    assert future.result(timeout=60) == (5, "v2v-bg-test")
+    deadline = time.monotonic() + 30
     while "v2v-bg-test" in _ours() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert "v2v-bg-test" not in _ours()

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -18,61 +17,12 @@ import yaml
 
 from v2v_lab.emulator import Emulator
 
-from .conftest import DEMO, ROOT, free_port
+from . import _helpers
+from .conftest import DEMO, ROOT
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
-# The README's commands, `make team-up` / `make team-down`, with this test run's Python (no bootstrap).
-MAKE = ["make", "-s", "-C", str(ROOT), "STAMP=", f"BIN={Path(sys.executable).parent}"]
+MAKE = _helpers.MAKE
 pytestmark = pytest.mark.team
-
-
-
-def _exports(text: str) -> dict[str, str]:
-    return dict(line[len("export "):].split("=", 1) for line in text.splitlines() if line.startswith("export "))
-
-
-def _start_stack(folder: Path, own: bool) -> dict[str, str]:
-    """`make team-up` on `folder` (on free ports when it is ours); the variables a member exports."""
-    folder.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data folder
-    env = {**os.environ, "V2V_LAB_TEAM_DIR": str(folder)}
-    if own:
-        env.update({"V2V_LAB_TEAM_PG_PORT": str(free_port()), "V2V_LAB_TEAM_S3_PORT": str(free_port()),
-                    "V2V_LAB_TEAM_MLFLOW_PORT": str(free_port())})
-    up = subprocess.run([*MAKE, "team-up"], env=env, capture_output=True, text=True, timeout=300)
-    assert up.returncode == 0, up.stderr[-2000:]
-    exports = _exports(up.stdout)
-    assert set(exports) == {"MLFLOW_TRACKING_URI", "V2V_LAB_LEDGER_URL"}
-    return {**exports, "folder": str(folder), "s3_port": str(_ports(folder)["s3"])}
-
-
-def _stop_stack(folder: str) -> None:
-    subprocess.run([*MAKE, "team-down"], env={**os.environ, "V2V_LAB_TEAM_DIR": folder}, capture_output=True,
-                   timeout=120)
-
-
-@pytest.fixture(scope="session")
-def team():
-    """The stack .ci/run started (V2V_LAB_TEAM_DIR set), else one of our own in a fresh folder on
-    free ports, stopped at the end. Gives the variables a member exports."""
-    given = os.environ.get("V2V_LAB_TEAM_DIR")
-    stack = _start_stack(Path(given or tempfile.mkdtemp(prefix="v2v-team-")), own=not given)
-    yield stack
-    if not given:
-        _stop_stack(stack["folder"])
-
-
-@pytest.fixture()
-def own_team():
-    """A stack for this test alone: a test that restarts the parts must not pull them from under others."""
-    stack = _start_stack(Path(tempfile.mkdtemp(prefix="v2v-team-faults-")), own=True)
-    yield stack
-    _stop_stack(stack["folder"])
-
-
-def _ports(folder: Path) -> dict[str, int]:
-    import json
-
-    return json.loads((folder / "stack.json").read_text())
 
 
 def _member_env(team: dict[str, str], home: Path, **extra: str) -> dict[str, str]:
@@ -152,7 +102,7 @@ def test_three_machines_share_one_spec_and_one_killed_changes_nothing(team, tmp_
 
 def _stack_env(team: dict[str, str]) -> dict[str, str]:
     """The stack's own folder: `make team-up` reads its ports from stack.json there."""
-    return {**os.environ, "V2V_LAB_TEAM_DIR": team["folder"]}
+    return _helpers.team_stack_env(team["folder"])
 
 
 def _stop(pidfile: Path) -> None:
@@ -161,13 +111,15 @@ def _stop(pidfile: Path) -> None:
     pidfile.unlink()
 
 
-def test_parts_of_the_store_restarting_mid_sweep_lose_nothing_and_pay_nothing_twice(own_team, tmp_path):
+def test_parts_of_the_store_restarting_mid_sweep_lose_nothing_and_pay_nothing_twice(spare_team, tmp_path):
     """PostgreSQL restarted, the MLflow server killed and started again, the object store away for
     8 s (moto restarted replays what it held): the sweep goes on through each."""
     import threading
 
-    team = own_team
+    team = spare_team
     folder = Path(team["folder"])
+    # Whatever an earlier test left down, started again (team-up starts only what is not running).
+    subprocess.run([*MAKE, "team-up"], env=_stack_env(team), check=True, capture_output=True)
     pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     experiment = f"team_faults_{uuid.uuid4().hex[:8]}"
     spec = {"experiment": experiment, "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph", "aleph2"],

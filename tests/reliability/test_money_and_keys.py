@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +26,7 @@ from v2v_lab.errors import InputError
 from v2v_lab.media.probe import probe_video
 from v2v_lab.sweeps import run_sweep
 
+from .._helpers import HeldTasks, Recorder, wait_until
 from ..conftest import DEMO, free_port, moving_frames, on_a_terminal
 from .conftest import write_spec
 
@@ -50,7 +49,7 @@ def sweep(spec: Path, emu: Emulator, *extra: str) -> int:
 
 
 def cli(*args: str, env: dict[str, str] | None = None, stdin: int | None = subprocess.DEVNULL,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """The console script, as a user types it."""
     full = {**os.environ, **(env or {})}
     return subprocess.run([CLI, *args], env=full, stdin=stdin, capture_output=True, text=True, timeout=timeout)
@@ -91,18 +90,23 @@ def test_1_duplicate_entries_are_merged_and_paid_once(emu, mlflow_store, tmp_pat
 def test_2_a_second_process_on_the_same_store_is_refused_whatever_its_state_folder(tmp_path):
     store = f"sqlite:///{tmp_path / 'shared.db'}"
     spec = write_spec(tmp_path, experiment="two-homes", prompts=["neon city", "noir"], seeds=[1, 2])
-    # Each task runs 5 s: the first sweep is still running when the second has started, even on a
-    # loaded machine (with 2 s it had sometimes finished first, and the second found nothing to do).
-    with Emulator(render_scale=0.1, run_s=5.0) as slow:
+    # The first sweep's tasks are held until the second has had its answer: the first is still
+    # running then, however long the second takes to start on a loaded machine (with tasks of a
+    # fixed 2 s it had sometimes finished first, and the second found nothing to do).
+    with Emulator(render_scale=0.1) as slow, HeldTasks(slow) as held:
         env = {"MLFLOW_TRACKING_URI": store, "V2V_LAB_BASE_URL": slow.base_url}
         first = subprocess.Popen([CLI, "sweep", str(spec), "--no-progress"], env={
             **os.environ, **env, "V2V_LAB_HOME": str(tmp_path / "home_a")}, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while not slow.tasks() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: slow.tasks() or first.poll() is not None, 120, "the first sweep created no task")
         assert slow.tasks(), "the first sweep never created a task"
-        second = cli("sweep", str(spec), "--no-progress", env={**env, "V2V_LAB_HOME": str(tmp_path / "home_b")})
+        late = subprocess.Popen([CLI, "sweep", str(spec), "--no-progress"], env={
+            **os.environ, **env, "V2V_LAB_HOME": str(tmp_path / "home_b")}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Until it ends, or it paid too (more than the four cells' tasks: the count below says so).
+        wait_until(lambda: late.poll() is not None or len(slow.tasks()) > 4, 120, "the second sweep did not end")
+        held.release()
+        second = subprocess.CompletedProcess(late.args, late.returncode, *late.communicate(timeout=120))
         out, err = first.communicate(timeout=120)
         assert first.returncode == 0, err
         assert second.returncode == 2, second.stderr
@@ -293,41 +297,8 @@ def test_11_a_rotated_track_reads_the_same_with_every_reader(clip_factory, tmp_p
 
 
 # -- the key ----------------------------------------------------------------------------------------
-class _Listener:
-    """A TCP port that records whether anyone connected (and what they sent)."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.received = b""
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            conn.settimeout(1)
-            try:
-                self.received += conn.recv(65536) or b"(connected)"
-            except OSError:
-                self.received += b"(connected)"
-            conn.close()
-
-    def close(self):
-        self._stop = True
-        self._thread.join(2)
-        self.sock.close()
-
-
 def test_12_a_spec_file_cannot_send_a_paid_key_elsewhere(mlflow_store, tmp_path, monkeypatch, capsys):
-    listener = _Listener()
+    listener = Recorder()
     try:
         monkeypatch.setenv("RUNWAYML_API_SECRET", KEY)
         spec = write_spec(tmp_path, experiment="redirect", provider="runway",

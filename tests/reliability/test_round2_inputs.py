@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -26,7 +25,8 @@ from v2v_lab.api.catalog import RUNWAY_API_VERSION
 from v2v_lab.emulator import Emulator
 from v2v_lab.emulator.app import MAX_DATA_URI_VIDEO
 
-from ..conftest import DEMO, ROOT
+from .._helpers import user_env
+from ..conftest import DEMO
 from .conftest import report, write_spec
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
@@ -35,12 +35,7 @@ HOSTILE = "\x1b]0;PWNED\x07\x1b[2J"
 SHOWN = "\\x1b]0;PWNED\\x07\\x1b[2J"  # the same, as escape_controls shows it
 
 
-def _env(folder: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("V2V_LAB_", "MLFLOW_", "RUNWAYML_", "COMETAPI_"))}
-    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "V2V_LAB_HOME": str(folder / "state")})
-    if os.environ.get("PYTHONPATH") == str(ROOT):  # a sabotage copy: its package, not the installed one
-        env["PYTHONPATH"] = str(ROOT)
-    return env
+_env = user_env  # a user's shell, with a store and a state folder in the given folder
 
 
 def _run(args: list[str], folder: Path) -> subprocess.CompletedProcess:

@@ -8,18 +8,12 @@ the emulator itself."""
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import select
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -27,7 +21,8 @@ import pytest
 
 from v2v_lab.emulator import Emulator
 
-from ..conftest import DEMO, ROOT, free_port
+from .._helpers import HeldTasks, team_stack_env, wait_until
+from ..conftest import DEMO, ROOT, free_port, on_a_terminal
 from .conftest import report, tasks_per_cell, write_spec
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
@@ -226,27 +221,10 @@ def test_16_a_full_disk_under_the_store_is_one_line_and_the_rerun_says_what_it_f
 
 
 # -- 17: a part of the team's store killed and left down --------------------------------------------
-@pytest.fixture(scope="module")
-def own_stack() -> Iterator[dict[str, str]]:
-    """A team stack of this module's own (PostgreSQL, moto, mlflow server) on free ports in a fresh
-    folder: these tests kill its parts (never the shared one)."""
-    folder = Path(tempfile.mkdtemp(prefix="v2v-team-round2-"))
-    folder.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data folder
-    env = {**os.environ, "V2V_LAB_TEAM_DIR": str(folder), "V2V_LAB_TEAM_PG_PORT": str(free_port()),
-           "V2V_LAB_TEAM_S3_PORT": str(free_port()), "V2V_LAB_TEAM_MLFLOW_PORT": str(free_port())}
-    stack = [sys.executable, str(ROOT / "tools" / "team_stack.py")]
-    up = subprocess.run([*stack, "up"], env=env, capture_output=True, text=True, timeout=600)
-    assert up.returncode == 0, up.stderr[-2000:]
-    exports = dict(line[len("export "):].split("=", 1) for line in up.stdout.splitlines() if line.startswith("export "))
-    yield {**exports, "folder": str(folder)}
-    subprocess.run([*stack, "down"], env=env, capture_output=True, timeout=300)
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def _team_up(stack: dict[str, str]) -> None:
     """What was killed, started again (`make team-up`: it starts what is not running)."""
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "team_stack.py"), "up"], capture_output=True,
-                          text=True, env={**os.environ, "V2V_LAB_TEAM_DIR": stack["folder"]}, timeout=600)
+                          text=True, env=team_stack_env(stack["folder"]), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -255,33 +233,29 @@ def _member(stack: dict[str, str], home: Path, retry_s: str) -> dict[str, str]:
                 V2V_LAB_LEDGER_RETRY_S=retry_s)
 
 
-# How long each emulated task runs: long enough that, on a loaded machine, neither sweep finishes
-# before the other has created its tasks (a 4 s task once let the long sweep end on its own).
-TASK_S = 20.0
-
-
 def _two_sweeps_then_kill(stack: dict[str, str], tmp_path: Path, emu: Emulator, kill, name: str) -> dict:
     """Two sweeps of their own experiments, one with a retry window of 5 s and one of 600 s; the
-    part is killed once both have tasks created (all cells then wait on their tasks, so the killed
-    part is the first one they reach). The first must end by itself with one line; the second,
-    still waiting, gets Ctrl-C and must end on it."""
+    part is killed once both have tasks created, and only then do the tasks end (the emulator
+    holds them: both sweeps are certainly still waiting when the part goes, however loaded the
+    machine), so the killed part is the next one they reach. The first must end by itself with
+    one line; the second, still waiting, gets Ctrl-C and must end on it."""
     procs = {}
-    for which, window, prompts in (("short", "5", ["neon city", "noir"]), ("long", "600", ["sepia", "anime"])):
-        experiment = f"{name}_{which}"
-        spec = write_spec(tmp_path, f"{experiment}.yaml", experiment=experiment, prompts=prompts,
-                          base_url=emu.base_url, concurrency=2)
-        procs[which] = (spec, subprocess.Popen([CLI, "sweep", str(spec), "--no-progress"], env=_member(
-            stack, tmp_path / which, window), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    deadline = time.monotonic() + 180
-    while not _all_created(stack, [f"{name}_short", f"{name}_long"]) and time.monotonic() < deadline \
-            and all(p.poll() is None for _, p in procs.values()):
-        time.sleep(0.05)
-    assert len(emu.tasks()) == 4, [p.communicate()[1][-800:] for _, p in procs.values() if p.poll() is not None]
-    # Both must still be waiting on their tasks when the part goes: a sweep that had finished
-    # before would prove nothing (and its exit 0 would read as Ctrl-C not working).
-    ended = {which: p.poll() for which, (_, p) in procs.items() if p.poll() is not None}
-    assert not ended, f"a sweep ended before the part was killed: {ended}"
-    kill()
+    with HeldTasks(emu) as held:
+        for which, window, prompts in (("short", "5", ["neon city", "noir"]), ("long", "600", ["sepia", "anime"])):
+            experiment = f"{name}_{which}"
+            spec = write_spec(tmp_path, f"{experiment}.yaml", experiment=experiment, prompts=prompts,
+                              base_url=emu.base_url, concurrency=2)
+            procs[which] = (spec, subprocess.Popen([CLI, "sweep", str(spec), "--no-progress"], env=_member(
+                stack, tmp_path / which, window), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        wait_until(lambda: _all_created(stack, [f"{name}_short", f"{name}_long"])
+                   or any(p.poll() is not None for _, p in procs.values()), 180, "the tasks were not all created")
+        assert len(emu.tasks()) == 4, [p.communicate()[1][-800:] for _, p in procs.values() if p.poll() is not None]
+        # Both must still be waiting on their tasks when the part goes: a sweep that had finished
+        # before would prove nothing (and its exit 0 would read as Ctrl-C not working).
+        ended = {which: p.poll() for which, (_, p) in procs.items() if p.poll() is not None}
+        assert not ended, f"a sweep ended before the part was killed: {ended}"
+        kill()
+        held.release()
     short = _stop(procs["short"][1], 150)
     procs["long"][1].send_signal(signal.SIGINT)
     long = _stop(procs["long"][1], 60)
@@ -311,91 +285,58 @@ def _rerun_pays_nothing_twice(stack: dict[str, str], tmp_path: Path, emu: Emulat
     assert len(per_cell) == 4 and all(len(tasks) == 1 for tasks in per_cell.values()), per_cell
 
 
+def _killed_and_left_down(stack: dict[str, str], tmp_path: Path, kill, name: str, says: list[str]) -> None:
+    """The part killed under two waiting sweeps (_two_sweeps_then_kill): the one with the short
+    window ends by itself with one line holding each of `says`, the other ends on Ctrl-C with one
+    line; with the part started again, both finish and nothing was paid twice."""
+    _team_up(stack)  # whatever an earlier test left down
+    with Emulator(render_scale=0.1) as emu:
+        seen = _two_sweeps_then_kill(stack, tmp_path, emu, kill, name)
+        code, _, err = seen["short"]
+        assert code == 1, f"the sweep did not end by itself ({code}): {err[-2000:]}"
+        assert len(_lines(err)) == 1 and all(words in err for words in says), err
+        code, _, err = seen["long"]
+        assert code == 130, f"Ctrl-C did not end the sweep waiting for the part ({code}): {err[-2000:]}"
+        assert len(_lines(err)) == 1, err
+        _team_up(stack)
+        _rerun_pays_nothing_twice(stack, tmp_path, emu, seen["specs"])
+        report(f"round2_17_{name}", {"creates": len(emu.tasks())})
+
+
 @pytest.mark.team
 @pytest.mark.slow
-def test_17_the_tracking_server_killed_and_left_down_is_one_line_and_ctrl_c_works(own_stack, tmp_path):
-    folder = Path(own_stack["folder"])
+def test_17_the_tracking_server_killed_and_left_down_is_one_line_and_ctrl_c_works(spare_team, tmp_path):
+    folder = Path(spare_team["folder"])
 
     def kill_mlflow() -> None:
         pid = int((folder / "mlflow.pid").read_text())
         os.killpg(pid, signal.SIGKILL)
         (folder / "mlflow.pid").unlink()
 
-    _team_up(own_stack)  # whatever an earlier test left down
-    with Emulator(render_scale=0.1, run_s=TASK_S) as emu:
-        seen = _two_sweeps_then_kill(own_stack, tmp_path, emu, kill_mlflow, "server_away")
-        code, _, err = seen["short"]
-        assert code == 1, f"the sweep did not end by itself ({code}): {err[-2000:]}"
-        assert len(_lines(err)) == 1 and f"the tracking server at {own_stack['MLFLOW_TRACKING_URI']}" in err, err
-        code, _, err = seen["long"]
-        assert code == 130, f"Ctrl-C did not end the sweep waiting for the server ({code}): {err[-2000:]}"
-        assert len(_lines(err)) == 1, err
-        _team_up(own_stack)
-        _rerun_pays_nothing_twice(own_stack, tmp_path, emu, seen["specs"])
-        report("round2_17_server_away", {"creates": len(emu.tasks())})
+    _killed_and_left_down(spare_team, tmp_path, kill_mlflow, "server_away",
+                          [f"the tracking server at {spare_team['MLFLOW_TRACKING_URI']}"])
 
 
 @pytest.mark.team
 @pytest.mark.slow
-def test_17_postgresql_killed_and_left_down_is_the_ledgers_one_line_and_ctrl_c_works(own_stack, tmp_path):
-    folder = Path(own_stack["folder"])
+def test_17_postgresql_killed_and_left_down_is_the_ledgers_one_line_and_ctrl_c_works(spare_team, tmp_path):
+    folder = Path(spare_team["folder"])
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def kill_postgres() -> None:  # an immediate shutdown: as a crash, no checkpoint
         subprocess.run([*as_postgres, "/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(folder / "postgres"), "-m",
                         "immediate", "-w", "stop"], check=True, capture_output=True)
 
-    _team_up(own_stack)  # whatever an earlier test left down
-    with Emulator(render_scale=0.1, run_s=TASK_S) as emu:
-        seen = _two_sweeps_then_kill(own_stack, tmp_path, emu, kill_postgres, "ledger_away")
-        code, _, err = seen["short"]
-        assert code == 1, f"the sweep did not end by itself ({code}): {err[-2000:]}"
-        assert len(_lines(err)) == 1 and "the ledger at postgresql://" in err and "did not answer for 5 s" in err, err
-        code, _, err = seen["long"]
-        assert code == 130, f"Ctrl-C did not end the sweep waiting for the ledger ({code}): {err[-2000:]}"
-        assert len(_lines(err)) == 1, err
-        _team_up(own_stack)
-        _rerun_pays_nothing_twice(own_stack, tmp_path, emu, seen["specs"])
-        report("round2_17_ledger_away", {"creates": len(emu.tasks())})
+    _killed_and_left_down(spare_team, tmp_path, kill_postgres, "ledger_away",
+                          ["the ledger at postgresql://", "did not answer for 5 s"])
 
 
 # -- 18: Ctrl-C at the spend question; `runs` on a store that does not answer -------------------------
-def _ctrl_c_at_the_question(command: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int | None, str]:
+def _ctrl_c_at_the_question(command: list[str], env: dict[str, str]) -> tuple[int | None, str]:
     """The command on a terminal of its own (the pty is its controlling terminal, as in a shell):
     at the [y/N] question the user presses Ctrl-C, which the terminal turns into SIGINT. Its exit
-    code (None: still running `timeout` s later, then killed) and everything it showed."""
-    master, slave = pty.openpty()
-
-    def own_terminal() -> None:
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    proc = subprocess.Popen(command, env=env, stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal)
-    os.close(slave)
-    seen, pressed = b"", None
-    deadline = time.monotonic() + 180
-    while proc.poll() is None and time.monotonic() < (pressed + timeout if pressed else deadline):
-        if select.select([master], [], [], 0.2)[0]:
-            try:
-                seen += os.read(master, 65536)
-            except OSError:
-                break
-        if pressed is None and b"[y/N]" in seen:
-            os.write(master, b"\x03")  # Ctrl-C, as the keyboard sends it
-            pressed = time.monotonic()
-    try:
-        code: int | None = proc.wait(timeout=max(1.0, (pressed or time.monotonic()) + timeout - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        code = None
-    try:
-        while select.select([master], [], [], 0.2)[0]:
-            seen += os.read(master, 65536)
-    except OSError:
-        pass
-    os.close(master)
-    return code, seen.decode(errors="replace")
+    code (None: still running 60 s later, then killed) and everything it showed."""
+    return on_a_terminal(command, env, b"\x03", timeout=180, controlling=True, after_answer_s=60)
 
 
 def _after_the_question(screen: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 from v2v_lab.cli import main
 from v2v_lab.emulator import Emulator
 
+from .._helpers import Recorder, user_env
 from ..conftest import DEMO, ROOT, free_port
 from .conftest import report, write_spec
 
@@ -38,10 +38,7 @@ PASSWORD = "S3CRETPW"
 def clean_env(work: Path, **extra: str) -> dict[str, str]:
     """A user's environment: no variable of ours or MLflow's from the test runner, a store and a
     state folder of the test's own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("V2V_LAB_", "MLFLOW_", "RUNWAYML_", "COMETAPI_"))}
-    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "V2V_LAB_HOME": str(work / "state"),
-                "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
-    return {**env, **extra}
+    return user_env(work, MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false", **extra)
 
 
 def cli(*args: str, env: dict[str, str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -53,39 +50,6 @@ def one_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) == 1, lines
     return lines[0]
-
-
-class Recorder:
-    """A TCP listener that keeps everything anyone sent it (and answers nothing)."""
-
-    def __init__(self, host: str = "127.0.0.1"):
-        self.sock = socket.socket()
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.url = f"http://{host}:{self.sock.getsockname()[1]}"
-        self.received = b""
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            conn.settimeout(1)
-            try:
-                self.received += conn.recv(65536) or b"(connected)"
-            except OSError:
-                self.received += b"(connected)"
-            conn.close()
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(2)
-        self.sock.close()
 
 
 def own_address() -> str | None:
@@ -153,35 +117,11 @@ def test_7_the_emulator_key_goes_only_to_a_host_the_user_named_and_plain_http_on
 
 
 # -- case 8: a password in a store or ledger URL is never printed ----------------------------------------
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """A real `mlflow server` on loopback (no auth: it ignores the credentials a URL carries)."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-                               "--default-artifact-root", str(folder / "artifacts"), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "mlflow server did not answer in 90 s"
-            time.sleep(0.3)
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def test_8_a_password_in_the_store_or_ledger_url_is_never_printed(mlflow_server, tmp_path, capsys):
     texts: list[str] = []
+    port = int(mlflow_server.rsplit(":", 1)[1])
     with Emulator(render_scale=0.1, queue_s=0.01) as emu:
-        store = f"http://member:{PASSWORD}@127.0.0.1:{mlflow_server}"
+        store = f"http://member:{PASSWORD}@127.0.0.1:{port}"
         env = clean_env(tmp_path, MLFLOW_TRACKING_URI=store)
         spec = write_spec(tmp_path, experiment="k8")
         done = cli("sweep", str(spec), "--yes", "--no-progress", "--base-url", emu.base_url, env=env, cwd=tmp_path)
@@ -205,7 +145,7 @@ def test_8_a_password_in_the_store_or_ledger_url_is_never_printed(mlflow_server,
     leaks = [t for t in texts if PASSWORD in t]
     assert not leaks, f"the password was printed: {leaks[0][:300]}"
     assert done.returncode == 0, done.stderr
-    assert f"MLflow: http://member:***@127.0.0.1:{mlflow_server}" in done.stdout, done.stdout
+    assert f"MLflow: http://member:***@127.0.0.1:{port}" in done.stdout, done.stdout
     for name, code, err in refused:
         assert code == 2, err
         line = one_line(err)

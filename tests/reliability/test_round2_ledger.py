@@ -19,8 +19,9 @@ from mlflow import MlflowClient
 
 from v2v_lab.emulator import Emulator
 
+from .._helpers import HeldTasks
 from ..conftest import DEMO
-from ..test_team import CLI, _member_env, team  # noqa: F401 - `team` is the fixture, shared with test_team
+from ..test_team import CLI, _member_env
 from .conftest import report
 
 pytestmark = pytest.mark.team
@@ -53,7 +54,7 @@ def complete_runs(stack: dict[str, str], experiment: str) -> dict[str, int]:
 
 
 # -- case 3 ------------------------------------------------------------------------------------------
-def test_3_random_seeds_on_a_ledger_are_drawn_once_and_shared(team, tmp_path):  # noqa: F811
+def test_3_random_seeds_on_a_ledger_are_drawn_once_and_shared(team, tmp_path):
     experiment = f"r2_seeds_{uuid.uuid4().hex[:8]}"
     write_spec(tmp_path, experiment, seeds={"random": 3})
     with Emulator(render_scale=0.1, run_s=2.0) as emu:
@@ -91,12 +92,14 @@ def _stopped_holding_a_created_cell(ledger_url: str, pid: int) -> bool:
     return True
 
 
-def test_4_a_process_whose_claim_passed_on_while_it_was_stopped_does_not_log_the_cell_again(team, tmp_path):  # noqa: F811
+def test_4_a_process_whose_claim_passed_on_while_it_was_stopped_does_not_log_the_cell_again(team, tmp_path):
     experiment = f"r2_fence_{uuid.uuid4().hex[:8]}"
     write_spec(tmp_path, experiment)
-    with Emulator(render_scale=0.1, run_s=8.0) as emu:
+    # The task is held running until the first process is stopped holding its cell (a fixed run_s
+    # of 8 s was a bet that the first could not log it before it was caught).
+    with Emulator(render_scale=0.1) as emu, HeldTasks(emu) as held:
         first = sweep(tmp_path, team, emu, "a", V2V_LAB_LEASE_S="3")
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         stopped = False
         while time.monotonic() < deadline and first.poll() is None:
             if emu.tasks():
@@ -106,6 +109,7 @@ def test_4_a_process_whose_claim_passed_on_while_it_was_stopped_does_not_log_the
                     break
                 os.kill(first.pid, signal.SIGCONT)
             time.sleep(0.05)
+        held.release()
         assert stopped, f"the first process was not stopped holding its created cell: {first.communicate()[1][-1500:]}"
         try:
             # Its lease runs out; the second takes the cell over, takes up its task by id, ends it.

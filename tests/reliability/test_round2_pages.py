@@ -7,16 +7,13 @@ never does."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
 import ipywidgets as w
 import nbformat
 import pytest
@@ -27,7 +24,9 @@ from mlflow.tracking import MlflowClient
 from v2v_lab import CompareView, RateView, RunBrowser, SweepMonitor, load_runs
 from v2v_lab.dashboard.run_table import RunTable
 
-from ..conftest import DEMO, ROOT, free_port
+from .._helpers import user_env
+from .._helpers import voila as serve_voila
+from ..conftest import DEMO, ROOT
 from .conftest import report
 
 
@@ -43,12 +42,7 @@ STATUS, FAILURE_CODE, FAILURE = hostile("s"), hostile("c"), hostile("f")
 LIVE_PROMPT = hostile("w") + " live"  # the SweepMonitor's own sweep
 
 
-def _env(folder: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("V2V_LAB_", "MLFLOW_", "RUNWAYML_", "COMETAPI_"))}
-    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "V2V_LAB_HOME": str(folder / "state")})
-    if os.environ.get("PYTHONPATH") == str(ROOT):  # a sabotage copy: its package, not the installed one
-        env["PYTHONPATH"] = str(ROOT)
-    return env
+_env = user_env  # a user's shell, with a store and a state folder in the given folder
 
 
 def _spec(experiment: str, prompt: str, **more) -> dict:
@@ -168,29 +162,8 @@ def voila(study):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.format(**study)) for c in VIEWS_PAGE])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, pages / "views.ipynb")
-    port = free_port()
-    log = open(study["folder"] / "voila.log", "w")
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "voila"), str(pages), f"--port={port}",
-                             "--no-browser", "--Voila.ip=127.0.0.1"], cwd=pages, env=study["env"], stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("voila did not start: " + (study["folder"] / "voila.log").read_text()[-2000:])
-        yield f"http://127.0.0.1:{port}/voila/render/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serve_voila(pages, study["env"], study["folder"] / "voila.log") as (url, _):
+        yield url
 
 
 def _settled(page) -> None:

@@ -6,61 +6,30 @@ Creates are counted by the emulator itself; complete runs are counted in the sto
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from mlflow import MlflowClient
 
 from v2v_lab.emulator import Emulator
 
-from ..conftest import ROOT, free_port
+from .._helpers import HeldTasks, user_env, wait_until
 from .conftest import report, write_spec
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
 FOUR_CELLS = {"prompts": ["neon city", "noir"], "seeds": [1, 2]}
-# Tasks that run longer than a sweep process takes to start on a loaded machine: the first is
-# still running when the second tries (a test of refusal, not of "nothing to do").
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """`mlflow server` on a SQLite file, on a free port: a tracking server as a lab first sets one up."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-                               "--default-artifact-root", str(folder / "artifacts"), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{uri}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "mlflow server did not answer in 90 s"
-            time.sleep(0.3)
-        yield uri
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # its gunicorn/uvicorn workers too
-        server.wait(timeout=30)
+# The first sweep's tasks are held (RUNNING) until the second has had its answer: the first is
+# certainly still running when the second tries, however slowly a loaded machine starts it (a test
+# of refusal, not of "nothing to do").
 
 
 def member_env(home: Path, **extra: str) -> dict[str, str]:
     """A member's environment: their own state folder, no ledger, nothing of the developer's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("V2V_LAB_", "MLFLOW_"))}
-    if os.environ.get("PYTHONPATH") == str(ROOT):  # a sabotage copy: its package, not the installed one
-        env["PYTHONPATH"] = str(ROOT)
-    return {**env, "V2V_LAB_HOME": str(home), **extra}
+    return user_env(drop=("V2V_LAB_", "MLFLOW_"), V2V_LAB_HOME=str(home), **extra)
 
 
 def start(spec: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -69,9 +38,7 @@ def start(spec: Path, env: dict[str, str]) -> subprocess.Popen:
 
 
 def wait_for_a_create(emu: Emulator, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 90
-    while not emu.tasks() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: emu.tasks() or proc.poll() is not None, 180, "the first sweep created no task")
     assert emu.tasks(), f"the first sweep never created a task: {proc.communicate()[1][-1500:]}"
 
 
@@ -88,12 +55,20 @@ def complete_runs(uri: str, experiment: str) -> int:
     return sum(r.data.tags.get("v2v.status") == "succeeded" and r.info.status == "FINISHED" for r in runs)
 
 
-def first_running_then_second(spec: Path, env_a: dict[str, str], env_b: dict[str, str], emu: Emulator):
-    """The first sweep running (a task created), the second started then: both to their end."""
-    first = start(spec, env_a)
-    wait_for_a_create(emu, first)
-    second = subprocess.run([CLI, "sweep", str(spec), "--no-progress"], env=env_b, capture_output=True, text=True,
-                            timeout=300)
+def first_running_then_second(spec: Path, env_a: dict[str, str], env_b: dict[str, str], emu: Emulator,
+                              cells: int) -> subprocess.CompletedProcess:
+    """The first sweep running (a task created, every task held), the second started then and run
+    to its end (or until more than `cells` tasks exist: it paid too, as the caller's count of
+    creates then shows); the tasks let go, the first to its end."""
+    with HeldTasks(emu) as held:
+        first = start(spec, env_a)
+        wait_for_a_create(emu, first)
+        late = start(spec, env_b)
+        wait_until(lambda: late.poll() is not None or len(emu.tasks()) > cells, 300,
+                   "the second sweep neither ended nor created a task")
+        held.release()
+        out_b, err_b = late.communicate(timeout=300)
+    second = subprocess.CompletedProcess(late.args, late.returncode, out_b, err_b)
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-1500:]
     return second
@@ -102,10 +77,10 @@ def first_running_then_second(spec: Path, env_a: dict[str, str], env_b: dict[str
 # -- case 1: one mlflow server, no ledger ----------------------------------------------------------
 def test_1_a_second_process_on_one_tracking_server_is_refused_before_it_sends(mlflow_server, tmp_path):
     spec = write_spec(tmp_path, experiment="server-two-homes", **FOUR_CELLS)
-    with Emulator(render_scale=0.1, run_s=8.0) as slow:
+    with Emulator(render_scale=0.1) as slow:
         env = {"MLFLOW_TRACKING_URI": mlflow_server, "V2V_LAB_BASE_URL": slow.base_url}
         second = first_running_then_second(spec, member_env(tmp_path / "home_a", **env),
-                                           member_env(tmp_path / "home_b", **env), slow)
+                                           member_env(tmp_path / "home_b", **env), slow, 4)
         creates = len(slow.tasks())
         report("round2_1_server_second_process", {"creates": creates, "second_exit": second.returncode,
                                                  "said": second.stderr.strip()[-400:]})
@@ -124,9 +99,14 @@ def test_1_a_second_process_on_one_tracking_server_is_refused_before_it_sends(ml
 def test_1_two_processes_started_together_on_one_tracking_server_pay_once(mlflow_server, tmp_path):
     """Both take the store's lease at the same moment: exactly one runs, the other is refused."""
     spec = write_spec(tmp_path, experiment="server-together", **FOUR_CELLS)
-    with Emulator(render_scale=0.1, run_s=6.0) as slow:
+    with Emulator(render_scale=0.1) as slow, HeldTasks(slow) as held:
         env = {"MLFLOW_TRACKING_URI": mlflow_server, "V2V_LAB_BASE_URL": slow.base_url}
         procs = [start(spec, member_env(tmp_path / f"home_{i}", **env)) for i in range(2)]
+        # Their tasks held until one of the two has ended (or more than four tasks exist): the
+        # one that runs is still running when the other tries, whichever started first.
+        wait_until(lambda: any(p.poll() is not None for p in procs) or len(slow.tasks()) > 4, 300,
+                   "neither sweep ended")
+        held.release()
         ended = [p.communicate(timeout=300) for p in procs]
         codes = sorted(p.returncode for p in procs)
         creates = len(slow.tasks())
@@ -140,18 +120,19 @@ def test_1_a_killed_sweeps_lease_on_the_server_runs_out(mlflow_server, tmp_path)
     """A lease left by a process killed with -9 is no lock for ever: once it runs out, the rerun
     takes up the tasks the killed one created, by id."""
     spec = write_spec(tmp_path, experiment="server-killed", **FOUR_CELLS)
-    with Emulator(render_scale=0.1, run_s=4.0) as slow:
+    with Emulator(render_scale=0.1) as slow, HeldTasks(slow) as held:
         env = member_env(tmp_path / "home", MLFLOW_TRACKING_URI=mlflow_server, V2V_LAB_BASE_URL=slow.base_url,
                          V2V_LAB_LEASE_S="5")
         victim = start(spec, env)
-        deadline = time.monotonic() + 90
         # Killed once its four task ids are recorded (killed mid-send, a cell would rightly be
-        # left unknown, never resent).
-        while not _all_created(tmp_path / "home", 4) and victim.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # left unknown, never resent), its tasks still running.
+        wait_until(lambda: _all_created(tmp_path / "home", 4) or victim.poll() is not None, 180,
+                   "the sweep did not record its four tasks")
         victim.kill()
         victim.communicate(timeout=60)
-        time.sleep(5.5)  # the lease's length: it has run out
+        killed = time.monotonic()
+        held.release()
+        time.sleep(max(0.0, killed + 5.5 - time.monotonic()))  # the lease's length: it has run out
         rerun = subprocess.run([CLI, "sweep", str(spec), "--no-progress"], env=env, capture_output=True, text=True,
                                timeout=300)
         assert rerun.returncode == 0, rerun.stderr[-1500:]
@@ -187,10 +168,10 @@ def test_2_one_local_store_reached_through_a_symlink_is_one_store(kind, tmp_path
         uri_a, uri_b = f"file://{real / 'mlruns'}", f"file://{tmp_path / 'runs'}"
         extra = {"MLFLOW_ALLOW_FILE_STORE": "true"}
     spec = write_spec(tmp_path, experiment="two-names", **FOUR_CELLS)
-    with Emulator(render_scale=0.1, run_s=8.0) as slow:
+    with Emulator(render_scale=0.1) as slow:
         env_a = member_env(tmp_path / "home_a", MLFLOW_TRACKING_URI=uri_a, V2V_LAB_BASE_URL=slow.base_url, **extra)
         env_b = member_env(tmp_path / "home_b", MLFLOW_TRACKING_URI=uri_b, V2V_LAB_BASE_URL=slow.base_url, **extra)
-        second = first_running_then_second(spec, env_a, env_b, slow)
+        second = first_running_then_second(spec, env_a, env_b, slow, 4)
         creates = len(slow.tasks())
     report(f"round2_2_{kind}", {"creates": creates, "second_exit": second.returncode})
     assert second.returncode == 2, (second.returncode, second.stdout[-800:], second.stderr[-800:])
