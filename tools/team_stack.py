@@ -153,7 +153,10 @@ def start_s3(folder: Path, port: int) -> None:
 def start_mlflow(folder: Path, p: dict[str, int]) -> None:
     if _answers(p["mlflow"]):
         return
-    env = {**os.environ, **S3_KEYS, "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{p['s3']}"}
+    # MLflow 3's server also starts a job runner and its huey consumers, each importing mlflow: the
+    # stack uses none of them, and without them the server answers in about half the time.
+    env = {**os.environ, **S3_KEYS, "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{p['s3']}",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = folder / "logs" / "mlflow.log"
     pid = _spawn([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(p["mlflow"]),
             "--backend-store-uri", f"postgresql://v2v@127.0.0.1:{p['pg']}/mlflow",
