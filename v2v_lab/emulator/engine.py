@@ -65,8 +65,8 @@ CHARACTERS: dict[str, ModelCharacter] = {
     # Kling: standard < pro < 4k in detail; all fairly steady.
     "klingO3_standard": ModelCharacter(0.88, 1.0, 0.5, 0.015),
     "klingO3_pro": ModelCharacter(0.88, 0.5, 0.3, 0.009),
-    "klingO3_4k": ModelCharacter(0.88, 0.1, 0.3, 0.009),
-    "kling_4": ModelCharacter(0.85, 0.25, 0.1, 0.005),
+    "klingO3_4k": ModelCharacter(0.88, 0.1, 0.3, 0.007),
+    "kling_4": ModelCharacter(0.85, 0.25, 0.1, 0.006),
 }
 
 
