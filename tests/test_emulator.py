@@ -41,7 +41,7 @@ def http(emulator):
 def test_create_poll_download(http, small_clip):
     r = http.post("/v1/video_to_video", json={"model": "gen4_aleph", "promptText": "noir city",
                                               "videoUri": data_uri(small_clip), "ratio": "1280:720", "seed": 5})
-    assert r.status_code == 200 and set(r.json()) == {"id"}
+    assert r.status_code == 200 and set(r.json()) == {"id", "estimatedCost"}
     body = wait_task(http, r.json()["id"])
     assert body["status"] == "SUCCEEDED" and body["createdAt"].endswith("Z")
     out = httpx.get(body["output"][0])

@@ -25,7 +25,7 @@ from ..api.catalog import RUNWAY_API_VERSION, ModelSpec
 from ..errors import MediaError
 from ..media.probe import VideoInfo, probe_image, probe_video
 from .files import UUID_RE, FileRoutes
-from .state import EmulatorState, task_json, utc_now
+from .state import EmulatorState, estimated_credits, options_of, task_json, utc_now
 from .validate import Rejected, check_body
 from .wire import (
     COMETAPI_PREFIX,
@@ -168,25 +168,31 @@ class EmulatorApp(FileRoutes):
         spec = state.catalog[model]
         try:
             check_body(body, spec)
-            video_path, info, ref_path = await self._inputs(body, spec)
+            video_path, info, ref_path, keyframe_paths = await self._inputs(body, spec)
         except Rejected as rej:
             return _error(rej.status, rej.message)
         except MediaError as err:
             return _error(400, f"{err.field}: Invalid input")
+        estimate = round(estimated_credits(spec, info.duration_s, options_of(body, spec, defaults=True)), 2)
         with state.lock:
             if state.daily_used(model) >= state.limits.max_daily.get(model, 10**9):
                 return _error(429, f"You have exceeded the daily generation limit for {model}")
-            estimate = spec.estimate_credits(info.duration_s)
             if state.limits.credit_balance < estimate:
                 return _error(400, "You do not have enough credits to run this task")
+        # A model without a seed field draws its own per task (so repeats differ); a seeded one
+        # left unseeded draws one too, as Runway does.
         body.setdefault("seed", int.from_bytes(uuid.uuid4().bytes[:4], "little"))
-        task = state.add_task(model, body, video_path, ref_path, info.duration_s, self._fail_plan(body))
-        return JSONResponse({"id": task.id})
+        task = state.add_task(model, body, video_path, ref_path, info.duration_s, self._fail_plan(body),
+                              estimate=estimate, keyframe_paths=keyframe_paths)
+        # The SDK 5.x VideoToVideoCreateResponse: the id and the most this task may charge.
+        return JSONResponse({"id": task.id, "estimatedCost": {"credits": estimate}})
 
-    async def _inputs(self, body: dict[str, Any], spec: ModelSpec) -> tuple[str, VideoInfo, str | None]:
+    async def _inputs(self, body: dict[str, Any], spec: ModelSpec
+                      ) -> tuple[str, VideoInfo, str | None, tuple[str, ...]]:
         """The request's files, fetched and probed as the service does: the video within the
         model's length and size limits, the reference and keyframes readable images. Returns the
-        video's path and facts, and the reference's path; raises Rejected or MediaError."""
+        video's path and facts, the reference's path and the keyframes' paths; raises Rejected or
+        MediaError."""
         field = spec.video_field
         video_path = await self._resolve(body[field], field, "video")
         info = probe_video(video_path, field)
@@ -201,9 +207,11 @@ class EmulatorApp(FileRoutes):
         if body.get("references"):
             ref_path = await self._resolve(body["references"][0]["uri"], "references.0.uri", "image")
             probe_image(ref_path, "references.0.uri")
+        keyframe_paths = []
         for k, kf in enumerate(body.get("keyframes") or []):
-            probe_image(await self._resolve(kf["uri"], f"keyframes.{k}.uri", "image"), f"keyframes.{k}.uri")
-        return video_path, info, ref_path
+            keyframe_paths.append(await self._resolve(kf["uri"], f"keyframes.{k}.uri", "image"))
+            probe_image(keyframe_paths[-1], f"keyframes.{k}.uri")
+        return video_path, info, ref_path, tuple(keyframe_paths)
 
     def _fail_plan(self, body: dict[str, Any]) -> tuple[str, str] | None:
         faults, dice = self.state.dice.config, self.state.dice
@@ -303,7 +311,7 @@ class EmulatorApp(FileRoutes):
         if task is None:
             return _error(404, "Task not found")
         with self.state.lock:
-            urls = [self._sign_output(task.id)] if task.status == "SUCCEEDED" else []
+            urls = [self._sign_output(task)] if task.status == "SUCCEEDED" else []
             body = task_json(task, urls)
         if self.flavor == "cometapi":
             body = _cometapi_wrapper(body)

@@ -1,10 +1,12 @@
-"""The emulator's video engine: source clip + prompt + seed + ratio (+ reference) -> an H.264 mp4.
+"""The emulator's video engine: source clip + prompt + seed + a model's fields -> the model's deliverable.
 
-Geometry policy (written down because scores depend on it): the source is centre-cropped to the
-output aspect, then scaled to the output size. The output size is the ratio's pixels (or the
-source's, capped at 1280 on the long side, when there is no ratio), times `render_scale`.
-Time policy: output frame j shows the source frame on screen at j / output_fps; only the first
-`max_output_seconds` of the source are used (gen4_aleph: 5 s, as the real model is reported to).
+What each field renders (so sweeps over it have something to measure): the output's length from
+`duration` (ModelSpec.expected_output_seconds decides it, in the state); its size and framing from
+`ratio`, `resolution`, `target_aspect_ratio` and `draft` (framing.py); each keyframe's palette near
+its time; an AAC track when `audio` is true (sound.py); the container and codec from
+`output_format` and `prores_profile` (media/writer.py). Each model has a character of its own.
+Time policy: output frame j shows the source frame on screen at j / output_fps; an output longer
+than its input plays the input again from the start.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..media.geometry import center_crop_box, even, parse_ratio
 from ..media.probe import VideoInfo, probe_video, read_image_rgb
 from ..media.reader import iter_frames
-from ..media.writer import write_mp4
+from ..media.writer import FORMATS, prores_format, write_png_zip, write_video
+from .framing import Framing, SourceCursor, plan_framing
 from .looks import LOOKS, draw_params, palette_transfer, pick_look, reference_stats, stable_hash
+from .sound import soundtrack
 
 __all__ = [
-    "CHARACTERS", "ModelCharacter", "RenderJob", "RenderResult", "character_for", "clear_decoded_sources",
-    "output_size", "render", "render_frames",
+    "CHARACTERS", "Keyframe", "ModelCharacter", "RenderJob", "RenderResult", "character_for",
+    "clear_decoded_sources", "output_size", "render", "render_frames",
 ]
 
 
@@ -42,10 +45,28 @@ class ModelCharacter:
     flicker: float         # per-frame brightness jitter, as a fraction
 
 
+# One per catalog model, each a plausible reading of what users report of it, and each distinct, so
+# a comparison between models finds a difference in structure, stability or flicker:
 CHARACTERS: dict[str, ModelCharacter] = {
+    # Runway: aleph2 keeps structure best and is steady; the retired two are softer and shakier.
     "aleph2": ModelCharacter(0.80, 0.0, 0.0, 0.004),
     "gen4_aleph": ModelCharacter(0.90, 0.8, 0.6, 0.012),
     "gen3a_turbo": ModelCharacter(1.00, 1.8, 2.0, 0.05),
+    # Seedance: a full restyle; the cheaper variants trade detail and stability for speed.
+    "seedance2": ModelCharacter(0.95, 0.4, 0.25, 0.008),
+    "seedance2_fast": ModelCharacter(0.97, 0.9, 0.7, 0.018),
+    "seedance2_mini": ModelCharacter(0.98, 1.3, 1.1, 0.03),
+    "seedance2_5": ModelCharacter(0.92, 0.2, 0.15, 0.006),
+    # Hailuo: strong look, soft, with a visible brightness pump.
+    "hailuo3": ModelCharacter(0.96, 0.7, 0.35, 0.025),
+    # Gemini Omni: an instruction edit keeps much of the source, but wobbles a little frame to frame.
+    "gemini_omni_flash": ModelCharacter(0.70, 0.3, 0.8, 0.01),
+    "gemini_omni_flash_1.1": ModelCharacter(0.74, 0.2, 0.45, 0.007),
+    # Kling: standard < pro < 4k in detail; all fairly steady.
+    "klingO3_standard": ModelCharacter(0.88, 1.0, 0.5, 0.015),
+    "klingO3_pro": ModelCharacter(0.88, 0.5, 0.3, 0.009),
+    "klingO3_4k": ModelCharacter(0.88, 0.1, 0.3, 0.007),
+    "kling_4": ModelCharacter(0.85, 0.25, 0.1, 0.006),
 }
 
 
@@ -56,6 +77,19 @@ def character_for(model: str) -> ModelCharacter:
     rng = np.random.default_rng(stable_hash("character", model))
     return ModelCharacter(float(rng.uniform(0.8, 1.0)), float(rng.uniform(0.3, 1.5)),
                           float(rng.uniform(0.2, 1.5)), float(rng.uniform(0.005, 0.04)))
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """An image whose palette the output takes from start_s to end_s (one instant without a range)."""
+
+    path: str
+    start_s: float
+    end_s: float
+
+
+# How far (seconds) a keyframe's palette reaches beyond its time, fading out linearly.
+KEYFRAME_REACH_S = 0.75
 
 
 @dataclass(frozen=True)
@@ -70,6 +104,14 @@ class RenderJob:
     out_path: str
     reference: str | None = None
     render_scale: float = 1.0
+    output_seconds: float | None = None   # the length to render; None: the input's, up to the maximum
+    resolution: str | None = None
+    target_aspect: str | None = None
+    draft: bool = False
+    keyframes: tuple[Keyframe, ...] = ()
+    audio: bool = False
+    output_format: str = "mp4"            # mp4 | mov | prores | png_sequence | sdr_rec709_10bit
+    prores_profile: str = "4444"
 
 
 @dataclass(frozen=True)
@@ -83,37 +125,15 @@ class RenderResult:
     look: str
 
 
+def _framing(job: RenderJob, info: VideoInfo) -> Framing:
+    return plan_framing(info, job.ratio, job.render_scale, resolution=job.resolution,
+                        target_aspect=job.target_aspect, draft=job.draft)
+
+
 def output_size(info: VideoInfo, ratio: str | None, render_scale: float) -> tuple[int, int]:
-    w: float
-    h: float
-    if ratio and _pixels(ratio):
-        w, h = parse_ratio(ratio)
-        if max(w, h) <= 32:  # an aspect ("16:9"), not a size: the input's long side at that shape
-            side = min(1280, max(info.width, info.height))
-            w, h = (side, side * h / w) if w >= h else (side * w / h, side)
-    else:  # none, or a named one ("adaptive", "auto_720p"): the output follows the input
-        s = min(1.0, 1280 / max(info.width, info.height))
-        w, h = info.width * s, info.height * s
-    return even(w * render_scale), even(h * render_scale)
-
-
-def _pixels(ratio: str) -> bool:
-    w, sep, h = ratio.partition(":")
-    return bool(sep) and w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0
-
-
-def _source_frames(info: VideoInfo, out_w: int, out_h: int) -> tuple[Iterator[np.ndarray], Callable]:
-    """Decode the source scaled so that its centred crop is exactly out_w x out_h."""
-    x, y, cw, ch = center_crop_box(info.width, info.height, out_w / out_h)
-    scale = out_w / cw
-    dec_w, dec_h = even(info.width * scale), even(info.height * scale)
-    dec_w, dec_h = max(dec_w, out_w), max(dec_h, out_h)
-    ox, oy = (dec_w - out_w) // 2, (dec_h - out_h) // 2
-
-    def crop(frame: np.ndarray) -> np.ndarray:
-        return frame[oy : oy + out_h, ox : ox + out_w]
-
-    return _DECODED.frames(info, (dec_w, dec_h)), crop
+    """The output size for a ratio alone (see framing.py for every field that shapes it)."""
+    f = plan_framing(info, ratio, render_scale)
+    return f.width, f.height
 
 
 class _DecodedSources:
@@ -175,43 +195,64 @@ def clear_decoded_sources() -> None:
 
 
 def render(job: RenderJob, on_progress: Callable[[float], None] | None = None) -> RenderResult:
-    """Transform and encode. The frames are a pure function of the job (see render_frames)."""
+    """Transform and encode in the job's output format. The frames are a pure function of the job
+    (see render_frames), and so is the sound."""
     info = probe_video(job.source, "videoUri")
-    out_w, out_h = output_size(info, job.ratio, job.render_scale)
+    framing = _framing(job, info)
     Path(job.out_path).parent.mkdir(parents=True, exist_ok=True)
-    count = write_mp4(job.out_path, render_frames(job, on_progress, info), job.output_fps)
-    return RenderResult(job.out_path, out_w, out_h, job.output_fps, count, count / job.output_fps,
+    frames = render_frames(job, on_progress, info)
+    if job.output_format == "png_sequence":
+        count = write_png_zip(job.out_path, frames, job.output_fps)
+    else:
+        fmt = prores_format(job.prores_profile) if job.output_format == "prores" else FORMATS[job.output_format]
+        audio = soundtrack(job.prompt, job.seed, _seconds(job, info)) if job.audio else None
+        count = write_video(job.out_path, frames, job.output_fps, fmt, audio)
+    return RenderResult(job.out_path, framing.width, framing.height, job.output_fps, count, count / job.output_fps,
                         pick_look(job.prompt))
+
+
+def _seconds(job: RenderJob, info: VideoInfo) -> float:
+    if job.output_seconds is not None:
+        return job.output_seconds
+    return min(info.duration_s, job.max_output_seconds)
+
+
+def _keyframe_stats(job: RenderJob) -> list[tuple[Keyframe, tuple[np.ndarray, np.ndarray]]]:
+    return [(kf, reference_stats(read_image_rgb(kf.path))) for kf in job.keyframes]
+
+
+def _keyframe_pull(keyframes: list[tuple[Keyframe, Any]], t: float) -> tuple[float, Any]:
+    """The strongest keyframe's weight at time t (1 within its span, fading to 0 over the reach) and its stats."""
+    best: tuple[float, Any] = (0.0, None)
+    for kf, stats in keyframes:
+        gap = max(kf.start_s - t, 0.0, t - kf.end_s)
+        weight = max(0.0, 1.0 - gap / KEYFRAME_REACH_S)
+        if weight > best[0]:
+            best = (weight, stats)
+    return best
 
 
 def render_frames(job: RenderJob, on_progress: Callable[[float], None] | None = None,
                   info: VideoInfo | None = None) -> Iterator[np.ndarray]:
     """The output frames, streamed: identical for identical jobs."""
     info = info or probe_video(job.source, "videoUri")
-    out_w, out_h = output_size(info, job.ratio, job.render_scale)
-    duration = min(info.duration_s, job.max_output_seconds)
-    n_out = max(1, int(round(duration * job.output_fps)))
+    n_out = max(1, int(round(_seconds(job, info) * job.output_fps)))
     look = pick_look(job.prompt)
     params = draw_params(look, job.prompt, job.seed)
     look_fn = LOOKS[look]
     char = character_for(job.model)
     ref = reference_stats(read_image_rgb(job.reference)) if job.reference else None
-    frames_in, crop = _source_frames(info, out_w, out_h)
+    keyframes = _keyframe_stats(job)
+    cursor = SourceCursor(info, _framing(job, info), _DECODED.frames)
 
     def generate() -> Iterator[np.ndarray]:
-        src_index = -1
-        current: np.ndarray | None = None
         for j in range(n_out):
             t = j / job.output_fps
-            want = min(info.frame_count - 1, int(t * info.fps + 1e-6))
-            while src_index < want:
-                try:
-                    current = crop(next(frames_in))
-                except StopIteration:
-                    break
-                src_index += 1
-            assert current is not None
-            yield _style_frame(current, t, j, params, look_fn, char, ref, job.seed)
+            styled = _style_frame(cursor.at(t), t, j, params, look_fn, char, ref, job.seed)
+            weight, stats = _keyframe_pull(keyframes, t)
+            if weight > 0:
+                styled = palette_transfer(styled, stats[0], stats[1], 0.9 * weight)
+            yield styled
             if on_progress and (j % 8 == 0 or j == n_out - 1):
                 on_progress((j + 1) / n_out)
 

@@ -22,10 +22,12 @@ from .wire import _BadBody, _chunks, _error, _object_body
 if TYPE_CHECKING:
     from .state import EmulatorState, TaskRecord
 
-__all__ = ["MIN_UPLOAD_BYTES", "UUID_RE", "FileRoutes"]
+__all__ = ["MIN_UPLOAD_BYTES", "OUTPUT_TYPES", "UUID_RE", "FileRoutes"]
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MIN_UPLOAD_BYTES = 512
+# The names an output is served under, by its format (ModelSpec.output_suffix), and their types.
+OUTPUT_TYPES = {"output.mp4": "video/mp4", "output.mov": "video/quicktime", "output.zip": "application/zip"}
 
 
 class FileRoutes:
@@ -42,14 +44,16 @@ class FileRoutes:
         with self.state.lock:
             return self.state.tasks.get(task_id)
 
-    def _sign_output(self, task_id: str) -> str:
+    def _sign_output(self, task: TaskRecord) -> str:
+        """A URL for the task's output, named as its format is (output.mp4, output.mov, output.zip)."""
         expires = math.ceil(time.time() + self.state.timing.output_ttl_s)
-        sig = hmac.new(self.secret, f"{task_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{self.base_url}/_outputs/{task_id}/output.mp4?expires={expires}&sig={sig}"
+        sig = hmac.new(self.secret, f"{task.id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+        name = Path(task.output_path or "output.mp4").name
+        return f"{self.base_url}/_outputs/{task.id}/{name}?expires={expires}&sig={sig}"
 
     async def output(self, request: Request) -> Response:
         task_id, name = request.path_params["task_id"], request.path_params["name"]
-        if not UUID_RE.match(task_id) or name != "output.mp4":
+        if not UUID_RE.match(task_id) or name not in OUTPUT_TYPES:
             return _error(404, "Not found")
         try:
             expires = int(request.query_params.get("expires", "0"))
@@ -61,13 +65,13 @@ class FileRoutes:
         if time.time() > expires:
             return _error(403, "Request has expired")
         task = self._task_or_404(task_id)
-        if task is None or task.output_path is None:
+        if task is None or task.output_path is None or Path(task.output_path).name != name:
             return _error(404, "Not found")
         data = Path(task.output_path).read_bytes()
         if self.state.dice.roll(self.state.dice.config.corrupt_output_rate, "corrupt_output"):
             # What a CDN error page or a broken encoder delivers: a full, well-formed 200 that is no video.
             data = (b"<!doctype html><title>502</title>" * (len(data) // 33 + 1))[:len(data)]
-        headers = {"content-length": str(len(data)), "content-type": "video/mp4"}
+        headers = {"content-length": str(len(data)), "content-type": OUTPUT_TYPES[name]}
         if request.method == "HEAD":
             return Response(status_code=200, headers=headers)
         faults, dice = self.state.dice.config, self.state.dice

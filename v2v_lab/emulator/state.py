@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 import uuid
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..api.catalog import Catalog
-from .engine import RenderJob, render
+from ..api.catalog import Catalog, ModelSpec
+from .engine import Keyframe, RenderJob, render
 from .faults import FaultDice
 
 __all__ = [
-    "ACTIVE", "EmulatorState", "OrgLimits", "TaskRecord", "Timing", "UploadRecord", "iso", "task_json",
-    "utc_now",
+    "ACTIVE", "EmulatorState", "OrgLimits", "TaskRecord", "Timing", "UploadRecord", "charged_credits",
+    "estimated_credits", "iso", "options_of", "render_job", "task_json", "utc_now",
 ]
 
 
@@ -53,7 +54,8 @@ class TaskRecord:
     failure_code: str | None = None
     cancelled: bool = False
     estimated_credits: float = 0.0  # the catalog price of the expected output, shown while queued/running
-    charged_credits: float = 0.0    # what the finished task cost (failed and cancelled ones: refunded, 0)
+    charged_credits: int = 0        # what the finished task cost (failed and cancelled ones: refunded, 0)
+    keyframe_paths: tuple[str, ...] = ()  # the body's keyframes' images, fetched, in the body's order
 
 
 @dataclass
@@ -141,13 +143,15 @@ class EmulatorState:
         return self.daily[(utc_now().date().isoformat(), model)]
 
     def add_task(self, model: str, request: dict[str, Any], input_path: str, reference_path: str | None,
-                 seconds_estimate: float, fail_plan: tuple[str, str] | None) -> TaskRecord:
+                 seconds_estimate: float, fail_plan: tuple[str, str] | None, *, estimate: float,
+                 keyframe_paths: tuple[str, ...] = ()) -> TaskRecord:
+        """estimate: the credits the create answered (estimatedCost), shown until the task ends."""
         with self.lock:
             self._ordinal += 1
             now = utc_now()
             task = TaskRecord(str(uuid.uuid4()), model, self._ordinal, now, time.monotonic(), request,
                               input_path, reference_path, seconds_estimate, fail_plan,
-                              estimated_credits=self.catalog[model].estimate_credits(seconds_estimate))
+                              estimated_credits=estimate, keyframe_paths=keyframe_paths)
             self.tasks[task.id] = task
             self.ledger.append(task)  # every task ever created, deleted ones included
             self.tasks_created[model] += 1
@@ -212,7 +216,7 @@ class EmulatorState:
         if task.fail_plan and task.fail_plan[0].startswith("SAFETY.INPUT"):
             self._finish_failed(task)
             return
-        out_path = self.workdir / "outputs" / task.id / "output.mp4"
+        out_path = self.workdir / "outputs" / task.id / ("output" + spec.output_suffix(options_of(task.request, spec)))
 
         def on_progress(p: float) -> None:
             with self.lock:
@@ -233,20 +237,15 @@ class EmulatorState:
                 return
             task.output_path = result.path
             task.output_seconds = result.duration_s
-            credits = spec.credits_per_second * result.duration_s
+            credits = charged_credits(spec, result.duration_s, options_of(task.request, spec))
             task.charged_credits = credits
             self.limits.credit_balance -= credits
             self.credits_used[(utc_now().date().isoformat(), task.model)] += credits
             task.progress = 1.0
             task.status = "SUCCEEDED"
 
-    def _render(self, task: TaskRecord, spec: Any, out_path: Path, on_progress: Any) -> Any:
-        return render(
-            RenderJob(task.input_path, task.model, task.request.get("promptText") or "", int(task.request["seed"]),
-                      task.request.get("ratio") if spec.ratios else None, spec.output_fps,
-                      spec.max_output_seconds, str(out_path), task.reference_path, self.timing.render_scale),
-            on_progress,
-        )
+    def _render(self, task: TaskRecord, spec: ModelSpec, out_path: Path, on_progress: Any) -> Any:
+        return render(render_job(task, spec, str(out_path), self.timing.render_scale), on_progress)
 
     def _sleep_progress(self, task: TaskRecord, started: float, share: float) -> None:
         """Hold the task RUNNING until `share` of run_s has passed, moving progress with time."""
@@ -284,7 +283,7 @@ def task_json(task: TaskRecord, output_urls: list[str]) -> dict[str, Any]:
     if task.status in ("PENDING", "THROTTLED", "RUNNING"):
         body["estimatedCost"] = {"credits": round(task.estimated_credits, 2)}
     else:
-        body["cost"] = {"credits": int(round(task.charged_credits))}
+        body["cost"] = {"credits": int(task.charged_credits)}
     if task.status == "RUNNING":
         body["progress"] = task.progress
     elif task.status == "SUCCEEDED":
@@ -294,3 +293,55 @@ def task_json(task: TaskRecord, output_urls: list[str]) -> dict[str, Any]:
         if task.failure_code:
             body["failureCode"] = task.failure_code
     return body
+
+
+# -- what a body asks for, and what it costs ------------------------------------------------------
+def options_of(body: dict[str, Any], spec: ModelSpec, *, defaults: bool = False) -> dict[str, Any]:
+    """The body's model fields by their snake_case names (the catalog's), with the server's
+    defaults for absent ones when asked."""
+    given = {name: body[wire] for wire, name in spec.wire_fields.items() if wire in body and name in spec.fields}
+    if not defaults:
+        return given
+    return {**{n: f.default for n, f in spec.fields.items() if f.default is not None}, **given}
+
+
+def estimated_credits(spec: ModelSpec, input_seconds: float, options: dict[str, Any]) -> float:
+    """The most a task may charge (the create's estimatedCost): the catalog's price of the expected
+    output; duration "auto" is billed at the model's maximum up front, as Runway does."""
+    if options.get("duration") == "auto":
+        return spec.estimate_credits(None, options)
+    return spec.estimate_credits(input_seconds, options)
+
+
+def charged_credits(spec: ModelSpec, output_seconds: float, options: dict[str, Any]) -> int:
+    """What a finished task cost, in whole credits rounded up: the same catalog price, for the
+    output's real length (asked as "auto" over an input that long, so the price function reads
+    the length it is given, whatever duration the body named)."""
+    price = spec.estimate_credits(output_seconds, {**options, "duration": "auto"})
+    return math.ceil(round(price, 6))  # 56.0000001 of float noise is 56, not 57
+
+
+def _keyframes(task: TaskRecord, seconds: float) -> tuple[Keyframe, ...]:
+    """Each keyframe's span in output seconds: `at` is a fraction of the output's length; a
+    `range` sets the span (its keyframe holds across it)."""
+    out = []
+    for kf, path in zip(task.request.get("keyframes") or (), task.keyframe_paths, strict=False):
+        anchor = float(kf["seconds"]) if "seconds" in kf else float(kf.get("at", 0.0)) * seconds
+        span = kf.get("range") if isinstance(kf.get("range"), dict) else {}
+        start = float(span.get("startSeconds", anchor))
+        out.append(Keyframe(path, start, max(start, float(span.get("endSeconds", anchor)))))
+    return tuple(out)
+
+
+def render_job(task: TaskRecord, spec: ModelSpec, out_path: str, render_scale: float) -> RenderJob:
+    """What the engine renders for a task: each field the body set (or its server default)."""
+    opts = options_of(task.request, spec, defaults=True)
+    seconds = spec.expected_output_seconds(task.seconds_estimate, opts)
+    return RenderJob(
+        task.input_path, task.model, task.request.get("promptText") or "", int(task.request["seed"]),
+        # An untyped ratio (aleph2's) is ignored, as Runway does: the input decides the size.
+        opts.get("ratio") if spec.ratios else None, spec.output_fps, spec.max_output_seconds, out_path,
+        task.reference_path, render_scale, output_seconds=seconds, resolution=opts.get("resolution"),
+        target_aspect=opts.get("target_aspect_ratio"), draft=bool(opts.get("draft")),
+        keyframes=_keyframes(task, seconds), audio=bool(opts.get("audio")),
+        output_format=str(opts.get("output_format", "mp4")), prores_profile=str(opts.get("prores_profile", "4444")))

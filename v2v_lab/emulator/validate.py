@@ -117,8 +117,6 @@ def _output_shape(body: dict[str, Any], spec: ModelSpec) -> None:
     formats = spec.fields["output_format"].enum if "output_format" in spec.fields else ("mp4",)
     if fmt is not None and fmt not in formats:
         raise Rejected(400, f"outputFormat: Invalid enum value. Expected {' | '.join(map(str, formats))}")
-    if fmt is not None and fmt != "mp4":
-        raise Rejected(400, "outputFormat: the emulator renders mp4 only")
 
 
 def _keyframes(body: dict[str, Any], spec: ModelSpec) -> None:
