@@ -319,21 +319,28 @@ class ModelSpec(BaseModel):
         return self.expected_output_seconds(input_seconds, options)
 
     def price(self, input_seconds: float | None, options: Mapping[str, Any] | None = None, *,
-              ratio: str | None = None, input_size: tuple[int, int] | None = None, references: int = 0) -> Price:
+              ratio: str | None = None, input_size: tuple[int, int] | None = None, references: int = 0,
+              seconds: float | None = None) -> Price:
         """The estimate for one task (the one price function: api/pricing.py); `ratio` and the
-        number of reference images count as the request's own fields do."""
+        number of reference images count as the request's own fields do (a `references` option is
+        counted too). `seconds`: the length billed when it is known (a finished task's output, as
+        the server bills it after refunding the unused part of `duration: "auto"`)."""
         # What the server assumes for a field not sent decides the price as much as what is sent.
         asked = {**{n: f.default for n, f in self.fields.items() if f.default is not None}, **(options or {})}
         if ratio is not None:
             asked.setdefault("ratio", ratio)
+        listed = asked.get("references")
+        references = references or (len(listed) if isinstance(listed, (list, tuple)) else 0)
+        billed = self.billed_seconds(input_seconds, asked) if seconds is None else seconds
         return price_task(base_per_second=self.credits_per_second, confirmed=self.credits_per_second_confirmed,
-                          rules=self.price_rules, seconds=self.billed_seconds(input_seconds, asked), options=asked,
-                          input_size=input_size, references=references)
+                          rules=self.price_rules, seconds=billed, options=asked, input_size=input_size,
+                          references=references)
 
     def estimate_credits(self, input_seconds: float | None, options: Mapping[str, Any] | None = None, *,
                          ratio: str | None = None, input_size: tuple[int, int] | None = None,
-                         references: int = 0) -> float:
-        return self.price(input_seconds, options, ratio=ratio, input_size=input_size, references=references).credits
+                         references: int = 0, seconds: float | None = None) -> float:
+        return self.price(input_seconds, options, ratio=ratio, input_size=input_size, references=references,
+                          seconds=seconds).credits
 
     def differences_from_sdk(self, sdk_model: Any) -> list[str]:
         """One line per way this entry differs from what the official SDK types for the model

@@ -173,7 +173,8 @@ class EmulatorApp(FileRoutes):
             return _error(rej.status, rej.message)
         except MediaError as err:
             return _error(400, f"{err.field}: Invalid input")
-        estimate = round(estimated_credits(spec, info.duration_s, options_of(body, spec, defaults=True)), 2)
+        size = (info.width, info.height)
+        estimate = round(estimated_credits(spec, info.duration_s, options_of(body, spec, defaults=True), size), 2)
         with state.lock:
             if state.daily_used(model) >= state.limits.max_daily.get(model, 10**9):
                 return _error(429, f"You have exceeded the daily generation limit for {model}")
@@ -183,7 +184,7 @@ class EmulatorApp(FileRoutes):
         # left unseeded draws one too, as Runway does.
         body.setdefault("seed", int.from_bytes(uuid.uuid4().bytes[:4], "little"))
         task = state.add_task(model, body, video_path, ref_path, info.duration_s, self._fail_plan(body),
-                              estimate=estimate, keyframe_paths=keyframe_paths)
+                              estimate=estimate, keyframe_paths=keyframe_paths, input_size=size)
         # The SDK 5.x VideoToVideoCreateResponse: the id and the most this task may charge.
         return JSONResponse({"id": task.id, "estimatedCost": {"credits": estimate}})
 

@@ -56,6 +56,7 @@ class TaskRecord:
     estimated_credits: float = 0.0  # the catalog price of the expected output, shown while queued/running
     charged_credits: int = 0        # what the finished task cost (failed and cancelled ones: refunded, 0)
     keyframe_paths: tuple[str, ...] = ()  # the body's keyframes' images, fetched, in the body's order
+    input_size: tuple[int, int] | None = None  # the source's size: some prices depend on it (above 4 MP)
 
 
 @dataclass
@@ -144,14 +145,14 @@ class EmulatorState:
 
     def add_task(self, model: str, request: dict[str, Any], input_path: str, reference_path: str | None,
                  seconds_estimate: float, fail_plan: tuple[str, str] | None, *, estimate: float,
-                 keyframe_paths: tuple[str, ...] = ()) -> TaskRecord:
+                 keyframe_paths: tuple[str, ...] = (), input_size: tuple[int, int] | None = None) -> TaskRecord:
         """estimate: the credits the create answered (estimatedCost), shown until the task ends."""
         with self.lock:
             self._ordinal += 1
             now = utc_now()
             task = TaskRecord(str(uuid.uuid4()), model, self._ordinal, now, time.monotonic(), request,
                               input_path, reference_path, seconds_estimate, fail_plan,
-                              estimated_credits=estimate, keyframe_paths=keyframe_paths)
+                              estimated_credits=estimate, keyframe_paths=keyframe_paths, input_size=input_size)
             self.tasks[task.id] = task
             self.ledger.append(task)  # every task ever created, deleted ones included
             self.tasks_created[model] += 1
@@ -237,7 +238,7 @@ class EmulatorState:
                 return
             task.output_path = result.path
             task.output_seconds = result.duration_s
-            credits = charged_credits(spec, result.duration_s, options_of(task.request, spec))
+            credits = charged_credits(spec, result.duration_s, options_of(task.request, spec), task.input_size)
             task.charged_credits = credits
             self.limits.credit_balance -= credits
             self.credits_used[(utc_now().date().isoformat(), task.model)] += credits
@@ -305,19 +306,18 @@ def options_of(body: dict[str, Any], spec: ModelSpec, *, defaults: bool = False)
     return {**{n: f.default for n, f in spec.fields.items() if f.default is not None}, **given}
 
 
-def estimated_credits(spec: ModelSpec, input_seconds: float, options: dict[str, Any]) -> float:
-    """The most a task may charge (the create's estimatedCost): the catalog's price of the expected
-    output; duration "auto" is billed at the model's maximum up front, as Runway does."""
-    if options.get("duration") == "auto":
-        return spec.estimate_credits(None, options)
-    return spec.estimate_credits(input_seconds, options)
+def estimated_credits(spec: ModelSpec, input_seconds: float, options: dict[str, Any],
+                      size: tuple[int, int] | None = None) -> float:
+    """The most a task may charge (the create's estimatedCost): the catalog's one price function;
+    duration "auto" is billed at the model's maximum up front, as Runway does."""
+    return spec.estimate_credits(input_seconds, options, input_size=size)
 
 
-def charged_credits(spec: ModelSpec, output_seconds: float, options: dict[str, Any]) -> int:
-    """What a finished task cost, in whole credits rounded up: the same catalog price, for the
-    output's real length (asked as "auto" over an input that long, so the price function reads
-    the length it is given, whatever duration the body named)."""
-    price = spec.estimate_credits(output_seconds, {**options, "duration": "auto"})
+def charged_credits(spec: ModelSpec, output_seconds: float, options: dict[str, Any],
+                    size: tuple[int, int] | None = None) -> int:
+    """What a finished task cost, in whole credits rounded up: the same price function, billed for
+    the output's real length (the unused part of "auto" refunded)."""
+    price = spec.estimate_credits(None, options, input_size=size, seconds=output_seconds)
     return math.ceil(round(price, 6))  # 56.0000001 of float noise is 56, not 57
 
 
