@@ -1,9 +1,11 @@
 """rescore: score an experiment's kept outputs again, into the same MLflow runs, on Dask.
 
 For a metric added after a study was paid for (a new built-in, a plugin) or a changed scoring size.
-Never a create: nothing here knows the endpoint. Each output is read from the run's own
-`output.mp4` artifact (a local store's file directly, a server's or S3's downloaded by the
-worker), so a Dask worker on another machine needs only the tracking URI.
+Never a create: nothing here knows the endpoint. Each output is read from the run's own output
+artifact, whatever its format (`output.mp4`, `output.mov`, `output.zip` of PNG frames, played at
+the model's catalog `output_fps`), a local store's file directly, a server's or S3's downloaded by
+the worker, so a Dask worker on another machine needs only the tracking URI. An output that is
+not a video is that run's failure, said in one line.
 
 Two versions are never confused: a value is written under the metric's own name when the run has
 none yet, or has one measured the same way (same sampling, same metric params); measured another
@@ -30,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._failpoints import failpoint
+from .api.catalog import load_catalog
 from .errors import InputError
 from .media.sampling import check_sampling
 from .metrics import REGISTRY, metric_names, score
@@ -45,6 +48,7 @@ from .tracking.schema import (
     SOURCE_TAG,
     STATUS_SUCCEEDED,
     STATUS_TAG,
+    output_artifact_of,
 )
 from .tracking.store import check_store
 from .tracking.store import client as make_client
@@ -68,6 +72,7 @@ class RescoreJob:
     size: int
     crop: str
     tracking_uri: str
+    sequence_fps: float | None = None  # the frame rate of an output that is a .zip of PNG frames
 
 
 @dataclass
@@ -151,7 +156,7 @@ def score_job(job: RescoreJob) -> dict[str, Any]:
     try:
         with _fetched(job) as output:
             report = score(job.source, output, list(job.keys), frames=job.frames, size=job.size, crop=job.crop,
-                           prompt=job.prompt)
+                           prompt=job.prompt, sequence_fps=job.sequence_fps)
     except FileNotFoundError as exc:
         return {"run_id": job.run_id, "missing": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a scoring failure is recorded per run, never fatal
@@ -191,6 +196,19 @@ def _prompt(mlflow_client: Any, run_id: str, params: dict[str, str]) -> str | No
             return prompt
 
 
+def _output_name(mlflow_client: Any, run_id: str) -> str:
+    """The run's output artifact, whatever its suffix; output.mp4 (reported gone) when it has none."""
+    return output_artifact_of(a.path for a in mlflow_client.list_artifacts(run_id)) or ARTIFACT_OUTPUT
+
+
+def _sequence_fps(output: str, model: str | None) -> float | None:
+    """The rate a .zip of PNG frames plays at: its model's catalog output_fps (None: the default)."""
+    if not output.endswith(".zip") or model is None:
+        return None
+    spec = load_catalog().get(model)
+    return spec.output_fps if spec is not None else None
+
+
 def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, uri: str,
           result: RescoreResult) -> tuple[list[RescoreJob], dict[str, dict[str, str]]]:
     mlflow_client = make_client(uri)
@@ -215,9 +233,11 @@ def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, 
                 result.already += 1
                 continue
             run_params[run.info.run_id] = params
+            output = _output_name(mlflow_client, run.info.run_id)
             jobs.append(RescoreJob(run.info.run_id, tags.get(SOURCE_TAG, ""),
-                                   f"{run.info.artifact_uri.rstrip('/')}/{ARTIFACT_OUTPUT}", keys,
-                                   _prompt(mlflow_client, run.info.run_id, params), frames, size, crop, uri))
+                                   f"{run.info.artifact_uri.rstrip('/')}/{output}", keys,
+                                   _prompt(mlflow_client, run.info.run_id, params), frames, size, crop, uri,
+                                   _sequence_fps(output, params.get("model"))))
         token = page.token
         if not token:
             break

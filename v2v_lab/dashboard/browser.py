@@ -10,9 +10,10 @@ import pandas as pd
 from .._env import env_url
 from ..metrics import metric_names
 from ..tracking.reader import list_experiments, load_artifact, load_runs, load_series, option_columns
-from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES, ARTIFACT_OUTPUT
+from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES
 from .charts import series_charts
 from .markup import esc
+from .outputs import playable_output
 from .run_table import RunTable
 from .viewmodel import RunsViewModel
 
@@ -169,12 +170,12 @@ class RunBrowser(w.VBox):
         parts.append(w.HTML(status))
         # Videos load only now, for the selected run: opening an experiment reads no video at all.
         videos = [_source_pane(row.get("source"))]
-        output = load_artifact(run_id, ARTIFACT_OUTPUT, tracking_uri=self.tracking_uri)
+        output, why = playable_output(run_id, self.tracking_uri)
         if output is not None:
             videos.append(w.VBox([w.HTML("<b>output</b>"), w.Video.from_file(str(output), autoplay=False, loop=True,
                                                                                width=360)]))
         else:
-            videos.append(w.HTML("<i>no output video (the cell failed or the artifact is missing)</i>"))
+            videos.append(w.HTML(f"<i>{esc(why)}</i>"))
         parts.append(w.HBox(videos))
         sheet = load_artifact(run_id, ARTIFACT_CONTACT_SHEET, tracking_uri=self.tracking_uri)
         if sheet is not None:  # full width below the videos: its time labels stay readable

@@ -9,9 +9,10 @@ from ..errors import InputError
 from ..metrics import metric_names
 from ..tracking.compare import compare_frame, groupable
 from ..tracking.reader import load_artifact, load_runs
-from ..tracking.schema import ARTIFACT_OUTPUT, ARTIFACT_POSTER
+from ..tracking.schema import ARTIFACT_POSTER
 from .charts import scatter
 from .markup import esc
+from .outputs import playable_output
 from .thumbnails import thumbnail
 
 __all__ = ["THUMB_WIDTH", "CompareView"]
@@ -100,14 +101,14 @@ class CompareView(w.VBox):
 
     def play(self, run_id: str) -> None:
         """Play a run's output below the grid (a point or a cell clicked)."""
-        video = load_artifact(run_id, ARTIFACT_OUTPUT, tracking_uri=self.tracking_uri)
+        video, why = playable_output(run_id, self.tracking_uri)
         self.player.outputs = ()  # the last video replaced (clear_output needs a kernel)
-        if video is not None:
-            row = self.runs[self.runs["run_id"] == run_id].iloc[0]
-            self.player.append_display_data(w.VBox([
-                w.HTML(f"<b>{esc(row.get(self.by))}</b> · seed {esc(row.get('seed'))} · "
-                       f"{esc(str(row.get('prompt'))[:80])}"),
-                w.Video.from_file(str(video), autoplay=True, loop=True, width=480)]))
+        row = self.runs[self.runs["run_id"] == run_id].iloc[0]
+        title = w.HTML(f"<b>{esc(row.get(self.by))}</b> · seed {esc(row.get('seed'))} · "
+                       f"{esc(str(row.get('prompt'))[:80])}")
+        shown = (w.Video.from_file(str(video), autoplay=True, loop=True, width=480) if video is not None
+                 else w.HTML(f"<i>{esc(why)}</i>"))
+        self.player.append_display_data(w.VBox([title, shown]))
 
     def build_grid(self, seed: int | None) -> None:
         df = self.runs

@@ -20,8 +20,8 @@ from ..errors import InputError
 from ..rating import Pair, build_pairs, question_text
 from ..rating.pairs import pair_key, presentation
 from ..tracking.judgments import CHOICES, Judgment, RatingsLog, load_judgments
-from ..tracking.reader import load_artifact, load_runs
-from ..tracking.schema import ARTIFACT_OUTPUT
+from ..tracking.reader import load_runs
+from .outputs import playable_output
 
 __all__ = ["RateView"]
 
@@ -138,7 +138,8 @@ class RateView(anywidget.AnyWidget):
             self.pair_id = f"{pair.key}#{self.done}"
 
     def _video(self, run_id: str) -> bytes:
-        path = load_artifact(run_id, ARTIFACT_OUTPUT, tracking_uri=self.tracking_uri)
+        # The page plays the bytes as video/mp4: a ProRes, 10-bit or PNG-zip output goes as its preview.
+        path, _ = playable_output(run_id, self.tracking_uri)
         return path.read_bytes() if path is not None else b""
 
     @staticmethod

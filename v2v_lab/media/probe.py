@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError
+from .sequence import DEFAULT_FPS as SEQUENCE_DEFAULT_FPS
+from .sequence import SEQUENCE_CODEC, is_frame_zip, open_frame_zip
 
 __all__ = ["ImageInfo", "VideoInfo", "probe_image", "probe_video", "read_image_rgb"]
 
@@ -30,6 +32,10 @@ class VideoInfo:
     # Degrees counterclockwise the track's display matrix turns it (FFmpeg's convention); width and
     # height above are the displayed ones, as every reader here returns the frames.
     rotation: int = 0
+    # The decoded pixel format (yuv420p, yuv422p10le, rgb24 for a PNG sequence...): the readers pick
+    # a decoder by it before decoding anything.
+    pix_fmt: str = ""
+    bit_depth: int = 8  # bits per sample of pix_fmt (10 for yuv420p10le, 16 for a 16-bit PNG sequence)
 
     @property
     def aspect(self) -> float:
@@ -47,7 +53,8 @@ def _check_file(path: str | os.PathLike[str], field: str) -> Path:
     return p
 
 
-def probe_video(path: str | os.PathLike[str], field: str = "video") -> VideoInfo:
+def probe_video(path: str | os.PathLike[str], field: str = "video", *,
+                sequence_fps: float | None = None) -> VideoInfo:
     """Open the container with PyAV, count the frames really present and decode the first one.
 
     Containers over-report frame counts on truncated files, and decord can hang reading past the
@@ -58,16 +65,28 @@ def probe_video(path: str | os.PathLike[str], field: str = "video") -> VideoInfo
     frames / declared fps: frames spread over 30 s in an mkv that declares 24 fps are 30 s of
     video to the endpoint (and to its bill), not 2.5 s. Rotation comes from the first frame's
     display matrix; width and height are the displayed ones.
+
+    A .zip of PNG frames is a video too (sequence.py), at `sequence_fps` frames a second
+    (default: sequence.DEFAULT_FPS); the rate is ignored for real videos, which carry their own.
     """
     p = _check_file(path, field)
     st = p.stat()
-    return _probe_cached(str(p), st.st_mtime_ns, st.st_size, field)
+    return _probe_cached(str(p), st.st_mtime_ns, st.st_size, field, float(sequence_fps or SEQUENCE_DEFAULT_FPS))
 
 
 @functools.lru_cache(maxsize=256)
-def _probe_cached(path: str, mtime_ns: int, size: int, field: str) -> VideoInfo:
+def _probe_cached(path: str, mtime_ns: int, size: int, field: str, sequence_fps: float) -> VideoInfo:
     """Probes are memoised by path, mtime and size: a sweep probes one source for every cell, in
     the client, the emulator and the scorer. Failures raise, and raised calls are not cached."""
+    if is_frame_zip(path):
+        frames = open_frame_zip(path, field)
+        count = len(frames.members)
+        return VideoInfo(path, frames.width, frames.height, sequence_fps, count, count / sequence_fps,
+                         SEQUENCE_CODEC, size, 0, frames.pix_fmt, frames.bit_depth)
+    return _probe_container(path, size, field)
+
+
+def _probe_container(path: str, size: int, field: str) -> VideoInfo:
     p = Path(path)
     try:
         with av.open(str(p)) as container:
@@ -75,6 +94,8 @@ def _probe_cached(path: str, mtime_ns: int, size: int, field: str) -> VideoInfo:
                 raise MediaError(field, str(path), "a file with a video stream (this one has none)")
             stream = container.streams.video[0]
             codec = stream.codec_context.name
+            fmt = stream.codec_context.format
+            pix_fmt, depth = (fmt.name, max(c.bits for c in fmt.components)) if fmt else ("", 8)
             width, height = stream.codec_context.width, stream.codec_context.height
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else 0.0
@@ -89,17 +110,33 @@ def _probe_cached(path: str, mtime_ns: int, size: int, field: str) -> VideoInfo:
     except MediaError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise MediaError(field, str(path), f"a decodable video ({type(exc).__name__})") from None
+        raise MediaError(field, str(path), f"a decodable video{_what_it_is(p, type(exc).__name__)}") from None
     if not decoded:
         count = 0
     if count == 0:
-        raise MediaError(field, str(path), "a video with at least one decodable frame")
+        raise MediaError(field, str(path), f"a video with at least one decodable frame{_what_it_is(p, '')}")
     if fps <= 0:
         fps = count / spans[0] if spans[0] > 0 else 25.0
     duration = max([count / fps, *(x for x in spans if x == x and 0 < x < 1e7)])
     if rotation % 180:
         width, height = height, width
-    return VideoInfo(str(p), width, height, fps, count, duration, codec, size, rotation)
+    return VideoInfo(str(p), width, height, fps, count, duration, codec, size, rotation, pix_fmt, depth)
+
+
+def _what_it_is(p: Path, error: str) -> str:
+    """Why a file is not a video, as a person would say it: outputs that are not videos are most
+    often an error page or a JSON error body saved under the output's name."""
+    with open(p, "rb") as fh:
+        head = fh.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in head:
+        kind = "an HTML page (an error page saved as the output?)"
+    elif head.startswith((b"{", b"[")):
+        kind = "JSON text (an error body saved as the output?)"
+    elif head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        kind = "plain text"
+    else:
+        return f" (FFmpeg cannot read it as one: {error})" if error else ""
+    return f" (this file is {kind})"
 
 
 def _scan_packets(container: Any, stream: Any) -> tuple[int, list[Any], float | None, float]:

@@ -147,6 +147,7 @@ def sample_aligned(
     backend: str = "auto",
     on_source: Callable[[np.ndarray, np.ndarray, dict[str, Any]], None] | None = None,
     on_source_key: str = "",
+    sequence_fps: float | None = None,
 ) -> AlignedFrames:
     """Sample aligned frame pairs.
 
@@ -156,10 +157,13 @@ def sample_aligned(
     it computes: the source's frames and that work are kept (a few entries, keyed by the source
     file's identity and the sampling) and reused when the next output of the same source is
     scored with the same timing and size, as every cell of a sweep on one source is.
+
+    sequence_fps: the frame rate of an output that is a .zip of PNG frames (the model's
+    `output_fps`; see sequence.py), which carries none of its own. Real videos keep theirs.
     """
     check_sampling(frames, size, crop)
     src_info = probe_video(source, "source")
-    out_info = probe_video(output, "output")
+    out_info = probe_video(output, "output", sequence_fps=sequence_fps)
     if out_info.frame_count < 2 or src_info.frame_count < 1:
         raise InputError("output", str(output), "a clip of at least 2 frames")
     aw, ah = fit_short_side(out_info.width, out_info.height, size)

@@ -67,11 +67,14 @@ def score(
     backend: str = "auto",
     prompt: str | None = None,
     metric_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    sequence_fps: float | None = None,
 ) -> ScoreReport:
     """Score an output against its source. Frames are sampled once and shared by every metric.
     prompt: what the output was asked to show, for metrics that read it (AlignedFrames.prompt).
     metric_time_limit_s: how long each metric's code may run on one output before it is abandoned
-    and reported in `errors` (a plugin that hangs never hangs the caller)."""
+    and reported in `errors` (a plugin that hangs never hangs the caller).
+    sequence_fps: the frame rate of an output that is a .zip of PNG frames (the model's catalog
+    `output_fps`); default media.sequence.DEFAULT_FPS. Outputs that are not videos raise MediaError."""
     names = list(metrics or metric_names())  # every registered metric unless asked for fewer
     check_metric_names(names)
     limit = check_time_limit(metric_time_limit_s)
@@ -81,7 +84,8 @@ def score(
     errors: dict[str, str] = {}
     aligned = sample_aligned(source, output, frames=frames, size=size, crop=crop, backend=backend,
                              on_source=_preparer(chosen, limit, errors, prep_t),
-                             on_source_key=",".join(m.name for m in chosen if m.prepare_source))
+                             on_source_key=",".join(m.name for m in chosen if m.prepare_source),
+                             sequence_fps=sequence_fps)
     aligned.prompt = prompt
     aligned.cache["ssim.wanted"] = {kind for metric in chosen for kind in metric.ssim_pairs}
     # sample_s includes the source-side preparation that overlapped the output's decode.

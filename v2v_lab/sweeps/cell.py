@@ -346,9 +346,11 @@ async def _score(s: SweepSession, cell: Cell, output: Path) -> tuple[ScoreReport
         return None, "scoring skipped: the source is not a local file"
     try:
         async with s.score_lock:
+            # A png_sequence output (a .zip of frames) plays at the model's own rate.
             report = await asyncio.to_thread(score, cell.video, str(output), sc.metrics or metric_names(),
                                              sc.frames, sc.size, crop=sc.crop, prompt=cell.prompt,
-                                             metric_time_limit_s=sc.metric_time_limit_s)
+                                             metric_time_limit_s=sc.metric_time_limit_s,
+                                             sequence_fps=s.client.catalog[cell.model].output_fps)
     except (V2VError, OSError, ValueError) as exc:  # a scoring failure is recorded, never fatal
         return None, f"scoring failed: {exc}"
     # A metric that failed (raised, a wrong result, past its time limit) is recorded on its own;

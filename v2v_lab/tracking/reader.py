@@ -18,6 +18,7 @@ from ..api.catalog import load_catalog, option_names
 from ..metrics.base import REGISTRY
 from .runs_sql import is_database, read_runs
 from .schema import (
+    ARTIFACT_OUTPUT,
     ARTIFACT_SEEDS,
     CELL_KEY_TAG,
     KIND_CELL,
@@ -31,6 +32,7 @@ from .schema import (
     STATUS_TAG,
     TAG_COLUMNS,
     TIMING_METRICS,
+    output_artifact_of,
 )
 from .store import client as make_client
 from .store import tracking_uri as resolve_uri
@@ -251,10 +253,13 @@ def _runs_from_database(uri: str, experiment_id: str, include_parents: bool) -> 
 
 def load_artifact(run: str | pd.Series | dict, name: str, *, tracking_uri: str | None = None,
                   dest: str | os.PathLike[str] | None = None) -> Path | None:
-    """Download one artifact of a run (run id or a row of load_runs); None when the run has none by that name."""
+    """Download one artifact of a run (run id or a row of load_runs); None when the run has none by that name.
+    The name ARTIFACT_OUTPUT stands for the run's output whatever its suffix (output.mov, output.zip)."""
     run_id = run if isinstance(run, str) else run["run_id"]
     client = make_client(tracking_uri)
     names = {a.path for a in client.list_artifacts(run_id)}
+    if name == ARTIFACT_OUTPUT:
+        name = output_artifact_of(names) or name
     if name not in names:
         return None
     target = Path(dest) if dest else Path(tempfile.gettempdir()) / "v2v-lab-artifacts" / run_id

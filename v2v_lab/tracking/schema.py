@@ -4,6 +4,7 @@ reader, the dashboards and the record builders read them from here; nothing else
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 __all__ = [
@@ -12,7 +13,8 @@ __all__ = [
     "EXPERIMENT_KIND", "EXPERIMENT_KIND_TAG", "EXPERIMENT_TAG", "FAILURE_CODE_TAG", "FAILURE_TAG", "KIND_CELL",
     "KIND_SWEEP", "KIND_TAG", "LOGGING", "METRIC_ERROR_PREFIX", "PARAM_COLUMNS", "PROMPT_PARAM_CHARS", "PROVIDER_TAG", "SCORE_PARAM_PREFIX",
     "SCORING_ERROR_TAG", "SEEDS_TAG", "SERIES_PREFIX", "SOURCE_TAG", "STATUS_SUCCEEDED", "STATUS_TAG", "TAG_COLUMNS", "TASK_ID_TAG",
-    "TIMING_METRICS", "USER_TAG_PREFIX", "WRITER_TAG", "user_tag",
+    "TIMING_METRICS", "USER_TAG_PREFIX", "WRITER_TAG", "user_tag", "OUTPUT_ARTIFACT_STEM", "is_output_artifact",
+    "output_artifact", "output_artifact_of",
     "KIND_RATINGS", "RATER_TAG", "JUDGMENT_TAG_PREFIX", "LEASE_TAG_PREFIX",
 ]
 
@@ -70,6 +72,10 @@ TAG_COLUMNS: Final = {CELL_KEY_TAG: "cell_key", TASK_ID_TAG: "task_id", STATUS_T
                       FAILURE_CODE_TAG: "failure_code", FAILURE_TAG: "failure",
                       SCORING_ERROR_TAG: "scoring_error", SOURCE_TAG: "source"}
 
+# The output keeps its own suffix: `output` + .mp4 (H.264, 10-bit HEVC), .mov (ProRes, QuickTime) or
+# .zip (PNG frames). ARTIFACT_OUTPUT is the H.264 mp4's name, the one every run logged before
+# output formats has; readers find the output under any suffix (output_artifact_of).
+OUTPUT_ARTIFACT_STEM: Final = "output"
 ARTIFACT_OUTPUT: Final = "output.mp4"
 ARTIFACT_POSTER: Final = "poster.png"
 ARTIFACT_CONTACT_SHEET: Final = "contact_sheet.png"
@@ -82,3 +88,21 @@ CELL_ARTIFACTS: Final = (ARTIFACT_OUTPUT, ARTIFACT_POSTER, ARTIFACT_CONTACT_SHEE
 
 def user_tag(name: str) -> str:
     return f"{USER_TAG_PREFIX}{name}"
+
+
+def output_artifact(suffix: str) -> str:
+    """The artifact name of an output file with this suffix (".mov" -> "output.mov"); no suffix: output.mp4."""
+    return f"{OUTPUT_ARTIFACT_STEM}{suffix.lower()}" if suffix.startswith(".") and len(suffix) > 1 else ARTIFACT_OUTPUT
+
+
+def is_output_artifact(name: str) -> bool:
+    """Whether a run's artifact path is its output: `output.<suffix>` at the top of the run's artifacts."""
+    stem, dot, suffix = name.partition(".")
+    return stem == OUTPUT_ARTIFACT_STEM and bool(dot) and bool(suffix) and "." not in suffix and "/" not in suffix
+
+
+def output_artifact_of(names: Iterable[str]) -> str | None:
+    """The output among a run's artifact paths: output.mp4 where a run has it (every run logged
+    before output formats), else its one `output.<suffix>`; None when it has no output."""
+    found = sorted(n for n in names if is_output_artifact(n))
+    return ARTIFACT_OUTPUT if ARTIFACT_OUTPUT in found else (found[0] if found else None)

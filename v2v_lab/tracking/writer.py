@@ -23,6 +23,7 @@ from ..api import redact
 from .reader import done_cells
 from .schema import (
     ARTIFACT_FRAMES,
+    ARTIFACT_OUTPUT,
     ARTIFACT_PROMPT,
     ARTIFACT_SEEDS,
     ARTIFACT_SPEC,
@@ -39,6 +40,7 @@ from .schema import (
     STATUS_SUCCEEDED,
     STATUS_TAG,
     WRITER_TAG,
+    output_artifact,
 )
 from .store import artifact_location, tracking_uri
 from .store import client as make_client
@@ -211,6 +213,10 @@ class SweepWriter:
                             writer.writerows(frames_csv)
                         self.client.log_artifact(rid, str(table))
                 for art_name, path in artifacts.items():
+                    if art_name == ARTIFACT_OUTPUT:
+                        # The output keeps its real suffix (output.mov, output.zip): readers know a
+                        # format by it, and a ProRes file named .mp4 would mislead every player.
+                        art_name = output_artifact(Path(path).suffix)
                     if path and os.path.isfile(path):
                         if os.path.basename(path) == art_name:
                             self.client.log_artifact(rid, path)
