@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = result.plan
     for w in plan.warnings:
         print(_printable(f"warning: {w}"))
-    for combo, why in plan.excluded:
-        print(_printable(f"left out: {combo['model']} seed={combo['seed']} ratio={combo['ratio']}: {why}"))
+    # One line per model and reason (a ratio a model cannot take leaves out every cell that asks it).
+    left_out = Counter((combo["model"], why) for combo, why in plan.excluded)
+    for (model, why), n in left_out.items():
+        print(_printable(f"left out: {n} {model} cell{'s' if n != 1 else ''}: {why}"))
     if args.dry_run:
         todo = [o for o in result.outcomes if o.state == CellState.PLANNED]
         print(f"{len(plan.cells)} cells planned on {plan.provider.name}; {result.already_done} already done; "
