@@ -150,6 +150,10 @@ class ModelEntry:
     fields: dict[str, Any]
 
 
+def _default_models() -> list[str | dict[str, dict[str, Any] | None]]:
+    return ["gen4_aleph"]
+
+
 def _one_none() -> list[str | None]:
     return [None]
 
@@ -161,8 +165,7 @@ class SweepSpec(_Strict):
     videos: list[str] = Field(min_length=1)
     # A model's name, or {name: {field: value | [values]}}: its own fields (the catalog's names),
     # a list of scalars an axis for that model alone (see model_entries).
-    models: list[str | dict[str, dict[str, Any] | None]] = Field(default_factory=lambda: ["gen4_aleph"],
-                                                                min_length=1)
+    models: list[str | dict[str, dict[str, Any] | None]] = Field(default_factory=_default_models, min_length=1)
     prompts: list[str] | PromptFile | PromptTemplate
     seeds: list[Any] | SeedRange | SeedRandom = Field(default_factory=lambda: [0])
     ratios: list[str | None] = Field(default_factory=_one_none, min_length=1)
