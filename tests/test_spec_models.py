@@ -187,3 +187,25 @@ def test_each_example_spec_for_a_request_shape_plans(tmp_path, name):
     assert "cells planned on local" in done.stdout
     data = yaml.safe_load((ROOT / "experiments" / name).read_text())
     assert any(isinstance(m, dict) for m in data["models"])
+
+
+@pytest.mark.parametrize(("entry", "field", "says"), [
+    ("seedance2: 5", "models[0]", "a model name or {name: {field: value or [values]}}, one model per entry"),
+    ("{seedance2: {}, aleph2: {}}", "models[0]", "one model per entry"),
+    ("aleph2: {ratio: [2:1]}", "models[0].aleph2.ratio", "YAML reads an unquoted 2:1 as a number"),
+    ("seedance2: {reference_videos: [5]}", "models[0].seedance2.reference_videos[0]", "a path or URI of a video"),
+    ("aleph2: {keyframes: [{uri: a.png}]}", "models[0].aleph2.keyframes[0]", "{uri, seconds} or {uri, at}"),
+    ("seedance2: {duration: []}", "models[0].seedance2.duration", "or a non-empty list of them"),
+])
+def test_a_malformed_entry_is_named_by_its_place_and_line(small_clip, entry, field, says):
+    with pytest.raises(InputError) as err:
+        _plan(f"experiment: e\nvideos: [{small_clip}]\nprompts: [noir]\nmodels:\n  - {entry}\n")
+    assert err.value.field == field and err.value.line == 5 and says in err.value.allowed
+
+
+def test_a_ratio_an_entry_names_replaces_the_specs_ratios_for_it():
+    plan = _plan(f"experiment: e\nvideos: [\"{DEMO}\"]\nprompts: [noir]\nratios: ['1280:720']\nmodels:\n"
+                 "  - kling_4: {ratio: [auto_720p, auto_1080p]}\n  - seedance2\n")
+    assert sorted((c.model, c.ratio) for c in plan.cells) == [
+        ("kling_4", "auto_1080p"), ("kling_4", "auto_720p"), ("seedance2", "1280:720")]
+    assert plan.excluded == []

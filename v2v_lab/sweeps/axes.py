@@ -119,10 +119,14 @@ def _one_value(f: FieldSpec, mspec: ModelSpec, value: Any, label: str, line: int
                resolve: Callable[[str], str]) -> Any:
     value = _canonical_spelling(f, value)
     if not f.accepts(value):
-        raise InputError(label, value, f"{f.takes()} for {mspec.name}", line=line)
+        # YAML 1.1 reads an unquoted 2:1 as the base-60 number 121: say so, or the value named is a mystery.
+        hint = " (in quotes: YAML reads an unquoted 2:1 as a number)" if f.type == "string" and isinstance(
+            value, int) and not isinstance(value, bool) else ""
+        raise InputError(label, value, f"{f.takes()} for {mspec.name}{hint}", line=line)
     if f.type == "list":
         value = [_item(f, mspec, item, f"{label}[{k}]", line, resolve) for k, item in enumerate(value)]
-    return None if f.default is not None and value == f.default else value
+    # A ratio named is the cell's ratio, default or not: it replaces the spec's ratios for this entry.
+    return None if f.default is not None and value == f.default and f.name != "ratio" else value
 
 
 def _canonical_spelling(f: FieldSpec, value: Any) -> Any:

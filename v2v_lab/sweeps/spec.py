@@ -9,10 +9,11 @@ import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -150,8 +151,26 @@ class ModelEntry:
     fields: dict[str, Any]
 
 
-def _default_models() -> list[str | dict[str, dict[str, Any] | None]]:
+def _default_models() -> list[Any]:
     return ["gen4_aleph"]
+
+
+def _model_entry(entry: Any) -> str | dict[str, dict[str, Any] | None]:
+    """A models: entry's shape only: whether the model takes a field, and the value, is the
+    catalog's to say (sweeps.axes checks each entry against it, naming the model and the field)."""
+    shape = "a model name or {name: {field: value or [values]}}, one model per entry"
+    if isinstance(entry, str):
+        if not entry.strip():
+            raise ValueError(shape)
+        return entry
+    if not isinstance(entry, dict) or len(entry) != 1:
+        raise ValueError(shape)
+    name, fields = next(iter(entry.items()))
+    if not isinstance(name, str) or not name.strip() or not (fields is None or isinstance(fields, dict)):
+        raise ValueError(shape)
+    if fields and not all(isinstance(k, str) for k in fields):
+        raise ValueError(f"{shape} (field names are text)")
+    return entry
 
 
 def _one_none() -> list[str | None]:
@@ -165,7 +184,7 @@ class SweepSpec(_Strict):
     videos: list[str] = Field(min_length=1)
     # A model's name, or {name: {field: value | [values]}}: its own fields (the catalog's names),
     # a list of scalars an axis for that model alone (see model_entries).
-    models: list[str | dict[str, dict[str, Any] | None]] = Field(default_factory=_default_models, min_length=1)
+    models: list[Annotated[Any, AfterValidator(_model_entry)]] = Field(default_factory=_default_models, min_length=1)
     prompts: list[str] | PromptFile | PromptTemplate
     seeds: list[Any] | SeedRange | SeedRandom = Field(default_factory=lambda: [0])
     ratios: list[str | None] = Field(default_factory=_one_none, min_length=1)
@@ -192,20 +211,6 @@ class SweepSpec(_Strict):
         for v in values:
             if not isinstance(v, str) or not v.strip():
                 raise ValueError("entries must be non-empty strings")
-        return values
-
-    @field_validator("models")
-    @classmethod
-    def _model_entries(cls, values: list[Any]) -> list[Any]:
-        # The shape only: whether a model takes a field, and the value, is the catalog's to say
-        # (sweeps.plan checks each entry against it, naming the model and the field).
-        for v in values:
-            if isinstance(v, str):
-                if not v.strip():
-                    raise ValueError("entries must be non-empty model names")
-            elif len(v) != 1 or not next(iter(v)).strip():
-                raise ValueError("entries must be a model name or {name: {field: value or [values]}} "
-                                 "(one model per entry)")
         return values
 
     @field_validator("seeds", "prompts")
@@ -358,7 +363,7 @@ def _validated(data: dict[str, Any], node: yaml.Node | None, base_dir: str) -> S
     except ValidationError as exc:
         err = _best_error(exc)
         loc = tuple(err["loc"])
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own words
         if err["type"] == "extra_forbidden":
             msg = f"a known key (this one is unknown; known here: {', '.join(_known_keys(loc))})"
         raise InputError(loc_text(loc), err.get("input"), msg, line=node_line(node, loc)) from None
