@@ -152,6 +152,10 @@ def test_cells_hold_only_the_fields_they_set_and_price_from_the_catalog(small_cl
     assert [c.output_seconds for c in hailuo] == [6.0, 8.0]
     assert [c.credits for c in hailuo] == [catalog["hailuo3"].estimate_credits(c.input_seconds, c.options)
                                            for c in hailuo]
+    # A field's value that changes the price (hailuo3 at 2k: 15 credits/s) is priced by the catalog.
+    two_k = _plan(f"experiment: e\nvideos: [{small_clip}]\nprompts: [noir]\nmodels:\n"
+                  "  - hailuo3: {resolution: 2k, duration: 8}\n").cells
+    assert [(c.options, c.credits) for c in two_k] == [({"resolution": "2k", "duration": 8}, 8 * 15.0)]
     extend = [c for c in plan.cells if c.model == "seedance2_5"]
     # mode extend forbids a ratio: its cells are planned without one, and the plan says so.
     assert [(c.ratio, c.options) for c in extend] == [(None, {"mode": "extend"})]

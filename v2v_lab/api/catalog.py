@@ -17,7 +17,7 @@ from ..errors import InputError
 
 __all__ = [
     "ITEM_KEYS", "ITEM_MEDIA", "OUTPUT_SUFFIXES", "PROVIDER_NAMES", "RUNWAY_API_VERSION", "Catalog", "FieldSpec", "InputLimits",
-    "ModelSpec", "Rule", "build_catalog", "load_catalog", "models_table", "option_names", "seed_range", "wire_name",
+    "ModelSpec", "PriceRule", "Rule", "build_catalog", "load_catalog", "models_table", "option_names", "seed_range", "wire_name",
 ]
 
 RUNWAY_API_VERSION = "2024-11-06"
@@ -151,6 +151,17 @@ class Rule(BaseModel):
         return None
 
 
+class PriceRule(BaseModel):
+    """A price that depends on a field's value (hailuo3 at 2k, aleph2's ProRes): when the fields in
+    `when` hold those values, the rate is `credits_per_second` (if given) plus `add`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    when: dict[str, Any]
+    credits_per_second: float | None = Field(default=None, gt=0)
+    add: float = Field(default=0.0, ge=0)
+
+
 # Keys of the catalog's format before per-model fields: a user's catalog file may still use them.
 _LEGACY_KEYS = ("ratios", "target_aspect_ratios", "max_references", "max_keyframes", "seed_min", "seed_max",
                 "ratio_ignored_since")
@@ -211,6 +222,7 @@ class ModelSpec(BaseModel):
     input: InputLimits
     credits_per_second: float = Field(gt=0)
     credits_per_second_confirmed: bool = True
+    price_rules: tuple[PriceRule, ...] = ()
     max_output_seconds: float = Field(gt=0)
     output_seconds: Literal["input", "duration"] = "input"
     output_fps: float = Field(default=24, gt=0)
@@ -309,8 +321,17 @@ class ModelSpec(BaseModel):
             fmt = self.fields["output_format"].default
         return OUTPUT_SUFFIXES.get(str(fmt), ".mp4") if fmt is not None else ".mp4"
 
+    def rate(self, options: Mapping[str, Any] | None = None) -> float:
+        """Credits per output second for these options (a field not given holds its default)."""
+        values = {**{n: f.default for n, f in self.fields.items() if f.default is not None}, **(options or {})}
+        rate = self.credits_per_second
+        for rule in self.price_rules:
+            if all(values.get(k) == v for k, v in rule.when.items()):
+                rate = (rule.credits_per_second or rate) + rule.add
+        return rate
+
     def estimate_credits(self, input_seconds: float | None, options: Mapping[str, Any] | None = None) -> float:
-        return self.credits_per_second * self.expected_output_seconds(input_seconds, options)
+        return self.rate(options) * self.expected_output_seconds(input_seconds, options)
 
     def differences_from_sdk(self, sdk_model: Any) -> list[str]:
         """One line per way this entry differs from what the official SDK types for the model

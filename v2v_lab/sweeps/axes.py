@@ -32,17 +32,12 @@ class Variant:
 
 
 def variant_count(entry: ModelEntry) -> int:
-    """How many variants an entry makes, none of them built (for the plan's size check)."""
+    """At most how many variants an entry makes, none of them built (for the plan's size check,
+    before the catalog says which fields are lists: a media list counts as an axis of its items)."""
     n = 1
     for value in entry.fields.values():
-        n *= len(value) if _is_axis(value) else 1
+        n *= max(1, len(value)) if isinstance(value, list) else 1
     return n
-
-
-def _is_axis(value: Any) -> bool:
-    """A list of scalars (for a scalar field), or a list of lists or mappings (for a list or
-    object field): both are lists whose first item is not a plain media entry."""
-    return isinstance(value, list)
 
 
 def model_variants(spec: SweepSpec, specs: dict[str, ModelSpec], resolve: Callable[[str], str]

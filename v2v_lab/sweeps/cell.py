@@ -382,5 +382,5 @@ def _actual_credits(client: AsyncRunwayClient, cell: Cell, report: ScoreReport |
     """Credits for what was rendered: the catalog price times the output's real length."""
     if report is None or report.frames is None:
         return None
-    return client.catalog[cell.model].credits_per_second * report.frames.output.duration_s
+    return client.catalog[cell.model].rate(cell.options) * report.frames.output.duration_s
 
