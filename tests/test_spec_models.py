@@ -83,9 +83,11 @@ def test_a_mixed_model_spec_runs_each_cell_once_records_its_fields_and_a_rerun_p
         # No seed was sent to a model without one (the emulator draws its own): the spec's seeds were repeats.
         assert all(b["seed"] not in (1, 2) for b in bodies if b["model"] in ("hailuo3", "gemini_omni_flash"))
 
-        mlflow.set_tracking_uri(_env(tmp_path)["MLFLOW_TRACKING_URI"])
-        runs = mlflow.search_runs(experiment_names=["mixed"], filter_string="tags.`v2v.cell_key` != ''",
-                                  output_format="list")
+        # A client of its own: setting MLflow's global tracking URI would leak into later tests.
+        client = mlflow.MlflowClient(tracking_uri=_env(tmp_path)["MLFLOW_TRACKING_URI"])
+        experiment = client.get_experiment_by_name("mixed")
+        assert experiment is not None
+        runs = client.search_runs([experiment.experiment_id], filter_string="tags.`v2v.cell_key` != ''")
         assert len(runs) == 12
         params = [r.data.params for r in runs]
         assert sorted(p["target_aspect_ratio"] for p in params if p["model"] == "aleph2") == ["16:9", "16:9",
