@@ -112,3 +112,31 @@ def test_generate_takes_a_models_own_fields_and_refuses_a_bad_one_in_one_line(tm
                          capture_output=True, text=True, timeout=60)
     assert odd.returncode == 2 and odd.stderr.strip().splitlines() == [
         "error: option duration: got '--5'; allowed: an integer from 6 to 10 for hailuo3"], odd.stderr
+
+
+def test_a_field_a_user_catalog_adds_changes_no_key_and_an_option_set_changes_the_cells_key(tmp_path, monkeypatch,
+                                                                                             small_clip):
+    """The key is the canonical request, defaults and absent fields left out: a catalog that
+    gives a model one more optional field re-pays nothing; a cell that sets a field is another cell."""
+    text = (f"experiment: e\nvideos: [{small_clip}]\nprompts: [noir]\nseeds: [1, 2]\nmodels:\n"
+            "  - seedance2: {duration: [4, 5]}\n  - aleph2\n  - hailuo3: {resolution: 768p}\n")
+    before = {(c.model, c.seed, tuple(c.options.items())): c.key for c in build_plan(parse_spec(text)).cells}
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("models:\n  seedance2:\n    fields:\n      watermark: {type: boolean, default: false}\n"
+                    "  aleph2:\n    fields:\n      grain: {type: integer, minimum: 0, maximum: 9}\n")
+    for catalog in (load_catalog(mine), None):
+        if catalog is None:  # the same, read through the environment as a user sets it
+            monkeypatch.setenv("V2V_LAB_CATALOG", str(mine))
+        after = build_plan(parse_spec(text), catalog=catalog)
+        assert "watermark" in (catalog or load_catalog())["seedance2"].fields
+        assert {(c.model, c.seed, tuple(c.options.items())): c.key for c in after.cells} == before
+    keys = {c.key for c in build_plan(parse_spec(text)).cells}
+    assert len(keys) == len(before) == 2 * 2 + 2 + 2  # durations, seeds: each its own cell
+    # hailuo3 at its default resolution is hailuo3 with none named: one cell, one key.
+    plain = build_plan(parse_spec(text.replace("hailuo3: {resolution: 768p}", "hailuo3")))
+    assert {c.key for c in plain.cells} == keys
+    # A field set only in the user's catalog is an option like any other: a cell of its own.
+    grain = build_plan(parse_spec(text.replace("  - aleph2\n", "  - aleph2: {grain: [0, 3]}\n")),
+                       catalog=load_catalog(mine))
+    aleph2 = {tuple(c.options.items()): c.key for c in grain.cells if c.model == "aleph2" and c.seed == 1}
+    assert len(set(aleph2.values())) == 2 and aleph2[(("grain", 0),)] != before[("aleph2", 1, ())]

@@ -69,11 +69,13 @@ def test_spec_forms_and_plan(mlflow_store, tmp_path):
     plan = build_plan(spec)
     assert {c.prompt for c in plan.cells} == {"noir alley", "sepia street"}
     assert {c.seed for c in plan.cells} == {10, 11, 12}
-    # aleph2's ratio is untyped in the SDK (the output follows the input): its cells are planned,
-    # not left out silently, and the plan says the real endpoint ignores the ratio.
-    assert len(plan.cells) == 2 * 2 * 3 * 2 and plan.excluded == []
-    assert {c.model for c in plan.cells} == {"gen4_aleph", "aleph2"}
-    assert any(w.startswith("aleph2: the real endpoint ignores ratio") for w in plan.warnings)
+    # aleph2's ratio is untyped in the SDK and ignored (the output follows the input): its cells
+    # are planned without a ratio (once, not once per ratio: the same output, paid for once),
+    # not left out silently, and the plan says so.
+    assert len(plan.cells) == 2 * 3 * 2 + 3 * 2 and plan.excluded == []
+    assert {(c.model, c.ratio) for c in plan.cells} == {("gen4_aleph", "1280:720"), ("gen4_aleph", "960:960"),
+                                                        ("aleph2", None)}
+    assert any(w.startswith("aleph2: takes no ratio from ratios:") for w in plan.warnings)
     # A ratio that no model of the spec takes is a mistake in the spec, not a combination to skip.
     with pytest.raises(InputError, match="ratio"):
         build_plan(spec.override(models=["gen4_aleph", "gen3a_turbo"], ratios=["1280:720", "1:1"]))

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = result.plan
     for w in plan.warnings:
         print(_printable(f"warning: {w}"))
-    for combo, why in plan.excluded:
-        print(_printable(f"left out: {combo['model']} seed={combo['seed']} ratio={combo['ratio']}: {why}"))
+    # One line per model and reason (a ratio a model cannot take leaves out every cell that asks it).
+    left_out = Counter((combo["model"], why) for combo, why in plan.excluded)
+    for (model, why), n in left_out.items():
+        print(_printable(f"left out: {n} {model} cell{'s' if n != 1 else ''}: {why}"))
     if args.dry_run:
         todo = [o for o in result.outcomes if o.state == CellState.PLANNED]
         print(f"{len(plan.cells)} cells planned on {plan.provider.name}; {result.already_done} already done; "
@@ -46,14 +49,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"({len(todo) - len(result.to_create)} of them take up a task or log an output already paid "
                   f"for; the figures are for the {len(result.to_create)} new tasks)")
         _print_not_done(result)
-        print(f"{'model':<14}{'cells':>7}{'output s':>10}{'credits':>10}{'dollars':>10}")
         rows = plan.by_model(result.to_create)
+        width = max([14, *(len(m) + 2 for m in rows)])  # gemini_omni_flash_1.1 is 21 characters
+        print(f"{'model':<{width}}{'cells':>7}{'output s':>10}{'credits':>10}{'dollars':>10}")
         for model, row in rows.items():
-            print(f"{model:<14}{int(row['cells']):>7}{row['seconds']:>10.1f}{row['credits']:>10.1f}"
+            print(f"{model:<{width}}{int(row['cells']):>7}{row['seconds']:>10.1f}{row['credits']:>10.1f}"
                   f"{row['dollars']:>10.2f}")
         if len(rows) != 1:
             total = {k: sum(r[k] for r in rows.values()) for k in ("cells", "seconds", "credits", "dollars")}
-            print(f"{'total':<14}{int(total['cells']):>7}{total['seconds']:>10.1f}{total['credits']:>10.1f}"
+            print(f"{'total':<{width}}{int(total['cells']):>7}{total['seconds']:>10.1f}{total['credits']:>10.1f}"
                   f"{total['dollars']:>10.2f}")
         if not plan.provider.paid:
             print("(the emulator costs nothing; figures are what the real endpoint would charge)")

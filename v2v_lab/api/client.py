@@ -45,6 +45,15 @@ from .validation import GenerationRequest, check_model, is_local_path, validate_
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncRunwayClient"]
 
+
+def _wire_item(items: str | None, value: Any) -> Any:
+    """A media list's item as the wire writes it: a path or URI becomes {uri} with the type the
+    SDK's item names ({type: "video", uri} for reference_videos)."""
+    if not isinstance(value, str):
+        return dict(value)
+    kind = {"image_typed": "image", "video": "video", "audio": "audio"}.get(items or "")
+    return {"type": kind, "uri": value} if kind else {"uri": value}
+
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 
@@ -199,7 +208,8 @@ class AsyncRunwayClient:
         if request.target_aspect_ratio:
             body["targetAspectRatio"] = request.target_aspect_ratio
         for name, value in sorted(request.options.items()):
-            body[spec.fields[name].wire] = value
+            f = spec.fields[name]
+            body[f.wire] = [_wire_item(f.items, v) for v in value] if f.type == "list" else value
         return body
 
     # -- tasks -----------------------------------------------------------------------------------
@@ -237,7 +247,19 @@ class AsyncRunwayClient:
         kfs = []
         for k, kf in enumerate(request.keyframes):
             kfs.append({**kf, "uri": await self._materialize(kf["uri"], f"keyframes[{k}].uri", "image")})
-        return self.build_body(GenerationRequest(**{**request.__dict__, "keyframes": tuple(kfs)}), video, refs)
+        options = dict(request.options)
+        spec = self.catalog[request.model]
+        for name, value in request.options.items():
+            if spec.fields[name].type == "list":  # a local reference video or audio goes as the source does
+                kind = "video" if spec.fields[name].items == "video" else "media"
+                options[name] = [await self._materialize_item(v, f"{name}[{k}]", kind) for k, v in enumerate(value)]
+        request = GenerationRequest(**{**request.__dict__, "keyframes": tuple(kfs), "options": options})
+        return self.build_body(request, video, refs)
+
+    async def _materialize_item(self, item: Any, field: str, kind: str) -> Any:
+        if isinstance(item, dict):
+            return {**item, "uri": await self._materialize(item["uri"], field, kind)}
+        return await self._materialize(item, field, kind)
 
     async def get_task(self, task_id: str) -> Task:
         return parse_task(await self._json("GET", f"/v1/tasks/{task_id}"), task_id)

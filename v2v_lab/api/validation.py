@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from ..errors import InputError, MediaError
 from ..media.probe import probe_image, probe_video
-from .catalog import Catalog, ModelSpec
+from .catalog import ITEM_KEYS, Catalog, ModelSpec
 from .providers import Provider
 
 __all__ = [
@@ -35,8 +35,9 @@ class GenerationRequest:
     content_moderation: dict[str, str] | None = None
     keyframes: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     target_aspect_ratio: str | None = None
-    # The model's own scalar fields by their snake_case names (duration, resolution, mode, audio,
-    # draft, output_format, prores_profile...), as the catalog lists them for the model.
+    # The model's own fields by their snake_case names (duration, resolution, mode, audio, draft,
+    # output_format, prores_profile, reference_videos, provider_settings...), as the catalog lists
+    # them for the model. A media list's items may be local paths (uploaded when sent) or URIs.
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -119,15 +120,25 @@ def check_options(options: Any, spec: ModelSpec, label: str = "option") -> None:
         if name in _OWN_FIELDS:
             raise InputError(f"{label} {name}", value, f"the request's own {name} (not an option)")
         f = spec.field(name, f"{label} {name}")
-        if not f.scalar:
-            raise InputError(f"{label} {name}", value, f"a string, integer or boolean field ({name} is a {f.type})")
         if not f.accepts(value):
             raise InputError(f"{label} {name}", value, f"{f.takes()} for {spec.name}")
+        if f.type == "list":
+            _check_items(value, f.items or "", f"{label} {name}", spec)
     broken = spec.broken_rule(options)
     if broken is not None:
         rule, name = broken
         raise InputError(f"{label} {name}", options.get(name), f"{rule.why or 'a value its rules allow'} "
                          f"for {spec.name}")
+
+
+def _check_items(items: list[Any], kind: str, label: str, spec: ModelSpec) -> None:
+    """A media list's items: a path or URI, or a mapping of the SDK's item keys with a uri."""
+    keys = set(ITEM_KEYS.get(kind, ("uri",)))
+    for k, item in enumerate(items):
+        if isinstance(item, str) and item and kind not in ("keyframe", "image_positioned"):
+            continue
+        if not (isinstance(item, dict) and isinstance(item.get("uri"), str) and set(item) <= keys):
+            raise InputError(f"{label}[{k}]", item, f"a path or URI, or {{{', '.join(sorted(keys))}}}, for {spec.name}")
 
 
 def check_moderation(value: Any, field_name: str = "content_moderation") -> None:
@@ -190,6 +201,10 @@ def check_input(value: str, spec: ModelSpec, provider: Provider, field_name: str
         return None
     if kind == "video":
         return check_video_file(value, spec, field_name)
+    if kind != "image":  # a reference video or audio: its length and form are the endpoint's to judge
+        if not Path(value).is_file():
+            raise MediaError(field_name, value, "an existing file")
+        return None
     probe_image(value, field_name)
     size = Path(value).stat().st_size
     if size > 16_000_000:
@@ -216,6 +231,11 @@ def validate_request(req: GenerationRequest, catalog: Catalog, provider: Provide
     seconds = check_input(req.video, spec, provider, "video", "video")
     for k, ref in enumerate(req.references):
         check_input(ref, spec, provider, f"references[{k}]", "image")
+    for name, value in req.options.items():
+        items = spec.fields[name].items if spec.fields[name].type == "list" else None
+        for k, item in enumerate(value if items else ()):
+            uri = item["uri"] if isinstance(item, dict) else item
+            check_input(uri, spec, provider, f"{name}[{k}]", "image" if items and "image" in items else "media")
     for k, kf in enumerate(req.keyframes):
         if not isinstance(kf, dict) or "uri" not in kf or (("seconds" in kf) == ("at" in kf)):
             raise InputError(f"keyframes[{k}]", kf, "{uri, seconds} or {uri, at}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._failpoints import failpoint
-from ..api.catalog import RUNWAY_API_VERSION
+from ..api.catalog import RUNWAY_API_VERSION, ModelSpec
 from ..api.client import AsyncRunwayClient
 from ..api.task import Task, TaskStatus, classify_failure
 from ..api.validation import GenerationRequest, uri_kind
@@ -34,7 +34,7 @@ from .progress import Progress
 from .spec import SweepSpec
 from .states import CellState, JournalState
 
-__all__ = ["Ending", "SweepSession", "run_cell"]
+__all__ = ["Ending", "SweepSession", "cell_request", "output_path", "run_cell"]
 
 
 @dataclass
@@ -84,8 +84,25 @@ class Ending:
     credits: float = 0.0
 
 
-def output_path(experiment: str, cell: Cell) -> Path:
-    return state_dir() / "outputs" / experiment_digest(experiment) / cell.key / ARTIFACT_OUTPUT
+def output_path(experiment: str, cell: Cell, mspec: ModelSpec | None = None) -> Path:
+    """Where a cell's output is kept: output.mp4, or the suffix its output_format returns (.mov, .zip)."""
+    name = Path(ARTIFACT_OUTPUT)
+    if mspec is not None:
+        name = name.with_suffix(mspec.output_suffix(cell.options))
+    return state_dir() / "outputs" / experiment_digest(experiment) / cell.key / name
+
+
+def cell_request(cell: Cell, mspec: ModelSpec) -> GenerationRequest:
+    """The request a cell sends: its own fields where GenerationRequest has a place for them, the
+    rest of its options as they are."""
+    options = dict(cell.options)
+    refs = tuple(options.pop("references", ())) or ((cell.reference,) if cell.reference else ())
+    keyframes = tuple(options.pop("keyframes", ()))
+    target = options.pop("target_aspect_ratio", None)
+    # A model that takes no seed gets none: the seed then names one unseeded repeat of the cell.
+    seed = cell.seed if mspec.takes_seed else None
+    return GenerationRequest(cell.video, cell.prompt, cell.model, seed, cell.ratio, refs, cell.content_moderation,
+                             keyframes, target, options)
 
 
 async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncContextManager[Any]], *,
@@ -96,7 +113,7 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
     s.progress.state(None, "queued")
     s.event("queued", cell)
     s.started[cell.key] = time.time()
-    out_path = output_path(s.experiment, cell)
+    out_path = output_path(s.experiment, cell, s.client.catalog.get(cell.model))
     task: Task | None = None
     timing: dict[str, float] = {}
     if not finish:
@@ -127,8 +144,7 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
         s.started[cell.key] = time.time() - float(timing["latency_s"])
     s.progress.state("queued", "scoring")
     report, score_error = await _score(s, cell, out_path)
-    # The emulator charges its own (fictional) balance at catalog prices, so rehearsals show real figures.
-    credits = _actual_credits(s.client, cell, report) or cell.credits
+    credits = _credits(s.client, cell, task, report)
     s.progress.credits += credits
     outcome = await end_cell(s, cell, Ending(
         CellState.DONE, task_id=task.id if task else (row.task_id if row else None), task=task, timing=timing,
@@ -194,10 +210,7 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
 async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -> tuple[Task, dict[str, float]]:
     """Create (or take up) the task, wait, download. Retries INTERNAL failures within the limit."""
     exp, journal, client = s.experiment, s.journal, s.client
-    # A model that takes no seed gets none: the seed then names one unseeded repeat of the cell.
-    seed = cell.seed if client.catalog[cell.model].takes_seed else None
-    request = GenerationRequest(cell.video, cell.prompt, cell.model, seed, cell.ratio,
-                                (cell.reference,) if cell.reference else (), cell.content_moderation)
+    request = cell_request(cell, client.catalog[cell.model])
     attempts = 0
     task_id: str | None = None
     if resume:
@@ -366,9 +379,12 @@ def _posters(video: Path, poster: Path, sheet: Path, report: ScoreReport | None)
         write_contact_sheet(sheet, f.src_a, f.out_a, report.times_s)
 
 
-def _actual_credits(client: AsyncRunwayClient, cell: Cell, report: ScoreReport | None) -> float | None:
-    """Credits for what was rendered: the catalog price times the output's real length."""
-    if report is None or report.frames is None:
-        return None
-    return client.catalog[cell.model].credits_per_second * report.frames.output.duration_s
-
+def _credits(client: AsyncRunwayClient, cell: Cell, task: Task | None, report: ScoreReport | None) -> float:
+    """What the cell cost: the server's `cost` when it sent one (what a task cost is what the server
+    says); else the catalog's price of what was rendered; else the plan's estimate."""
+    if task is not None and task.cost is not None:
+        return task.cost
+    if report is not None and report.frames is not None:
+        return client.catalog[cell.model].estimate_credits(None, cell.options, ratio=cell.ratio,
+                                                           seconds=report.frames.output.duration_s)
+    return cell.credits

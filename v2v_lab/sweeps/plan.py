@@ -8,7 +8,7 @@ import math
 import os
 import random
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._env import VARIABLES, env_count
-from ..api.catalog import RUNWAY_API_VERSION, Catalog, ModelSpec, load_catalog, seed_range
+from ..api.catalog import ITEM_MEDIA, RUNWAY_API_VERSION, Catalog, ModelSpec, load_catalog, seed_range
 from ..api.providers import Provider, get_provider
 from ..api.validation import (
     check_input,
@@ -28,13 +28,14 @@ from ..api.validation import (
     uri_kind,
 )
 from ..errors import InputError
+from .axes import Variant, model_variants, variant_count
 from .budget import DOLLARS_PER_CREDIT
 from .journal import experiment_digest
 from .spec import SeedRandom, SeedRange, SweepSpec
 
 __all__ = [
-    "DEFAULT_MAX_CELLS", "MAX_CELLS_ENV", "Cell", "Plan", "build_plan", "cell_key", "check_plan_size", "content_sha",
-    "max_cells", "resolve_seeds", "seeds_record", "stable_uri",
+    "CELL_KEY_VERSION", "DEFAULT_MAX_CELLS", "MAX_CELLS_ENV", "Cell", "Plan", "build_plan", "cell_key", "check_plan_size", "content_sha",
+    "key_options", "max_cells", "resolve_seeds", "seeds_record", "stable_uri",
 ]
 
 # A plan bigger than this is refused before it is built (a study is hundreds or thousands of cells).
@@ -131,14 +132,42 @@ def content_sha(value: str | None) -> str | None:
     return hashlib.sha256(stable_uri(value).encode()).hexdigest()
 
 
+# The cell key's versions. 1: the request as it was before models had fields of their own
+# (video, model, prompt, seed, ratio, reference, moderation, api, provider, repeat). 2: the same,
+# plus the model's own fields the cell sets, under "options" with the version beside them. A cell
+# that sets none is keyed as version 1 keyed it, so every cell finished before options existed
+# keeps its key (tests/fixtures/cell_keys_9294188.json), and a field a catalog adds later changes
+# no key until a cell sets it.
+CELL_KEY_VERSION = 2
+
+
 def cell_key(*, video_sha: str, model: str, prompt: str, seed: int, ratio: str | None, reference_sha: str | None,
-             content_moderation: dict[str, str] | None, provider: str, repeat: int) -> str:
-    """Hash of everything that decides the output. The provider is in it: an emulator output is
-    not a Runway output, so a rehearsal never marks a real cell done."""
-    payload = {"video": video_sha, "model": model, "prompt": prompt, "seed": seed, "ratio": ratio,
-               "reference": reference_sha, "moderation": content_moderation or {}, "api": RUNWAY_API_VERSION,
-               "provider": provider, "repeat": repeat}
+             content_moderation: dict[str, str] | None, provider: str, repeat: int,
+             options: Mapping[str, Any] | None = None) -> str:
+    """Hash of the canonical request: everything that decides the output. The provider is in it:
+    an emulator output is not a Runway output, so a rehearsal never marks a real cell done.
+    options: the model's own fields as the cell sets them, defaults and absent fields left out
+    (media items by their content hash: key_options)."""
+    payload: dict[str, Any] = {
+        "video": video_sha, "model": model, "prompt": prompt, "seed": seed, "ratio": ratio,
+        "reference": reference_sha, "moderation": content_moderation or {}, "api": RUNWAY_API_VERSION,
+        "provider": provider, "repeat": repeat}
+    if options:
+        payload |= {"key_version": CELL_KEY_VERSION, "options": dict(options)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def key_options(options: Mapping[str, Any], mspec: ModelSpec) -> dict[str, Any]:
+    """A cell's options as its key holds them: a media list's items by what decides the output
+    (a local file's bytes, a URL without its signature), not by the path that names them."""
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        f = mspec.fields.get(name)
+        if f is not None and f.type == "list" and isinstance(value, list):
+            value = [content_sha(v) if isinstance(v, str) else
+                     ({**v, "uri": content_sha(v["uri"])} if isinstance(v, dict) and "uri" in v else v) for v in value]
+        out[name] = value
+    return out
 
 
 def seeds_record(spec: SweepSpec, state_dir: Path | None) -> Path | None:
@@ -206,39 +235,52 @@ def build_plan(spec: SweepSpec, *, catalog: Catalog | None = None, state_dir: Pa
     seeds = resolve_seeds(spec, state_dir, recorded_seeds, agree_seeds)
     check_moderation(spec.content_moderation, "content_moderation")
     specs, skipped = _offered_models(spec, catalog, provider)
+    variants, variant_warnings = model_variants(spec, specs, spec.resolve_path)
     video_info = _check_inputs(specs, provider, videos, prompts, refs)
-    _no_value_every_model_refuses(specs, seeds, spec.ratios, refs, spec)
+    _check_option_media(variants, specs, provider)
+    _no_value_every_model_refuses(specs, variants, seeds, spec.ratios, refs, spec)
     plan = Plan(spec, provider, [], seeds=seeds)
     if skipped:
         plan.warnings.append("left out: " + ", ".join(skipped))
-    plan.warnings += _price_and_ratio_warnings(spec, specs, provider)
-    models = [m for m in spec.models if m in specs]
-    for video, model, prompt, seed, ratio, ref, repeat in _grid(videos, models, prompts, seeds,
-                                                                spec.ratios, refs, spec.repeats):
-        mspec = specs[model]
-        combo = {"video": video, "model": model, "prompt": prompt, "seed": seed, "ratio": ratio, "reference": ref}
-        try:
-            if mspec.takes_seed:  # for a model without one, each seed is an unseeded repeat
-                check_seed(seed, mspec)
-            check_ratio(ratio, mspec)
-            if ref is not None and mspec.max_references < 1:
-                raise InputError("references", ref, f"no reference image for {model}")
-        except InputError as err:
-            plan.excluded.append((combo, str(err)))
-            continue
-        video_sha, seconds = video_info[video]
-        out_s = mspec.expected_output_seconds(seconds)
-        key = cell_key(video_sha=video_sha, model=model, prompt=prompt, seed=seed, ratio=ratio,
-                       reference_sha=content_sha(ref), content_moderation=spec.content_moderation,
-                       provider=provider.name, repeat=repeat)
-        plan.cells.append(Cell(key, video, video_sha, model, prompt, seed, ratio, ref, spec.content_moderation,
-                               repeat, seconds, out_s, mspec.credits_per_second * out_s))
+    plan.warnings += variant_warnings + _price_and_ratio_warnings(spec, specs, provider, variants)
+    for video, variant, prompt, seed, ratio, ref, repeat in _grid(videos, variants, prompts, seeds, refs,
+                                                                  spec.repeats):
+        mspec = specs[variant.model]
+        cell = _cell(spec, provider.name, mspec, variant, video_info[video], video, prompt, seed, ratio, ref, repeat)
+        if isinstance(cell, InputError):
+            combo = {"video": video, "model": variant.model, "prompt": prompt, "seed": seed, "ratio": ratio,
+                     "reference": ref, "options": variant.options}
+            plan.excluded.append((combo, str(cell)))
+        else:
+            plan.cells.append(cell)
     _merge_duplicates(plan)
     if spec.sample is not None and spec.sample.k < len(plan.cells):
         rng = random.Random(spec.sample.seed)
         chosen = sorted(rng.sample(range(len(plan.cells)), spec.sample.k))
         plan.cells = [plan.cells[i] for i in chosen]
     return plan
+
+
+def _cell(spec: SweepSpec, provider: str, mspec: ModelSpec, variant: Variant, info: tuple[str, float | None],
+          video: str, prompt: str, seed: int, ratio: str | None, ref: str | None, repeat: int) -> Cell | InputError:
+    """One cell of the grid, or why its model cannot take this combination (left out and listed)."""
+    try:
+        if mspec.takes_seed:  # for a model without one, each seed is an unseeded repeat
+            check_seed(seed, mspec)
+        if variant.global_ratios:  # a ratio the entry set itself was checked with its fields
+            check_ratio(ratio, mspec)
+        if ref is not None and mspec.max_references < 1:
+            raise InputError("references", ref, f"no reference image for {mspec.name}")
+    except InputError as err:
+        return err
+    video_sha, seconds = info
+    options = variant.options
+    key = cell_key(video_sha=video_sha, model=mspec.name, prompt=prompt, seed=seed, ratio=ratio,
+                   reference_sha=content_sha(ref), content_moderation=spec.content_moderation,
+                   provider=provider, repeat=repeat, options=key_options(options, mspec))
+    return Cell(key, video, video_sha, mspec.name, prompt, seed, ratio, ref, spec.content_moderation, repeat,
+                seconds, mspec.expected_output_seconds(seconds, options), mspec.estimate_credits(seconds, options, ratio=ratio, references=int(ref is not None)),
+                options)
 
 
 def max_cells() -> int:
@@ -251,7 +293,9 @@ def check_plan_size(spec: SweepSpec, videos: int) -> None:
     few lists multiplies to 10^12 prompts, a prompt file times {count: N} seeds to 10^10 cells, and
     building them would take the machine's memory. A grid over the limit is refused, saying how to
     raise it. (Cells left out or merged later are counted here: the grid is what gets built.)"""
-    axes = {"videos": videos, "models": len(spec.models), "prompts": spec.prompt_count(),
+    # A models: entry with axes of its own counts once per combination of its values.
+    models = sum(variant_count(e) for e in spec.model_entries())
+    axes = {"videos": videos, "models": models, "prompts": spec.prompt_count(),
             "seeds": spec.seed_count(), "ratios": len(spec.ratios), "references": len(spec.references),
             "repeats": spec.repeats}
     cells = math.prod(axes.values())
@@ -270,11 +314,14 @@ def _offered_models(spec: SweepSpec, catalog: Catalog, provider: Provider) -> tu
     a model no provider knows is an error."""
     specs = {}
     not_offered: list[tuple[str, InputError]] = []
-    for k, model in enumerate(spec.models):
+    for k, model in ((e.index, e.name) for e in spec.model_entries()):
+        if model in specs:
+            continue
         try:
             specs[model] = check_model(catalog, model, provider)
         except InputError as err:
-            refused = InputError(f"models[{k}]", err.value, err.allowed, line=spec.line_of("models"))
+            refused = InputError(f"models[{k}]", err.value, err.allowed,
+                                 line=spec.line_at("models", k) or spec.line_of("models"))
             if model not in catalog:
                 raise refused from None
             not_offered.append((model, refused))
@@ -307,15 +354,17 @@ def _check_inputs(specs: dict[str, ModelSpec], provider: Provider, videos: list[
     return video_info
 
 
-def _price_and_ratio_warnings(spec: SweepSpec, specs: dict[str, ModelSpec], provider: Provider) -> list[str]:
+def _price_and_ratio_warnings(spec: SweepSpec, specs: dict[str, ModelSpec], provider: Provider,
+                              variants: list[Variant]) -> list[str]:
     warnings = []
+    swept = {v.model for v in variants if v.global_ratios}  # the models the spec's ratios apply to
     for model, mspec in specs.items():
-        if mspec.ratio_ignored and len(set(spec.ratios)) > 1:
+        if mspec.ratio_ignored and model in swept and len(set(spec.ratios)) > 1:
             warnings.append(f"{model}: the real endpoint ignores ratio {mspec.ratio_ignored}; a ratio "
                             "sweep on it only differs on the emulator")
         if not mspec.takes_seed and spec.seed_count() > 1:
             warnings.append(f"{model} takes no seed: its {spec.seed_count()} seeds are unseeded repeats")
-        if mspec.retired and provider.paid:
+        if mspec.retired:  # never refused here: the endpoint decides, and a refusal costs nothing
             warnings.append(f"{model}: {mspec.retired}; the endpoint may refuse it (a refusal is a failed "
                             "cell, never a charge)")
         if not mspec.credits_per_second_confirmed and provider.paid:
@@ -340,15 +389,20 @@ def _merge_duplicates(plan: Plan) -> None:
                              "listed twice is run once; use repeats: to ask for it again)")
 
 
-def _no_value_every_model_refuses(specs: dict[str, Any], seeds: list[Any], ratios: list[Any],
-                                  refs: list[Any], spec: SweepSpec) -> None:
+def _no_value_every_model_refuses(specs: dict[str, ModelSpec], variants: list[Variant], seeds: list[Any],
+                                  ratios: list[Any], refs: list[Any], spec: SweepSpec) -> None:
     """A seed, ratio or reference that no model of the spec takes is a mistake in the spec, not a
     combination to leave out: raise its error. (One that some model takes and another does not is
-    left out for the other and listed in the plan.)"""
-    for key, values, check in (("seeds", seeds, check_seed), ("ratios", ratios, check_ratio)):
+    left out for the other and listed in the plan.) Ratios are asked of the models they apply to:
+    those that take one from the spec's ratios (the others are planned without, and said so)."""
+    ratio_models = list({v.model: specs[v.model] for v in variants if v.global_ratios}.values())
+    for key, values, check, models in (("seeds", seeds, check_seed, list(specs.values())),
+                                       ("ratios", ratios, check_ratio, ratio_models)):
+        if not models:
+            continue
         for k, value in enumerate(values):
             errors = []
-            for mspec in specs.values():
+            for mspec in models:
                 if key == "seeds" and not mspec.takes_seed:
                     break
                 try:
@@ -365,13 +419,35 @@ def _no_value_every_model_refuses(specs: dict[str, Any], seeds: list[Any], ratio
                          f"(none of {', '.join(specs)} does)")
 
 
-def _grid(videos, models, prompts, seeds, ratios, refs, repeats):
+def _check_option_media(variants: list[Variant], specs: dict[str, ModelSpec], provider: Provider) -> None:
+    """Every file or URI an entry's media lists name, checked once as what it is (a missing file
+    is said before anything is sent)."""
+    seen: set[tuple[str, str]] = set()
+    for v in variants:
+        mspec = specs[v.model]
+        for name, value in v.options.items():
+            f = mspec.fields[name]
+            if f.type != "list" or not isinstance(value, list):
+                continue
+            kind = ITEM_MEDIA.get(f.items or "", "image")
+            for k, item in enumerate(value):
+                uri = item if isinstance(item, str) else item.get("uri") if isinstance(item, dict) else None
+                if isinstance(uri, str) and (v.model, uri) not in seen:
+                    seen.add((v.model, uri))
+                    # A video or audio item is checked for form and existence here, its length by the endpoint.
+                    check_input(uri, mspec, provider, f"models.{v.model}.{name}[{k}]",
+                                "image" if kind == "image" else "media")
+
+
+def _grid(videos: list[str], variants: list[Variant], prompts: list[str], seeds: list[int], refs: list[str | None],
+          repeats: int) -> Any:
+    none: list[str | None] = [None]
     for video in videos:
-        for model in models:
+        for variant in variants:
             for prompt in prompts:
                 for seed in seeds:
-                    for ratio in ratios:
-                        for ref in refs:
+                    for ratio in variant.ratios:
+                        for ref in refs if variant.global_references else none:
                             for repeat in range(repeats):
-                                yield video, model, prompt, seed, ratio, ref, repeat
+                                yield video, variant, prompt, seed, ratio, ref, repeat
 

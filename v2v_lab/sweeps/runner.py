@@ -194,7 +194,7 @@ class SweepRunner:
             org_limit = org.models[model].max_concurrent if org and model in org.models else limit
             per_model[model] = asyncio.Semaphore(max(1, min(limit, org_limit)))
         total_sem = asyncio.Semaphore(limit)
-        params = sweep_params(experiment=spec.experiment, provider=spec.provider, models=list(spec.models),
+        params = sweep_params(experiment=spec.experiment, provider=spec.provider, models=spec.model_names(),
                               cells_planned=len(self.plan.cells), cells_to_run=len(work), seeds=list(self.plan.seeds),
                               api_version=RUNWAY_API_VERSION, concurrency=limit,
                               estimate_credits=sum(c.credits for c in groups[Group.NEW]))

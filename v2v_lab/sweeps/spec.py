@@ -7,11 +7,13 @@ import itertools
 import math
 import os
 import string
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,7 +30,7 @@ from ..metrics._guard import DEFAULT_TIME_LIMIT_S
 from .spec_yaml import expanded_size, loc_text, node_line, too_deep
 
 __all__ = [
-    "MAX_SPEC_BYTES", "MAX_SPEC_DEPTH", "MAX_SPEC_NODES", "Budget", "EmulatorOptions", "PromptFile", "PromptTemplate", "Sample",
+    "MAX_SPEC_BYTES", "MAX_SPEC_DEPTH", "MAX_SPEC_NODES", "Budget", "EmulatorOptions", "ModelEntry", "PromptFile", "PromptTemplate", "Sample",
     "Scoring", "SeedRandom", "SeedRange", "SweepSpec", "load_spec", "parse_spec",
 ]
 
@@ -139,6 +141,38 @@ class EmulatorOptions(_Strict):
     queue_s: float = Field(default=0.05, ge=0)
 
 
+@dataclass(frozen=True)
+class ModelEntry:
+    """One models: entry: its index in the list, the model's name, and the fields it sets by
+    their snake_case names (each a value, or for an axis a list of values)."""
+
+    index: int
+    name: str
+    fields: dict[str, Any]
+
+
+def _default_models() -> list[Any]:
+    return ["gen4_aleph"]
+
+
+def _model_entry(entry: Any) -> str | dict[str, dict[str, Any] | None]:
+    """A models: entry's shape only: whether the model takes a field, and the value, is the
+    catalog's to say (sweeps.axes checks each entry against it, naming the model and the field)."""
+    shape = "a model name or {name: {field: value or [values]}}, one model per entry"
+    if isinstance(entry, str):
+        if not entry.strip():
+            raise ValueError(shape)
+        return entry
+    if not isinstance(entry, dict) or len(entry) != 1:
+        raise ValueError(shape)
+    name, fields = next(iter(entry.items()))
+    if not isinstance(name, str) or not name.strip() or not (fields is None or isinstance(fields, dict)):
+        raise ValueError(shape)
+    if fields and not all(isinstance(k, str) for k in fields):
+        raise ValueError(f"{shape} (field names are text)")
+    return entry
+
+
 def _one_none() -> list[str | None]:
     return [None]
 
@@ -148,7 +182,9 @@ class SweepSpec(_Strict):
     provider: Literal["runway", "cometapi", "local"] = "local"
     base_url: str | None = None
     videos: list[str] = Field(min_length=1)
-    models: list[str] = Field(default_factory=lambda: ["gen4_aleph"], min_length=1)
+    # A model's name, or {name: {field: value | [values]}}: its own fields (the catalog's names),
+    # a list of scalars an axis for that model alone (see model_entries).
+    models: list[Annotated[Any, AfterValidator(_model_entry)]] = Field(default_factory=_default_models, min_length=1)
     prompts: list[str] | PromptFile | PromptTemplate
     seeds: list[Any] | SeedRange | SeedRandom = Field(default_factory=lambda: [0])
     ratios: list[str | None] = Field(default_factory=_one_none, min_length=1)
@@ -167,8 +203,9 @@ class SweepSpec(_Strict):
     # top-level key stands on: not keys of the spec itself, so a spec file cannot set them.
     _base_dir: str = PrivateAttr(default=".")
     _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+    _node: yaml.Node | None = PrivateAttr(default=None)
 
-    @field_validator("videos", "models")
+    @field_validator("videos")
     @classmethod
     def _no_blank(cls, values: list[str]) -> list[str]:
         for v in values:
@@ -192,6 +229,28 @@ class SweepSpec(_Strict):
     def line_of(self, key: str) -> int | None:
         """The spec file line a top-level key stands on (None for specs built in code)."""
         return self._lines.get(key)
+
+    def line_at(self, *loc: str | int) -> int | None:
+        """The spec file line of a value deeper in (models, 2, "hailuo3", "resolution"), as deep as
+        the file has it; None for specs built in code or keys changed since the file was read."""
+        if not loc or str(loc[0]) not in self._lines or self._node is None:
+            return None
+        return node_line(self._node, tuple(loc))
+
+    def model_entries(self) -> list[ModelEntry]:
+        """The models: entries, each a name and the fields it sets (a value, or a list of them)."""
+        out = []
+        for k, entry in enumerate(self.models):
+            if isinstance(entry, str):
+                out.append(ModelEntry(k, entry, {}))
+            else:
+                name, fields = next(iter(entry.items()))
+                out.append(ModelEntry(k, name, dict(fields or {})))
+        return out
+
+    def model_names(self) -> list[str]:
+        """Each model once, in the order the spec names them."""
+        return list(dict.fromkeys(e.name for e in self.model_entries()))
 
     def came_from_file(self, key: str) -> bool:
         return key in self._lines
@@ -266,6 +325,7 @@ class SweepSpec(_Strict):
         spec = _validated(data, None, self.base_dir)
         # Keys kept from the file keep their file lines (a spec's base_url stays "from a file").
         spec._lines = {k: v for k, v in self._lines.items() if k not in changes}
+        spec._node = self._node
         return spec
 
 
@@ -292,6 +352,7 @@ def parse_spec(text: str, origin: str = "spec", base_dir: str = ".") -> SweepSpe
     spec = _validated(data, node, base_dir)
     if isinstance(node, yaml.MappingNode):
         spec._lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+        spec._node = node
     return spec
 
 
@@ -302,7 +363,7 @@ def _validated(data: dict[str, Any], node: yaml.Node | None, base_dir: str) -> S
     except ValidationError as exc:
         err = _best_error(exc)
         loc = tuple(err["loc"])
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own words
         if err["type"] == "extra_forbidden":
             msg = f"a known key (this one is unknown; known here: {', '.join(_known_keys(loc))})"
         raise InputError(loc_text(loc), err.get("input"), msg, line=node_line(node, loc)) from None

@@ -32,9 +32,10 @@ from .schema import (
     user_tag,
 )
 
-__all__ = ["CellRecord", "CellFacts", "cell_record", "source_ref", "sweep_params", "sweep_tags", "spec_yaml"]
+__all__ = ["CellRecord", "CellFacts", "cell_record", "option_params", "source_ref", "sweep_params", "sweep_tags", "spec_yaml"]
 
 TEXT_TAG_CHARS = 4000
+OPTION_PARAM_CHARS = 500  # the smallest cap an older store puts on a param value
 
 
 class CellFacts(Protocol):
@@ -60,6 +61,8 @@ class CellFacts(Protocol):
     def reference(self) -> str | None: ...
     @property
     def repeat(self) -> int: ...
+    @property
+    def options(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -88,6 +91,7 @@ def cell_record(cell: CellFacts, *, experiment: str, provider: str, api_version:
         "ratio": cell.ratio or "none", "video": video, "video_sha": cell.video_sha[:16], "provider": provider,
         "api_version": api_version, "reference": os.path.basename(cell.reference) if cell.reference else "none",
         "repeat": cell.repeat}
+    params |= option_params(cell.options)
     tags = {CELL_KEY_TAG: cell.key, TASK_ID_TAG: task_id or "", STATUS_TAG: status,
             FAILURE_CODE_TAG: failure_code or "", EXPERIMENT_TAG: experiment, SOURCE_TAG: source_ref(cell.video)}
     tags |= {user_tag(k): v for k, v in user_tags.items()}
@@ -108,6 +112,17 @@ def cell_record(cell: CellFacts, *, experiment: str, provider: str, api_version:
                             ARTIFACT_CONTACT_SHEET: str(contact_sheet) if contact_sheet and contact_sheet.exists()
                             else ""}
     return record
+
+
+def option_params(options: dict[str, Any]) -> dict[str, str]:
+    """The model's own fields a cell set (duration, resolution, target_aspect_ratio...) as params
+    under their catalog names: text as it is, other values as JSON (true, 5, a list), capped as
+    MLflow caps a param. Fields left at their default are not set, so not logged."""
+    out = {}
+    for name, value in sorted(options.items()):
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        out[name] = text if len(text) <= OPTION_PARAM_CHARS else text[: OPTION_PARAM_CHARS - 3] + "..."
+    return out
 
 
 def run_name(cell: CellFacts) -> str:
