@@ -68,6 +68,7 @@ bench: $(STAMP) browser
 	$(BIN)/python bench/ratings.py
 	$(BIN)/python bench/charts.py
 	$(BIN)/python bench/emulator.py
+	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/sync_bridge.py
 
 clean:

@@ -244,3 +244,22 @@ def test_runs_command_refuses_an_unknown_metric_in_one_line(option_study, capsys
     assert RESCORED in err  # what exists in this experiment is named
     assert main(["runs", "opts", "--sort", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: --sort: ")
+
+
+def test_blind_pairs_by_an_option_match_the_other_options_and_by_model_average_over_them(option_study):
+    from v2v_lab.rating import build_pairs
+
+    runs = load_runs("opts")
+    by_duration = build_pairs(runs, "duration")
+    # 2 prompts x 2 seeds x 2 audio values: each pair is one duration-3 and one duration-5 output of the
+    # same model, prompt, seed and audio.
+    assert len(by_duration) == 8 and all(sorted(p.values) == ["3", "5"] for p in by_duration)
+    row = runs.set_index("run_id")
+    for pair in by_duration:
+        a, b = (row.loc[r] for r in pair.runs)
+        assert (a["audio"], a["prompt"], a["seed"], a["model"]) == (b["audio"], b["prompt"], b["seed"], b["model"])
+    # By model: gen4_aleph sets no duration, so seedance2's durations are no reason to refuse a pair.
+    assert any(set(p.values) == {"gen4_aleph", "seedance2"} for p in build_pairs(runs, "model"))
+    with pytest.raises(InputError) as caught:
+        build_pairs(runs, "durations")
+    assert "duration" in str(caught.value) and "\n" not in str(caught.value)

@@ -12,6 +12,7 @@ import mlflow
 import pytest
 import yaml
 
+import v2v_lab
 from v2v_lab.api.catalog import load_catalog
 from v2v_lab.emulator import Emulator
 from v2v_lab.errors import InputError
@@ -101,6 +102,21 @@ def test_a_mixed_model_spec_runs_each_cell_once_records_its_fields_and_a_rerun_p
         assert again.returncode == 0, again.stderr
         assert again.stdout.startswith("warning:") and "nothing to do: 12 cells (12 done)" in again.stdout
         assert len(emu.tasks()) == 12  # the rerun paid for nothing
+
+    # The new fields are design columns on the read side too: typed in load_runs, a `by=` for compare,
+    # columns of `v2v-lab runs`; each cell's credits are what the endpoint said the task cost.
+    uri = _env(tmp_path)["MLFLOW_TRACKING_URI"]
+    df = v2v_lab.load_runs("mixed", tracking_uri=uri)
+    seedance = df[df["model"] == "seedance2"]
+    assert sorted(seedance["duration"].tolist()) == [4, 4, 5, 5] and seedance["audio"].tolist() == [True] * 4
+    assert set(df.loc[df["model"] == "hailuo3", "resolution"]) == {"2k"}
+    costs = {t.id: t.charged_credits for t in emu.state.ledger}
+    assert all(row.credits == costs[row.task_id] for row in df.itertuples()), (df["credits"].tolist(), costs)
+    by_duration = v2v_lab.compare("mixed", by="duration", metric="ssim_source", baseline=4, tracking_uri=uri)
+    assert sorted(by_duration["group"].astype(int)) == [4, 5] and by_duration["n"].sum() == 4, by_duration
+    table = _v2v(tmp_path, "runs", "mixed")
+    header = table.stdout.splitlines()[0].split()
+    assert table.returncode == 0 and {"duration", "audio", "resolution", "target_aspect_ratio"} <= set(header), header
 
 
 @pytest.mark.parametrize(("entry", "says"), [

@@ -11,6 +11,7 @@ from itertools import combinations
 import pandas as pd
 
 from ..errors import InputError
+from ..tracking.reader import option_columns
 from ..tracking.schema import STATUS_SUCCEEDED
 
 __all__ = ["DESIGN_COLUMNS", "Pair", "build_pairs", "pair_key", "presentation"]
@@ -39,15 +40,18 @@ class Pair:
 
 
 def build_pairs(runs: pd.DataFrame, by: str) -> list[Pair]:
-    """Every comparable pair among the succeeded runs, in a stable order (sorted by key)."""
-    if by not in DESIGN_COLUMNS or by not in runs.columns:
-        raise InputError("by", by, f"one of the design columns {', '.join(DESIGN_COLUMNS)}")
+    """Every comparable pair among the succeeded runs, in a stable order (sorted by key). `by` is a
+    design column or a model option some run set (duration, resolution...)."""
+    options = option_columns(runs)
+    if by not in (*DESIGN_COLUMNS, *options) or by not in runs.columns:
+        raise InputError("by", by, f"one of the design columns {', '.join((*DESIGN_COLUMNS, *options))}")
     done = runs[runs["status"] == STATUS_SUCCEEDED] if "status" in runs.columns else runs
     if done.empty:
         return []
+    shared = _options_every_group_sets(done, options, by)
     done = done.assign(**{c: done[c].astype("string").fillna("") if c in done.columns else ""
-                          for c in DESIGN_COLUMNS})
-    keys = [c for c in DESIGN_COLUMNS if c != by and c not in _MATCHED_ONLY]
+                          for c in (*DESIGN_COLUMNS, *shared, by)})
+    keys = [c for c in (*DESIGN_COLUMNS, *shared) if c != by and c not in _MATCHED_ONLY]
     keys += [c for c in _MATCHED_ONLY if c != by and _matched(done, keys, by, c)]
     pairs: list[Pair] = []
     for _, group in done.groupby(keys, sort=True, dropna=False):
@@ -60,6 +64,14 @@ def build_pairs(runs: pd.DataFrame, by: str) -> list[Pair]:
                 pairs.append(Pair(runs=(ordered[0][0], ordered[1][0]), values=(ordered[0][1], ordered[1][1]),
                                   prompt=str(first["prompt"]), source=_source(first)))
     return sorted(pairs, key=lambda p: p.key)
+
+
+def _options_every_group_sets(done: pd.DataFrame, options: list[str], by: str) -> list[str]:
+    """The model options that must match for a pair: those every `by` group sets (outputs of another
+    duration are not a pair). An option only some groups set (seedance2's duration against aleph2,
+    which has none) cannot be matched, so it is not a key, as compare() treats it."""
+    groups = done.groupby(by, dropna=False)
+    return [c for c in options if c != by and bool(groups[c].apply(lambda col: col.notna().all()).all())]
 
 
 def _matched(done: pd.DataFrame, keys: list[str], by: str, column: str) -> bool:
