@@ -70,7 +70,8 @@ def _options_every_group_sets(done: pd.DataFrame, options: list[str], by: str) -
     """The model options that must match for a pair: those every `by` group sets (outputs of another
     duration are not a pair). An option only some groups set (seedance2's duration against aleph2,
     which has none) cannot be matched, so it is not a key, as compare() treats it."""
-    groups = done.groupby(by, dropna=False)
+    # Runs without the `by` value (a model that has no such field) are no group of their own here.
+    groups = done[done[by].notna()].groupby(by)
     return [c for c in options if c != by and bool(groups[c].apply(lambda col: col.notna().all()).all())]
 
 
