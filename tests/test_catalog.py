@@ -140,3 +140,20 @@ def test_a_field_a_user_catalog_adds_changes_no_key_and_an_option_set_changes_th
                        catalog=load_catalog(mine))
     aleph2 = {tuple(c.options.items()): c.key for c in grain.cells if c.model == "aleph2" and c.seed == 1}
     assert len(set(aleph2.values())) == 2 and aleph2[(("grain", 0),)] != before[("aleph2", 1, ())]
+
+
+def test_a_catalog_file_can_bound_a_models_input_frame_rate(tmp_path, small_clip):
+    """Input limits include the frame rate when a catalog states it (none is first-party today)."""
+    from v2v_lab.api.providers import get_provider
+    from v2v_lab.api.validation import check_input
+    from v2v_lab.errors import MediaError
+    from v2v_lab.media.probe import probe_video
+
+    fps = probe_video(small_clip).fps
+    path = tmp_path / "fps.yaml"
+    path.write_text(f"models:\n  aleph2: {{input: {{min_fps: {fps + 5}, max_fps: {fps + 10}}}}}\n")
+    strict = load_catalog(path)["aleph2"]
+    with pytest.raises(MediaError) as caught:
+        check_input(small_clip, strict, get_provider("local"), "video", "video")
+    assert "fps for aleph2" in str(caught.value) and "\n" not in str(caught.value)
+    assert check_input(small_clip, load_catalog()["aleph2"], get_provider("local"), "video", "video") > 0

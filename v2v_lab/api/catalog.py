@@ -38,6 +38,10 @@ class InputLimits(BaseModel):
     min_seconds: float = Field(default=0.0, ge=0)
     max_width: int = Field(gt=0)
     max_height: int = Field(gt=0)
+    # Frame rates the model takes, where a source states them (none is first-party today: aleph2's
+    # 24-30 fps comes from copies of Runway's guide, so it is left to a user's catalog file to set).
+    min_fps: float | None = Field(default=None, gt=0)
+    max_fps: float | None = Field(default=None, gt=0)
 
 
 # What a list field holds, as the wire writes each item (the SDK's TypedDict keys).

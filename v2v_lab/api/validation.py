@@ -186,6 +186,10 @@ def check_video_file(path: str, spec: ModelSpec, field_name: str = "video") -> f
     if info.duration_s < lim.min_seconds:
         raise MediaError(field_name, path, f"a clip of at least {lim.min_seconds:g} s for {spec.name} "
                          f"(this is {info.duration_s:.2f} s)")
+    if (lim.min_fps is not None and info.fps < lim.min_fps - 0.01) or (
+            lim.max_fps is not None and info.fps > lim.max_fps + 0.01):
+        raise MediaError(field_name, path, f"a clip of {lim.min_fps or 0:g} to {lim.max_fps or 'any'} fps for "
+                         f"{spec.name} (this is {info.fps:.3g} fps)")
     if info.width > lim.max_width or info.height > lim.max_height:
         raise MediaError(field_name, path, f"at most {lim.max_width}x{lim.max_height} for {spec.name} "
                          f"(this is {info.width}x{info.height})")
