@@ -104,6 +104,7 @@ def test_a_dry_run_decides_done_as_a_run_does_and_writes_nothing(mlflow_store, t
     assert main(["sweep", str(spec), "--dry-run"]) == 0
     assert "2 cells planned" in capsys.readouterr().out
     assert not (tmp_path / "mlflow.db").exists()  # a dry run creates no store
+    assert not (tmp_path / "state").exists()  # nor a state folder or an empty journal (V2V_LAB_HOME)
     assert run_sweep(str(spec), progress=False).counts == {"done": 2}
     # The journal is gone (another machine, a fresh V2V_LAB_HOME); the store still holds both runs.
     monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "other-state"))

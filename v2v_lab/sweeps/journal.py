@@ -99,10 +99,14 @@ class JournalStore(Protocol):
     def close(self) -> None: ...
 
 
+_IN_MEMORY = ":memory:"
+
+
 class Journal:
     def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path) if path else state_dir() / "journal.sqlite"
-        check_writable_folder(self.path.parent, "V2V_LAB_HOME" if path is None else "journal")
+        if str(path) != _IN_MEMORY:
+            check_writable_folder(self.path.parent, "V2V_LAB_HOME" if path is None else "journal")
         # Set by the runner when the sweep holds a lease on a tracking server: it raises
         # ClaimLostError once the lease is lost, and is asked before each create and each log.
         self.guard: Callable[[], None] | None = None
@@ -113,6 +117,13 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             raise InputError("journal", str(self.path), f"a v2v-lab journal ({exc}): move the file aside; "
                              "cells already in the MLflow store are still taken as done") from None
+
+    @classmethod
+    def for_reading(cls, path: str | os.PathLike[str] | None = None) -> Journal:
+        """The journal as it is, or, where there is none yet, an empty one in memory: a dry run
+        reads what was paid and writes nothing, not even an empty state folder."""
+        existing = Path(path) if path else state_dir() / "journal.sqlite"
+        return cls(existing if existing.is_file() else _IN_MEMORY)
 
     def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -89,7 +89,8 @@ class SweepRunner:
         url = ledger_url()
         # With V2V_LAB_LEDGER_URL the journal is the team's PostgreSQL ledger, shared by every
         # process on the experiment; without it, the local SQLite file as always.
-        journal: JournalStore = PgLedger(url) if url else Journal(opts.journal_path)
+        journal: JournalStore = PgLedger(url) if url else (
+            Journal.for_reading(opts.journal_path) if opts.dry_run else Journal(opts.journal_path))
         try:
             store = check_store(opts.tracking_uri)
             if opts.dry_run:
