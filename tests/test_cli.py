@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import yaml
 
@@ -32,6 +33,12 @@ def test_generate_on_the_emulator(emulator, small_clip, tmp_path, capsys):
     assert main(["generate", small_clip, "--prompt", "x", "--seed", "abc", "--provider", "local",
                  "--base-url", emulator.base_url]) == 2
     assert "--seed" in capsys.readouterr().err
+    # Without --seed, the seed drawn is said (and sent), so the generation can be repeated.
+    assert main(["generate", small_clip, "--prompt", "thermal", "--provider", "local", "--yes",
+                 "--base-url", emulator.base_url, "--out", str(tmp_path / "h.mp4")]) == 0
+    err = capsys.readouterr().err
+    drawn = int(re.search(r"seed (\d+) \(drawn: --seed \1 repeats it\)", err).group(1))
+    assert emulator.tasks()[-1]["seed"] == drawn and "%/s" not in err, err
 
 
 def test_runs_lists_experiments_and_their_cells(emulator, mlflow_store, tmp_path, capsys):

@@ -149,13 +149,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     args.sent = "nothing"  # what reached the endpoint, for the message if interrupted (main)
     with local_endpoint(args.provider, args.base_url) as base_url, RunwayClient(args.provider,
                                                                                 base_url=base_url) as client:
+        request = _with_a_seed(request, client.catalog[args.model])
         seconds = client.validate(request)
         if client.provider.paid and not args.yes:
             model = client.catalog[args.model]
             credits = model.estimate_credits(seconds, request.options, ratio=request.ratio,
                                              references=len(request.references))
             confirm_spend(spend_question(1, client.provider.name, credits))
-        bar = tqdm(total=100, desc="generate", unit="%")
+        # A percentage, not a rate: tqdm's default would print "158.40%/s".
+        bar = tqdm(total=100, desc="generate", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}")
         try:
             def progress(task: Any) -> None:
                 bar.set_postfix_str(task.status.value)
@@ -177,6 +179,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
         client.download(task, out)
     print(_printable(str(out)))
     return 0
+
+
+def _with_a_seed(request: Any, model: Any) -> Any:
+    """Without --seed, a model that takes a seed gets one drawn here and said, so the generation can
+    be repeated (Runway's task does not say which seed it drew); a model without one says so."""
+    import dataclasses
+    import secrets
+
+    if request.seed is None and model.takes_seed:
+        request = dataclasses.replace(request, seed=model.seed_min + secrets.randbelow(model.seed_max - model.seed_min + 1))
+        print(f"seed {request.seed} (drawn: --seed {request.seed} repeats it)", file=sys.stderr)
+    elif not model.takes_seed:
+        print(f"seed: none ({model.name} draws its own for each task)", file=sys.stderr)
+    return request
 
 
 def cmd_score(args: argparse.Namespace) -> int:
