@@ -42,14 +42,20 @@ def test_generate_on_the_emulator(emulator, small_clip, tmp_path, capsys):
 
 
 def test_runs_lists_experiments_and_their_cells(emulator, mlflow_store, tmp_path, capsys):
-    assert main(["runs", "nothing-here"]) == 0
-    assert "no cell runs" in capsys.readouterr().out
+    # Nothing swept yet: one line naming the store, and no store is made by asking.
+    assert main(["runs", "nothing-here"]) == 2
+    err = capsys.readouterr().err
+    assert "experiment: got 'nothing-here'" in err and "it has none yet" in err and len(err.splitlines()) == 1, err
+    assert main(["runs"]) == 0 and "no experiments in" in capsys.readouterr().out
+    assert not any(tmp_path.glob("*.db")) and not (tmp_path / "mlflow.db").exists()
     spec = tmp_path / "s.yaml"
     spec.write_text(yaml.safe_dump({"experiment": "listed", "provider": "local", "videos": [str(DEMO)],
                                     "models": ["gen4_aleph"], "prompts": ["noir city", "a gore scene"],
                                     "seeds": [7], "base_url": emulator.base_url,
                                     "scoring": {"frames": 4, "size": 64}}))
     assert main(["sweep", str(spec), "--no-progress"]) == 0
+    assert main(["runs", "listd"]) == 2  # a misspelled name: the experiments the store holds
+    assert "an experiment in sqlite:" in (err := capsys.readouterr().err) and "listed" in err, err
     capsys.readouterr()
     assert main(["runs"]) == 0
     assert "listed" in capsys.readouterr().out.split()

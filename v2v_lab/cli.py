@@ -276,15 +276,21 @@ def _printable(value: Any) -> Any:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .tracking import list_experiments, load_runs
+    from .tracking import load_runs
     from .tracking.reader import study_columns
     from .tracking.store import check_store
 
-    check_store(args.tracking_uri, write=False)  # as a sweep does: a store that does not answer is one line
+    store = check_store(args.tracking_uri, write=False)  # as a sweep does: a store that does not answer is one line
+    names = _existing_experiments(store)
     if not args.experiment:
-        for name in list_experiments(args.tracking_uri):
+        for name in names or []:
             print(_printable(name))
+        if not names:
+            print(f"no experiments in {mask_credentials(store)} yet")
         return 0
+    if args.experiment not in (names or []):
+        raise InputError("experiment", args.experiment, f"an experiment in {mask_credentials(store)}: "
+                         + (", ".join(names) if names else "it has none yet"))
     df = load_runs(args.experiment, tracking_uri=args.tracking_uri)
     if df.empty:
         print(f"experiment {_printable(args.experiment)!r} has no cell runs")
@@ -302,6 +308,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for line in _text_table(df[cols], width, fit="prompt"):
         print(line)
     return 0
+
+
+def _existing_experiments(store: str) -> list[str] | None:
+    """The experiments in the store, or None for a local store that is not there: a read-only
+    command never creates one (asking MLflow would make an empty mlflow.db)."""
+    from .tracking import list_experiments
+    from .tracking.store import local_store_path
+
+    local = local_store_path(store)
+    if local is not None and not local.exists():
+        return None
+    return list_experiments(store)
 
 
 def _runs_metrics(df: Any, wanted: str | None, sort: str | None) -> list[str]:
