@@ -149,8 +149,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     args.sent = "nothing"  # what reached the endpoint, for the message if interrupted (main)
     with local_endpoint(args.provider, args.base_url) as base_url, RunwayClient(args.provider,
                                                                                 base_url=base_url) as client:
-        request = _with_a_seed(request, client.catalog[args.model])
         seconds = client.validate(request)
+        # Drawn once the request is known good: a refused one stays a single error line.
+        request = _with_a_seed(request, client.catalog[args.model])
         if client.provider.paid and not args.yes:
             model = client.catalog[args.model]
             credits = model.estimate_credits(seconds, request.options, ratio=request.ratio,
