@@ -150,8 +150,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     with local_endpoint(args.provider, args.base_url) as base_url, RunwayClient(args.provider,
                                                                                 base_url=base_url) as client:
         seconds = client.validate(request)
-        # Drawn once the request is known good: a refused one stays a single error line.
-        request = _with_a_seed(request, client.catalog[args.model])
+        # Drawn once the request is known good, said once its task exists: a refused request or a
+        # refused spend stays a single error line.
+        request, seed_note = _with_a_seed(request, client.catalog[args.model])
         if client.provider.paid and not args.yes:
             model = client.catalog[args.model]
             credits = model.estimate_credits(seconds, request.options, ratio=request.ratio,
@@ -168,7 +169,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
             task_id = client.create(request, on_sending=lambda: setattr(args, "sent", "sending"))
             args.sent = "created"
-            bar.write(_printable(f"task {task_id}"), file=sys.stderr)
+            bar.write(_printable(f"task {task_id}; {seed_note}"), file=sys.stderr)
             task = client.wait(task_id, on_progress=progress, timeout=args.timeout)
             bar.n = 100
         finally:
@@ -182,18 +183,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_a_seed(request: Any, model: Any) -> Any:
-    """Without --seed, a model that takes a seed gets one drawn here and said, so the generation can
-    be repeated (Runway's task does not say which seed it drew); a model without one says so."""
+def _with_a_seed(request: Any, model: Any) -> tuple[Any, str]:
+    """Without --seed, a model that takes a seed gets one drawn here, so the generation can be
+    repeated (Runway's task does not say which seed it drew); and what to say of the seed."""
     import dataclasses
     import secrets
 
-    if request.seed is None and model.takes_seed:
-        request = dataclasses.replace(request, seed=model.seed_min + secrets.randbelow(model.seed_max - model.seed_min + 1))
-        print(f"seed {request.seed} (drawn: --seed {request.seed} repeats it)", file=sys.stderr)
-    elif not model.takes_seed:
-        print(f"seed: none ({model.name} draws its own for each task)", file=sys.stderr)
-    return request
+    if not model.takes_seed:
+        return request, f"seed: none ({model.name} draws its own for each task)"
+    if request.seed is not None:
+        return request, f"seed {request.seed}"
+    seed = model.seed_min + secrets.randbelow(model.seed_max - model.seed_min + 1)
+    return dataclasses.replace(request, seed=seed), f"seed {seed} (drawn: --seed {seed} repeats it)"
 
 
 def cmd_score(args: argparse.Namespace) -> int:
