@@ -279,11 +279,11 @@ def _printable(value: Any) -> Any:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from .tracking import load_runs
-    from .tracking.reader import study_columns
+    from .tracking.reader import existing_experiments, study_columns
     from .tracking.store import check_store
 
     store = check_store(args.tracking_uri, write=False)  # as a sweep does: a store that does not answer is one line
-    names = _existing_experiments(store)
+    names = existing_experiments(store)
     if not args.experiment:
         for name in names or []:
             print(_printable(name))
@@ -310,18 +310,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for line in _text_table(df[cols], width, fit="prompt"):
         print(line)
     return 0
-
-
-def _existing_experiments(store: str) -> list[str] | None:
-    """The experiments in the store, or None for a local store that is not there: a read-only
-    command never creates one (asking MLflow would make an empty mlflow.db)."""
-    from .tracking import list_experiments
-    from .tracking.store import local_store_path
-
-    local = local_store_path(store)
-    if local is not None and not local.exists():
-        return None
-    return list_experiments(store)
 
 
 def _runs_metrics(df: Any, wanted: str | None, sort: str | None) -> list[str]:

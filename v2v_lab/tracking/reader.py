@@ -93,14 +93,20 @@ def recorded_done_cells(experiment: str, tracking_uri: str | None = None) -> dic
     return {} if found is None else done_cells(found[0], found[1].experiment_id)
 
 
-def _existing_experiment(experiment: str, tracking_uri: str | None) -> tuple[Any, Any] | None:
-    """(client, experiment) when both exist; None otherwise, without creating a local store
-    that is not there yet (asking MLflow would make an empty one)."""
+def _local_store_missing(uri: str) -> bool:
+    """A local store (SQLite file, file store) that is not there yet: asking MLflow would make an
+    empty one, so read-only callers ask this first."""
     from .store import local_store_path
 
-    uri = resolve_uri(tracking_uri)
     local = local_store_path(uri)
-    if local is not None and not local.exists():
+    return local is not None and not local.exists()
+
+
+def _existing_experiment(experiment: str, tracking_uri: str | None) -> tuple[Any, Any] | None:
+    """(client, experiment) when both exist; None otherwise, without creating a local store
+    that is not there yet."""
+    uri = resolve_uri(tracking_uri)
+    if _local_store_missing(uri):
         return None
     client = make_client(uri)
     exp = client.get_experiment_by_name(experiment)
@@ -110,6 +116,12 @@ def _existing_experiment(experiment: str, tracking_uri: str | None) -> tuple[Any
 def list_experiments(tracking_uri: str | None = None) -> list[str]:
     client = make_client(tracking_uri)
     return sorted(e.name for e in client.search_experiments() if e.name != "Default")
+
+
+def existing_experiments(tracking_uri: str | None = None) -> list[str] | None:
+    """The experiments in the store, or None for a local store that is not there (never made by asking)."""
+    uri = resolve_uri(tracking_uri)
+    return None if _local_store_missing(uri) else list_experiments(uri)
 
 
 def load_runs(experiment: str, *, tracking_uri: str | None = None, include_parents: bool = False,
