@@ -38,13 +38,35 @@ def team_dir() -> Path:
     return Path(os.environ.get("V2V_LAB_TEAM_DIR") or ".v2v-lab/team").resolve()
 
 
+PORT_VARIABLES = {"pg": "V2V_LAB_TEAM_PG_PORT", "s3": "V2V_LAB_TEAM_S3_PORT", "mlflow": "V2V_LAB_TEAM_MLFLOW_PORT"}
+DEFAULT_PORTS = {"pg": 55432, "s3": 55433, "mlflow": 55434}
+
+
 def ports(folder: Path) -> dict[str, int]:
+    """The stack's ports: those saved in stack.json, else the variables', else the defaults. A fresh
+    folder never adopts a service it did not start: a default port that something else answers on
+    (another checkout's stack, another CI job on this machine) is replaced by a free one."""
     saved = folder / "stack.json"
     if saved.is_file():
         return json.loads(saved.read_text())
-    return {"pg": int(os.environ.get("V2V_LAB_TEAM_PG_PORT", 55432)),
-            "s3": int(os.environ.get("V2V_LAB_TEAM_S3_PORT", 55433)),
-            "mlflow": int(os.environ.get("V2V_LAB_TEAM_MLFLOW_PORT", 55434))}
+    chosen = {}
+    for part, variable in PORT_VARIABLES.items():
+        given = os.environ.get(variable)
+        port = int(given) if given else DEFAULT_PORTS[part]
+        if _answers(port):
+            if given:
+                sys.exit(f"team-up: {variable}={port} is taken by another program; choose a free port")
+            port = _free_port()
+            print(f"# team-up: port {DEFAULT_PORTS[part]} is taken by another program; this stack uses {port}",
+                  file=sys.stderr)
+        chosen[part] = port
+    return chosen
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def urls(p: dict[str, int]) -> dict[str, str]:
@@ -57,10 +79,15 @@ def urls(p: dict[str, int]) -> dict[str, str]:
 def _answers(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        if s.connect_ex(("127.0.0.1", port)) != 0:
+            return False
+        # A port in the ephemeral range can "answer" by connecting to itself (TCP simultaneous open)
+        # when the kernel picks it as the source port: that is nobody listening.
+        return s.getsockname() != s.getpeername()
 
 
-def _wait(port: int, what: str, log: Path, pid: int | None = None, seconds: float = 90) -> None:
+def _wait(port: int, what: str, log: Path, pid: int | None = None, seconds: float = 90,
+          also: Path | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if _answers(port):
@@ -69,7 +96,10 @@ def _wait(port: int, what: str, log: Path, pid: int | None = None, seconds: floa
             break  # it has stopped: say why now, not in a minute
         time.sleep(0.2)
     tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
-    sys.exit(f"team-up: {what} is not answering on port {port}; the end of its log ({log}):\n{tail}")
+    more = ""
+    if also is not None and also.is_file():  # what it depends on may be why (PostgreSQL for mlflow)
+        more = f"\nthe end of {also}:\n{also.read_text(errors='replace')[-1000:]}"
+    sys.exit(f"team-up: {what} is not answering on port {port}; the end of its log ({log}):\n{tail}{more}")
 
 
 def _alive(pid: int) -> bool:
@@ -84,6 +114,28 @@ def _alive(pid: int) -> bool:
             return False
 
 
+def _running(port: int, pid: int | None, part: str) -> bool:
+    """Whether this stack's own `part` is up on `port`. Another program answering there is never
+    taken for it: the stack would then write into somebody else's service, and lose it when that
+    one stops (two CI jobs on one machine did exactly that)."""
+    if not _answers(port):
+        return False
+    if pid is not None and _alive(pid):
+        return True
+    sys.exit(f"team-up: port {port} ({part}) is taken by another program, not this stack's; free it, or use "
+             f"a fresh V2V_LAB_TEAM_DIR with {PORT_VARIABLES[part]} set to a free port")
+
+
+def _saved_pid(pidfile: Path) -> int | None:
+    return int(pidfile.read_text()) if pidfile.is_file() else None
+
+
+def _postmaster_pid(data: Path) -> int | None:
+    """The running cluster's postmaster (first line of postmaster.pid), if the folder has one."""
+    pidfile = data / "postmaster.pid"
+    return int(pidfile.read_text().split("\n", 1)[0]) if pidfile.is_file() else None
+
+
 def _as_postgres() -> list[str]:
     """PostgreSQL refuses to run as root: as root, run its programs as the system user postgres."""
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -96,7 +148,7 @@ def _own(path: Path) -> None:
 
 def start_postgres(folder: Path, port: int) -> None:
     data, run, log = folder / "postgres", folder / "postgres-run", folder / "logs" / "postgres.log"
-    if _answers(port):
+    if _running(port, _postmaster_pid(data), "pg"):
         return
     for path in (run, log):
         if path == log:
@@ -128,7 +180,7 @@ def _spawn(command: list[str], log: Path, pidfile: Path, env: dict[str, str]) ->
 
 
 def start_s3(folder: Path, port: int) -> None:
-    if _answers(port):
+    if _running(port, _saved_pid(folder / "s3.pid"), "s3"):
         return
     import httpx
 
@@ -151,7 +203,7 @@ def start_s3(folder: Path, port: int) -> None:
 
 
 def start_mlflow(folder: Path, p: dict[str, int]) -> None:
-    if _answers(p["mlflow"]):
+    if _running(p["mlflow"], _saved_pid(folder / "mlflow.pid"), "mlflow"):
         return
     # MLflow 3's server also starts a job runner and its huey consumers, each importing mlflow: the
     # stack uses none of them, and without them the server answers in about half the time.
@@ -162,7 +214,7 @@ def start_mlflow(folder: Path, p: dict[str, int]) -> None:
             "--backend-store-uri", f"postgresql://v2v@127.0.0.1:{p['pg']}/mlflow",
             "--artifacts-destination", f"s3://{BUCKET}/artifacts", "--serve-artifacts", "--workers", "2"],
            log, folder / "mlflow.pid", env)
-    _wait(p["mlflow"], "mlflow server", log, pid, 180)
+    _wait(p["mlflow"], "mlflow server", log, pid, 180, also=folder / "logs" / "postgres.log")
 
 
 def up() -> None:
