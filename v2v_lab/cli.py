@@ -69,8 +69,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _print_not_done(result)
         return 0
     print(result.table())
+    spent, estimated = result.credits_spent, result.credits_estimated
+    beside = f" (estimated {estimated:g})" if abs(spent - estimated) >= 0.5 else ""
     print(f"\n{len(result.outcomes)} cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-          + f"; {result.credits_spent:g} credits; {result.wall_s:.1f}s")
+          + f"; {spent:g} credits{beside}; {result.wall_s:.1f}s")
     kept = [o for o in result.outcomes if o.from_kept]
     if kept:  # a rerun after a crash, a full disk or a store that was away: what it finished, unpaid
         print(f"{len(kept)} of them finished now from outputs an earlier run paid for and kept "
@@ -84,6 +86,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _print_not_done(result: Any) -> None:
     from .sweeps.states import CellState
 
+    if result.not_started:
+        need = sum(o.credits_needed for o in result.not_started)
+        print(f"{len(result.not_started)} cell(s) not started (budget): they would cost about {need:g} credits, past "
+              "what the cap leaves; rerun with a higher --max-credits to take them up (nothing is paid twice)")
     unknown = [o for o in result.outcomes if o.state == CellState.UNKNOWN]
     if unknown:
         print(f"{len(unknown)} cell(s) have an unknown create outcome (a task may exist and may be billed); "
@@ -242,10 +248,15 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     except InputError as exc:  # named as FaultConfig names it: say it as the flag the user typed
         flag = FAULT_FLAGS.get(exc.field.split("[")[0], "--" + exc.field.replace("_", "-"))
         raise InputError(flag, exc.value, exc.allowed) from None
+    catalog = None
+    if args.prices:
+        from .api.catalog import load_prices
+
+        catalog = load_prices(args.prices)
     emu = Emulator(host=args.host, port=args.port, key=args.key, queue_s=args.queue_seconds, run_s=args.latency,
                    render_scale=args.render_scale, output_ttl_s=args.output_ttl, concurrency=args.concurrency,
                    daily_limit=args.daily_limit, credits=args.credits, faults=faults, log_level="warning",
-                   flavor=args.flavor)
+                   flavor=args.flavor, catalog=catalog)
     try:
         emu.start()
     except OSError as exc:

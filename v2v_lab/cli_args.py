@@ -71,6 +71,9 @@ def _emulator_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=_number(int, low=1), default=8, help="maxConcurrentGenerations per model")
     p.add_argument("--daily-limit", type=_number(int, low=0), default=10_000, help="maxDailyGenerations per model")
     p.add_argument("--credits", type=_number(float, low=0), default=1_000_000, help="starting credit balance")
+    p.add_argument("--prices", default=None, metavar="FILE",
+                   help="charge by the prices in this catalog-format YAML (e.g. models: {aleph2: "
+                        "{credits_per_second: 56}}) instead of the client's catalog: a stale catalog rehearsed")
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice (faults replay with it)")
     p.add_argument("--error-rate", action="append", default=[], metavar="ROUTE=P",
                    help="5xx rate on a route (create, task, delete, upload, organization, usage, output)")

@@ -24,12 +24,12 @@ from .client import AsyncRunwayClient
 from .providers import PROVIDERS, Provider, get_provider
 from .responses import ModelLimits, Organization
 from .sync_client import RunwayClient
-from .task import Task, TaskStatus, classify_failure, parse_task
+from .task import CreatedTask, Task, TaskStatus, classify_failure, parse_task
 from .validation import GenerationRequest, utf16_len, validate_request
 
 __all__ = [
     "APIError", "AsyncRunwayClient", "AuthenticationError", "BadRequestError", "Catalog",
-    "ConnectionFailedError", "CreateOutcomeUnknownError", "DownloadError", "GenerationRequest",
+    "ConnectionFailedError", "CreateOutcomeUnknownError", "CreatedTask", "DownloadError", "GenerationRequest",
     "InputError", "MediaError", "ModelLimits", "ModelNotAvailableError", "ModelSpec", "NotFoundError",
     "Organization", "PROVIDERS", "PermissionDeniedError", "Provider", "RUNWAY_API_VERSION", "RateLimitError",
     "RunwayClient", "Secret", "ServerError", "Task", "TaskFailedError", "TaskStatus", "V2VError", "WaitTimeoutError",

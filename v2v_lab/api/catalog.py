@@ -472,6 +472,12 @@ def _load_cached(extra: tuple[tuple[str, str], ...]) -> Catalog:
     return build_catalog(raw, ", ".join(path for _, path in extra) or "models.yaml")
 
 
+def load_prices(path: str | os.PathLike[str]) -> Catalog:
+    """The built-in catalog with one file merged (`v2v-lab emulator --prices FILE`): an endpoint
+    charging other prices than the client's catalog (V2V_LAB_CATALOG is the client's, left out)."""
+    return _load_cached((("--prices", os.fspath(path)),))
+
+
 def seed_range() -> tuple[int, int]:
     """The seeds some model of the catalog takes: what a spec or the CLI may ask for before a model
     is chosen (each model's own range is checked again when its request is built)."""

@@ -39,7 +39,7 @@ from .download import download_output
 from .polling import ProgressCallback, wait_for_task
 from .providers import BASE_URL_ENV, Provider, get_provider
 from .responses import Organization, parse_organization, received_json, status_error
-from .task import Task, TaskStatus, parse_task
+from .task import CreatedTask, Task, TaskStatus, credits_of, parse_task
 from .uploads import UploadCache, as_data_uri, post_to_storage
 from .validation import GenerationRequest, check_model, is_local_path, validate_request
 
@@ -214,7 +214,14 @@ class AsyncRunwayClient:
 
     # -- tasks -----------------------------------------------------------------------------------
     async def create(self, request: GenerationRequest, *, on_sending: Callable[[], None] | None = None) -> str:
-        """Validate, upload local inputs, then POST once. Returns the task id.
+        """Validate, upload local inputs, then POST once. Returns the task id (create_task: its
+        estimatedCost too)."""
+        return (await self.create_task(request, on_sending=on_sending)).id
+
+    async def create_task(self, request: GenerationRequest, *, on_sending: Callable[[], None] | None = None
+                          ) -> CreatedTask:
+        """Validate, upload local inputs, then POST once. Returns the task id and the server's
+        estimatedCost.
 
         on_sending runs right before the create is sent (a journal marks the cell 'sending' there).
         Raises CreateOutcomeUnknownError when the create was sent and no clear answer came back.
@@ -239,7 +246,7 @@ class AsyncRunwayClient:
                 self.forget_uploads()
         if not isinstance(answer, dict) or "id" not in answer:
             raise CreateOutcomeUnknownError("POST /v1/video_to_video: answer has no task id", cause="bad body")
-        return str(answer["id"])
+        return CreatedTask(str(answer["id"]), credits_of(answer.get("estimatedCost")))
 
     async def _request_body(self, request: GenerationRequest) -> dict[str, Any]:
         video = await self._materialize(request.video, "video", "video")

@@ -17,7 +17,7 @@ from .client import AsyncRunwayClient
 from .polling import ProgressCallback
 from .providers import Provider
 from .responses import Organization
-from .task import Task
+from .task import CreatedTask, Task
 from .validation import GenerationRequest
 
 __all__ = ["RunwayClient"]
@@ -86,6 +86,11 @@ class RunwayClient:
 
     def create(self, request: GenerationRequest, *, on_sending: Callable[[], None] | None = None) -> str:
         return self._call(self._async.create, request, on_sending=on_sending)
+
+    def create_task(self, request: GenerationRequest, *, on_sending: Callable[[], None] | None = None
+                    ) -> CreatedTask:
+        """The task's id and the server's estimatedCost (the most it may charge)."""
+        return self._call(self._async.create_task, request, on_sending=on_sending)
 
     def get_task(self, task_id: str) -> Task:
         return self._call(self._async.get_task, task_id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["Task", "TaskStatus", "classify_failure", "credits_of", "is_task_not_exist", "parse_task"]
+__all__ = ["CreatedTask", "Task", "TaskStatus", "classify_failure", "credits_of", "is_task_not_exist", "parse_task"]
 
 
 class TaskStatus(str, Enum):
@@ -169,6 +169,15 @@ def _parse_bare(body: dict[str, Any]) -> Task:
         estimated_cost=credits_of(body.get("estimatedCost")),
         cost=credits_of(body.get("cost")),
     )
+
+
+@dataclass(frozen=True)
+class CreatedTask:
+    """A create's answer: the task's id and the server's estimatedCost ("the maximum credits this
+    task may charge"; None from a provider that sends none)."""
+
+    id: str
+    estimated_cost: float | None = None
 
 
 def credits_of(value: Any) -> float | None:

@@ -58,7 +58,7 @@ class SweepMonitor(w.VBox):
             self._cell_state[cell.key] = kind
             self.counts[kind] += 1
             if kind == "done":
-                self.credits += cell.credits
+                self.credits += data.get("credits", cell.credits)  # what the server charged, where it said
                 vals = data.get("values") or {}
                 caption = (f"{esc(cell.model)} s{esc(cell.seed)} {esc(cell.prompt[:30])}<br>ssim "
                            f"{vals.get('ssim_source', float('nan')):.3f}")

@@ -170,6 +170,10 @@ class EmulatorState:
             if task is None:
                 return False
             if task.status in ACTIVE:
+                # Runway: a task the server sees RUNNING when the cancel arrives is not refunded
+                # (its full price); one still PENDING or THROTTLED costs nothing.
+                if task.status == "RUNNING":
+                    self._charge(task, math.ceil(round(task.estimated_credits, 6)))
                 task.cancelled = True
                 task.status = "CANCELLED"
             # Cancelled and deleted tasks can't be fetched again (Runway's retention rule).
@@ -238,12 +242,16 @@ class EmulatorState:
                 return
             task.output_path = result.path
             task.output_seconds = result.duration_s
-            credits = charged_credits(spec, result.duration_s, options_of(task.request, spec), task.input_size)
-            task.charged_credits = credits
-            self.limits.credit_balance -= credits
-            self.credits_used[(utc_now().date().isoformat(), task.model)] += credits
+            self._charge(task, charged_credits(spec, result.duration_s, options_of(task.request, spec),
+                                               task.input_size))
             task.progress = 1.0
             task.status = "SUCCEEDED"
+
+    def _charge(self, task: TaskRecord, credits: int) -> None:
+        """What a task cost: on the task, the balance and the day's usage (under the lock)."""
+        task.charged_credits = credits
+        self.limits.credit_balance -= credits
+        self.credits_used[(utc_now().date().isoformat(), task.model)] += credits
 
     def _render(self, task: TaskRecord, spec: ModelSpec, out_path: Path, on_progress: Any) -> Any:
         return render(render_job(task, spec, str(out_path), self.timing.render_scale), on_progress)

@@ -17,13 +17,16 @@ __all__ = ["DOLLARS_PER_CREDIT", "check_budget", "confirm_spend", "spend_questio
 DOLLARS_PER_CREDIT = 0.01
 
 
-def check_budget(models: Sequence[str], credits: float, cap: float | None, org: Any | None) -> None:
+def check_budget(models: Sequence[str], credits: float, cap: float | None, org: Any | None,
+                 committed: float = 0.0) -> None:
     """models: one entry per generation to create; credits: their estimate. org: the account's
-    organization (balance and per-model limits) when it could be read."""
+    organization (balance and per-model limits) when it could be read. committed: what the
+    experiment's earlier tasks cost or may still cost (the cap is the experiment's)."""
     n = len(models)
-    if cap is not None and credits > cap:
+    if cap is not None and credits + committed > cap:
+        earlier = f" and its earlier tasks {committed:g}" if committed else ""
         raise BudgetError("budget.max_credits", cap, f"an estimate within it: these {n} cells "
-                          f"need {credits:g} credits, {credits - cap:g} over")
+                          f"need {credits:g} credits{earlier}, {credits + committed - cap:g} over")
     if org is None:
         return
     if credits > org.credit_balance:

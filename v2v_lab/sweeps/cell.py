@@ -32,6 +32,7 @@ from .outcome import CellOutcome, SweepOptions
 from .plan import Cell, Plan
 from .progress import Progress
 from .spec import SweepSpec
+from .spend import NotStartedError, Reservation, SpendGuard
 from .states import CellState, JournalState
 
 __all__ = ["Ending", "SweepSession", "cell_request", "output_path", "run_cell"]
@@ -48,6 +49,7 @@ class SweepSession:
     writer: SweepWriter
     client: AsyncRunwayClient
     progress: Progress
+    spend: SpendGuard
     score_lock: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     started: dict[str, float] = field(default_factory=dict)  # cell key -> wall time its work began
 
@@ -81,7 +83,9 @@ class Ending:
     output: Path | None = None
     report: ScoreReport | None = None
     scoring_error: str | None = None
-    credits: float = 0.0
+    credits: float = 0.0  # what the task cost: the server's figure, else the estimate standing in
+    credits_estimated: float | None = None  # the estimate made before its create
+    credits_source: str | None = None  # "server" or "estimate"
 
 
 def output_path(experiment: str, cell: Cell, mspec: ModelSpec | None = None) -> Path:
@@ -117,24 +121,10 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
     task: Task | None = None
     timing: dict[str, float] = {}
     if not finish:
-        async with contextlib.AsyncExitStack() as held:
-            for slot in slots:
-                await held.enter_async_context(slot)
-            try:
-                task, timing = await _generate(s, cell, resume, out_path)
-            except ClaimLostError:
-                raise  # another process holds the cell now: it ends it, nothing is recorded here
-            except CreateOutcomeUnknownError as exc:
-                return await end_cell(s, cell, Ending(CellState.UNKNOWN, failure_code=exc.failure_code, note=str(exc),
-                                                      failure=str(exc), journal_detail={"error": str(exc)}))
-            except (V2VError, OSError) as exc:
-                return await _end_raised(s, cell, exc)
-        if task.status is not TaskStatus.SUCCEEDED:
-            retryable, why = classify_failure(task.failure_code)
-            return await end_cell(s, cell, Ending(
-                CellState.FAILED, task_id=task.id, failure_code=task.failure_code or task.status.value, retryable=retryable,
-                note=why, failure=task.failure or why, task=task, timing=timing,
-                journal_detail={"failure": task.failure, "why": why}))
+        made = await _task_of(s, cell, slots, resume, out_path)
+        if isinstance(made, CellOutcome):
+            return made  # it ended without a succeeded task
+        task, timing = made
     row = s.journal.get(s.experiment, cell.key)
     if finish and row is not None and row.output_path:
         out_path = Path(row.output_path)  # the output as it was kept, wherever the state folder was
@@ -144,14 +134,44 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
         s.started[cell.key] = time.time() - float(timing["latency_s"])
     s.progress.state("queued", "scoring")
     report, score_error = await _score(s, cell, out_path)
-    credits = _credits(s.client, cell, task, report)
-    s.progress.credits += credits
+    task_id = task.id if task else (row.task_id if row else None)
+    money = _money(s, cell, task_id) if task_id else {}
+    if "credits" not in money:  # an output kept by a version of v2v-lab that recorded no charges
+        money = {"credits": _rendered_price(s.client, cell, report), "credits_source": "estimate"}
+    s.progress.credits += money["credits"]
     outcome = await end_cell(s, cell, Ending(
-        CellState.DONE, task_id=task.id if task else (row.task_id if row else None), task=task, timing=timing,
-        output=out_path, report=report, scoring_error=score_error, credits=credits, note=score_error or ""),
+        CellState.DONE, task_id=task_id, task=task, timing=timing,
+        output=out_path, report=report, scoring_error=score_error, note=score_error or "", **money),
         was="scoring")
     outcome.from_kept = finish  # its output was paid for and kept by an earlier run: logged now
     return outcome
+
+
+async def _task_of(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncContextManager[Any]], resume: bool,
+                   out_path: Path) -> tuple[Task, dict[str, float]] | CellOutcome:
+    """The cell's succeeded task (its output kept) and its timing, made within its slots; or the
+    outcome of a cell that ended without one (failed, unknown, not started for the budget)."""
+    async with contextlib.AsyncExitStack() as held:
+        for slot in slots:
+            await held.enter_async_context(slot)
+        try:
+            task, timing = await _generate(s, cell, resume, out_path)
+        except ClaimLostError:
+            raise  # another process holds the cell now: it ends it, nothing is recorded here
+        except NotStartedError as exc:
+            return _not_started(s, cell, exc)
+        except CreateOutcomeUnknownError as exc:
+            return await end_cell(s, cell, Ending(CellState.UNKNOWN, failure_code=exc.failure_code, note=str(exc),
+                                                  failure=str(exc), journal_detail={"error": str(exc)}))
+        except (V2VError, OSError) as exc:
+            return await _end_raised(s, cell, exc)
+    if task.status is not TaskStatus.SUCCEEDED:
+        retryable, why = classify_failure(task.failure_code)
+        return await end_cell(s, cell, Ending(
+            CellState.FAILED, task_id=task.id, failure_code=task.failure_code or task.status.value, retryable=retryable,
+            note=why, failure=task.failure or why, task=task, timing=timing,
+            journal_detail={"failure": task.failure, "why": why}, **_money(s, cell, task.id)))
+    return task, timing
 
 
 async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued") -> CellOutcome:
@@ -184,8 +204,8 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
         cell, experiment=s.experiment, provider=s.client.provider.name, api_version=RUNWAY_API_VERSION,
         user_tags=s.spec.tags, status=STATUS_SUCCEEDED if done else end.state.value, task_id=end.task_id,
         failure_code=end.failure_code, failure=end.failure or None, timing=end.timing,
-        credits=end.credits, report=end.report, scoring_error=scoring_error, output=end.output, poster=poster,
-        contact_sheet=sheet)
+        credits=end.credits, credits_estimated=end.credits_estimated, credits_source=end.credits_source,
+        report=end.report, scoring_error=scoring_error, output=end.output, poster=poster, contact_sheet=sheet)
     # Fencing, as for a create: a process that no longer holds the cell (stalled past its lease
     # while another took it over and ended it) stands down here instead of logging it twice.
     await asyncio.to_thread(s.journal.hold, s.experiment, cell.key)
@@ -197,13 +217,13 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
     if done:
         failpoint("logged")  # crash tests: the MLflow run is complete, the journal not yet told
         s.journal.set(s.experiment, cell.key, JournalState.DONE, run_id=run_id)
-        s.event("done", cell, run_id=run_id, output=str(end.output), values=values)
+        s.event("done", cell, run_id=run_id, output=str(end.output), values=values, credits=end.credits)
     elif end.state is CellState.UNKNOWN:
         s.event("unknown", cell, error=end.note)
     else:
         s.event("failed", cell, failure_code=end.failure_code, **({"task_id": end.task_id} if end.task else {}))
     return CellOutcome(cell, end.state, task_id=end.task_id, failure_code=end.failure_code, run_id=run_id,
-                       values=values, credits=end.credits,
+                       values=values, credits=end.credits, credits_estimated=end.credits_estimated,
                        note=(scoring_error or "") if done else end.note, paid_output_pending=end.paid)
 
 
@@ -234,6 +254,7 @@ async def _generate(s: SweepSession, cell: Cell, resume: bool, out_path: Path) -
             continue
         end = time.monotonic()
         timing = {"latency_s": end - started, "queue_s": (running_at or end) - started}
+        await s.spend.ended(cell, task)  # FAILED and CANCELLED too: what the server charged is kept
         if task.status is TaskStatus.SUCCEEDED:
             return task, await _keep_output(s, cell, task, timing, out_path)
         if _worth_a_new_task(task, attempts, s.spec.max_task_retries):
@@ -273,6 +294,15 @@ async def _paid_task_of(s: SweepSession, cell: Cell) -> str | None:
     except V2VError:
         return None  # gone or unreadable: the retry the user asked for creates a new task
     return task.id if task.status is TaskStatus.SUCCEEDED else None
+
+
+def _not_started(s: SweepSession, cell: Cell, exc: NotStartedError) -> CellOutcome:
+    """A cell the cap has no room for: nothing was sent, nothing is journaled or logged, so a rerun
+    with a higher cap takes it up as new."""
+    s.progress.state("queued", CellState.NOT_STARTED)
+    s.event("not_started", cell, credits=exc.estimate)
+    return CellOutcome(cell, CellState.NOT_STARTED, failure_code="budget", credits_needed=exc.estimate,
+                       note=str(exc))
 
 
 async def _end_raised(s: SweepSession, cell: Cell, exc: V2VError | OSError) -> CellOutcome:
@@ -343,12 +373,26 @@ async def _create(s: SweepSession, cell: Cell, request: GenerationRequest, attem
         journal.set(exp, cell.key, JournalState.SENDING, attempts=attempt)
         failpoint("create_sending")  # crash tests: killed with the create on the wire
 
-    task_id = await s.client.create(request, on_sending=mark_sending)
+    reservation = await s.spend.reserve(cell)  # NotStartedError: it does not fit under the cap
+    try:
+        created = await s.client.create_task(request, on_sending=mark_sending)
+    except CreateOutcomeUnknownError:
+        s.spend.unanswered(reservation)  # the task may exist: its estimate stays counted
+        raise
+    except BaseException:
+        await _refused(s, reservation)
+        raise
     failpoint("create_answered")  # crash tests: answered, the task id not yet recorded
-    journal.set(exp, cell.key, JournalState.CREATED, task_id=task_id)  # durable before anything else
+    journal.set(exp, cell.key, JournalState.CREATED, task_id=created.id)  # durable before anything else
     failpoint("task_recorded")
-    s.event("created", cell, task_id=task_id)
-    return task_id
+    await s.spend.created(reservation, created)
+    s.event("created", cell, task_id=created.id)
+    return created.id
+
+
+async def _refused(s: SweepSession, reservation: Reservation) -> None:
+    """A create that raised a definite refusal (or never left): nothing was charged."""
+    await asyncio.shield(s.spend.refused(reservation))
 
 
 async def _score(s: SweepSession, cell: Cell, output: Path) -> tuple[ScoreReport | None, str | None]:
@@ -379,11 +423,19 @@ def _posters(video: Path, poster: Path, sheet: Path, report: ScoreReport | None)
         write_contact_sheet(sheet, f.src_a, f.out_a, report.times_s)
 
 
-def _credits(client: AsyncRunwayClient, cell: Cell, task: Task | None, report: ScoreReport | None) -> float:
-    """What the cell cost: the server's `cost` when it sent one (what a task cost is what the server
-    says); else the catalog's price of what was rendered; else the plan's estimate."""
-    if task is not None and task.cost is not None:
-        return task.cost
+def _money(s: SweepSession, cell: Cell, task_id: str | None) -> dict[str, Any]:
+    """What the cell's task cost as its charge row keeps it (the server's cost, or the estimate
+    standing in, marked so), with the estimate made before its create; {} when it has no row."""
+    charge = s.journal.charge_of(s.experiment, task_id) if task_id else None
+    if charge is None:
+        return {}
+    return {"credits": charge.committed, "credits_estimated": charge.estimate,
+            "credits_source": charge.cost_source or "estimate"}
+
+
+def _rendered_price(client: AsyncRunwayClient, cell: Cell, report: ScoreReport | None) -> float:
+    """The catalog's price of what was rendered, else the plan's estimate: for an output kept by a
+    version of v2v-lab that recorded no charges."""
     if report is not None and report.frames is not None:
         return client.catalog[cell.model].estimate_credits(None, cell.options, ratio=cell.ratio,
                                                            seconds=report.frames.output.duration_s)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from .._env import env_text
 from .._files import can_write_in
 from ..errors import InputError, V2VError
+from .charges import Charge, charge_table_sql, charges_sql, end_in, reserve_in
 from .states import JournalState
 
 try:
@@ -96,6 +97,14 @@ class JournalStore(Protocol):
     def hold(self, experiment: str, key: str) -> None:
         """Before a cell's run is logged: ClaimLostError if this process may no longer act on the
         cell (its claim or its lease on the store ran out). A create is fenced as it is marked sending."""
+    # What each create may cost and did cost (charges.py): the budget's reservations.
+    def reserve(self, experiment: str, key: str, model: str, estimate: float, cap: float | None) -> str | None: ...
+    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None) -> None: ...
+    def release_charge(self, reservation: str) -> None: ...
+    def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
+                     estimate: float) -> None: ...
+    def charges(self, experiment: str) -> list[Charge]: ...
+    def charge_of(self, experiment: str, task_id: str) -> Charge | None: ...
     def close(self) -> None: ...
 
 
@@ -135,6 +144,7 @@ class Journal:
             PRIMARY KEY (experiment, cell_key))""")
         self._db.execute("""CREATE TABLE IF NOT EXISTS tasks (
             experiment TEXT NOT NULL, cell_key TEXT NOT NULL, task_id TEXT NOT NULL, created REAL NOT NULL)""")
+        self._db.execute(charge_table_sql())
 
     def get(self, experiment: str, key: str) -> JournalRow | None:
         with self._lock:
@@ -157,30 +167,21 @@ class Journal:
             self.hold(experiment, key)
         detail = fields.pop("detail", None)
         cols = {"state": state.value, **fields}
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("INSERT OR IGNORE INTO cells (experiment, cell_key, state, updated) VALUES (?,?,?,?)",
-                                 (experiment, key, state.value, time.time()))
-                sets = ", ".join(f"{c}=?" for c in cols) + ", updated=?"
-                values = [int(v) if isinstance(v, bool) else v for v in cols.values()]
-                self._db.execute(f"UPDATE cells SET {sets} WHERE experiment=? AND cell_key=?",
-                                 (*values, time.time(), experiment, key))
-                if detail is not None:
-                    self._db.execute("UPDATE cells SET detail=? WHERE experiment=? AND cell_key=?",
-                                     (json.dumps(detail), experiment, key))
-                if state is JournalState.CREATED and fields.get("task_id"):
-                    self._db.execute("INSERT INTO tasks VALUES (?,?,?,?)",
-                                     (experiment, key, fields["task_id"], time.time()))
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise JournalError(f"journal {self.path}: cannot write ({exc}); every row written before "
-                                       "this one is kept: free the space and run the same command to resume"
-                                       ) from None
-                raise
+
+        def write(cur: sqlite3.Cursor) -> None:
+            cur.execute("INSERT OR IGNORE INTO cells (experiment, cell_key, state, updated) VALUES (?,?,?,?)",
+                        (experiment, key, state.value, time.time()))
+            sets = ", ".join(f"{c}=?" for c in cols) + ", updated=?"
+            values = [int(v) if isinstance(v, bool) else v for v in cols.values()]
+            cur.execute(f"UPDATE cells SET {sets} WHERE experiment=? AND cell_key=?",
+                        (*values, time.time(), experiment, key))
+            if detail is not None:
+                cur.execute("UPDATE cells SET detail=? WHERE experiment=? AND cell_key=?",
+                            (json.dumps(detail), experiment, key))
+            if state is JournalState.CREATED and fields.get("task_id"):
+                cur.execute("INSERT INTO tasks VALUES (?,?,?,?)", (experiment, key, fields["task_id"], time.time()))
+        self._write(write)
+
 
     def task_ids(self, experiment: str) -> dict[str, list[str]]:
         """Every task id ever created per cell (the audit trail for 'no cell paid twice')."""
@@ -192,9 +193,53 @@ class Journal:
             out.setdefault(key, []).append(tid)
         return out
 
+    # -- money (charges.py) -----------------------------------------------------------------------
+    def _write(self, fn: Callable[[sqlite3.Cursor], Any]) -> Any:
+        """fn(cursor) in one write transaction (BEGIN IMMEDIATE: one writer at a time, across processes)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(self._db.cursor())
+                self._db.execute("COMMIT")
+                return result
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise JournalError(f"journal {self.path}: cannot write ({exc}); every row written before "
+                                       "this one is kept: free the space and run the same command to resume"
+                                       ) from None
+                raise
+
+    def reserve(self, experiment: str, key: str, model: str, estimate: float, cap: float | None) -> str | None:
+        return self._write(lambda cur: reserve_in(cur, _SQL, experiment, key, model, estimate, cap))
+
+    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None) -> None:
+        self._write(lambda cur: cur.execute(_SQL.created, (task_id, estimated_cost, reservation)))
+
+    def release_charge(self, reservation: str) -> None:
+        self._write(lambda cur: cur.execute(_SQL.release, (reservation,)))
+
+    def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
+                     estimate: float) -> None:
+        self._write(lambda cur: end_in(cur, _SQL, experiment, key, model, task_id, cost, estimate))
+
+    def charge_of(self, experiment: str, task_id: str) -> Charge | None:
+        with self._lock:
+            row = self._db.execute(_SQL.of_task, (experiment, task_id)).fetchone()
+        return Charge(*row) if row else None
+
+    def charges(self, experiment: str) -> list[Charge]:
+        with self._lock:
+            rows = self._db.execute(_SQL.rows, (experiment,)).fetchall()
+        return [Charge(*r) for r in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_SQL = charges_sql("?")
 
 
 class ExperimentLock:

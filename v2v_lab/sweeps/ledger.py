@@ -39,6 +39,7 @@ from .._env import env_seconds, env_text
 from .._net import mask_credentials
 from .._sync import pause, stopping
 from ..errors import InputError
+from .charges import Charge, charge_table_sql, charges_sql, end_in, reserve_in
 from .journal import COLUMNS, JournalError, JournalRow
 from .states import JournalState
 
@@ -159,6 +160,7 @@ class PgLedger:
         cur.execute("""CREATE TABLE IF NOT EXISTS slots (
             account TEXT NOT NULL, model TEXT NOT NULL, owner TEXT NOT NULL, cell_key TEXT NOT NULL,
             lease_until TIMESTAMPTZ NOT NULL, PRIMARY KEY (account, owner, cell_key))""")
+        cur.execute(charge_table_sql("DOUBLE PRECISION"))
 
     # -- the journal's interface ---------------------------------------------------------------------
     def get(self, experiment: str, key: str) -> JournalRow | None:
@@ -231,6 +233,36 @@ class PgLedger:
         with self._lock:
             self._drop()
 
+    # -- money (charges.py): the cap is the experiment's, whichever process reserves --------------
+    def reserve(self, experiment: str, key: str, model: str, estimate: float, cap: float | None) -> str | None:
+        def take(cur: Any) -> str | None:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"budget\n{experiment}",))
+            return reserve_in(cur, _SQL, experiment, key, model, estimate, cap)
+        return self._call(take)
+
+    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None) -> None:
+        self._call(lambda cur: cur.execute(_SQL.created, (task_id, estimated_cost, reservation)))
+
+    def release_charge(self, reservation: str) -> None:
+        self._call(lambda cur: cur.execute(_SQL.release, (reservation,)))
+
+    def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
+                     estimate: float) -> None:
+        self._call(lambda cur: end_in(cur, _SQL, experiment, key, model, task_id, cost, estimate))
+
+    def charge_of(self, experiment: str, task_id: str) -> Charge | None:
+        def read(cur: Any) -> Any:
+            cur.execute(_SQL.of_task, (experiment, task_id))
+            return cur.fetchone()
+        row = self._call(read)
+        return Charge(*row) if row else None
+
+    def charges(self, experiment: str) -> list[Charge]:
+        def read(cur: Any) -> Any:
+            cur.execute(_SQL.rows, (experiment,))
+            return cur.fetchall()
+        return [Charge(*r) for r in self._call(read)]
+
     # -- seeds ---------------------------------------------------------------------------------------
     def agree_seeds(self, experiment: str, count: int, proposed: list[int]) -> list[int]:
         """The experiment's {random: count} seeds: the first draw stored here is everyone's (the
@@ -287,3 +319,6 @@ class PgLedger:
                                 (self.lease_s, self.owner))))
             except JournalError:
                 continue  # the database is away: try again at the next beat
+
+
+_SQL = charges_sql("%s")

@@ -52,10 +52,12 @@ class CellOutcome:
     failure_code: str | None = None
     run_id: str | None = None
     values: dict[str, float] = field(default_factory=dict)
-    credits: float = 0.0
+    credits: float = 0.0  # what its task cost (the server's figure, else the estimate standing in)
+    credits_estimated: float | None = None  # the estimate made before its create
     note: str = ""
     paid_output_pending: bool = False  # failed after its task succeeded: a rerun fetches the output by id
     from_kept: bool = False  # done from an output an earlier run paid for and kept (nothing sent now)
+    credits_needed: float = 0.0  # a cell not started for the budget: what it would have cost
 
     def __post_init__(self) -> None:
         self.state = CellState(self.state)  # the word or the member: "done" == CellState.DONE
@@ -71,6 +73,7 @@ class SweepResult:
     dry_run: bool = False
     already_done: int = 0
     to_create: list[Cell] = field(default_factory=list)  # a dry run's cells that would get a new task
+    notices: list[str] = field(default_factory=list)  # said while it ran (an endpoint's price that differs)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -78,7 +81,17 @@ class SweepResult:
 
     @property
     def credits_spent(self) -> float:
+        """What this sweep's tasks cost, as the server said (the estimate where it sent nothing)."""
         return sum(o.credits for o in self.outcomes)
+
+    @property
+    def credits_estimated(self) -> float:
+        """What the same tasks were estimated at before their creates."""
+        return sum(o.credits if o.credits_estimated is None else o.credits_estimated for o in self.outcomes)
+
+    @property
+    def not_started(self) -> list[CellOutcome]:
+        return [o for o in self.outcomes if o.state is CellState.NOT_STARTED]
 
     def table(self, metrics: tuple[str, ...] | None = None) -> str:
         """The outcomes as text for a terminal (what is not printable in a prompt or failure shown

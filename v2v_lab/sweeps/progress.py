@@ -10,7 +10,7 @@ from .plan import Plan
 from .states import CellState
 
 # A cell's steps in this display: queued, running, scoring, then one of these ends.
-ENDS = (CellState.DONE, CellState.FAILED, CellState.UNKNOWN, CellState.MISSING)
+ENDS = (CellState.DONE, CellState.FAILED, CellState.UNKNOWN, CellState.MISSING, CellState.NOT_STARTED)
 
 __all__ = ["Progress"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -33,6 +34,7 @@ from .plan import Cell, Plan, build_plan, seeds_record
 from .progress import Progress
 from .shared import cell_kind, run_shared, shared_slot
 from .spec import SeedRandom, SweepSpec, load_spec
+from .spend import SpendGuard
 from .states import CellState, Group, JournalState
 
 __all__ = ["SweepRunner", "plan_sweep", "run_sweep", "sweep_runner"]
@@ -78,9 +80,16 @@ class SweepRunner:
                 groups[Group.NEW if retry else Group.FAILED].append(cell)
         return groups
 
-    def budget_check(self, to_create: list[Cell], org: Organization | None) -> None:
-        cap = self.opts.max_credits if self.opts.max_credits is not None else self.spec.budget.max_credits
-        check_budget([c.model for c in to_create], sum(c.credits for c in to_create), cap, org)
+    @property
+    def cap(self) -> float | None:
+        return self.opts.max_credits if self.opts.max_credits is not None else self.spec.budget.max_credits
+
+    def budget_check(self, to_create: list[Cell], org: Organization | None, journal: JournalStore) -> float:
+        """The estimate of the cells to create, with what the experiment's earlier tasks cost or may
+        still cost, against the cap and the balance; returns that commitment."""
+        committed = sum(c.committed for c in journal.charges(self.spec.experiment))
+        check_budget([c.model for c in to_create], sum(c.credits for c in to_create), self.cap, org, committed)
+        return committed
 
     # -- the run --------------------------------------------------------------------------------------
     async def run(self) -> SweepResult:
@@ -132,7 +141,7 @@ class SweepRunner:
                 self._settle_journal(journal, groups, done_in_mlflow)
                 outcomes = _not_run(groups)
                 work = groups[Group.RESUME] + groups[Group.FINISH] + groups[Group.NEW]
-            self.budget_check(groups[Group.NEW], None)
+            self.budget_check(groups[Group.NEW], None, journal)
             if not work:  # nothing to do writes nothing: no empty parent run per rerun
                 return SweepResult(self.plan, self._in_plan_order(outcomes), None, time.monotonic() - t0, writer.uri,
                                    already_done=len(groups[Group.DONE]))
@@ -149,12 +158,17 @@ class SweepRunner:
             try:
                 org = await self._organization(client)
                 new = groups[Group.NEW]
-                self.budget_check(new, org)
+                committed = self.budget_check(new, org, journal)
                 if new and client.provider.paid and not opts.yes:
                     question = spend_question(len(new), client.provider.name, sum(c.credits for c in new))
                     confirm_spend(question, opts.confirm)
+                # While it runs, the cap (and the balance: no reservation past it) holds every create.
+                cap = self.cap
+                if org is not None and client.provider.paid:
+                    cap = min(cap if cap is not None else float("inf"), committed + org.credit_balance)
+                spend = SpendGuard(journal, spec.experiment, client.catalog, cap, say=_say)
                 session = SweepSession(spec, self.plan, opts, journal, writer, client,
-                                       Progress(len(work), opts.progress, self.plan))
+                                       Progress(len(work), opts.progress, self.plan), spend)
                 return await self._run_cells(session, groups, work, org, outcomes, t0)
             finally:
                 await client.aclose()
@@ -223,11 +237,13 @@ class SweepRunner:
         outcomes += results
         wall = time.monotonic() - t0
         counts = Counter(o.state for o in outcomes)
+        result = SweepResult(self.plan, self._in_plan_order(outcomes), s.writer.parent_run_id, wall, s.writer.uri,
+                             already_done=len(groups[Group.DONE]), notices=s.spend.notices)
         totals = {"cells": len(outcomes), "cells_done": counts[CellState.DONE], "cells_failed": counts[CellState.FAILED],
-                  "cells_unknown": counts[CellState.UNKNOWN], "credits": sum(o.credits for o in outcomes), "wall_time_s": wall}
+                  "cells_unknown": counts[CellState.UNKNOWN], "cells_not_started": counts[CellState.NOT_STARTED],
+                  "credits": result.credits_spent, "credits_estimated": result.credits_estimated, "wall_time_s": wall}
         await asyncio.to_thread(s.writer.finish_parent, totals, "FINISHED")
-        return SweepResult(self.plan, self._in_plan_order(outcomes), s.writer.parent_run_id, wall, s.writer.uri,
-                           already_done=len(groups[Group.DONE]))
+        return result
 
     async def _run_shared(self, s: SweepSession, ledger: PgLedger, work: list[Cell], limit: int,
                           total_sem: asyncio.Semaphore, per_model: dict[str, asyncio.Semaphore],
@@ -263,6 +279,11 @@ class SweepRunner:
     def _in_plan_order(self, outcomes: list[CellOutcome]) -> list[CellOutcome]:
         order = {c.key: i for i, c in enumerate(self.plan.cells)}
         return sorted(outcomes, key=lambda o: order.get(o.cell.key, 0))
+
+
+def _say(line: str) -> None:
+    """A line said while the sweep runs (an endpoint price that differs from the catalog's)."""
+    print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
 def _ledger_seeds(spec: SweepSpec) -> Callable[[list[int]], list[int]] | None:

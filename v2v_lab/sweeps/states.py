@@ -42,13 +42,15 @@ class CellState(_Word):
     """Where a cell ended in this sweep. unknown: its create was sent and no answer came back
     (resent only with --retry-unknown); missing: paid for, its output gone (done in the journal but
     not in this store and its kept file gone, or its task no longer readable: paid again only with
-    --force); planned: a dry run's cell that a run would work on."""
+    --force); planned: a dry run's cell that a run would work on; not started: the budget's cap had
+    no room left for it (nothing sent; a rerun with a higher cap takes it up)."""
 
     DONE = "done"
     FAILED = "failed"
     UNKNOWN = "unknown"
     MISSING = "missing"
     PLANNED = "planned"
+    NOT_STARTED = "not started"
 
 
 class Group(_Word):

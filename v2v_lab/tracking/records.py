@@ -18,6 +18,7 @@ from .schema import (
     ARTIFACT_POSTER,
     CELL_KEY_TAG,
     CONTINUES_TAG,
+    CREDITS_SOURCE_TAG,
     EXPERIMENT_TAG,
     FAILURE_CODE_TAG,
     FAILURE_TAG,
@@ -80,7 +81,8 @@ class CellRecord:
 
 def cell_record(cell: CellFacts, *, experiment: str, provider: str, api_version: str, user_tags: dict[str, str],
                 status: str, task_id: str | None, failure_code: str | None = None, failure: str | None = None,
-                timing: dict[str, float] | None = None, credits: float = 0.0, report: Any = None,
+                timing: dict[str, float] | None = None, credits: float = 0.0, credits_estimated: float | None = None,
+                credits_source: str | None = None, report: Any = None,
                 scoring_error: str | None = None, output: Path | None = None, poster: Path | None = None,
                 contact_sheet: Path | None = None) -> CellRecord:
     """One cell's run. report: a metrics ScoreReport (values, series, params, times_s) or None."""
@@ -99,7 +101,12 @@ def cell_record(cell: CellFacts, *, experiment: str, provider: str, api_version:
         tags[FAILURE_TAG] = failure[:TEXT_TAG_CHARS]
     if scoring_error:
         tags[SCORING_ERROR_TAG] = scoring_error[:TEXT_TAG_CHARS]
-    record = CellRecord(name=run_name(cell), params=params, tags=tags, metrics={**(timing or {}), "credits": credits})
+    if credits_source:
+        tags[CREDITS_SOURCE_TAG] = credits_source
+    metrics = {**(timing or {}), "credits": credits}
+    if credits_estimated is not None:
+        metrics["credits_estimated"] = credits_estimated
+    record = CellRecord(name=run_name(cell), params=params, tags=tags, metrics=metrics)
     if report is not None:
         tags |= {f"{METRIC_ERROR_PREFIX}{name}": why[:TEXT_TAG_CHARS] for name, why in report.errors.items()}
         record.metrics.update(report.values)

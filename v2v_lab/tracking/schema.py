@@ -9,7 +9,7 @@ from typing import Final
 
 __all__ = [
     "ARTIFACT_CONTACT_SHEET", "ARTIFACT_FRAMES", "ARTIFACT_OUTPUT", "ARTIFACT_POSTER", "ARTIFACT_PROMPT",
-    "ARTIFACT_SEEDS", "ARTIFACT_SPEC", "ARTIFACT_TASK", "CELL_ARTIFACTS", "CELL_KEY_TAG", "CONTINUES_TAG",
+    "ARTIFACT_SEEDS", "ARTIFACT_SPEC", "ARTIFACT_TASK", "CELL_ARTIFACTS", "CELL_KEY_TAG", "CONTINUES_TAG", "CREDITS_SOURCE_TAG",
     "EXPERIMENT_KIND", "EXPERIMENT_KIND_TAG", "EXPERIMENT_TAG", "FAILURE_CODE_TAG", "FAILURE_TAG", "KIND_CELL",
     "KIND_SWEEP", "KIND_TAG", "LOGGING", "METRIC_ERROR_PREFIX", "PARAM_COLUMNS", "PROMPT_PARAM_CHARS", "PROVIDER_TAG", "SCORE_PARAM_PREFIX",
     "SCORING_ERROR_TAG", "SEEDS_TAG", "SERIES_PREFIX", "SOURCE_TAG", "STATUS_SUCCEEDED", "STATUS_TAG", "TAG_COLUMNS", "TASK_ID_TAG",
@@ -66,11 +66,15 @@ PARAM_COLUMNS: Final = ("model", "prompt", "prompt_sha", "seed", "ratio", "video
                         "api_version", "reference", "repeat")
 SCORE_PARAM_PREFIX: Final = "score."  # a metric's defining parameters (frames, size, crop...)
 SERIES_PREFIX: Final = "per_frame."  # a metric's per-frame series, one step per sampled frame
-TIMING_METRICS: Final = ("latency_s", "queue_s", "credits")
+# credits: what the cell's task cost, as the server said (an integer) or, from a provider that sends
+# no cost, the estimate standing in (CREDITS_SOURCE_TAG says which); credits_estimated: the estimate
+# made before its create.
+TIMING_METRICS: Final = ("latency_s", "queue_s", "credits", "credits_estimated")
+CREDITS_SOURCE_TAG: Final = "v2v.credits_source"
 # Tag -> the column load_runs gives it.
 TAG_COLUMNS: Final = {CELL_KEY_TAG: "cell_key", TASK_ID_TAG: "task_id", STATUS_TAG: "status",
                       FAILURE_CODE_TAG: "failure_code", FAILURE_TAG: "failure",
-                      SCORING_ERROR_TAG: "scoring_error", SOURCE_TAG: "source"}
+                      SCORING_ERROR_TAG: "scoring_error", SOURCE_TAG: "source", CREDITS_SOURCE_TAG: "credits_source"}
 
 # The output keeps its own suffix: `output` + .mp4 (H.264, 10-bit HEVC), .mov (ProRes, QuickTime) or
 # .zip (PNG frames). ARTIFACT_OUTPUT is the H.264 mp4's name, the one every run logged before
