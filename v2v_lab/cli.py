@@ -320,7 +320,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size(fallback=(200, 24)).columns
     for line in _text_table(df[cols], width, fit="prompt"):
         print(line)
+    for line in _spend_lines(args.experiment, df, args.tracking_uri):
+        print(_printable(line))
     return 0
+
+
+def _spend_lines(experiment: str, cells: Any, tracking_uri: str | None) -> list[str]:
+    """Spend per model as the runs recorded it (the server's costs; the estimate where a provider
+    sent none), and what the account reported for the days of the latest paid sweep."""
+    from .tracking import load_runs
+
+    if "credits" not in cells.columns or not cells["credits"].notna().any():
+        return []
+    runs = load_runs(experiment, tracking_uri=tracking_uri, include_parents=True)
+    parents = runs[runs["cell_key"].isna()].sort_values("start_time")
+    lines = []
+    for model, group in cells.groupby("model"):
+        estimated = (group["credits_source"] == "estimate").sum()
+        line = f"spent on {model}: {group['credits'].sum():g} credits over {len(group)} runs"
+        line += f" ({estimated} of them estimated: the provider sent no cost)" if estimated else ""
+        reported = parents.get(f"account_credits.{model}")
+        if reported is not None and reported.notna().any():
+            line += f"; the account reported {reported.dropna().iloc[-1]:g} for the days of the latest sweep"
+        lines.append(line)
+    return lines
 
 
 def _runs_metrics(df: Any, wanted: str | None, sort: str | None) -> list[str]:

@@ -87,11 +87,17 @@ def test_a_stale_catalog_never_charges_past_the_cap_and_a_higher_cap_takes_up_th
         # A higher cap takes up the cells left, and pays for nothing twice.
         assert main(["sweep", str(spec), "--no-progress", "--base-url", emu.base_url, "--yes",
                      "--max-credits", f"{3 * cap:g}"]) == 0
-        out, _ = capsys.readouterr()
+        out, err = capsys.readouterr()
         assert "12 cells: 12 done" in out
         per_cell = tasks_per_cell(emu)
         assert len(per_cell) == 12 and all(len(t) == 1 for t in per_cell.values())
-        assert _server_charged(emu) <= 3 * cap
+        total = _server_charged(emu)
+        assert total <= 3 * cap
+        # Reconciled with the account's usage: the first sweep's spend is other work for this one.
+        assert f"reconciliation: the account spent {charged:g} credits more than this sweep recorded on aleph2" in err
+        assert main(["runs", "stale-price"]) == 0
+        assert (f"spent on aleph2: {total:g} credits over 12 runs; the account reported {total:g} for the days of "
+                "the latest sweep") in capsys.readouterr().out
     report("issue28_stale_price", {"cap": cap, "server_charge": charged, "cells_run": ran, "cells_left": 12 - ran})
 
 

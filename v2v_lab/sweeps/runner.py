@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import sys
 import time
@@ -32,6 +33,7 @@ from .ledger import ClaimLostError, PgLedger, lease_seconds, ledger_url
 from .outcome import CellOutcome, SweepOptions, SweepResult
 from .plan import Cell, Plan, build_plan, seeds_record
 from .progress import Progress
+from .reconcile import reconcile
 from .shared import cell_kind, run_shared, shared_slot
 from .spec import SeedRandom, SweepSpec, load_spec
 from .spend import SpendGuard
@@ -220,6 +222,7 @@ class SweepRunner:
                                 self.plan.seeds if isinstance(spec.seeds, SeedRandom) else None)
         resume = {c.key for c in groups[Group.RESUME]}
         finish = {c.key for c in groups[Group.FINISH]}
+        started_day = dt.datetime.now(dt.timezone.utc).date()
         try:
             if isinstance(s.journal, PgLedger):
                 results = await self._run_shared(s, s.journal, work, limit, total_sem, per_model, org)
@@ -235,13 +238,15 @@ class SweepRunner:
         finally:
             s.progress.close()
         outcomes += results
+        money = await _account_check(s, results, started_day) if s.client.provider.paid else {}
         wall = time.monotonic() - t0
         counts = Counter(o.state for o in outcomes)
         result = SweepResult(self.plan, self._in_plan_order(outcomes), s.writer.parent_run_id, wall, s.writer.uri,
                              already_done=len(groups[Group.DONE]), notices=s.spend.notices)
         totals = {"cells": len(outcomes), "cells_done": counts[CellState.DONE], "cells_failed": counts[CellState.FAILED],
                   "cells_unknown": counts[CellState.UNKNOWN], "cells_not_started": counts[CellState.NOT_STARTED],
-                  "credits": result.credits_spent, "credits_estimated": result.credits_estimated, "wall_time_s": wall}
+                  "credits": result.credits_spent, "credits_estimated": result.credits_estimated, "wall_time_s": wall,
+                  **money}
         await asyncio.to_thread(s.writer.finish_parent, totals, "FINISHED")
         return result
 
@@ -279,6 +284,21 @@ class SweepRunner:
     def _in_plan_order(self, outcomes: list[CellOutcome]) -> list[CellOutcome]:
         order = {c.key: i for i, c in enumerate(self.plan.cells)}
         return sorted(outcomes, key=lambda o: order.get(o.cell.key, 0))
+
+
+async def _account_check(s: SweepSession, results: list[CellOutcome], started_day: dt.date) -> dict[str, float]:
+    """What the account says it spent, beside what this sweep recorded: a difference is said; both
+    are kept per model on the parent run (credits.<model>, account_credits.<model>)."""
+    by_model, lines = await reconcile(s.client, results, started_day)
+    for line in lines:
+        s.spend.notices.append(line)
+        _say(line)
+    money: dict[str, float] = {}
+    for model, (mine, reported) in by_model.items():
+        money[f"credits.{model}"] = mine
+        if reported is not None:
+            money[f"account_credits.{model}"] = reported
+    return money
 
 
 def _say(line: str) -> None:
