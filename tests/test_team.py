@@ -270,3 +270,46 @@ def test_a_cell_logged_by_a_process_killed_before_the_ledger_heard_is_not_logged
     exp = client.get_experiment_by_name(experiment)
     cells = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("v2v.kind") == "cell"]
     assert len(cells) == 2 and len({r.data.tags["v2v.cell_key"] for r in cells}) == 2
+
+
+def test_three_processes_on_one_ledger_hold_one_cap_under_a_stale_catalog(team, tmp_path):
+    """The cap is the experiment's: three processes sharing the team ledger, against an endpoint
+    charging twice the catalog's aleph2 price, together never make the server charge past it."""
+    import datetime as dt
+
+    import httpx
+
+    from v2v_lab.api.catalog import load_catalog, load_prices
+    from v2v_lab.sweeps import plan_sweep
+
+    experiment = f"team_cap_{uuid.uuid4().hex[:8]}"
+    spec = {"experiment": experiment, "provider": "runway", "videos": [str(DEMO)], "models": ["aleph2"],
+            "prompts": ["neon city", "noir", "sepia", "anime"], "seeds": [1, 2, 3], "concurrency": 6,
+            "scoring": {"frames": 4, "size": 64}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    cap = sum(c.credits for c in plan_sweep(tmp_path / "spec.yaml").cells) + 1  # the catalog says all 12 fit
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(yaml.safe_dump({"models": {"aleph2": {
+        "credits_per_second": 2 * load_catalog()["aleph2"].credits_per_second}}}))
+    key = "key_" + "cd" * 64
+    with Emulator(render_scale=0.1, run_s=0.5, catalog=load_prices(prices)) as emu:
+        procs = [subprocess.Popen([CLI, "sweep", "spec.yaml", "--base-url", emu.base_url, "--no-progress", "--yes",
+                                   "--max-credits", f"{cap:g}"], cwd=tmp_path,
+                                  env=_member_env(team, tmp_path / f"machine{i}", RUNWAYML_API_SECRET=key),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(3)]
+        outs = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err[-2000:]
+            outs.append(out + err)
+        today = dt.datetime.now(dt.timezone.utc).date()
+        usage = httpx.post(f"{emu.base_url}/v1/organization/usage", headers={"Authorization": f"Bearer {key}"},
+                           json={"startDate": today.isoformat(),
+                                 "beforeDate": (today + dt.timedelta(days=1)).isoformat()}).json()
+        tasks = emu.tasks()
+    charged = sum(u["amount"] for day in usage["results"] for u in day["usedCredits"])
+    assert charged <= cap, f"three processes together made the server charge {charged}, past the cap {cap}"
+    cells = {(t["prompt"], t["seed"]) for t in tasks}
+    assert len(cells) == len(tasks) and 0 < len(tasks) < 12  # none paid twice; the stale price left some out
+    assert any("not started (budget)" in o for o in outs)
+    assert any("warning: price: aleph2 costs 2.00x" in o for o in outs)

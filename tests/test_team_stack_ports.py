@@ -52,7 +52,7 @@ def test_a_port_the_user_set_that_another_program_holds_is_refused_in_one_line(s
     assert not (tmp_path / "stack.json").exists() and not (tmp_path / "postgres").exists()
 
 
-def test_a_fresh_folder_takes_free_ports_where_the_defaults_are_held(stranger, tmp_path):
+def test_a_fresh_folder_takes_free_ports_where_the_defaults_are_held(stranger, tmp_path, monkeypatch):
     """The ports a fresh folder takes (asked of the stack's own module, nothing started): with every
     default held by a stranger, none of them is chosen."""
     import importlib.util
@@ -60,6 +60,8 @@ def test_a_fresh_folder_takes_free_ports_where_the_defaults_are_held(stranger, t
     spec = importlib.util.spec_from_file_location("team_stack", ROOT / "tools" / "team_stack.py")
     team_stack = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(team_stack)
+    for variable in team_stack.PORT_VARIABLES.values():  # CI sets them for its own stack
+        monkeypatch.delenv(variable, raising=False)
     team_stack.DEFAULT_PORTS = {"pg": stranger, "s3": stranger, "mlflow": stranger}
     chosen = team_stack.ports(tmp_path)
     assert set(chosen) == {"pg", "s3", "mlflow"} and stranger not in chosen.values()

@@ -379,8 +379,11 @@ async def _create(s: SweepSession, cell: Cell, request: GenerationRequest, attem
     except CreateOutcomeUnknownError:
         s.spend.unanswered(reservation)  # the task may exist: its estimate stays counted
         raise
-    except BaseException:
+    except (V2VError, OSError):  # refused by the endpoint (or never sent): no task, nothing charged
         await _refused(s, reservation)
+        raise
+    except BaseException:  # interrupted (Ctrl-C) with the create maybe on the wire: it stays counted
+        s.spend.unanswered(reservation)
         raise
     failpoint("create_answered")  # crash tests: answered, the task id not yet recorded
     journal.set(exp, cell.key, JournalState.CREATED, task_id=created.id)  # durable before anything else

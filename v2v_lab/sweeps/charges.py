@@ -4,7 +4,8 @@ create leaves.
 
 A row holds the estimate made before the create (`estimate`), the server's `estimatedCost` from the
 create's answer, and the server's `cost` once the task ended (FAILED and CANCELLED too: 0 means
-refunded). What a row commits against the experiment's budget is the best figure known: the cost,
+refunded); `price_ratio`, the answer's estimatedCost over the catalog's estimate, tells the other
+processes of a shared sweep the endpoint's price. What a row commits against the experiment's budget is the best figure known: the cost,
 else the estimatedCost (the most the task may charge), else the estimate. A create whose answer was
 never recorded (a kill -9 right after it) keeps its estimate counted: the money may be spent.
 
@@ -30,7 +31,7 @@ def charge_table_sql(real: str = "REAL") -> str:
     return f"""CREATE TABLE IF NOT EXISTS charges (
         reservation TEXT PRIMARY KEY, experiment TEXT NOT NULL, cell_key TEXT NOT NULL, model TEXT NOT NULL,
         estimate {real} NOT NULL, task_id TEXT, estimated_cost {real}, cost {real},
-        cost_source TEXT, created {real} NOT NULL, ended {real})"""
+        cost_source TEXT, created {real} NOT NULL, ended {real}, price_ratio {real})"""
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,10 @@ class charges_sql:  # noqa: N801 - a namespace of statements, one per store's pl
         self.committed = f"SELECT COALESCE(SUM({COMMITTED_SQL}), 0) FROM charges WHERE experiment={m}"
         self.insert = (f"INSERT INTO charges (reservation, experiment, cell_key, model, estimate, created) "
                        f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})")
-        self.created = f"UPDATE charges SET task_id={m}, estimated_cost={m} WHERE reservation={m}"
+        self.created = f"UPDATE charges SET task_id={m}, estimated_cost={m}, price_ratio={m} WHERE reservation={m}"
+        # The endpoint's price as a recent create told it (estimatedCost / the catalog's estimate).
+        self.price_told = (f"SELECT price_ratio FROM charges WHERE experiment={m} AND model={m} AND "
+                           f"price_ratio IS NOT NULL AND created >= {m} ORDER BY created DESC LIMIT 1")
         self.release = f"DELETE FROM charges WHERE reservation={m} AND task_id IS NULL"
         self.ended = (f"UPDATE charges SET cost={m}, cost_source={m}, ended={m} "
                       f"WHERE experiment={m} AND task_id={m}")

@@ -99,7 +99,9 @@ class JournalStore(Protocol):
         cell (its claim or its lease on the store ran out). A create is fenced as it is marked sending."""
     # What each create may cost and did cost (charges.py): the budget's reservations.
     def reserve(self, experiment: str, key: str, model: str, estimate: float, cap: float | None) -> str | None: ...
-    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None) -> None: ...
+    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None,
+                       price_ratio: float | None = None) -> None: ...
+    def price_told(self, experiment: str, model: str, since: float) -> float | None: ...
     def release_charge(self, reservation: str) -> None: ...
     def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
                      estimate: float) -> None: ...
@@ -214,8 +216,14 @@ class Journal:
     def reserve(self, experiment: str, key: str, model: str, estimate: float, cap: float | None) -> str | None:
         return self._write(lambda cur: reserve_in(cur, _SQL, experiment, key, model, estimate, cap))
 
-    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None) -> None:
-        self._write(lambda cur: cur.execute(_SQL.created, (task_id, estimated_cost, reservation)))
+    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None,
+                       price_ratio: float | None = None) -> None:
+        self._write(lambda cur: cur.execute(_SQL.created, (task_id, estimated_cost, price_ratio, reservation)))
+
+    def price_told(self, experiment: str, model: str, since: float) -> float | None:
+        with self._lock:
+            row = self._db.execute(_SQL.price_told, (experiment, model, since)).fetchone()
+        return float(row[0]) if row else None
 
     def release_charge(self, reservation: str) -> None:
         self._write(lambda cur: cur.execute(_SQL.release, (reservation,)))

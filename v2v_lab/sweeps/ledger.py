@@ -240,8 +240,16 @@ class PgLedger:
             return reserve_in(cur, _SQL, experiment, key, model, estimate, cap)
         return self._call(take)
 
-    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None) -> None:
-        self._call(lambda cur: cur.execute(_SQL.created, (task_id, estimated_cost, reservation)))
+    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None,
+                       price_ratio: float | None = None) -> None:
+        self._call(lambda cur: cur.execute(_SQL.created, (task_id, estimated_cost, price_ratio, reservation)))
+
+    def price_told(self, experiment: str, model: str, since: float) -> float | None:
+        def read(cur: Any) -> Any:
+            cur.execute(_SQL.price_told, (experiment, model, since))
+            return cur.fetchone()
+        row = self._call(read)
+        return float(row[0]) if row else None
 
     def release_charge(self, reservation: str) -> None:
         self._call(lambda cur: cur.execute(_SQL.release, (reservation,)))

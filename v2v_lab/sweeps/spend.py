@@ -12,6 +12,7 @@ nothing is sent, nothing is journaled, and a rerun with a higher cap takes it up
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from .plan import Cell
 __all__ = ["PRICE_TOLERANCE", "NotStartedError", "Reservation", "SpendGuard"]
 
 PRICE_TOLERANCE = 0.05  # an endpoint price this far from the catalog's is said, and used from then on
+PRICE_FRESH_S = 3600.0  # a price a create of the experiment was told this recently is still the price
 
 
 class NotStartedError(V2VError):
@@ -67,6 +69,12 @@ class SpendGuard:
         """Before a create: its estimate held against the cap (NotStartedError if it does not fit)."""
         scout = None
         if self.cap is not None and cell.model not in self.price_ratio:
+            # Another process of a shared sweep (or a sweep just before) may have been told it.
+            told = await asyncio.to_thread(self.journal.price_told, self.experiment, cell.model,
+                                           time.time() - PRICE_FRESH_S)
+            if told is not None:
+                self._learn(cell, told)
+        if self.cap is not None and cell.model not in self.price_ratio:
             scout = self._scouts.setdefault(cell.model, asyncio.Lock())
             await scout.acquire()
             if cell.model in self.price_ratio:  # told while this one waited: no need to go alone
@@ -87,10 +95,11 @@ class SpendGuard:
 
     async def created(self, r: Reservation, created: CreatedTask) -> None:
         """The create was answered: its estimatedCost replaces the estimate, and tells the price."""
+        told = created.estimated_cost / r.cell.credits if created.estimated_cost is not None and r.cell.credits else None
         try:
-            await asyncio.to_thread(self.journal.charge_created, r.id, created.id, created.estimated_cost)
-            if created.estimated_cost is not None and r.cell.model not in self.price_ratio and r.cell.credits > 0:
-                self._learn(r.cell, created.estimated_cost / r.cell.credits)
+            await asyncio.to_thread(self.journal.charge_created, r.id, created.id, created.estimated_cost, told)
+            if told is not None and r.cell.model not in self.price_ratio:
+                self._learn(r.cell, told)
         finally:
             _release(r.scout)
 
