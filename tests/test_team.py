@@ -303,7 +303,7 @@ def test_three_processes_on_one_ledger_hold_one_cap_under_a_stale_catalog(team, 
             assert proc.returncode == 0, err[-2000:]
             outs.append(out + err)
         today = dt.datetime.now(dt.timezone.utc).date()
-        usage = httpx.post(f"{emu.base_url}/v1/organization/usage", headers={"Authorization": f"Bearer {key}"},
+        usage = httpx.post(f"{emu.base_url}/v1/organization/usage", headers={"Authorization": f"Bearer {key}", "X-Runway-Version": "2024-11-06"},
                            json={"startDate": today.isoformat(),
                                  "beforeDate": (today + dt.timedelta(days=1)).isoformat()}).json()
         tasks = emu.tasks()
