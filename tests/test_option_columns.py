@@ -204,7 +204,10 @@ def _runs_cli(*args: str) -> subprocess.CompletedProcess:
 def test_runs_command_shows_the_design_the_study_varies(option_study):
     done = _runs_cli("opts")
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    table, spend = done.stdout.split("\n\n")
+    lines = table.splitlines()
+    # Below the table, what each model's cells cost, as the server (the emulator) said.
+    assert [line.split(":")[0] for line in spend.splitlines()] == ["spent on gen4_aleph", "spent on seedance2"]
     header = lines[0].split()
     design = ["model", "audio", "duration", "resolution", "prompt", "seed", "ratio"]
     assert [c for c in header if c in design] == design  # the grid's order: a model with its own fields
@@ -228,7 +231,7 @@ def test_runs_command_cuts_the_prompt_to_a_narrow_terminal(option_study, monkeyp
 def test_runs_command_sorts_and_picks_metrics(option_study):
     done = _runs_cli("opts", "--sort", "ssim_source", "--metrics", f"ssim_source,{RESCORED}")
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = done.stdout.split("\n\n")[0].splitlines()
     header = lines[0].split()
     assert header[-2:] == ["ssim_source", RESCORED] and "temporal_consistency" not in header
     values = [float(line.split()[header.index("ssim_source") - len(header)]) for line in lines[1:]]

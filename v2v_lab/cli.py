@@ -69,10 +69,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _print_not_done(result)
         return 0
     print(result.table())
-    spent, estimated = result.credits_spent, result.credits_estimated
-    beside = f" (estimated {estimated:g})" if abs(spent - estimated) >= 0.5 else ""
     print(f"\n{len(result.outcomes)} cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-          + f"; {spent:g} credits{beside}; {result.wall_s:.1f}s")
+          + f"; {result.credits_text}; {result.wall_s:.1f}s")
     kept = [o for o in result.outcomes if o.from_kept]
     if kept:  # a rerun after a crash, a full disk or a store that was away: what it finished, unpaid
         print(f"{len(kept)} of them finished now from outputs an earlier run paid for and kept "
@@ -320,7 +318,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size(fallback=(200, 24)).columns
     for line in _text_table(df[cols], width, fit="prompt"):
         print(line)
-    for line in _spend_lines(args.experiment, df, args.tracking_uri):
+    spend = _spend_lines(args.experiment, df, args.tracking_uri)
+    if spend:
+        print()
+    for line in spend:
         print(_printable(line))
     return 0
 

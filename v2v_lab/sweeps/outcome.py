@@ -90,6 +90,12 @@ class SweepResult:
         return sum(o.credits if o.credits_estimated is None else o.credits_estimated for o in self.outcomes)
 
     @property
+    def credits_text(self) -> str:
+        """"1782 credits", with the estimate beside it where the server's costs differ from it."""
+        spent, estimated = self.credits_spent, self.credits_estimated
+        return f"{spent:g} credits" + (f" (estimated {estimated:g})" if abs(spent - estimated) >= 0.5 else "")
+
+    @property
     def not_started(self) -> list[CellOutcome]:
         return [o for o in self.outcomes if o.state is CellState.NOT_STARTED]
 
