@@ -207,7 +207,8 @@ def test_runs_command_shows_the_design_the_study_varies(option_study):
     table, spend = done.stdout.split("\n\n")
     lines = table.splitlines()
     # Below the table, what each model's cells cost, as the server (the emulator) said.
-    assert [line.split(":")[0] for line in spend.splitlines()] == ["spent on gen4_aleph", "spent on seedance2"]
+    assert [line.split(":")[0] for line in spend.splitlines()] == ["spent on gen4_aleph", "spent on hailuo3",
+                                                                "spent on seedance2"]
     header = lines[0].split()
     design = ["model", "audio", "duration", "resolution", "prompt", "seed", "ratio"]
     assert [c for c in header if c in design] == design  # the grid's order: a model with its own fields
