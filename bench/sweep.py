@@ -65,7 +65,7 @@ def run(name: str, cells_expected: int, concurrency: int, run_s: float, scoring:
         result = run_sweep(spec, yes=True, progress=False, on_event=on_event,
                            tracking_uri=uri, max_credits=max_credits)
         wall = time.monotonic() - t0
-        assert result.counts.get("done") == cells_expected, result.counts
+        assert result.counts.get("succeeded") == cells_expected, result.counts
         return {"wall": wall, "cells_wall": last[0] - first[0], "cells": cells_expected, "store_s": store_s}
 
 

@@ -138,8 +138,8 @@ def test_compare_view_by_prompt_puts_models_on_rows(store_with_runs):
 
 def test_sweep_monitor_counts(store_with_runs):
     monitor = store_with_runs
-    assert monitor.counts["done"] == 2 and monitor.counts["failed"] == 2
-    assert "done 2" in monitor.state.value and "credits" in monitor.state.value
+    assert monitor.counts["succeeded"] == 2 and monitor.counts["failed"] == 2
+    assert "succeeded 2" in monitor.state.value and "credits" in monitor.state.value
     posters = [c for c in _walk(monitor.outputs) if c.__class__.__name__ == "Image"]
     assert len(posters) == 2 and all(p.value[:2] == b"\xff\xd8" and len(p.value) < 30_000 for p in posters)
 
@@ -159,7 +159,7 @@ def test_sweep_monitor_runs_in_the_background_and_estimates_time_left(mlflow_sto
             seen_eta = seen_eta or monitor.eta_s() is not None
             time.sleep(0.05)
         result = monitor.wait()
-    assert monitor.error is None and result.counts == {"done": 4}
+    assert monitor.error is None and result.counts == {"succeeded": 4}
     assert seen_eta and "left" not in monitor.state.value  # an estimate while running, none at the end
 
 

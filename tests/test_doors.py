@@ -121,7 +121,7 @@ def test_every_readme_command_runs_as_typed(workdir, small_clip):
             recipe = next(x for x in plan.splitlines() if x.endswith("v2v-lab sweep experiments/quickstart.yaml"))
             result = _run(recipe, workdir, run_env, timeout=600)
             assert result.returncode == 0, result.stderr[-2000:]
-            assert "4 cells: 4 done" in result.stdout and (workdir / "mlflow.db").is_file()
+            assert "4 cells: 4 succeeded" in result.stdout and (workdir / "mlflow.db").is_file()
             seen[line] = "4 cells done into ./mlflow.db"
         elif line.startswith("v2v-lab emulator"):
             seen[line] = _emulator_as_typed(line, workdir, run_env)
@@ -179,7 +179,7 @@ def _cometapi_sweep_as_typed(line: str, cwd: Path, env: dict[str, str]) -> str:
     with Emulator(flavor="cometapi", render_scale=0.1) as emu:
         code, screen = on_a_terminal(line, {**env, "V2V_LAB_BASE_URL": emu.base_url}, b"y\n", cwd)
         assert code == 0, screen[-2000:]
-        assert "1 cells: 1 done" in screen and len(emu.tasks()) == 1
+        assert "1 cells: 1 succeeded" in screen and len(emu.tasks()) == 1
     return "asked on the terminal, 1 cell done on the CometAPI emulator"
 
 

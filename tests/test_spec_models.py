@@ -72,7 +72,7 @@ def test_a_mixed_model_spec_runs_each_cell_once_records_its_fields_and_a_rerun_p
 
         ran = _v2v(tmp_path, "sweep", str(spec), "--yes", "--base-url", emu.base_url, "--no-progress")
         assert ran.returncode == 0, ran.stdout + ran.stderr
-        assert "12 cells: 12 done" in ran.stdout
+        assert "12 cells: 12 succeeded" in ran.stdout
         tasks = emu.tasks()
         assert len(tasks) == 12  # one create per cell
         bodies = [t.request for t in emu.state.ledger]
@@ -100,7 +100,7 @@ def test_a_mixed_model_spec_runs_each_cell_once_records_its_fields_and_a_rerun_p
 
         again = _v2v(tmp_path, "sweep", str(spec), "--yes", "--base-url", emu.base_url, "--no-progress")
         assert again.returncode == 0, again.stderr
-        assert again.stdout.startswith("warning:") and "nothing to do: 12 cells (12 done)" in again.stdout
+        assert again.stdout.startswith("warning:") and "nothing to do: 12 cells (12 succeeded)" in again.stdout
         assert len(emu.tasks()) == 12  # the rerun paid for nothing
 
     # The new fields are design columns on the read side too: typed in load_runs, a `by=` for compare,

@@ -37,7 +37,7 @@ def test_quickstart_end_to_end(mlflow_store, tmp_path):
     spec = load_spec(ROOT / "experiments" / "quickstart.yaml")
     spec.emulator.render_scale = 0.25
     result = run_sweep(spec, progress=False)
-    assert result.counts == {"done": 4}
+    assert result.counts == {"succeeded": 4}
     df = load_runs("quickstart")
     assert len(df) == 4 and set(df["status"]) == {"succeeded"}
     assert set(df["seed"]) == {1, 2} and set(df["model"]) == {"gen4_aleph"} and set(df["ratio"]) == {"1280:720"}
@@ -105,7 +105,7 @@ def test_a_dry_run_decides_done_as_a_run_does_and_writes_nothing(mlflow_store, t
     assert "2 cells planned" in capsys.readouterr().out
     assert not (tmp_path / "mlflow.db").exists()  # a dry run creates no store
     assert not (tmp_path / "state").exists()  # nor a state folder or an empty journal (V2V_LAB_HOME)
-    assert run_sweep(str(spec), progress=False).counts == {"done": 2}
+    assert run_sweep(str(spec), progress=False).counts == {"succeeded": 2}
     # The journal is gone (another machine, a fresh V2V_LAB_HOME); the store still holds both runs.
     monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "other-state"))
     assert main(["sweep", str(spec), "--dry-run"]) == 0
@@ -184,7 +184,7 @@ def test_same_sweep_against_a_real_mlflow_server(mlflow_server, tmp_path, monkey
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "state"))
     result = run_sweep(write_spec(tmp_path, seeds=[1]), progress=False)
-    assert result.counts == {"done": 2}
+    assert result.counts == {"succeeded": 2}
     df = load_runs("t", tracking_uri=uri)
     assert len(df) == 2 and df["ssim_source"].notna().all()
     assert load_artifact(df.iloc[0], "output.mp4", tracking_uri=uri).stat().st_size > 0
@@ -216,7 +216,7 @@ def test_scoring_failure_is_recorded_not_fatal(mlflow_store, tmp_path, monkeypat
         raise ValueError("no frames")
     monkeypatch.setattr(runner, "score", broken)
     result = run_sweep(write_spec(tmp_path, seeds=[1], prompts=["noir"]), progress=False)
-    assert result.counts == {"done": 1}
+    assert result.counts == {"succeeded": 1}
     df = load_runs("t")
     assert df["scoring_error"][0].startswith("scoring failed")
 
@@ -245,7 +245,7 @@ def test_an_output_that_is_not_a_video_is_recorded_never_a_crash(mlflow_store, t
     assert row.state == "succeeded" and Path(row.output_path).is_file()
     Path(row.output_path).write_text("<html>disk error</html>" * 100)
     result = run_sweep(spec, progress=False)
-    assert result.counts == {"done": 1}
+    assert result.counts == {"succeeded": 1}
     df = load_runs("t2")
     assert list(df["status"]) == ["succeeded"]
     error = df["scoring_error"][0]
@@ -273,9 +273,9 @@ def test_retry_failed_sends_only_retryable_failures_again(mlflow_store, tmp_path
         again = run_sweep(spec, progress=False, base_url=emu.base_url)
         assert again.counts == {"failed": 4} and emu.stats["tasks_total"] == 0  # nothing re-sent without the flag
         retried = run_sweep(spec, progress=False, base_url=emu.base_url, retry_failed=True)
-        assert retried.counts == {"done": 2, "failed": 2}
+        assert retried.counts == {"succeeded": 2, "failed": 2}
         assert emu.stats["tasks_total"] == 2  # the two INTERNAL cells, once each; moderation is final
-        assert {o.cell.prompt for o in retried.outcomes if o.state == "done"} == {"neon city"}
+        assert {o.cell.prompt for o in retried.outcomes if o.state == "succeeded"} == {"neon city"}
     df = load_runs("t")
     done = df[df["status"] == "succeeded"]
     assert len(done) == 2 and set(done["prompt"]) == {"neon city"}

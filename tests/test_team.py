@@ -73,7 +73,7 @@ def test_three_machines_share_one_spec_and_one_killed_changes_nothing(team, tmp_
         for proc in procs[:2]:
             out, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err[-2000:]
-            assert "36 cells: 36 done" in out, out[-1500:]
+            assert "36 cells: 36 succeeded" in out, out[-1500:]
         stats = emu.stats
     assert stats["tasks_total"] == 36, stats["tasks_created"]  # each cell created exactly once
     limits = stats["max_concurrent"]
@@ -163,7 +163,7 @@ def test_parts_of_the_store_restarting_mid_sweep_lose_nothing_and_pay_nothing_tw
         tasks = emu.stats["tasks_total"]
     assert done_faults == ["postgres restarted", "mlflow server restarted", "object store back"], done_faults
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "12 cells: 12 done" in result.stdout, result.stdout[-1500:]
+    assert "12 cells: 12 succeeded" in result.stdout, result.stdout[-1500:]
     assert tasks == 12
     from mlflow import MlflowClient
 
@@ -207,7 +207,7 @@ def test_every_door_works_on_the_team_server_and_members_share_ratings(team, tmp
         assert done.returncode == 0, (args, done.stderr[-1500:])
         return done
 
-    assert "4 cells: 4 done" in cli("sweep", "spec.yaml", "--base-url", emulator.base_url).stdout
+    assert "4 cells: 4 succeeded" in cli("sweep", "spec.yaml", "--base-url", emulator.base_url).stdout
     assert cli("runs", experiment).stdout.count("succeeded") == 4
     cli("generate", str(DEMO), "--prompt", "noir", "--model", "gen4_aleph", "--provider", "local", "--base-url",
         emulator.base_url, "--out", "one.mp4", "--yes")
@@ -262,7 +262,7 @@ def test_a_cell_logged_by_a_process_killed_before_the_ledger_heard_is_not_logged
     out, err = second.communicate(timeout=300)
     assert first.wait(60) == -signal.SIGKILL
     assert second.returncode == 0, err[-1500:]
-    assert "2 cells: 2 done" in out, out[-1000:]
+    assert "2 cells: 2 succeeded" in out, out[-1000:]
     assert emulator.stats["tasks_total"] - before == 2
     from mlflow import MlflowClient
 

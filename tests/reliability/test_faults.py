@@ -24,15 +24,16 @@ def test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed(mlflo
         ledger = tasks_per_cell(emu)
         stats = emu.stats
     outcomes = Counter(o.state for o in result.outcomes)
-    assert sum(outcomes.values()) == 100 and set(outcomes) <= {"done", "failed", "unknown"}
+    assert sum(outcomes.values()) == 100 and set(outcomes) <= {"succeeded", "failed", "unknown"}
 
     # Every cell is a run in MLflow with its final state, and the journal agrees.
     runs = load_runs("rel")
     assert len(runs) == 100 and runs["cell_key"].is_unique
-    assert Counter(runs["status"]) == Counter({"done": "succeeded"}.get(s, s) for s in
-                                              (o.state for o in result.outcomes))
+    assert Counter(runs["status"]) == Counter(o.state for o in result.outcomes)  # one word for one state
     journal = Journal(tmp_path / "state" / "journal.sqlite").all("rel")
-    assert {k: r.state for k, r in journal.items()} == {o.cell.key: o.state for o in result.outcomes}
+    # The journal's own word for a cell logged is "done" (its "succeeded" is a task paid, not yet logged).
+    assert {k: r.state for k, r in journal.items()} == {o.cell.key: {"succeeded": "done"}.get(o.state, o.state)
+                                                        for o in result.outcomes}
 
     # Tasks per cell, as the emulator counted them.
     by_cell = {(o.cell.model, o.cell.prompt, o.cell.seed, o.cell.ratio): o for o in result.outcomes}
@@ -45,7 +46,7 @@ def test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed(mlflo
             assert (earlier["failure_code"] or "").startswith("INTERNAL"), (outcome.state, tasks)
         assert len(tasks) <= 1 + 2, tasks
         retries += len(tasks) - 1 if tasks else 0
-        if outcome.state == "done":
+        if outcome.state == "succeeded":
             assert tasks[-1]["status"] == "SUCCEEDED" and outcome.task_id == tasks[-1]["id"]
         elif outcome.state == "failed":
             assert outcome.failure_code.startswith(("SAFETY.OUTPUT", "INTERNAL")), outcome.failure_code
@@ -60,7 +61,7 @@ def test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed(mlflo
     # cells above end after one task).
     assert retries > 0, retries
     succeeded_tasks = sum(t["status"] == "SUCCEEDED" for ts in ledger.values() for t in ts)
-    done = outcomes["done"]
+    done = outcomes["succeeded"]
     assert succeeded_tasks - done <= outcomes["unknown"]  # only unknown creates can hide a paid task
     faults = stats["faults"]
     for kind in ("5xx_task", "429_create", "truncate_output", "task_internal", "task_safety_output"):

@@ -79,7 +79,7 @@ def test_1_duplicate_entries_are_merged_and_paid_once(emu, mlflow_store, tmp_pat
     out = capsys.readouterr().out
     assert creates(emu) - before == 1, "sixteen spec entries naming one cell must pay for one task"
     assert "15 duplicate entries merged" in out
-    assert "1 cells: 1 done" in out
+    assert "1 cells: 1 succeeded" in out
     # repeats: is the one way to ask for the same cell twice
     spec = write_spec(tmp_path, experiment="dups2", prompts=["neon city"], repeats=2)
     before = creates(emu)

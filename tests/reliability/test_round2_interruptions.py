@@ -123,7 +123,7 @@ def _sweep_with_plugins(tmp_path: Path, plugins: str, experiment: str, scoring: 
         done = subprocess.run([CLI, "sweep", str(spec), "--base-url", emu.base_url, "--no-progress"], env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
-        assert "2 cells: 2 done" in done.stdout, done.stdout
+        assert "2 cells: 2 succeeded" in done.stdout, done.stdout
         again = subprocess.run([CLI, "sweep", str(spec), "--base-url", emu.base_url, "--no-progress"], env=env,
                                capture_output=True, text=True, timeout=300)
         assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout + again.stderr
@@ -211,7 +211,7 @@ def test_16_a_full_disk_under_the_store_is_one_line_and_the_rerun_says_what_it_f
     assert "the store's disk is full" in first_err and str(small) in first_err
     second = (tmp_path / "2.out").read_text()
     assert (tmp_path / "2.code").read_text().strip() == "0", (tmp_path / "2.err").read_text()[-2000:]
-    assert "6 cells: 6 done" in second, second
+    assert "6 cells: 6 succeeded" in second, second
     assert "finished now from outputs an earlier run paid for and kept" in second, second
     assert len(per_cell) == 6 and all(len(tasks) == 1 for tasks in per_cell.values()), per_cell
     runs = _cell_runs(f"sqlite:///{tmp_path / 'after.db'}", "full")
@@ -280,7 +280,7 @@ def _rerun_pays_nothing_twice(stack: dict[str, str], tmp_path: Path, emu: Emulat
     for which, spec in specs.items():
         done = subprocess.run([CLI, "sweep", str(spec), "--no-progress"], env=_member(stack, tmp_path / which, "60"),
                               capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0 and "2 cells: 2 done" in done.stdout, done.stdout + done.stderr[-2000:]
+        assert done.returncode == 0 and "2 cells: 2 succeeded" in done.stdout, done.stdout + done.stderr[-2000:]
     per_cell = tasks_per_cell(emu)
     assert len(per_cell) == 4 and all(len(tasks) == 1 for tasks in per_cell.values()), per_cell
 

@@ -64,7 +64,7 @@ def test_3_random_seeds_on_a_ledger_are_drawn_once_and_shared(team, tmp_path):
     report("round2_3_ledger_random_seeds", {"creates": len(tasks), "seeds": sorted({t["seed"] for t in tasks})})
     for proc, (out, err) in zip(procs, ended, strict=True):
         assert proc.returncode == 0, err[-1500:]
-        assert "3 cells: 3 done" in out, out[-1000:]
+        assert "3 cells: 3 succeeded" in out, out[-1000:]
     assert len(tasks) == 3, f"one spec of 3 random seeds, {len(tasks)} creates"
     assert len({t["seed"] for t in tasks}) == 3
     assert sorted(complete_runs(team, experiment).values()) == [1, 1, 1]
@@ -122,7 +122,7 @@ def test_4_a_process_whose_claim_passed_on_while_it_was_stopped_does_not_log_the
     runs = complete_runs(team, experiment)
     report("round2_4_ledger_fenced_log", {"creates": creates, "complete_runs": sorted(runs.values())})
     assert second.returncode == 0, err_b[-1500:]
-    assert "1 cells: 1 done" in out_b, out_b[-1000:]
+    assert "1 cells: 1 succeeded" in out_b, out_b[-1000:]
     assert first.returncode == 0, err_a[-1500:]
     assert creates == 1
     assert list(runs.values()) == [1], f"one cell, {sum(runs.values())} complete runs of it"

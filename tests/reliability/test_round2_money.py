@@ -67,7 +67,7 @@ def test_5a_a_succeeded_task_whose_download_failed_is_fetched_again_by_id(mlflow
         assert sweep(spec, emu, "--retry-failed") == 0
         out = capsys.readouterr().out
         assert len(emu.tasks()) == 1, "--retry-failed paid for a task that had succeeded"
-        assert "1 done" in out
+        assert "1 succeeded" in out
         assert "fetch it by task id (never paid again)" in first, "the failed sweep did not say what a rerun does"
         (run,) = done_runs("paid-truncated")
         assert run.data.tags["v2v.task_id"] == paid["id"]
@@ -92,7 +92,7 @@ def test_5b_an_output_lost_to_an_unwritable_folder_is_fetched_once_the_folder_is
         outputs.unlink()  # the folder fixed
         assert sweep(spec, emu) == 0, "a plain rerun"
         out = capsys.readouterr().out
-        assert "1 done" in out, out
+        assert "1 succeeded" in out, out
         assert len(emu.tasks()) == 1, "the paid output was paid for again"
         assert sweep(spec, emu, "--retry-failed") == 0 and "nothing to do" in capsys.readouterr().out
         assert len(emu.tasks()) == 1
@@ -114,7 +114,7 @@ def test_5c_a_failed_row_from_before_whose_task_succeeded_is_taken_up_by_id(mlfl
         emu.state.dice.config.truncate_rate = 0.0
         capsys.readouterr()
         assert sweep(spec, emu, "--retry-failed") == 0
-        assert "1 done" in capsys.readouterr().out
+        assert "1 succeeded" in capsys.readouterr().out
         assert len(emu.tasks()) == 1, "a task that had succeeded was paid for again"
 
 
@@ -139,7 +139,7 @@ def test_5d_a_paid_output_no_longer_fetchable_is_reported_and_paid_again_only_wi
         asked: list[str] = []
         forced = run_sweep(spec, force=True, base_url=emu.base_url, progress=False,
                            confirm=lambda q: asked.append(q) or True)
-        assert forced.counts == {"done": 1}
+        assert forced.counts == {"succeeded": 1}
         assert asked and "credits" in asked[0] and "$" in asked[0], "--force paid without showing the cost"
         assert len(emu.tasks()) == 2
     report("round2_case5_gone", {"creates_without_force": 1, "creates_with_force": 2})

@@ -185,7 +185,7 @@ def test_hostile_values_show_literally_and_never_run_in_chromium(voila, study):
         "rate: by": ({"experiment": "xss", "rater": "ann", "by": hostile("b")}, "p[style*='b00']", [hostile("b")]),
         "rate: question": ({"experiment": "xss", "rater": "ann", "question": hostile("q")},
                            ".v2v-rate-progress", [hostile("q"), PROMPT]),
-        "views": (None, "text=/done 1/", [PROMPT, MODEL, STATUS, FAILURE, hostile("w")]),
+        "views": (None, "text=/succeeded 1/", [PROMPT, MODEL, STATUS, FAILURE, hostile("w")]),
     }
     ran, literal = {}, {}
     with sync_playwright() as pw:

@@ -88,7 +88,7 @@ def test_a_stale_catalog_never_charges_past_the_cap_and_a_higher_cap_takes_up_th
         assert main(["sweep", str(spec), "--no-progress", "--base-url", emu.base_url, "--yes",
                      "--max-credits", f"{3 * cap:g}"]) == 0
         out, err = capsys.readouterr()
-        assert "12 cells: 12 done" in out
+        assert "12 cells: 12 succeeded" in out
         per_cell = tasks_per_cell(emu)
         assert len(per_cell) == 12 and all(len(t) == 1 for t in per_cell.values())
         total = _server_charged(emu)

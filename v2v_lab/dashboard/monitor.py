@@ -14,6 +14,7 @@ import ipywidgets as w
 
 from .._sync import run_in_background
 from ..sweeps.progress import ENDS
+from ..sweeps.states import CellState
 from ..tracking.schema import ARTIFACT_POSTER
 from .markup import esc
 from .thumbnails import thumbnail
@@ -55,8 +56,10 @@ class SweepMonitor(w.VBox):
             old = self._cell_state.get(cell.key)
             if old:
                 self.counts[old] -= 1
-            self._cell_state[cell.key] = kind
-            self.counts[kind] += 1
+            # A cell's state in the word the summary and `runs` use ("done" is the event's name).
+            word = str({"done": CellState.DONE, "not_started": CellState.NOT_STARTED}.get(kind, kind))
+            self._cell_state[cell.key] = word
+            self.counts[word] += 1
             if kind == "done":
                 self.credits += data.get("credits", cell.credits)  # what the server charged, where it said
                 vals = data.get("values") or {}

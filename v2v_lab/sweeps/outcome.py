@@ -60,7 +60,7 @@ class CellOutcome:
     credits_needed: float = 0.0  # a cell not started for the budget: what it would have cost
 
     def __post_init__(self) -> None:
-        self.state = CellState(self.state)  # the word or the member: "done" == CellState.DONE
+        self.state = CellState(self.state)  # the word or the member: "succeeded" (or "done") is CellState.DONE
 
 
 @dataclass

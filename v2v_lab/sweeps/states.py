@@ -39,18 +39,24 @@ class JournalState(_Word):
 
 
 class CellState(_Word):
-    """Where a cell ended in this sweep. unknown: its create was sent and no answer came back
+    """Where a cell ended in this sweep, in the word a person reads everywhere (the summary, the
+    progress bar, the monitor, the runs' v2v.status tag, `v2v-lab runs`): succeeded: its task
+    succeeded and its run is logged ("done" before, still accepted). unknown: its create was sent and no answer came back
     (resent only with --retry-unknown); missing: paid for, its output gone (done in the journal but
     not in this store and its kept file gone, or its task no longer readable: paid again only with
     --force); planned: a dry run's cell that a run would work on; not started: the budget's cap had
     no room left for it (nothing sent; a rerun with a higher cap takes it up)."""
 
-    DONE = "done"
+    DONE = "succeeded"
     FAILED = "failed"
     UNKNOWN = "unknown"
     MISSING = "missing"
     PLANNED = "planned"
     NOT_STARTED = "not started"
+
+    @classmethod
+    def _missing_(cls, value: object) -> CellState | None:
+        return cls.DONE if value == "done" else None  # the word of earlier versions, and the journal's
 
 
 class Group(_Word):
