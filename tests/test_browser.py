@@ -9,6 +9,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import subprocess
 import sys
 
 import nbformat
@@ -17,6 +18,7 @@ import pytest
 
 from v2v_lab import load_ratings
 
+from ._helpers import free_port, wait_until
 from ._helpers import voila as serve_voila
 from .conftest import ROOT, TEST_OUTPUT, copy_study
 
@@ -163,3 +165,44 @@ def test_rating_by_clicks_and_keys_survives_a_killed_kernel(voila, browser):
     assert len(stored) == 10 and list(stored["rater"].unique()) == ["ann"]
     assert stored["choice"].value_counts().to_dict() == {"right": 3, "left": 3, "tie": 2, "skip": 2}
     again.close()
+
+
+def test_the_rating_page_started_as_the_readme_says_finds_the_sweeps_store_and_creates_nothing(
+        rating_study, tmp_path, browser):
+    """`voila notebooks/pages/rate.ipynb` from the project's folder, MLFLOW_TRACKING_URI unset: Voila
+    runs the page in notebooks/pages, and the page still reads the store the sweeps wrote (./mlflow.db
+    of the project), creates none beside itself, and an unknown experiment names the store it read."""
+    _need_browser()
+    project = copy_study(rating_study, tmp_path / "project")
+    pages = project / "notebooks" / "pages"
+    pages.mkdir(parents=True)
+    shutil.copy(ROOT / "notebooks" / "pages" / "rate.ipynb", pages / "rate.ipynb")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "V2V_LAB_HOME")}
+    env["PWD"] = str(project)  # as a shell started in the project's folder sets it
+    port = free_port()
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "voila"), "notebooks/pages/rate.ipynb",
+                             f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"], cwd=project, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: _answers(base), 180, "voila did not start", interval=0.3)
+        page = browser.new_page()
+        page.goto(base + "?experiment=rating&rater=ann", timeout=120_000)
+        page.wait_for_selector(".v2v-rate-progress", timeout=120_000)  # the pairs of the study, found
+        page.goto(base + "?experiment=nope&rater=ann", timeout=120_000)
+        error = page.wait_for_selector("p[style*='b00']", timeout=120_000).inner_text()
+        page.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    assert f"an experiment in sqlite:///{project / 'mlflow.db'}: rating" in error, error
+    assert not (pages / "mlflow.db").exists() and not (project / "notebooks" / "mlflow.db").exists()
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url + "api", timeout=2).status_code < 500
+    except httpx.HTTPError:
+        return False

@@ -77,3 +77,22 @@ def test_emulator_fault_settings_are_refused_by_the_flag_typed(capsys):
         assert main(["emulator", *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"error: {flag}: got {value}; allowed: "), err
+
+
+def test_reading_an_experiment_that_is_not_there_names_the_store_and_creates_none(tmp_path, monkeypatch):
+    """From Python as from `runs`: a misspelled experiment is an InputError naming the store looked
+    in (its absolute path) and what it holds, never an empty frame; asking creates no store."""
+    import pytest
+
+    from v2v_lab import load_runs
+    from v2v_lab.errors import InputError
+    from v2v_lab.tracking import list_experiments
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(InputError) as refused:
+        load_runs("no_such_exp")
+    assert str(refused.value) == (f"experiment: got 'no_such_exp'; allowed: an experiment in "
+                                  f"sqlite:///{tmp_path / 'mlflow.db'}: it has none yet")
+    assert list_experiments() == []
+    assert list(tmp_path.iterdir()) == []  # no mlflow.db, no lock folder

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._env import env_url
 from ..metrics import metric_names
-from ..tracking.reader import list_experiments, load_artifact, load_runs, load_series, option_columns
+from ..tracking.reader import existing_experiments, load_artifact, load_runs, load_series, option_columns
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES
 from .charts import series_charts
 from .markup import esc
@@ -51,7 +51,7 @@ class RunBrowser(w.VBox):
                  mlflow_ui_url: str | None = None):
         self.tracking_uri = tracking_uri
         self.mlflow_ui_url = mlflow_ui_url or env_url("V2V_LAB_MLFLOW_UI")
-        experiments = list_experiments(tracking_uri)
+        experiments = existing_experiments(tracking_uri) or []  # a store not there is not made by asking
         self.experiment = w.Dropdown(options=experiments, value=experiment if experiment in experiments else
                                      (experiments[0] if experiments else None), description="experiment")
         self.model = w.SelectMultiple(description="model", rows=3)

@@ -23,6 +23,7 @@ from mlflow.entities import RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from ..errors import InputError, escape_controls
+from .reader import existing_experiment, missing_experiment
 from .schema import JUDGMENT_TAG_PREFIX, KIND_RATINGS, KIND_TAG, RATER_TAG, WRITER_TAG
 from .store import client as make_client
 from .store import tracking_uri as resolve_uri
@@ -70,10 +71,10 @@ class RatingsLog:
     def __init__(self, experiment: str, rater: str, *, tracking_uri: str | None = None):
         self.experiment, self.rater = experiment, check_rater(rater)
         self.uri = resolve_uri(tracking_uri)
-        self.client = make_client(self.uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        if exp is None:
-            raise InputError("experiment", experiment, "an experiment in the store with runs to rate")
+        found = existing_experiment(experiment, self.uri)  # never a store made by asking
+        if found is None:
+            raise missing_experiment(experiment, self.uri)
+        self.client, exp = found
         self.experiment_id = exp.experiment_id
         self._run_id: str | None = None
 

@@ -15,6 +15,7 @@ import pandas as pd
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
 from ..api.catalog import load_catalog, option_names
+from ..errors import InputError
 from ..metrics.base import REGISTRY
 from .runs_sql import is_database, read_runs
 from .schema import (
@@ -35,10 +36,11 @@ from .schema import (
     output_artifact_of,
 )
 from .store import client as make_client
+from .store import store_name
 from .store import tracking_uri as resolve_uri
 
 __all__ = [
-    "METRIC_COLUMNS", "done_cells", "list_experiments", "load_artifact", "load_runs", "load_series",
+    "METRIC_COLUMNS", "done_cells", "existing_experiment", "list_experiments", "missing_experiment", "load_artifact", "load_runs", "load_series",
     "option_columns", "recorded_done_cells", "recorded_seeds", "study_columns", "varied_columns",
 ]
 
@@ -48,7 +50,7 @@ METRIC_COLUMNS = (*REGISTRY, *TIMING_METRICS)
 def recorded_seeds(experiment: str, count: int, tracking_uri: str | None = None) -> list[int] | None:
     """The {random: N} seeds an earlier sweep of the experiment drew, as its parent run keeps them
     (seeds.json), newest sweep first; None when the store has no such record (or no such store)."""
-    found = _existing_experiment(experiment, tracking_uri)
+    found = existing_experiment(experiment, tracking_uri)
     if found is None:
         return None
     client, exp = found
@@ -89,7 +91,7 @@ def done_cells(client: Any, experiment_id: str, cell_key: str | None = None) -> 
 def recorded_done_cells(experiment: str, tracking_uri: str | None = None) -> dict[str, str]:
     """done_cells of an experiment, read only: a store or experiment that does not exist yet has
     none, and asking creates neither (a dry run writes nothing)."""
-    found = _existing_experiment(experiment, tracking_uri)
+    found = existing_experiment(experiment, tracking_uri)
     return {} if found is None else done_cells(found[0], found[1].experiment_id)
 
 
@@ -102,7 +104,7 @@ def _local_store_missing(uri: str) -> bool:
     return local is not None and not local.exists()
 
 
-def _existing_experiment(experiment: str, tracking_uri: str | None) -> tuple[Any, Any] | None:
+def existing_experiment(experiment: str, tracking_uri: str | None) -> tuple[Any, Any] | None:
     """(client, experiment) when both exist; None otherwise, without creating a local store
     that is not there yet."""
     uri = resolve_uri(tracking_uri)
@@ -114,7 +116,11 @@ def _existing_experiment(experiment: str, tracking_uri: str | None) -> tuple[Any
 
 
 def list_experiments(tracking_uri: str | None = None) -> list[str]:
-    client = make_client(tracking_uri)
+    """The store's experiments by name; none for a local store that is not there (never made by asking)."""
+    uri = resolve_uri(tracking_uri)
+    if _local_store_missing(uri):
+        return []
+    client = make_client(uri)
     return sorted(e.name for e in client.search_experiments() if e.name != "Default")
 
 
@@ -124,6 +130,14 @@ def existing_experiments(tracking_uri: str | None = None) -> list[str] | None:
     return None if _local_store_missing(uri) else list_experiments(uri)
 
 
+def missing_experiment(experiment: str, tracking_uri: str | None = None) -> InputError:
+    """The one line for an experiment the store does not hold: the store looked in, and what it holds."""
+    uri = resolve_uri(tracking_uri)
+    names = existing_experiments(uri)
+    return InputError("experiment", experiment, f"an experiment in {store_name(uri)}: "
+                      + (", ".join(names) if names else "it has none yet"))
+
+
 def load_runs(experiment: str, *, tracking_uri: str | None = None, include_parents: bool = False,
               **filters: Any) -> pd.DataFrame:
     """One row per cell run: params, tags and metrics as typed columns (seed int, metrics float),
@@ -131,13 +145,15 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
     booleans typed as the catalog types them, else text; NA on runs without it).
 
     filters: column=value (or a list/tuple of values), e.g. load_runs("quickstart", model="gen4_aleph").
+    An experiment the store does not hold is an InputError naming the store and the experiments it
+    holds (a local store that is not there is never created by asking).
     """
     uri = resolve_uri(tracking_uri)
-    client = make_client(uri)
-    exp = client.get_experiment_by_name(experiment)
+    found = existing_experiment(experiment, uri)
+    if found is None:  # never an empty frame for a misspelled name, and never a store made by asking
+        raise missing_experiment(experiment, uri)
+    client, exp = found
     columns = ["run_id", "run_name", "experiment_id", "start_time", *PARAM_COLUMNS, *TAG_COLUMNS.values(), *METRIC_COLUMNS]
-    if exp is None:
-        return pd.DataFrame(columns=columns)
     wide = _runs_from_database(uri, exp.experiment_id, include_parents) if is_database(uri) else None
     if wide is None:
         wide = _runs_from_client(client, exp.experiment_id, include_parents)

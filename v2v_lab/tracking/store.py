@@ -27,8 +27,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
-    "artifact_location", "check_store", "client", "local_store_path", "lock_dir", "tracking_uri",
-    "ui_command",
+    "artifact_location", "check_store", "client", "local_store_path", "lock_dir", "project_dir", "store_name",
+    "tracking_uri", "ui_command",
 ]
 
 _OPENED: set[str] = set()
@@ -54,6 +54,34 @@ def local_store_path(uri: str) -> Path | None:
     if parts.scheme == "" or (len(parts.scheme) == 1 and os.name == "nt"):
         return Path(uri)
     return None
+
+
+def store_name(uri: str) -> str:
+    """The store as a person should read it in a message: a local store by its absolute path (a
+    relative ./mlflow.db says nothing about which folder was looked in), a server without its password."""
+    path = local_store_path(uri)
+    if path is not None and not path.is_absolute() and urlsplit(uri).scheme == "sqlite":
+        return f"sqlite:///{path.resolve()}"
+    return mask_credentials(uri)
+
+
+# What marks the folder a user runs v2v-lab in: the default store and the state folder sit there.
+PROJECT_MARKERS = ("mlflow.db", ".v2v-lab")
+
+
+def project_dir(start: Path | None = None) -> Path:
+    """The folder the user's sweeps ran in, for a page or notebook that runs elsewhere (Voila runs a
+    page in the notebook's own folder, notebooks/pages): the nearest folder, from `start` (the
+    working directory) up, holding the default store or the state folder; else the folder the
+    server was started from ($PWD, which a kernel inherits); else `start`. Nothing is created."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    launched = env_text("PWD")
+    if launched and Path(launched).is_dir():
+        return Path(launched)
+    return here
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:
