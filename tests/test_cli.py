@@ -96,3 +96,37 @@ def test_reading_an_experiment_that_is_not_there_names_the_store_and_creates_non
                                   f"sqlite:///{tmp_path / 'mlflow.db'}: it has none yet")
     assert list_experiments() == []
     assert list(tmp_path.iterdir()) == []  # no mlflow.db, no lock folder
+
+
+def test_ui_on_a_store_that_is_not_there_is_one_line_and_makes_none(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["ui", "--port", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: MLFLOW_TRACKING_URI: got 'sqlite:///") and len(err.splitlines()) == 1
+    assert err.endswith(f"allowed: a store that exists (there is none at {tmp_path / 'mlflow.db'}): run a sweep "
+                        "first (v2v-lab sweep SPEC), or name the store")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_writes_to_the_store_its_tracking_uri_names(tmp_path, monkeypatch, capsys):
+    """--tracking-uri, as runs and rescore take it; --help says where the store and state go."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "state"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"experiment": "elsewhere", "videos": [str(DEMO)], "prompts": ["neon"],
+                                    "scoring": {"enabled": False}, "emulator": {"render_scale": 0.1}}))
+    store = f"sqlite:///{tmp_path / 'lab' / 'runs.db'}"
+    (tmp_path / "lab").mkdir()
+    assert main(["sweep", str(spec), "--no-progress", "--tracking-uri", store]) == 0
+    assert f"MLflow: {store}" in capsys.readouterr().out
+    assert not (tmp_path / "mlflow.db").exists()
+    assert main(["runs", "elsewhere", "--tracking-uri", store]) == 0
+    assert "succeeded" in capsys.readouterr().out
+    for command in ("sweep", "ui", "runs", "rescore", "generate"):
+        import contextlib
+
+        with contextlib.suppress(SystemExit):
+            main([command, "--help"])
+        assert "./mlflow.db in the current folder" in " ".join(capsys.readouterr().out.split())

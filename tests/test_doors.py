@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import mlflow
+import psutil
 import pytest
 import yaml
 
@@ -416,19 +417,17 @@ def test_long_running_commands_stop_cleanly_on_signals(tmp_path, sig, code):
     assert emu.returncode == code and err.strip() == "emulator stopped"
     ui = subprocess.Popen([CLI, "ui", "--port", str(free_port())], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = re.search(r"on (http://\S+)", ui.stdout.readline()).group(1)
-    deadline = time.monotonic() + 240
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline and ui.poll() is None, "mlflow ui did not answer"
-        time.sleep(0.5)
+    url = re.search(r"starting on (http://\S+)", ui.stdout.readline()).group(1)
+    ready = ui.stdout.readline()  # said once it answers, not before
+    assert ready.startswith(f"ready at {url} ("), ready
+    assert httpx.get(url + "/health", timeout=5).status_code == 200
+    group = [c.pid for c in psutil.Process(ui.pid).children(recursive=True)]
+    assert group, "mlflow ui runs as a child"
     ui.send_signal(sig)
     _, err = ui.communicate(timeout=60)
     assert ui.returncode == code and err.strip().splitlines()[-1] == "MLflow UI stopped"
+    assert not [pid for pid in group if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"], \
+        "a process the UI started outlived it"
 
 
 

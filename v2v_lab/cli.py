@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     result = run_sweep(spec, dry_run=args.dry_run, yes=args.yes, max_credits=args.max_credits,
                        concurrency=args.concurrency, provider=args.provider, base_url=args.base_url,
                        force=args.force, retry_failed=args.retry_failed, retry_unknown=args.retry_unknown,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, tracking_uri=args.tracking_uri)
     plan = result.plan
     for w in plan.warnings:
         print(_printable(f"warning: {w}"))
@@ -419,22 +420,57 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
-    from .tracking.store import tracking_uri
+    from .tracking.store import local_store_path, store_name, tracking_uri
 
-    uri = tracking_uri()
-    print(f"MLflow UI for {mask_credentials(uri)} on http://{args.host}:{args.port}", flush=True)
-    # A child, not exec: Ctrl-C and SIGTERM end it and this command reports them like the others.
-    child = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                              "--host", args.host, "--port", str(args.port)])
+    uri = tracking_uri(args.tracking_uri)
+    local = local_store_path(uri)
+    if local is not None and not local.exists():  # a viewer never makes an empty store
+        raise InputError("--tracking-uri" if args.tracking_uri else "MLFLOW_TRACKING_URI", uri,
+                         f"a store that exists (there is none at {local.resolve()}): run a sweep first "
+                         "(v2v-lab sweep SPEC), or name the store")
+    url = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI for {store_name(uri)}: starting on {url}", flush=True)
+    started = time.monotonic()
+    # Without MLflow 3's job runner and its huey consumers (the UI uses none): it answers in about
+    # half the time, and nothing outlives it. Its own process group: stopped whole, at once.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # One worker: the UI of one person's store; four (MLflow's default) import MLflow four times over.
+    child = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
+                              "--port", str(args.port), "--workers", "1"], env=env, start_new_session=True)
     try:
+        if _answers_health(url, child):
+            print(f"ready at {url} ({time.monotonic() - started:.1f} s)", flush=True)
         return child.wait()
     finally:
-        if child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop_group(child, grace_s=1.0)
+
+
+def _answers_health(url: str, child: Any) -> bool:
+    """Wait until the UI answers /health (True), or its process has ended (False)."""
+    import httpx
+
+    while child.poll() is None:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _stop_group(child: Any, grace_s: float) -> None:
+    """SIGTERM to the child's whole process group (its workers too), SIGKILL after grace_s."""
+    if child.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 COMMANDS = {"sweep": cmd_sweep, "generate": cmd_generate, "score": cmd_score, "emulator": cmd_emulator,

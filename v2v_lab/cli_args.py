@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any, NoReturn
 
-from .api.catalog import option_names, seed_range
+from .api.catalog import load_catalog, option_names, seed_range
 
 __all__ = ["build_parser"]
 
@@ -46,14 +46,27 @@ class _DefaultsFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if ("default" in text or default in (None, False, [], argparse.SUPPRESS)
-                or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
+        # By identity: 0 and 0.0 are defaults worth saying (0 == False would hide them).
+        nothing = default is None or default is False or default is argparse.SUPPRESS or default == []
+        if "default" in text or nothing or action.option_strings == [] or isinstance(action, argparse._HelpAction):
             return text
         return f"{text} (default: {default})"
 
 
+# Where a command reads and writes, said under every command's --help.
+WHERE = ("The MLflow store is --tracking-uri where a command takes it, else $MLFLOW_TRACKING_URI, else "
+         "./mlflow.db in the current folder; the state folder (the journal, kept outputs) is $V2V_LAB_HOME, "
+         "else ./.v2v-lab in the current folder.")
+
+
 def _sub(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help_text, description=help_text, formatter_class=_DefaultsFormatter)
+    return sub.add_parser(name, help=help_text, description=help_text, epilog=WHERE,
+                          formatter_class=_DefaultsFormatter)
+
+
+def _tracking_uri_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", default=None, metavar="URI",
+                   help="MLflow store (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
 
 
 def _emulator_flags(p: argparse.ArgumentParser) -> None:
@@ -113,13 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-unknown", action="store_true",
                    help="send again cells whose create may have reached the endpoint (may bill twice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _tracking_uri_flag(p)
 
     p = _sub(sub, "generate", "one generation")
     p.add_argument("video", help="the source clip: a local file, an https URL or a data URI")
     p.add_argument("--prompt", required=False, help="the prompt text")
-    p.add_argument("--model", default="gen4_aleph", help="model name from the catalog")
+    catalog = load_catalog()
+    p.add_argument("--model", default="gen4_aleph", help=f"a model of the catalog: {', '.join(catalog)}")
     p.add_argument("--seed", default=None, help="{} to {} (default: the endpoint picks one)".format(*seed_range()))
-    p.add_argument("--ratio", default=None, help="output ratio such as 1280:720 (default: the model's)")
+    p.add_argument("--ratio", default=None, help="output ratio W:H, one the model takes (another is refused "
+                   f"with the model's list; gen4_aleph: {', '.join(_ratios(catalog['gen4_aleph']))}) "
+                   "(default: the model's)")
     p.add_argument("--reference", action="append", default=[], help="a reference image (repeatable)")
     p.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
                    help="one of the model's own fields, as the README's table of models lists them "
@@ -153,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default=None, metavar="A,B",
                    help="comma-separated metric columns, rescored ones such as structure.size128.frames16 "
                         "included (default: the headline metrics some run has)")
-    p.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    _tracking_uri_flag(p)
 
     p = _sub(sub, "rescore", "score an experiment's kept outputs again, into the same runs (Dask; never a create)")
     p.add_argument("experiment", help="experiment name")
@@ -167,9 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_number(int, low=32, high=2160), default=256, help="analysis size (short side)")
     p.add_argument("--crop", choices=["center", "stretch"], default="center",
                    help="how the source is fitted to the output's aspect")
-    p.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    _tracking_uri_flag(p)
 
     p = _sub(sub, "ui", "MLflow UI on the configured store")
     p.add_argument("--port", type=_number(int, low=1, high=65535), default=5000, help="TCP port")
     p.add_argument("--host", default="127.0.0.1", help="bind address")
+    _tracking_uri_flag(p)
     return parser
+
+
+def _ratios(model: Any) -> list[str]:
+    ratio = model.fields.get("ratio")
+    return [str(r) for r in (ratio.enum or [])] if ratio is not None else []
