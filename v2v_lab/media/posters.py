@@ -18,8 +18,12 @@ def _write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"could not encode {path}")
-    with open(path, "wb") as fh:
+    # A new file, renamed over the old: a poster hard-linked into an earlier run's artifacts (a
+    # local store keeps one copy on disk) is never rewritten in place.
+    part = f"{os.fspath(path)}.part"
+    with open(part, "wb") as fh:
         fh.write(buf.tobytes())
+    os.replace(part, path)
 
 
 def write_poster(video: str | os.PathLike[str], dest: str | os.PathLike[str], short_side: int = 360) -> None:

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from mlflow.entities import Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -212,20 +213,14 @@ class SweepWriter:
                             writer.writeheader()
                             writer.writerows(frames_csv)
                         self.client.log_artifact(rid, str(table))
+                local = _local_artifact_dir(run.info.artifact_uri)
                 for art_name, path in artifacts.items():
                     if art_name == ARTIFACT_OUTPUT:
                         # The output keeps its real suffix (output.mov, output.zip): readers know a
                         # format by it, and a ProRes file named .mp4 would mislead every player.
                         art_name = output_artifact(Path(path).suffix)
                     if path and os.path.isfile(path):
-                        if os.path.basename(path) == art_name:
-                            self.client.log_artifact(rid, path)
-                        else:
-                            with tempfile.TemporaryDirectory() as tmp:
-                                target = Path(tmp) / art_name
-                                os.link(path, target) if _same_fs(path, tmp) else target.write_bytes(
-                                    Path(path).read_bytes())
-                                self.client.log_artifact(rid, str(target))
+                        self._log_file(rid, path, art_name, local)
                 self.client.set_tag(rid, STATUS_TAG, tags.get(STATUS_TAG, ""))  # last: the run is complete
                 self.client.set_terminated(rid, status="FINISHED" if tags.get(STATUS_TAG) == STATUS_SUCCEEDED
                                            else "FAILED", end_time=_ms(time.time()))
@@ -235,12 +230,48 @@ class SweepWriter:
             return rid
         return self._pool.submit(write).result()
 
+    def _log_file(self, rid: str, path: str, art_name: str, local: Path | None) -> None:
+        """One file as the run's artifact `art_name`. Beside a local store on the same disk, a hard
+        link: the kept output and the run's artifact are one file on disk, not two copies (deleting
+        either leaves the other whole). Elsewhere (a server, another disk), uploaded as MLflow does."""
+        if local is not None and _same_fs(path, str(_nearest_existing(local))):
+            local.mkdir(parents=True, exist_ok=True)
+            target = local / art_name
+            target.unlink(missing_ok=True)
+            os.link(path, target)
+            return
+        if os.path.basename(path) == art_name:
+            self.client.log_artifact(rid, path)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / art_name
+            os.link(path, target) if _same_fs(path, tmp) else target.write_bytes(Path(path).read_bytes())
+            self.client.log_artifact(rid, str(target))
+
     def _log_batch(self, rid: str, params: dict[str, Any] | None = None, metrics: dict[str, float] | None = None,
                    series: dict[str, list[float]] | None = None) -> None:
         log_values(self.client, rid, params=params, metrics=metrics, series=series)
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _local_artifact_dir(artifact_uri: str | None) -> Path | None:
+    """The folder of a run's artifacts when it is on this machine (a local store's), else None."""
+    if not artifact_uri:
+        return None
+    parts = urlsplit(artifact_uri)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    if parts.scheme == "" and artifact_uri.startswith("/"):
+        return Path(artifact_uri)
+    return None
+
+
+def _nearest_existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def _same_fs(a: str, b: str) -> bool:
