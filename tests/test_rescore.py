@@ -152,3 +152,19 @@ def test_bad_rescore_input_is_one_line_naming_the_field(study, args, field):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and field in lines[0], done.stderr
     assert history_lengths(study, "ssim_source") == [1] * 6  # nothing written
+
+
+def test_a_study_swept_without_scores_takes_the_plain_names_at_any_size(tmp_path):
+    """Scoring off, then `rescore --size 128`: the runs held no value measured any way, so the values
+    go under the plain names (with their sampling recorded), and `runs` shows them, not NaN."""
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("scoring: {metrics: [ssim_source, flicker]}",
+                                                     "scoring: {enabled: false}"))
+    assert run(["sweep", "spec.yaml", "--yes"], tmp_path).returncode == 0
+    done = run(["rescore", "study", "--size", "128", "--metrics", "ssim_source,flicker", "--workers", "1"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    runs = cells(tmp_path)
+    assert all({"ssim_source", "flicker"} <= set(r.data.metrics) for r in runs)
+    assert not any(k.startswith(("ssim_source.", "flicker.")) for r in runs for k in r.data.metrics)
+    assert all(r.data.params["score.sampling"] == "frames=16,size=128,crop=center" for r in runs), runs[0].data.params
+    table = run(["runs", "study", "--metrics", "ssim_source,flicker"], tmp_path).stdout.split("\n\n")[0]
+    assert " - " not in table and "nan" not in table.lower()

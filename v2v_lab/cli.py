@@ -51,15 +51,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                   f"for; the figures are for the {len(result.to_create)} new tasks)")
         _print_not_done(result)
         rows = plan.by_model(result.to_create)
-        width = max([14, *(len(m) + 2 for m in rows)])  # gemini_omni_flash_1.1 is 21 characters
-        print(f"{'model':<{width}}{'cells':>7}{'output s':>10}{'credits':>10}{'dollars':>10}")
-        for model, row in rows.items():
-            print(f"{model:<{width}}{int(row['cells']):>7}{row['seconds']:>10.1f}{row['credits']:>10.1f}"
-                  f"{row['dollars']:>10.2f}")
+        lines = [[m, f"{int(r['cells']):,}", f"{r['seconds']:,.1f}", f"{r['credits']:,.1f}", f"{r['dollars']:,.2f}"]
+                 for m, r in rows.items()]
         if len(rows) != 1:
             total = {k: sum(r[k] for r in rows.values()) for k in ("cells", "seconds", "credits", "dollars")}
-            print(f"{'total':<{width}}{int(total['cells']):>7}{total['seconds']:>10.1f}{total['credits']:>10.1f}"
-                  f"{total['dollars']:>10.2f}")
+            lines.append(["total", f"{int(total['cells']):,}", f"{total['seconds']:,.1f}",
+                          f"{total['credits']:,.1f}", f"{total['dollars']:,.2f}"])
+        head = ["model", "cells", "output s", "credits", "dollars"]
+        # Each column as wide as its widest entry, two spaces apart: 2,000,000 cells never run into
+        # the next column.
+        widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
+        for line in [head, *lines]:
+            print("  ".join([line[0].ljust(widths[0])] + [x.rjust(w) for x, w in zip(line[1:], widths[1:], strict=True)]))
         if not plan.provider.paid:
             print("(the emulator costs nothing; figures are what the real endpoint would charge)")
         return 0

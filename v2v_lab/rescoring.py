@@ -36,7 +36,7 @@ from .api.catalog import load_catalog
 from .errors import InputError
 from .media.sampling import check_sampling
 from .metrics import REGISTRY, metric_names, score
-from .metrics.base import check_metric_names
+from .metrics.base import check_metric_names, metric_of
 from .metrics.score import sampling_key
 from .tracking.schema import (
     ARTIFACT_OUTPUT,
@@ -106,12 +106,15 @@ def _version(params: dict[str, str]) -> str:
     return hashlib.sha256(repr(sorted(params.items())).encode()).hexdigest()[:6]
 
 
-def key_for(metric: str, run_params: dict[str, str], sampling: str, frames: int, size: int, crop: str) -> str:
+def key_for(metric: str, run_params: dict[str, str], sampling: str, frames: int, size: int, crop: str,
+            scored: bool = True) -> str:
     """Where this metric's value goes in this run: its own name unless the run already holds a
-    value of it measured another way (see the module's docstring)."""
+    value of it measured another way (see the module's docstring). scored: whether the run holds
+    any metric value at all; one never scored (a sweep with scoring off) takes the plain names,
+    whatever the sampling, and records it."""
     recorded = run_params.get(f"{SCORE_PARAM_PREFIX}sampling")
     # A run scored before the sampling was recorded was scored with the defaults of its time.
-    same_sampling = (recorded or sampling_key(16, 256, "center")) == sampling
+    same_sampling = (recorded or sampling_key(16, 256, "center")) == sampling or (recorded is None and not scored)
     key = metric if same_sampling else f"{metric}.size{size}.frames{frames}" + ("" if crop == "center" else f".{crop}")
     mine = _params_of(metric)
     theirs = {k: run_params.get(f"{SCORE_PARAM_PREFIX}{key}.{k}") for k in mine}
@@ -227,7 +230,8 @@ def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, 
                 continue  # a failed generation has no output; a run still logging is not complete
             result.runs += 1
             params = dict(run.data.params)
-            keys = {m: key_for(m, params, sampling, frames, size, crop) for m in names}
+            scored = any(metric_of(k) is not None for k in run.data.metrics)
+            keys = {m: key_for(m, params, sampling, frames, size, crop, scored) for m in names}
             keys = {m: k for m, k in keys.items() if k not in run.data.metrics}
             if not keys:
                 result.already += 1
