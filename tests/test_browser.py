@@ -121,10 +121,13 @@ def test_compare_view_hovers_and_plays_a_point(voila, browser):
     tooltip = page.locator("div[class*='tooltip']", has_text="ssim_source").first  # the run, on hover
     tooltip.wait_for(timeout=10_000)
     assert " · seed " in tooltip.inner_text()
-    # Thumbnails sized for display: JPEGs of 200 px, not the 450 KB posters.
+    # Thumbnails sized for display: JPEGs of 320 px, not the 450 KB posters.
     sizes = page.evaluate("[...document.querySelectorAll('img')].filter(i => i.src.startsWith('blob:') || "
                           "i.src.startsWith('data:')).map(i => i.naturalWidth)")
-    assert sizes and max(sizes) <= 200
+    assert sizes and max(sizes) <= 320
+    # The summary: a styled table with the metric's direction and a verdict per group.
+    assert page.locator("table.v2v-summary", has_text="verdict").count() == 1
+    assert page.locator("table.v2v-summary td", has_text="baseline").count() == 1
     assert page.locator("text=/seed 1 · succeeded/").count() >= 3  # each cell names its seed
     points.nth(0).click(force=True)
     _videos_loaded(page, 1)

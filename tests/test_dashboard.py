@@ -45,8 +45,14 @@ def test_run_browser_filters_and_shows_a_run(store_with_runs):
     browser = RunBrowser("dash")
     assert browser.experiment.value == "dash"
     assert "<table" in browser.table.value and browser.table.value.count("<tr") == 5  # header + 4 runs
+    # Something to look at from the start: the first row of the grid's order is selected and shown.
+    assert browser.sort.value == "grid order" and browser.run.value == browser.vm.table()["run_id"].iloc[0]
+    assert browser.detail.children and "fff3c4" in browser.table.value
+    assert "ssim_source ↑" in browser.table.value  # each metric's header says which way is better
+    assert "4 of 4 runs (no filter)" in browser.shown.value
     browser.model.value = ("gen3a_turbo",)
     assert browser.table.value.count("data-run") == 2
+    assert "2 of 4 runs · model: gen3a_turbo" in browser.shown.value  # what the multi-selects hold, said
     browser.status.value = ("failed",)
     assert browser.table.value.count("data-run") == 1 and "SAFETY.INPUT.TEXT" in browser.table.value
     # A failed cell without output shows as such, not as a traceback.
@@ -61,7 +67,13 @@ def test_run_browser_filters_and_shows_a_run(store_with_runs):
     assert videos[0].value == DEMO.read_bytes()
     # Per-frame charts: one bqplot figure per metric, on the clip's time axis, lines lined up.
     charts = [c for c in _walk(browser.detail) if c.__class__.__name__ == "Figure"]
-    assert {c.title for c in charts} >= {"ssim_source", "temporal_consistency", "flicker"}
+    assert {c.title.split()[0] for c in charts} >= {"ssim_source", "temporal_consistency", "temporal_consistency_rel",
+                                                    "flicker", "warp_error", "piqe"}
+    # Ticks on round values, in the digits they need: warp_error's ~1e-4 values are not all "0.000".
+    warp = next(c for c in charts if c.title.startswith("warp_error"))
+    ticks = list(warp.axes[1].tick_values)
+    assert warp.axes[1].tick_format == ".3~g" and len(set(ticks)) >= 3 and max(ticks) < 0.1
+    assert all(abs(t / (ticks[1] - ticks[0]) - round(t / (ticks[1] - ticks[0]))) < 1e-6 for t in ticks)
     assert all(c.axes[0].label == "time in the clip (s)" for c in charts)
     assert len({(float(c.marks[0].x[0]), float(c.axes[0].scale.min)) for c in charts}) == 1  # every line starts alike
     assert "failure" not in " ".join(_texts(browser.detail)).split("status")[1].split("</b>")[1][:40]
@@ -118,9 +130,9 @@ def test_compare_view_summary_grid_and_play(store_with_runs):
     assert buttons
     buttons[0].click()
     assert len(view.player.outputs) == 1
-    # Thumbnails sized for display: JPEGs 200 px wide, a few KB each.
+    # Thumbnails sized for display: JPEGs 320 px wide, a few KB each.
     images = [c for c in _walk(view.grid) if c.__class__.__name__ == "Image"]
-    assert images and all(i.format == "jpeg" and len(i.value) < 30_000 for i in images)
+    assert images and all(i.format == "jpeg" and str(i.width) == "320" and len(i.value) < 40_000 for i in images)
     assert all("seed 1 · " in t for t in _texts(view.grid) if "ssim" in t)
 
 

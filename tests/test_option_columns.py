@@ -185,6 +185,11 @@ def test_compare_view_by_an_option(option_study):
     assert view.groups == ["3", "5"] and view.baseline.value == "3"
     table = view.summary_table().set_index("group")
     assert table.loc["5", "pairs"] == 8 and table.loc["5", "diff"] == pytest.approx(0.1)
+    # The summary as a person reads it: the metric's direction, intervals, and a verdict per group.
+    summary = view.summary.value
+    assert "class='v2v-summary'" in summary and "ssim_source ↑ mean [95% CI]" in summary and "<style>" in summary
+    assert "<td class='v2v-unclear'>baseline</td>" in summary and "<td class='v2v-better'>better</td>" in summary
+    assert "dataframe" not in summary  # not pandas' raw table with its double borders
     assert {"duration", "audio", "resolution", "model"} <= set(view.by_choice.options)
     headers = [c.value for c in view.grid.children[1:3]]
     assert headers == ["<b>3</b>", "<b>5</b>"]

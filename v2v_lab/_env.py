@@ -36,6 +36,8 @@ VARIABLES: dict[str, EnvVar] = {v.name: v for v in (
     EnvVar("V2V_LAB_MAX_CELLS", "the most cells a plan may have (counted before it is built)", "count", 100_000),
     EnvVar("V2V_LAB_CATALOG", "a model catalog file merged over the built-in one"),
     EnvVar("V2V_LAB_MLFLOW_UI", "the MLflow UI's address, for the run browser's links", "url"),
+    EnvVar("PWD", "the folder the shell started the command (or a Voila server) in; set by the shell: pages "
+           "look there for the store when no folder above them holds one"),
     EnvVar("V2V_LAB_FAILPOINTS", "tests only: kill the process at named moments (name=N,...)"),
     EnvVar("V2V_LAB_FAILPOINT_LOG", "tests only: a file each failpoint names itself in before the kill"),
 )}

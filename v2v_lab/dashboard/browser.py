@@ -9,13 +9,14 @@ import pandas as pd
 
 from .._env import env_url
 from ..metrics import metric_names
+from ..metrics.base import metric_of
 from ..tracking.reader import existing_experiments, load_artifact, load_runs, load_series, option_columns
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES
-from .charts import series_charts
+from .charts import axis_title, series_charts
 from .markup import esc
 from .outputs import playable_output
 from .run_table import RunTable
-from .viewmodel import RunsViewModel
+from .viewmodel import GRID_ORDER, RunsViewModel
 
 __all__ = ["METRICS", "TABLE_ROWS", "RunBrowser"]
 
@@ -33,9 +34,15 @@ def _table_html(df: pd.DataFrame, selected: str | None, limit: int = TABLE_ROWS)
         mark = ' style="background:#fff3c4"' if r["run_id"] == selected else ""
         cells = "".join(f"<td>{esc(_fmt(v))}</td>" for k, v in r.items() if k != "run_id")
         rows.append(f"<tr{mark} data-run='{esc(r['run_id'])}'>{cells}</tr>")
-    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns if c != "run_id")
+    head = "".join(f"<th{_direction_title(c)}>{esc(axis_title(c))}</th>" for c in df.columns if c != "run_id")
     more = f"<p>{len(df) - limit} more</p>" if len(df) > limit else ""
     return f"<table class='v2v-runs'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+
+
+def _direction_title(column: str) -> str:
+    """A metric column's header says which way is better, on hover too."""
+    m = metric_of(column)
+    return f" title='{esc(m.describe())}'" if m else ""
 
 
 def _fmt(v) -> str:
@@ -66,9 +73,14 @@ class RunBrowser(w.VBox):
         self.range_metric = w.Dropdown(options=list(METRICS), value="ssim_source", description="range on")
         self.metric_range = w.FloatRangeSlider(value=(-1.0, 1.0), min=-1.0, max=1.0, step=0.001,
                                                description="", readout_format=".3f")
-        self.sort = w.Dropdown(options=["start_time", *METRICS, "seed", "model"], value="start_time",
+        self.sort = w.Dropdown(options=[GRID_ORDER, *METRICS, "seed", "model", "start_time"], value=GRID_ORDER,
                                description="sort by")
         self.descending = w.Checkbox(value=False, description="descending")
+        self.shown = w.HTML()  # how many runs the filters keep, and what they are set to
+        self.shown.add_class("v2v-filter-summary")
+        # Videos side by side, half the row each; "larger" stacks them, each the row's width.
+        self.larger = w.ToggleButton(value=False, description="larger videos", icon="expand")
+        self.larger.observe(lambda _: self._size_videos(), "value")
         self.run = w.Dropdown(description="run", options=[])
         self.run.add_class("v2v-run-picker")  # stable hooks for browser tests
         self.table = RunTable()  # a row clicked selects its run, as the dropdown does
@@ -76,7 +88,8 @@ class RunBrowser(w.VBox):
         super().__init__([self.experiment,
                           w.HBox([self.model, self.ratio, self.seed, self.status]), self.option_box,
                           w.HBox([self.prompt, self.range_metric, self.metric_range]),
-                          w.HBox([self.sort, self.descending]), self.table, self.run, self.detail])
+                          w.HBox([self.sort, self.descending]), self.shown, self.table,
+                          w.HBox([self.run, self.larger]), self.detail])
         self.vm = RunsViewModel(pd.DataFrame(columns=["run_id"]))
         self.experiment.observe(lambda _: self.load(), "value")
         for widget in (self.model, self.ratio, self.seed, self.status, self.prompt, self.metric_range, self.sort,
@@ -135,10 +148,13 @@ class RunBrowser(w.VBox):
         labels = [(f"{r.model} s{r.seed} {r.status} {str(r.prompt)[:30]}", r.run_id)
                   for r in df.head(TABLE_ROWS).itertuples()]
         current = self.run.value
-        if current is not None and current not in {v for _, v in labels}:
-            current = None
+        if current not in {v for _, v in labels}:
+            current = labels[0][1] if labels else None  # something to look at from the start: the first row
         self.run.options = [("-", None), *labels]
         self.run.value = current
+        kept = f"{len(df)} of {len(self.vm.runs)} runs"
+        what = f.describe()
+        self.shown.value = f"<small>{esc(kept)}{' · ' + esc(what) if what else ' (no filter)'}</small>"
 
     def _pick(self, run_id: str) -> None:
         """A table row clicked: the table shows the picker's rows, so the run is among its options."""
@@ -172,11 +188,12 @@ class RunBrowser(w.VBox):
         videos = [_source_pane(row.get("source"))]
         output, why = playable_output(run_id, self.tracking_uri)
         if output is not None:
-            videos.append(w.VBox([w.HTML("<b>output</b>"), w.Video.from_file(str(output), autoplay=False, loop=True,
-                                                                               width=360)]))
+            videos.append(w.VBox([w.HTML("<b>output</b>"), _video(str(output))]))
         else:
             videos.append(w.HTML(f"<i>{esc(why)}</i>"))
-        parts.append(w.HBox(videos))
+        self.videos = w.HBox(videos, layout=w.Layout(width="100%"))
+        self._size_videos()
+        parts.append(self.videos)
         sheet = load_artifact(run_id, ARTIFACT_CONTACT_SHEET, tracking_uri=self.tracking_uri)
         if sheet is not None:  # full width below the videos: its time labels stay readable
             parts.append(w.VBox([w.HTML("<b>contact sheet</b> (source above, output below)"),
@@ -184,11 +201,22 @@ class RunBrowser(w.VBox):
                                          layout=w.Layout(width="100%", max_width="1100px"))]))
         params = {k: row.get(k) for k in ("model", "prompt", "seed", "ratio", "video", "provider", "task_id")}
         params |= {k: row.get(k) for k in option_columns(self.vm.runs) if not pd.isna(row.get(k))}  # what it set
-        metrics = {m: row.get(m) for m in METRICS if m in row}
+        metrics = {axis_title(m): row.get(m) for m in metric_names() if m in row}
         parts.append(w.HTML("<table>" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(_fmt(v))}</td></tr>"
                                                 for k, v in {**params, **metrics}.items()) + "</table>"))
         parts.append(self._series(run_id))
         self.detail.children = parts
+
+    def _size_videos(self) -> None:
+        """Half the row each, side by side; or, with "larger videos", the row's width each, stacked."""
+        box = getattr(self, "videos", None)
+        if box is None:
+            return
+        larger = self.larger.value
+        box.layout.flex_flow = "column" if larger else "row"
+        for pane in box.children:
+            pane.layout.width = "100%" if larger else "49%"
+            pane.layout.margin = "0 1% 0 0"
 
     def _series(self, run_id: str) -> w.Widget:
         """Per-frame charts from frames.csv (one download, with the sampled times); runs logged
@@ -196,13 +224,21 @@ class RunBrowser(w.VBox):
         table = load_artifact(run_id, ARTIFACT_FRAMES, tracking_uri=self.tracking_uri)
         if table is not None:
             frames = pd.read_csv(table)
-            series = {m: frames[m].dropna().tolist() if m in frames else [] for m in METRICS}
+            # Every metric the run has a series of (temporal_consistency_rel too), not just the headline.
+            series = {m: frames[m].dropna().tolist() for m in metric_names() if m in frames}
             return series_charts(series, frames["time_s"].tolist() if "time_s" in frames else None)
         return series_charts({m: load_series(run_id, m, tracking_uri=self.tracking_uri) for m in METRICS})
 
 
+def _video(path: str) -> w.Video:
+    """A looping player as wide as its pane (the pane's width is set by RunBrowser._size_videos)."""
+    video = w.Video.from_file(path, autoplay=False, loop=True, layout=w.Layout(width="100%", height="auto"))
+    video.add_class("v2v-video")
+    return video
+
+
 def _source_pane(source: object) -> w.Widget:
     if isinstance(source, str) and os.path.isfile(source):
-        return w.VBox([w.HTML("<b>source</b>"), w.Video.from_file(source, autoplay=False, loop=True, width=360)])
+        return w.VBox([w.HTML("<b>source</b>"), _video(source)])
     where = esc(source) if source else "not recorded"
     return w.HTML(f"<i>source video not on this machine ({where})</i>")

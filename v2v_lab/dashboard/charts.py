@@ -15,7 +15,7 @@ import pandas as pd
 from ..metrics.base import metric_of
 from .markup import esc
 
-__all__ = ["PALETTE", "axis_label", "run_label", "scatter", "series_charts"]
+__all__ = ["PALETTE", "axis_label", "axis_title", "nice_ticks", "run_label", "scatter", "series_charts"]
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -67,6 +67,27 @@ def scatter(df: pd.DataFrame, x: str, y: str, by: str, on_click: Callable[[str],
     return w.HBox([figure, note])
 
 
+def axis_title(metric: str) -> str:
+    """A metric's name with an arrow for its direction: "flicker ↓" (lower is better)."""
+    m = metric_of(metric)
+    return f"{metric} {'↑' if m.higher_is_better else '↓'}" if m else metric
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About `count` round tick values covering lo..hi (steps of 1, 2, 2.5 or 5 times a power of
+    ten), the first at or below lo and the last at or above hi."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return [0.0, 1.0]
+    if hi <= lo:
+        pad = abs(lo) * 0.05 or 0.05
+        lo, hi = lo - pad, hi + pad
+    raw = (hi - lo) / max(1, count - 1)
+    power = 10 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first, last = np.floor(lo / step) * step, np.ceil(hi / step) * step
+    return [float(round(v, 12)) for v in np.arange(first, last + step / 2, step)]
+
+
 def _padded(values: pd.Series) -> bq.LinearScale:
     """A scale a little wider than the data, so no point sits on an axis or under the figure's toolbar."""
     lo, hi = float(values.min()), float(values.max())
@@ -88,13 +109,18 @@ def series_charts(series: dict[str, list[float]], times_s: list[float] | None = 
             continue
         x = xs[: len(values)] if len(values) == n else (xs[:-1] + xs[1:])[: len(values)] / 2
         sx = bq.LinearScale(min=float(xs[0]) if n else 0.0, max=float(xs[-1]) if n else 1.0)
-        sy = bq.LinearScale()
-        line = bq.Lines(x=x, y=np.asarray(values, float), scales={"x": sx, "y": sy}, marker="circle",
+        y = np.asarray(values, float)
+        ticks = nice_ticks(float(np.nanmin(y)), float(np.nanmax(y))) if np.isfinite(y).any() else [0.0, 1.0]
+        sy = bq.LinearScale(min=ticks[0], max=ticks[-1])
+        line = bq.Lines(x=x, y=y, scales={"x": sx, "y": sy}, marker="circle",
                         marker_size=16, colors=[PALETTE[0]],
-                        tooltip=bq.Tooltip(fields=["x", "y"], formats=[".2f", ".4f"], labels=["t", name]))
-        charts.append(bq.Figure(marks=[line], title=name,
+                        tooltip=bq.Tooltip(fields=["x", "y"], formats=[".2f", ".4~g"], labels=["t", name]))
+        charts.append(bq.Figure(marks=[line], title=axis_title(name),
                                 axes=[bq.Axis(scale=sx, label=x_label, num_ticks=5),
-                                      bq.Axis(scale=sy, orientation="vertical", num_ticks=4, tick_format=".3f")],
+                                      # Round values, in as many digits as they need: warp_error's 1e-4
+                                      # reads 0.0001, not 0.000; piqe's ticks fall on 40, 45, 50.
+                                      bq.Axis(scale=sy, orientation="vertical", tick_values=ticks,
+                                              tick_format=".3~g")],
                                 fig_margin={"top": 30, "bottom": 40, "left": 60, "right": 10},
                                 layout=w.Layout(width="330px", height="200px")))
     out: list[w.Widget] = [w.GridBox(charts, layout=w.Layout(grid_template_columns="repeat(3, 340px)"))]

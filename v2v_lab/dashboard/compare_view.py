@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ipywidgets as w
 import pandas as pd
 
 from ..errors import InputError
 from ..metrics import metric_names
+from ..metrics.base import metric_of
 from ..tracking.compare import compare_frame, groupable
 from ..tracking.reader import load_artifact, load_runs
 from ..tracking.schema import ARTIFACT_POSTER
@@ -15,9 +18,54 @@ from .markup import esc
 from .outputs import playable_output
 from .thumbnails import thumbnail
 
-__all__ = ["THUMB_WIDTH", "CompareView"]
+__all__ = ["THUMB_WIDTH", "CompareView", "summary_html", "verdict"]
 
-THUMB_WIDTH = 200  # px on screen; the poster is scaled to this once, in Python, and sent as a JPEG
+_SUMMARY_CSS = ("<style>.v2v-summary{border-collapse:collapse;font-size:13px;margin:6px 0}"
+                ".v2v-summary th,.v2v-summary td{padding:3px 10px;text-align:right;border:0;"
+                "border-bottom:1px solid #ddd}.v2v-summary th{border-bottom:2px solid #999}"
+                ".v2v-summary td:first-child,.v2v-summary th:first-child{text-align:left}"
+                ".v2v-better{color:#1a7f37;font-weight:600}.v2v-worse{color:#b00;font-weight:600}"
+                ".v2v-unclear{color:#666}</style>")
+
+
+def verdict(row: pd.Series, baseline: str, higher_is_better: bool) -> tuple[str, str]:
+    """(word, css class) for one group against the baseline: better or worse when the paired
+    difference's 95% interval leaves 0 on the metric's good or bad side, else no clear difference."""
+    if str(row["group"]) == str(baseline):
+        return "baseline", "v2v-unclear"
+    lo, hi = row.get("diff_ci_low"), row.get("diff_ci_high")
+    if not row.get("pairs") or pd.isna(lo) or pd.isna(hi):
+        return "no pairs to compare", "v2v-unclear"
+    if lo > 0 or hi < 0:
+        good = (lo > 0) == higher_is_better
+        return ("better", "v2v-better") if good else ("worse", "v2v-worse")
+    return "no clear difference", "v2v-unclear"
+
+
+def summary_html(table: pd.DataFrame, by: str, metric: str, baseline: str | None) -> str:
+    """compare_frame's table as a person reads it: the metric with its direction, each group's mean
+    and 95% interval, its paired difference from the baseline with its interval, and a verdict.
+    Every value from the store is escaped."""
+    m = metric_of(metric)
+    higher = m.higher_is_better if m else True
+    arrow = "↑" if higher else "↓"
+
+    def num(v: Any) -> str:
+        return "-" if v is None or pd.isna(v) else f"{float(v):.4g}"
+
+    head = (f"<tr><th>{esc(by)}</th><th>n</th><th title='{esc(m.describe() if m else metric)}'>{esc(metric)} {arrow} "
+            f"mean [95% CI]</th><th>difference from {esc(baseline)} [95% CI]</th><th>pairs</th><th>verdict</th></tr>")
+    rows = []
+    for _, r in table.iterrows():
+        word, css = verdict(r, str(baseline), higher)
+        diff = "-" if str(r["group"]) == str(baseline) else (
+            f"{float(r['diff']):+.4g} [{num(r['diff_ci_low'])}, {num(r['diff_ci_high'])}]" if pd.notna(r["diff"]) else "-")
+        rows.append(f"<tr><td>{esc(r['group'])}</td><td>{int(r['n'])}</td>"
+                    f"<td>{num(r['mean'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]</td><td>{esc(diff)}</td>"
+                    f"<td>{int(r['pairs'])}</td><td class='{css}'>{esc(word)}</td></tr>")
+    return f"{_SUMMARY_CSS}<table class='v2v-summary'><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+
+THUMB_WIDTH = 320  # px on screen; the poster is scaled to this once, in Python, and sent as a JPEG
 
 
 class CompareView(w.VBox):
@@ -88,10 +136,8 @@ class CompareView(w.VBox):
         except InputError as exc:  # e.g. a baseline whose cells all failed: say so, never raise
             self.summary.value = f"<p><i>no comparison: {esc(exc)}</i></p>"
         else:
-            # Group names are a stranger's text too: pandas escapes them (<, > and &, all that element text needs).
             self.summary.value = ("<p><i>no scored runs to compare</i></p>" if table.empty else
-                                  table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4f}",
-                                                na_rep="-"))
+                                  summary_html(table, self.by, self.metric.value, self.baseline.value))
         self._draw_scatter()
 
     def _draw_scatter(self) -> None:
@@ -126,7 +172,7 @@ class CompareView(w.VBox):
             for g in self.groups:
                 sub = df[(df[rows_by].astype(str) == value) & (df[self.by].astype(str) == g)]
                 cells.append(self._cell(sub.iloc[0] if len(sub) else None))
-        self.grid.layout = w.Layout(grid_template_columns=f"200px repeat({len(self.groups)}, 220px)")
+        self.grid.layout = w.Layout(grid_template_columns=f"200px repeat({len(self.groups)}, {THUMB_WIDTH + 20}px)")
         self.grid.children = cells
 
     def _cell(self, row) -> w.Widget:

@@ -10,7 +10,9 @@ import pandas as pd
 from ..metrics import metric_names
 from ..tracking.reader import option_columns, varied_columns
 
-__all__ = ["TABLE_COLUMNS", "RunFilter", "RunsViewModel"]
+__all__ = ["GRID_ORDER", "TABLE_COLUMNS", "RunFilter", "RunsViewModel"]
+
+GRID_ORDER = "grid order"  # the sort that follows the study's design: model, options, prompt, seed, ratio
 
 TABLE_COLUMNS = ("status", "model", "seed", "ratio", "prompt", *metric_names(headline_only=True), "failure_code")
 
@@ -25,6 +27,16 @@ class RunFilter:
     metric_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     # A model option's column -> the values kept, as text ("5", "True", "2k": what a filter lists).
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """What the filter keeps, as a person reads it ("model: aleph2, seedance2 · seed: 1")."""
+        parts = [f"{name}: {', '.join(str(v) for v in values)}" for name, values in (
+            ("model", self.models), ("ratio", self.ratios), ("seed", self.seeds), ("status", self.statuses),
+            *self.options.items()) if values]
+        if self.prompt_contains:
+            parts.append(f"prompt contains {self.prompt_contains!r}")
+        parts += [f"{m} in {lo:.4g}..{hi:.4g}" for m, (lo, hi) in self.metric_ranges.items()]
+        return " · ".join(parts)
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         out = df
@@ -53,7 +65,9 @@ class RunsViewModel:
         # The options this study varies (a filter and a column each); the same whatever is filtered.
         self.option_columns = varied_columns(runs, option_columns(runs))
         self.filter = RunFilter()
-        self.sort_by = "start_time" if "start_time" in runs.columns else None
+        # The grid's order (model, its options, prompt, seed...) by default: every cell of a sweep
+        # starts at about the same time, so start time orders nothing a person looks for.
+        self.sort_by: str | None = GRID_ORDER
         self.ascending = True
         self.selected: str | None = None
 
@@ -64,7 +78,11 @@ class RunsViewModel:
 
     def table(self) -> pd.DataFrame:
         df = self.filter.apply(self.runs)
-        if self.sort_by and self.sort_by in df.columns:
+        if self.sort_by == GRID_ORDER:
+            keys = [c for c in ("model", *self.option_columns, "prompt", "seed", "ratio", "repeat") if c in df.columns]
+            if keys:
+                df = df.sort_values(keys, ascending=self.ascending, na_position="last", kind="stable")
+        elif self.sort_by and self.sort_by in df.columns:
             df = df.sort_values(self.sort_by, ascending=self.ascending, na_position="last", kind="stable")
         at = TABLE_COLUMNS.index("model") + 1  # a model's own fields beside it, as the grid has them
         shown = [*TABLE_COLUMNS[:at], *self.option_columns, *TABLE_COLUMNS[at:]]
