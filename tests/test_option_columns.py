@@ -221,6 +221,8 @@ def test_runs_command_shows_the_design_the_study_varies(option_study):
     assert "structure" not in header and "failure_code" not in header  # nobody scored it, nothing failed
     assert len(lines) == 1 + 24 and sum(LONG_PROMPT in line for line in lines) == 12  # uncut at 200
     assert all(len(line) <= 200 for line in lines)
+    models = [line.split()[1] for line in lines[1:]]
+    assert models == sorted(models)  # the grid's order, not the order the runs happened to start
     seedance = [line.split() for line in lines[1:] if " seedance2 " in line and "neon city" in line]
     assert {(r[2], r[3]) for r in seedance} == {("True", "3"), ("True", "5"), ("False", "3"), ("False", "5")}
 

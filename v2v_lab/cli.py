@@ -308,6 +308,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"experiment {_printable(args.experiment)!r} has no cell runs")
         return 0
     metrics = _runs_metrics(df, args.metrics, args.sort)
+    # The grid's order (model, its options, prompt, seed...), then the metric asked for: best first.
+    df = df.sort_values(study_columns(df), na_position="last", kind="stable")
     if args.sort:
         df = _sorted_by_metric(df, args.sort)
     # A failure code column where a cell failed: the room goes to the prompt otherwise.
