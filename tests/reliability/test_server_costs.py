@@ -187,3 +187,31 @@ def test_the_emulator_command_charges_by_its_prices_file(tmp_path):
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(10)
+
+
+def test_a_provider_that_sends_no_cost_is_charged_at_the_estimate_and_marked_so(tmp_path):
+    """An older API or a proxy that sends neither estimatedCost nor cost: the journal keeps the
+    estimate as the task's cost, marked "estimate", and it still counts against the cap."""
+    import asyncio
+
+    from v2v_lab.api.task import CreatedTask, parse_task
+    from v2v_lab.sweeps.plan import Cell
+    from v2v_lab.sweeps.spend import NotStartedError, SpendGuard
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    guard = SpendGuard(journal, "no-cost", load_catalog(), cap=100.0, say=lambda _: None)
+    cell = Cell("k1", _demo(), "sha", "aleph2", "p", 1, None, None, None, 0, 5.0, 5.0, 60.0, {})
+    other = Cell("k2", _demo(), "sha", "aleph2", "p", 2, None, None, None, 0, 5.0, 5.0, 60.0, {})
+
+    async def run() -> float:
+        r = await guard.reserve(cell)
+        await guard.created(r, CreatedTask("t1", None))
+        cost = await guard.ended(cell, parse_task({"id": "t1", "status": "SUCCEEDED", "output": ["u"]}))
+        with pytest.raises(NotStartedError):  # 60 kept + 60 more is past the cap of 100
+            await guard.reserve(other)
+        return cost
+
+    assert asyncio.run(run()) == 60.0
+    [charge] = journal.charges("no-cost")
+    journal.close()
+    assert (charge.cost, charge.cost_source, charge.task_id) == (60.0, "estimate", "t1")
