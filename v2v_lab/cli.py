@@ -88,10 +88,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _print_not_done(result: Any) -> None:
     from .sweeps.states import CellState
 
-    if result.not_started:
-        need = sum(o.credits_needed for o in result.not_started)
-        print(f"{len(result.not_started)} cell(s) not started (budget): they would cost about {need:g} credits, past "
+    left = [o for o in result.not_started if o.failure_code == "budget"]
+    if left:
+        need = sum(o.credits_needed for o in left)
+        print(f"{len(left)} cell(s) not started (budget): they would cost about {need:g} credits, past "
               "what the cap leaves; rerun with a higher --max-credits to take them up (nothing is paid twice)")
+    today = [o for o in result.not_started if o.failure_code == "daily limit"]
+    if today:
+        print(f"{len(today)} cell(s) not started (daily limit): their models' generations for today are used up; "
+              "rerun tomorrow to take them up (nothing is paid twice)")
     unknown = [o for o in result.outcomes if o.state == CellState.UNKNOWN]
     if unknown:
         print(f"{len(unknown)} cell(s) have an unknown create outcome (a task may exist and may be billed); "

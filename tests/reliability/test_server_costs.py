@@ -215,3 +215,30 @@ def test_a_provider_that_sends_no_cost_is_charged_at_the_estimate_and_marked_so(
     [charge] = journal.charges("no-cost")
     journal.close()
     assert (charge.cost, charge.cost_source, charge.task_id) == (60.0, "estimate", "t1")
+
+
+def test_the_daily_limit_holds_with_the_same_reservations_and_a_null_limit_is_none(tmp_path):
+    """Generations left today (GET /v1/organization) less the creates reserved since: a cell past it
+    is not started (daily limit), whichever process reserved the others. A limit the API sends as
+    null is no limit."""
+    import asyncio
+
+    from v2v_lab.api.responses import NO_LIMIT, parse_organization
+    from v2v_lab.sweeps.plan import Cell
+    from v2v_lab.sweeps.spend import NotStartedError, SpendGuard
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    guard = SpendGuard(journal, "daily", load_catalog(), cap=None, say=lambda _: None, daily_left={"aleph2": 1})
+    cells = [Cell(f"k{i}", _demo(), "sha", "aleph2", "p", i, None, None, None, 0, 5.0, 5.0, 60.0, {}) for i in (1, 2)]
+
+    async def run() -> str:
+        await guard.reserve(cells[0])
+        with pytest.raises(NotStartedError) as refused:
+            await guard.reserve(cells[1])
+        return refused.value.reason
+
+    assert asyncio.run(run()) == "daily limit"
+    journal.close()
+    org = parse_organization({"creditBalance": 5, "tier": {"models": {"aleph2": {
+        "maxConcurrentGenerations": None, "maxDailyGenerations": None}}}, "usage": {"models": {}}})
+    assert (org.models["aleph2"].max_concurrent, org.models["aleph2"].max_daily) == (NO_LIMIT, NO_LIMIT)

@@ -65,13 +65,25 @@ def status_error(response: httpx.Response, key: Secret | None, request: str = ""
     return cls(f"{where}HTTP {code}: {message}", status_code=code, body=body)
 
 
+NO_LIMIT = 10**9  # a limit the API sends as null: none
+
+
+def _limit(limits: dict[str, Any], key: str, absent: int) -> int:
+    """A per-model limit: `absent` when the field is missing, NO_LIMIT when the API sends null
+    (Runway's current API may: no limit on that model)."""
+    if key not in limits:
+        return absent
+    value = limits[key]
+    return NO_LIMIT if value is None else int(value)
+
+
 def parse_organization(body: dict[str, Any]) -> Organization:
     """GET /v1/organization's body: balance, monthly cap, and per model its limits and today's use."""
     tier_models = (body.get("tier") or {}).get("models") or {}
     usage = (body.get("usage") or {}).get("models") or {}
     models = {
-        m: ModelLimits(int(v.get("maxConcurrentGenerations", 1)), int(v.get("maxDailyGenerations", 0)),
-                       int((usage.get(m) or {}).get("dailyGenerations", 0)))
+        m: ModelLimits(_limit(v, "maxConcurrentGenerations", 1), _limit(v, "maxDailyGenerations", 0),
+                       int((usage.get(m) or {}).get("dailyGenerations") or 0))
         for m, v in tier_models.items()
     }
     return Organization(float(body.get("creditBalance", 0)), (body.get("tier") or {}).get("maxMonthlyCreditSpend"),

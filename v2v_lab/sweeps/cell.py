@@ -301,7 +301,7 @@ def _not_started(s: SweepSession, cell: Cell, exc: NotStartedError) -> CellOutco
     with a higher cap takes it up as new."""
     s.progress.state("queued", CellState.NOT_STARTED)
     s.event("not_started", cell, credits=exc.estimate)
-    return CellOutcome(cell, CellState.NOT_STARTED, failure_code="budget", credits_needed=exc.estimate,
+    return CellOutcome(cell, CellState.NOT_STARTED, failure_code=exc.reason, credits_needed=exc.estimate,
                        note=str(exc))
 
 

@@ -79,6 +79,7 @@ class charges_sql:  # noqa: N801 - a namespace of statements, one per store's pl
                       f"cost_source, created, ended) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})")
         self.rows = f"SELECT {CHARGE_COLUMNS} FROM charges WHERE experiment={m} ORDER BY created"
         self.of_task = f"SELECT {CHARGE_COLUMNS} FROM charges WHERE experiment={m} AND task_id={m}"
+        self.since = f"SELECT count(*) FROM charges WHERE experiment={m} AND model={m} AND created >= {m}"
 
 
 def reserve_in(cur: Any, sql: charges_sql, experiment: str, key: str, model: str, estimate: float,

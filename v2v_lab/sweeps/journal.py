@@ -102,6 +102,7 @@ class JournalStore(Protocol):
     def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None,
                        price_ratio: float | None = None) -> None: ...
     def price_told(self, experiment: str, model: str, since: float) -> float | None: ...
+    def reservations_since(self, experiment: str, model: str, since: float) -> int: ...
     def release_charge(self, reservation: str) -> None: ...
     def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
                      estimate: float) -> None: ...
@@ -231,6 +232,10 @@ class Journal:
     def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
                      estimate: float) -> None:
         self._write(lambda cur: end_in(cur, _SQL, experiment, key, model, task_id, cost, estimate))
+
+    def reservations_since(self, experiment: str, model: str, since: float) -> int:
+        with self._lock:
+            return int(self._db.execute(_SQL.since, (experiment, model, since)).fetchone()[0])
 
     def charge_of(self, experiment: str, task_id: str) -> Charge | None:
         with self._lock:

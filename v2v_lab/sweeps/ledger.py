@@ -258,6 +258,12 @@ class PgLedger:
                      estimate: float) -> None:
         self._call(lambda cur: end_in(cur, _SQL, experiment, key, model, task_id, cost, estimate))
 
+    def reservations_since(self, experiment: str, model: str, since: float) -> int:
+        def read(cur: Any) -> int:
+            cur.execute(_SQL.since, (experiment, model, since))
+            return int(cur.fetchone()[0])
+        return self._call(read)
+
     def charge_of(self, experiment: str, task_id: str) -> Charge | None:
         def read(cur: Any) -> Any:
             cur.execute(_SQL.of_task, (experiment, task_id))

@@ -173,7 +173,8 @@ class SweepRunner:
                 cap = self.cap
                 if org is not None and client.provider.paid:
                     cap = min(cap if cap is not None else float("inf"), committed + org.credit_balance)
-                spend = SpendGuard(journal, spec.experiment, client.catalog, cap, say=_say)
+                daily = {m: limits.max_daily - limits.daily_used for m, limits in org.models.items()} if org else {}
+                spend = SpendGuard(journal, spec.experiment, client.catalog, cap, say=_say, daily_left=daily)
                 session = SweepSession(spec, self.plan, opts, journal, writer, client,
                                        Progress(len(work), opts.progress, self.plan), spend)
                 return await self._run_cells(session, groups, work, org, outcomes, t0)

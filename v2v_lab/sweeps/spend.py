@@ -29,14 +29,14 @@ PRICE_FRESH_S = 3600.0  # a price a create of the experiment was told this recen
 
 
 class NotStartedError(V2VError):
-    """The cell's estimate does not fit under the cap with what is already spent or in flight."""
+    """The cell does not fit: its estimate under the cap with what is already spent or in flight
+    (reason "budget"), or its model's generations left today (reason "daily limit")."""
 
-    code = "NOT_STARTED_BUDGET"
+    code = "NOT_STARTED"
 
-    def __init__(self, estimate: float, cap: float, committed: float):
-        self.estimate, self.cap, self.committed = estimate, cap, committed
-        super().__init__(f"not started (budget): would cost about {estimate:g} credits; the cap of {cap:g} has "
-                         f"{max(0.0, cap - committed):g} left")
+    def __init__(self, estimate: float, reason: str, why: str):
+        self.estimate, self.reason = estimate, reason
+        super().__init__(f"not started ({reason}): would cost about {estimate:g} credits; {why}")
 
 
 @dataclass
@@ -57,6 +57,10 @@ class SpendGuard:
     catalog: Catalog
     cap: float | None
     say: Callable[[str], None] = print
+    # model -> generations the account had left today when the sweep read its organization, and
+    # when: every create of the model reserved since (this process's and the others') counts.
+    daily_left: dict[str, int] = field(default_factory=dict)
+    since: float = field(default_factory=time.time)
     price_ratio: dict[str, float] = field(default_factory=dict)  # model -> endpoint price / catalog price
     notices: list[str] = field(default_factory=list)
     _scouts: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -82,6 +86,7 @@ class SpendGuard:
                 scout = None
         estimate = self.estimate(cell)
         try:
+            await self._check_daily(cell, estimate)
             rid = await asyncio.to_thread(self.journal.reserve, self.experiment, cell.key, cell.model, estimate,
                                           self.cap)
         except BaseException:
@@ -90,8 +95,20 @@ class SpendGuard:
         if rid is None:
             _release(scout)
             assert self.cap is not None
-            raise NotStartedError(estimate, self.cap, await asyncio.to_thread(self.committed))
+            left = max(0.0, self.cap - await asyncio.to_thread(self.committed))
+            raise NotStartedError(estimate, "budget", f"the cap of {self.cap:g} has {left:g} left")
         return Reservation(cell, rid, estimate, scout)
+
+    async def _check_daily(self, cell: Cell, estimate: float) -> None:
+        """The model's daily generations, as the organization endpoint gave them, less the creates
+        reserved since (the server refuses past it anyway: this keeps the refusal a cell not started)."""
+        left = self.daily_left.get(cell.model)
+        if left is None:
+            return
+        made = await asyncio.to_thread(self.journal.reservations_since, self.experiment, cell.model, self.since)
+        if made >= left:
+            raise NotStartedError(estimate, "daily limit", f"{cell.model} had {left} generations left today, "
+                                  f"and {made} have been created since")
 
     async def created(self, r: Reservation, created: CreatedTask) -> None:
         """The create was answered: its estimatedCost replaces the estimate, and tells the price."""
