@@ -1,31 +1,37 @@
 """v2v-lab: sweeps, scores and dashboards for hosted video-to-video models, with an offline emulator."""
 
-from .api import (
-    AsyncRunwayClient,
-    GenerationRequest,
-    RunwayClient,
-    Task,
-    TaskStatus,
-    load_catalog,
-)
-from .emulator import Emulator, FaultConfig
-from .errors import (
-    APIError,
-    AuthenticationError,
-    BudgetError,
-    CreateOutcomeUnknownError,
-    InputError,
-    MediaError,
-    TaskFailedError,
-    V2VError,
-    WaitTimeoutError,
-)
-from .metrics import REGISTRY as METRICS
-from .metrics import ScoreReport, score
-from .rating import QUESTIONS, load_ratings, metric_agreement, rank, rater_agreement
-from .rescoring import RescoreResult, rescore
-from .sweeps import SweepSpec, load_spec, plan_sweep, run_sweep
-from .tracking import compare, load_artifact, load_runs
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy
+
+if TYPE_CHECKING:  # what type checkers and readers see; at run time each loads on first use
+    from .api import (
+        AsyncRunwayClient,
+        GenerationRequest,
+        RunwayClient,
+        Task,
+        TaskStatus,
+        load_catalog,
+    )
+    from .dashboard import CompareView, RateView, RunBrowser, SweepMonitor
+    from .emulator import Emulator, FaultConfig
+    from .errors import (
+        APIError,
+        AuthenticationError,
+        BudgetError,
+        CreateOutcomeUnknownError,
+        InputError,
+        MediaError,
+        TaskFailedError,
+        V2VError,
+        WaitTimeoutError,
+    )
+    from .metrics import REGISTRY as METRICS
+    from .metrics import ScoreReport, score
+    from .rating import QUESTIONS, load_ratings, metric_agreement, rank, rater_agreement
+    from .rescoring import RescoreResult, rescore
+    from .sweeps import SweepSpec, load_spec, plan_sweep, run_sweep
+    from .tracking import compare, load_artifact, load_runs
 
 __version__ = "0.1.0"
 
@@ -39,10 +45,43 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # Dashboards pull in ipywidgets; import them only when asked for.
-    if name in ("RunBrowser", "CompareView", "SweepMonitor", "RateView"):
-        from . import dashboard
-
-        return getattr(dashboard, name)
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy(__name__, {
+    'AsyncRunwayClient': ('.api', 'AsyncRunwayClient'),
+    'GenerationRequest': ('.api', 'GenerationRequest'),
+    'RunwayClient': ('.api', 'RunwayClient'),
+    'Task': ('.api', 'Task'),
+    'TaskStatus': ('.api', 'TaskStatus'),
+    'load_catalog': ('.api', 'load_catalog'),
+    'Emulator': ('.emulator', 'Emulator'),
+    'FaultConfig': ('.emulator', 'FaultConfig'),
+    'APIError': ('.errors', 'APIError'),
+    'AuthenticationError': ('.errors', 'AuthenticationError'),
+    'BudgetError': ('.errors', 'BudgetError'),
+    'CreateOutcomeUnknownError': ('.errors', 'CreateOutcomeUnknownError'),
+    'InputError': ('.errors', 'InputError'),
+    'MediaError': ('.errors', 'MediaError'),
+    'TaskFailedError': ('.errors', 'TaskFailedError'),
+    'V2VError': ('.errors', 'V2VError'),
+    'WaitTimeoutError': ('.errors', 'WaitTimeoutError'),
+    'METRICS': ('.metrics', 'REGISTRY'),
+    'ScoreReport': ('.metrics', 'ScoreReport'),
+    'score': ('.metrics', 'score'),
+    'QUESTIONS': ('.rating', 'QUESTIONS'),
+    'load_ratings': ('.rating', 'load_ratings'),
+    'metric_agreement': ('.rating', 'metric_agreement'),
+    'rank': ('.rating', 'rank'),
+    'rater_agreement': ('.rating', 'rater_agreement'),
+    'RescoreResult': ('.rescoring', 'RescoreResult'),
+    'rescore': ('.rescoring', 'rescore'),
+    'SweepSpec': ('.sweeps', 'SweepSpec'),
+    'load_spec': ('.sweeps', 'load_spec'),
+    'plan_sweep': ('.sweeps', 'plan_sweep'),
+    'run_sweep': ('.sweeps', 'run_sweep'),
+    'compare': ('.tracking.compare', 'compare'),
+    'load_artifact': ('.tracking', 'load_artifact'),
+    'load_runs': ('.tracking', 'load_runs'),
+    'RunBrowser': ('.dashboard', 'RunBrowser'),
+    'CompareView': ('.dashboard', 'CompareView'),
+    'SweepMonitor': ('.dashboard', 'SweepMonitor'),
+    'RateView': ('.dashboard', 'RateView'),
+}, globals())
