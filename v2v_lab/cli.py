@@ -346,7 +346,9 @@ def _spend_lines(experiment: str, cells: Any, tracking_uri: str | None) -> list[
     lines = []
     for model, group in cells.groupby("model"):
         estimated = (group["credits_source"] == "estimate").sum()
-        line = f"spent on {model}: {group['credits'].sum():g} credits over {len(group)} runs"
+        free = "provider" in group and (group["provider"] == "local").all()
+        line = (f"spent on {model}: {group['credits'].sum():g} credits over {len(group)} runs"
+                + (" (on the emulator: what the real endpoint would charge; nothing was paid)" if free else ""))
         line += f" ({estimated} of them estimated: the provider sent no cost)" if estimated else ""
         reported = parents.get(f"account_credits.{model}")
         if reported is not None and reported.notna().any():
