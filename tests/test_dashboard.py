@@ -35,6 +35,10 @@ def test_viewmodel_filters_sorts_selects():
     assert list(vm.table()["run_id"]) == ["a", "c"]
     vm.filter = RunFilter(prompt_contains="neo")
     assert list(vm.table()["run_id"]) == ["a"]
+    vm.filter = RunFilter(seeds=(2, 3))
+    assert list(vm.table()["run_id"]) == ["c", "b"]  # the grid's order: model m1 before m2
+    vm.filter = RunFilter(ratios=("q",), statuses=("succeeded",))
+    assert list(vm.table()["run_id"]) == ["c"]
     vm.filter = RunFilter(metric_ranges={"ssim_source": (0.4, 1.0)})
     vm.sort_by, vm.ascending = "ssim_source", False
     assert list(vm.table()["run_id"]) == ["b", "c"]

@@ -381,7 +381,7 @@ def test_14_bad_inputs_that_were_tracebacks_are_one_line(emu, mlflow_store, tmp_
 
 
 
-def test_14_disk_full_while_writing_is_one_line_and_loses_nothing(tmp_path):
+def test_14b_disk_full_while_writing_is_one_line_and_loses_nothing(tmp_path):
     """The state folder on a 2 MB tmpfs (a private mount namespace): the output does not fit."""
     if shutil.which("unshare") is None:
         pytest.fail("unshare (util-linux) is needed for the disk-full test")
