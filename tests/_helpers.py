@@ -229,3 +229,12 @@ def start_team_stack(folder: Path, own: bool) -> dict[str, str]:
 
 def stop_team_stack(folder: str) -> None:
     subprocess.run([*MAKE, "team-down"], env=team_stack_env(folder), capture_output=True, timeout=120)
+
+
+def write_spec(folder: Path, base: dict, name: str = "spec.yaml", **over) -> Path:
+    """A spec file in `folder`: a test module's base spec with `over` on top (the one spec writer)."""
+    import yaml
+
+    path = folder / name
+    path.write_text(yaml.safe_dump({**base, **over}))
+    return path

@@ -12,7 +12,6 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-import yaml
 
 from v2v_lab import load_artifact, load_runs
 from v2v_lab.cli import main
@@ -20,17 +19,16 @@ from v2v_lab.emulator import Emulator
 from v2v_lab.sweeps import Journal, load_spec, run_sweep
 from v2v_lab.tracking import compare_frame
 
+from . import _helpers
 from .conftest import DEMO, ROOT
+
+SPEC = {"experiment": "t", "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph"],
+        "prompts": ["neon city", "watercolor"], "seeds": [1, 2], "ratios": ["1280:720"],
+        "emulator": {"render_scale": 0.25}, "scoring": {"frames": 6, "size": 96}}
 
 
 def write_spec(tmp_path: Path, **over) -> Path:
-    spec = {"experiment": "t", "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph"],
-            "prompts": ["neon city", "watercolor"], "seeds": [1, 2], "ratios": ["1280:720"],
-            "emulator": {"render_scale": 0.25}, "scoring": {"frames": 6, "size": 96}}
-    spec.update(over)
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    return _helpers.write_spec(tmp_path, SPEC, **over)
 
 
 def test_quickstart_end_to_end(mlflow_store, tmp_path):

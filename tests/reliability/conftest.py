@@ -8,8 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import yaml
 
+from .. import _helpers
 from ..conftest import DEMO, TEST_OUTPUT
 
 REPORTS = TEST_OUTPUT
@@ -22,14 +22,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.reliability)
 
 
+# The reliability tests' base spec; each test sets what it is about on top of it.
+SPEC = {"experiment": "rel", "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph"],
+        "prompts": ["neon city"], "seeds": [1], "ratios": ["1280:720"], "concurrency": 8,
+        "emulator": {"render_scale": 0.1}, "scoring": {"frames": 4, "size": 64}}
+
+
 def write_spec(folder: Path, name: str = "spec.yaml", **over) -> Path:
-    spec = {"experiment": "rel", "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph"],
-            "prompts": ["neon city"], "seeds": [1], "ratios": ["1280:720"], "concurrency": 8,
-            "emulator": {"render_scale": 0.1}, "scoring": {"frames": 4, "size": 64}}
-    spec.update(over)
-    path = folder / name
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    return _helpers.write_spec(folder, SPEC, name, **over)
 
 
 def tasks_per_cell(emulator) -> dict[tuple, list[dict]]:

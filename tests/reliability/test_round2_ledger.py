@@ -14,11 +14,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
 from v2v_lab.emulator import Emulator
 
+from .. import _helpers
 from .._helpers import HeldTasks
 from ..conftest import DEMO
 from ..test_team import CLI, _member_env
@@ -27,12 +27,12 @@ from .conftest import report
 pytestmark = pytest.mark.team
 
 
+SPEC = {"provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph"], "prompts": ["neon city"], "seeds": [1],
+        "concurrency": 4, "scoring": {"frames": 4, "size": 64}}
+
+
 def write_spec(folder: Path, experiment: str, **over) -> Path:
-    spec = {"experiment": experiment, "provider": "local", "videos": [str(DEMO)], "models": ["gen4_aleph"],
-            "prompts": ["neon city"], "seeds": [1], "concurrency": 4, "scoring": {"frames": 4, "size": 64}, **over}
-    path = folder / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    return _helpers.write_spec(folder, SPEC, experiment=experiment, **over)
 
 
 def sweep(folder: Path, stack: dict[str, str], emu: Emulator, home: str, **env: str) -> subprocess.Popen:
