@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from .errors import InputError
 
-__all__ = ["VARIABLES", "EnvVar", "env_count", "env_seconds", "env_text", "env_url"]
+__all__ = ["VARIABLES", "EnvVar", "child_environment", "env_count", "env_seconds", "env_text", "env_url"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,9 @@ def env_url(name: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _refuse(var, raw, "an http(s) URL such as http://127.0.0.1:5000")
     return raw
+
+
+def child_environment(**switches: str) -> dict[str, str]:
+    """The environment a child process (MLflow's UI) inherits, with another program's own switches
+    set on top (MLFLOW_SERVER_ENABLE_JOB_EXECUTION...): passing it on is not reading it."""
+    return {**environ, **switches}

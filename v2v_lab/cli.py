@@ -445,16 +445,28 @@ def cmd_ui(args: argparse.Namespace) -> int:
     started = time.monotonic()
     # Without MLflow 3's job runner and its huey consumers (the UI uses none): it answers in about
     # half the time, and nothing outlives it. Its own process group: stopped whole, at once.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    from ._env import child_environment
+
+    env = child_environment(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     # One worker: the UI of one person's store; four (MLflow's default) import MLflow four times over.
+    # MLflow's own chatter goes to stderr: this command's stdout is its two lines (starting, ready).
     child = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
-                              "--port", str(args.port), "--workers", "1"], env=env, start_new_session=True)
+                              "--port", str(args.port), "--workers", "1"], env=env, start_new_session=True,
+                             stdout=_stderr_fd())
     try:
         if _answers_health(url, child):
             print(f"ready at {url} ({time.monotonic() - started:.1f} s)", flush=True)
         return child.wait()
     finally:
         _stop_group(child, grace_s=1.0)
+
+
+def _stderr_fd() -> int | None:
+    """This process's stderr as a descriptor a child can write to (None where there is none: a notebook)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _answers_health(url: str, child: Any) -> bool:

@@ -16,6 +16,7 @@ from .charts import axis_title, series_charts
 from .markup import esc
 from .outputs import playable_output
 from .run_table import RunTable
+from .thumbnails import thumbnail
 from .viewmodel import GRID_ORDER, RunsViewModel
 
 __all__ = ["METRICS", "TABLE_ROWS", "RunBrowser"]
@@ -24,6 +25,7 @@ METRICS = metric_names(headline_only=True)
 
 
 TABLE_ROWS = 200
+SHEET_WIDTH = 1100  # px: the contact sheet as it is shown
 
 
 def _table_html(df: pd.DataFrame, selected: str | None, limit: int = TABLE_ROWS) -> str:
@@ -197,8 +199,10 @@ class RunBrowser(w.VBox):
         sheet = load_artifact(run_id, ARTIFACT_CONTACT_SHEET, tracking_uri=self.tracking_uri)
         if sheet is not None:  # full width below the videos: its time labels stay readable
             parts.append(w.VBox([w.HTML("<b>contact sheet</b> (source above, output below)"),
-                                 w.Image(value=sheet.read_bytes(), format="png",
-                                         layout=w.Layout(width="100%", max_width="1100px"))]))
+                                 # A JPEG at its display width: the sheet's PNG is about 1.8 MB, and a
+                                 # widget's value is what a saved notebook and a page weigh.
+                                 w.Image(value=thumbnail(sheet.read_bytes(), SHEET_WIDTH), format="jpeg",
+                                         layout=w.Layout(width="100%", max_width=f"{SHEET_WIDTH}px"))]))
         params = {k: row.get(k) for k in ("model", "prompt", "seed", "ratio", "video", "provider", "task_id")}
         params |= {k: row.get(k) for k in option_columns(self.vm.runs) if not pd.isna(row.get(k))}  # what it set
         metrics = {axis_title(m): row.get(m) for m in metric_names() if m in row}
