@@ -124,11 +124,18 @@ def test_create_is_never_resent_when_its_outcome_is_unknown(small_clip):
 
 
 def test_create_retries_429_and_refused_connections(small_clip):
-    with Emulator(faults=FaultConfig(create_429_rate=0.5, seed=4), render_scale=0.25) as emu, RunwayClient(
-            "local", base_url=emu.base_url, max_retries=8) as c:
+    # Each 429 says Retry-After: 2 s; the client's own backoff would have waited 0.25-0.5 s the first
+    # time. Waiting at least what the server asked is a lower bound: it cannot pass by luck.
+    faults = FaultConfig(create_429_rate=0.5, seed=4, retry_after_s=2.0)
+    with Emulator(faults=faults, render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url,
+                                                                         max_retries=8) as c:
+        started = time.monotonic()
         ids = [c.create(GenerationRequest(small_clip, "x", seed=i)) for i in range(4)]
+        took = time.monotonic() - started
         assert len(set(ids)) == 4 and emu.stats["tasks_total"] == 4
-        assert emu.stats["requests"]["create"] > 4  # some 429s, retried, none made a task
+        refused = emu.stats["faults"]["429_create"]
+        assert refused >= 1 and emu.stats["requests"]["create"] == 4 + refused  # retried; none made a task
+        assert took >= 2.0 * refused, (took, refused)  # each 429's Retry-After was kept
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

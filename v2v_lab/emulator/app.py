@@ -127,7 +127,10 @@ class EmulatorApp(FileRoutes):
             await _error(status, "Service unavailable, please retry")(scope, receive, counting_send)
             return True
         if route == "create" and dice.roll(faults.create_429_rate, "429_create"):
-            await _error(429, "Too many requests")(scope, receive, counting_send)
+            answer = _error(429, "Too many requests")
+            if faults.retry_after_s is not None:  # the wait a rate-limited client is told to keep
+                answer.headers["Retry-After"] = f"{faults.retry_after_s:g}"
+            await answer(scope, receive, counting_send)
             return True
         return False
 

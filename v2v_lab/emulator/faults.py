@@ -20,6 +20,7 @@ class FaultConfig:
     seed: int = 0
     server_error_rate: dict[str, float] = field(default_factory=dict)  # route -> rate of 502/503
     create_429_rate: float = 0.0       # create answered 429 (no task made)
+    retry_after_s: float | None = None  # the Retry-After a 429 carries (None: none, as the emulator did before)
     drop_rate: float = 0.0             # connection dropped: half before, half after the work was done
     truncate_rate: float = 0.0         # output download cut short of its Content-Length
     corrupt_output_rate: float = 0.0   # output answered 200 in full, but the bytes are not a video
@@ -34,6 +35,8 @@ class FaultConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise InputError(name, value, "a probability in [0, 1]")
+        if self.retry_after_s is not None and not 0.0 <= self.retry_after_s <= 60.0:
+            raise InputError("retry_after_s", self.retry_after_s, "seconds from 0 to 60")
         for route, rate in self.server_error_rate.items():
             if route not in ROUTES:
                 raise InputError("server_error_rate", route, f"a route among {', '.join(ROUTES)}")
