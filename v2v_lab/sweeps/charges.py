@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["COMMITTED_SQL", "Charge", "charge_table_sql", "charges_sql", "end_in", "reserve_in"]
+__all__ = ["COMMITTED_SQL", "Charge", "ChargeBook", "charge_table_sql", "charges_sql", "end_in", "reserve_in"]
+
+T = TypeVar("T")
 
 # A row's commitment: what the server said it cost, else the most it said it may cost, else our estimate.
 COMMITTED_SQL = "COALESCE(cost, estimated_cost, estimate)"
@@ -64,7 +67,7 @@ class charges_sql:  # noqa: N801 - a namespace of statements, one per store's pl
     """The statements, with `?` (SQLite) or `%s` (PostgreSQL) as placeholders."""
 
     def __init__(self, mark: str):
-        m = self.mark = mark
+        m = mark
         self.committed = f"SELECT COALESCE(SUM({COMMITTED_SQL}), 0) FROM charges WHERE experiment={m}"
         self.insert = (f"INSERT INTO charges (reservation, experiment, cell_key, model, estimate, created) "
                        f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})")
@@ -80,6 +83,9 @@ class charges_sql:  # noqa: N801 - a namespace of statements, one per store's pl
         self.rows = f"SELECT {CHARGE_COLUMNS} FROM charges WHERE experiment={m} ORDER BY created"
         self.of_task = f"SELECT {CHARGE_COLUMNS} FROM charges WHERE experiment={m} AND task_id={m}"
         self.since = f"SELECT count(*) FROM charges WHERE experiment={m} AND model={m} AND created >= {m}"
+        # What stands in for the cost of a task whose provider sent none.
+        self.standing = (f"SELECT COALESCE(estimated_cost, estimate) FROM charges WHERE experiment={m} "
+                         f"AND task_id={m}")
 
 
 def reserve_in(cur: Any, sql: charges_sql, experiment: str, key: str, model: str, estimate: float,
@@ -104,11 +110,73 @@ def end_in(cur: Any, sql: charges_sql, experiment: str, key: str, model: str, ta
     source = "server" if cost is not None else "estimate"
     now = time.time()
     if cost is None:
-        cur.execute(f"SELECT COALESCE(estimated_cost, estimate) FROM charges WHERE experiment={sql.mark} "
-                    f"AND task_id={sql.mark}", (experiment, task_id))
+        cur.execute(sql.standing, (experiment, task_id))
         found = cur.fetchone()
         cost = float(found[0]) if found else estimate
     cur.execute(sql.ended, (float(cost), source, now, experiment, task_id))
     if cur.rowcount == 0:
         cur.execute(sql.adopt, (task_id, experiment, key, model, float(estimate), task_id, float(cost), source, now,
                                 now))
+
+
+class ChargeBook:
+    """The journal's money methods (JournalStore's reserve ... charges), written once for both
+    stores. A store gives its statements (`_charge_sql`), a write transaction (`_transact`), a read
+    (`_read`), and, where its write transaction is not already one writer at a time, a lock on the
+    experiment's budget taken inside it (`_lock_budget`: PostgreSQL's advisory lock)."""
+
+    _charge_sql: charges_sql
+
+    def _transact(self, fn: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    def _read(self, fn: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    def _lock_budget(self, cur: Any, experiment: str) -> None:
+        """SQLite's BEGIN IMMEDIATE already admits one writer at a time."""
+
+    def reserve(self, experiment: str, key: str, model: str, estimate: float, cap: float | None) -> str | None:
+        def take(cur: Any) -> str | None:
+            self._lock_budget(cur, experiment)
+            return reserve_in(cur, self._charge_sql, experiment, key, model, estimate, cap)
+        return self._transact(take)
+
+    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None,
+                       price_ratio: float | None = None) -> None:
+        self._transact(lambda cur: cur.execute(self._charge_sql.created,
+                                               (task_id, estimated_cost, price_ratio, reservation)))
+
+    def release_charge(self, reservation: str) -> None:
+        self._transact(lambda cur: cur.execute(self._charge_sql.release, (reservation,)))
+
+    def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
+                     estimate: float) -> None:
+        self._transact(lambda cur: end_in(cur, self._charge_sql, experiment, key, model, task_id, cost, estimate))
+
+    def price_told(self, experiment: str, model: str, since: float) -> float | None:
+        row = self._one(self._charge_sql.price_told, (experiment, model, since))
+        return float(row[0]) if row else None
+
+    def reservations_since(self, experiment: str, model: str, since: float) -> int:
+        return int(self._one(self._charge_sql.since, (experiment, model, since))[0])
+
+    def committed(self, experiment: str) -> float:
+        """What the experiment's tasks cost or may still cost (COMMITTED_SQL, summed)."""
+        return float(self._one(self._charge_sql.committed, (experiment,))[0] or 0.0)
+
+    def charge_of(self, experiment: str, task_id: str) -> Charge | None:
+        row = self._one(self._charge_sql.of_task, (experiment, task_id))
+        return Charge(*row) if row else None
+
+    def charges(self, experiment: str) -> list[Charge]:
+        def read(cur: Any) -> list[Any]:
+            cur.execute(self._charge_sql.rows, (experiment,))
+            return cur.fetchall()
+        return [Charge(*r) for r in self._read(read)]
+
+    def _one(self, statement: str, args: tuple[Any, ...]) -> Any:
+        def read(cur: Any) -> Any:
+            cur.execute(statement, args)
+            return cur.fetchone()
+        return self._read(read)

@@ -18,18 +18,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .._env import env_text
 from .._files import can_write_in
 from ..errors import InputError, V2VError
-from .charges import Charge, charge_table_sql, charges_sql, end_in, reserve_in
+from .charges import Charge, ChargeBook, charge_table_sql, charges_sql
 from .states import JournalState
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+T = TypeVar("T")
 
 __all__ = [
     "COLUMNS", "OUTPUT_GONE", "ExperimentLock", "Journal", "JournalError", "JournalRow", "JournalStore",
@@ -106,6 +108,7 @@ class JournalStore(Protocol):
     def release_charge(self, reservation: str) -> None: ...
     def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
                      estimate: float) -> None: ...
+    def committed(self, experiment: str) -> float: ...
     def charges(self, experiment: str) -> list[Charge]: ...
     def charge_of(self, experiment: str, task_id: str) -> Charge | None: ...
     def close(self) -> None: ...
@@ -114,7 +117,9 @@ class JournalStore(Protocol):
 _IN_MEMORY = ":memory:"
 
 
-class Journal:
+class Journal(ChargeBook):
+    _charge_sql = charges_sql("?")
+
     def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path) if path else state_dir() / "journal.sqlite"
         if str(path) != _IN_MEMORY:
@@ -185,7 +190,6 @@ class Journal:
                 cur.execute("INSERT INTO tasks VALUES (?,?,?,?)", (experiment, key, fields["task_id"], time.time()))
         self._write(write)
 
-
     def task_ids(self, experiment: str) -> dict[str, list[str]]:
         """Every task id ever created per cell (the audit trail for 'no cell paid twice')."""
         with self._lock:
@@ -196,8 +200,7 @@ class Journal:
             out.setdefault(key, []).append(tid)
         return out
 
-    # -- money (charges.py) -----------------------------------------------------------------------
-    def _write(self, fn: Callable[[sqlite3.Cursor], Any]) -> Any:
+    def _write(self, fn: Callable[[sqlite3.Cursor], T]) -> T:
         """fn(cursor) in one write transaction (BEGIN IMMEDIATE: one writer at a time, across processes)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -214,45 +217,17 @@ class Journal:
                                        ) from None
                 raise
 
-    def reserve(self, experiment: str, key: str, model: str, estimate: float, cap: float | None) -> str | None:
-        return self._write(lambda cur: reserve_in(cur, _SQL, experiment, key, model, estimate, cap))
+    # -- money (charges.py: ChargeBook's methods, through these two) ---------------------------------
+    _transact = _write
 
-    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None,
-                       price_ratio: float | None = None) -> None:
-        self._write(lambda cur: cur.execute(_SQL.created, (task_id, estimated_cost, price_ratio, reservation)))
-
-    def price_told(self, experiment: str, model: str, since: float) -> float | None:
+    def _read(self, fn: Callable[[sqlite3.Cursor], T]) -> T:
         with self._lock:
-            row = self._db.execute(_SQL.price_told, (experiment, model, since)).fetchone()
-        return float(row[0]) if row else None
-
-    def release_charge(self, reservation: str) -> None:
-        self._write(lambda cur: cur.execute(_SQL.release, (reservation,)))
-
-    def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
-                     estimate: float) -> None:
-        self._write(lambda cur: end_in(cur, _SQL, experiment, key, model, task_id, cost, estimate))
-
-    def reservations_since(self, experiment: str, model: str, since: float) -> int:
-        with self._lock:
-            return int(self._db.execute(_SQL.since, (experiment, model, since)).fetchone()[0])
-
-    def charge_of(self, experiment: str, task_id: str) -> Charge | None:
-        with self._lock:
-            row = self._db.execute(_SQL.of_task, (experiment, task_id)).fetchone()
-        return Charge(*row) if row else None
-
-    def charges(self, experiment: str) -> list[Charge]:
-        with self._lock:
-            rows = self._db.execute(_SQL.rows, (experiment,)).fetchall()
-        return [Charge(*r) for r in rows]
+            return fn(self._db.cursor())
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-
-_SQL = charges_sql("?")
 
 
 class ExperimentLock:

@@ -39,7 +39,7 @@ from .._env import env_seconds, env_text
 from .._net import mask_credentials
 from .._sync import pause, stopping
 from ..errors import InputError
-from .charges import Charge, charge_table_sql, charges_sql, end_in, reserve_in
+from .charges import ChargeBook, charge_table_sql, charges_sql
 from .journal import COLUMNS, JournalError, JournalRow
 from .states import JournalState
 
@@ -66,10 +66,11 @@ class ClaimLostError(JournalError):
     code = "CLAIM_LOST"
 
 
-class PgLedger:
+class PgLedger(ChargeBook):
     """The Journal's interface (get, all, set, task_ids, close) on PostgreSQL, plus claims and slots."""
 
     shared = True
+    _charge_sql = charges_sql("%s")
 
     def __init__(self, url: str, *, lease_s: float | None = None, retry_s: float | None = None):
         try:
@@ -233,49 +234,14 @@ class PgLedger:
         with self._lock:
             self._drop()
 
-    # -- money (charges.py): the cap is the experiment's, whichever process reserves --------------
-    def reserve(self, experiment: str, key: str, model: str, estimate: float, cap: float | None) -> str | None:
-        def take(cur: Any) -> str | None:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"budget\n{experiment}",))
-            return reserve_in(cur, _SQL, experiment, key, model, estimate, cap)
-        return self._call(take)
+    # -- money (charges.py, ChargeBook): the cap is the experiment's, whichever process reserves -----
+    def _transact(self, fn: Callable[[Any], T]) -> T:
+        return self._call(fn)
 
-    def charge_created(self, reservation: str, task_id: str, estimated_cost: float | None,
-                       price_ratio: float | None = None) -> None:
-        self._call(lambda cur: cur.execute(_SQL.created, (task_id, estimated_cost, price_ratio, reservation)))
+    _read = _transact
 
-    def price_told(self, experiment: str, model: str, since: float) -> float | None:
-        def read(cur: Any) -> Any:
-            cur.execute(_SQL.price_told, (experiment, model, since))
-            return cur.fetchone()
-        row = self._call(read)
-        return float(row[0]) if row else None
-
-    def release_charge(self, reservation: str) -> None:
-        self._call(lambda cur: cur.execute(_SQL.release, (reservation,)))
-
-    def charge_ended(self, experiment: str, key: str, model: str, task_id: str, cost: float | None,
-                     estimate: float) -> None:
-        self._call(lambda cur: end_in(cur, _SQL, experiment, key, model, task_id, cost, estimate))
-
-    def reservations_since(self, experiment: str, model: str, since: float) -> int:
-        def read(cur: Any) -> int:
-            cur.execute(_SQL.since, (experiment, model, since))
-            return int(cur.fetchone()[0])
-        return self._call(read)
-
-    def charge_of(self, experiment: str, task_id: str) -> Charge | None:
-        def read(cur: Any) -> Any:
-            cur.execute(_SQL.of_task, (experiment, task_id))
-            return cur.fetchone()
-        row = self._call(read)
-        return Charge(*row) if row else None
-
-    def charges(self, experiment: str) -> list[Charge]:
-        def read(cur: Any) -> Any:
-            cur.execute(_SQL.rows, (experiment,))
-            return cur.fetchall()
-        return [Charge(*r) for r in self._call(read)]
+    def _lock_budget(self, cur: Any, experiment: str) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"budget\n{experiment}",))
 
     # -- seeds ---------------------------------------------------------------------------------------
     def agree_seeds(self, experiment: str, count: int, proposed: list[int]) -> list[int]:
@@ -334,5 +300,3 @@ class PgLedger:
             except JournalError:
                 continue  # the database is away: try again at the next beat
 
-
-_SQL = charges_sql("%s")

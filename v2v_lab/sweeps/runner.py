@@ -91,7 +91,7 @@ class SweepRunner:
         still cost, against the cap and the balance; returns that commitment. On a shared ledger the
         other processes' tasks in flight are not held against this one up front (it would refuse a
         process joining a sweep under way): there each create's reservation holds the cap."""
-        committed = sum(c.committed for c in journal.charges(self.spec.experiment))
+        committed = journal.committed(self.spec.experiment)
         if isinstance(journal, PgLedger):
             check_budget([c.model for c in to_create], sum(c.credits for c in to_create), self.cap, org)
             return committed

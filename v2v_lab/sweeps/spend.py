@@ -140,7 +140,7 @@ class SpendGuard:
         return task.estimated_cost if task.estimated_cost is not None else self.estimate(cell)
 
     def committed(self) -> float:
-        return sum(c.committed for c in self.journal.charges(self.experiment))
+        return self.journal.committed(self.experiment)
 
     def _learn(self, cell: Cell, ratio: float) -> None:
         self.price_ratio[cell.model] = ratio
