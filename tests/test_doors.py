@@ -4,6 +4,7 @@ CometAPI's documented request sent verbatim, and every command's --help and sign
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import http.server
 import json
@@ -504,12 +505,14 @@ def test_runwayml_sdk_creates_and_awaits_every_model_it_types(served):
     assert typed == set(SDK_MODEL_REQUESTS), typed ^ set(SDK_MODEL_REQUESTS)
     sdk = runwayml.RunwayML(api_key=KEY, base_url=served, max_retries=0)
     uri = sdk.uploads.create_ephemeral(file=DEMO).uri
-    table = {}
-    for model, extra in SDK_MODEL_REQUESTS.items():
+    created = {}
+    for model, extra in SDK_MODEL_REQUESTS.items():  # all sent first: the emulator renders them side by side
         source = "video_uri" if load_catalog()[model].video_field == "videoUri" else "prompt_video"
-        created = sdk.video_to_video.create(model=model, prompt_text="noir, rain", **{source: uri}, **extra)
-        task = created.wait_for_task_output(timeout=120)
-        table[model] = (task.status, sorted(extra))
+        created[model] = sdk.video_to_video.create(model=model, prompt_text="noir, rain", **{source: uri}, **extra)
+    # The SDK's own wait sleeps its 6 s poll interval before each look: twelve waits side by side.
+    with concurrent.futures.ThreadPoolExecutor(len(created)) as pool:
+        done = dict(zip(created, pool.map(lambda task: task.wait_for_task_output(timeout=180), created.values())))
+    table = {model: (done[model].status, sorted(extra)) for model, extra in SDK_MODEL_REQUESTS.items()}
     assert all(status == "SUCCEEDED" for status, _ in table.values()), table
     with pytest.raises(runwayml.BadRequestError, match="resolution"):
         sdk.video_to_video.create(model="seedance2", prompt_video=uri, extra_body={"resolution": "768p"})

@@ -35,6 +35,8 @@ VARIABLES: dict[str, EnvVar] = {v.name: v for v in (
     EnvVar("V2V_LAB_LEDGER_RETRY_S", "seconds a lost ledger connection is retried before giving up", "seconds", 60.0),
     EnvVar("V2V_LAB_MAX_CELLS", "the most cells a plan may have (counted before it is built)", "count", 100_000),
     EnvVar("V2V_LAB_CATALOG", "a model catalog file merged over the built-in one"),
+    EnvVar("XDG_CACHE_HOME", "the user's cache folder (default ~/.cache): v2v-lab/ there keeps a blank MLflow "
+           "store that new local stores are copied from"),
     EnvVar("V2V_LAB_MLFLOW_UI", "the MLflow UI's address, for the run browser's links", "url"),
     EnvVar("PWD", "the folder the shell started the command (or a Voila server) in; set by the shell: pages "
            "look there for the store when no folder above them holds one"),

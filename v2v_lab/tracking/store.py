@@ -19,6 +19,7 @@ from .._env import env_text
 from .._files import can_write_in
 from .._net import mask_credentials
 from ..errors import InputError
+from .blank_store import copy_blank_store
 from .outage import bound_mlflow_http, patient
 
 try:
@@ -181,7 +182,9 @@ def client(uri: str | None = None) -> MlflowClient:
     if resolved in _OPENED or scheme != "sqlite":
         return cast(MlflowClient, _Patient(patient(resolved, MlflowClient, tracking_uri=resolved), resolved))
     with _store_init_lock(resolved):
-        # MLflow creates and migrates the schema here
+        path = local_store_path(resolved)
+        if path is not None and not path.exists():
+            copy_blank_store(path)  # else (or if that fails) MLflow creates and migrates the schema here
         mlflow_client = patient(resolved, MlflowClient, tracking_uri=resolved)
         patient(resolved, mlflow_client.search_experiments, max_results=1)
     _OPENED.add(resolved)
