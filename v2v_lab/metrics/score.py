@@ -16,8 +16,8 @@ from typing import Any
 
 from ..media.sampling import AlignedFrames, sample_aligned
 from ._guard import DEFAULT_TIME_LIMIT_S, MetricFailed, check_time_limit, run_guarded
-from ._ssim import inline_here
-from .base import REGISTRY, Metric, MetricResult, check_metric_names, metric_names
+from ._pool import inline_here
+from .base import REGISTRY, SHARED_WANTED, Metric, MetricResult, check_metric_names, metric_names
 
 __all__ = ["ScoreReport", "sampling_key", "score"]
 
@@ -87,7 +87,7 @@ def score(
                              on_source_key=",".join(m.name for m in chosen if m.prepare_source),
                              sequence_fps=sequence_fps)
     aligned.prompt = prompt
-    aligned.cache["ssim.wanted"] = {kind for metric in chosen for kind in metric.ssim_pairs}
+    aligned.cache[SHARED_WANTED] = {work for metric in chosen for work in metric.shared_work}
     # sample_s includes the source-side preparation that overlapped the output's decode.
     timings = {"sample_s": time.perf_counter() - t0, **prep_t}
     values: dict[str, float] = {}
@@ -137,7 +137,7 @@ def _preparer(chosen: list[Metric], limit: float, errors: dict[str, str],
 
 def _inline(prepare: Any, src_a: Any, src_b: Any, cache: dict[str, Any]) -> Any:
     def run() -> None:
-        # Beside the output's decode: inline, not on the SSIM pool.
+        # Beside the output's decode: inline, not on the shared threads.
         with inline_here():
             prepare(src_a, src_b, cache)
     return run
