@@ -201,8 +201,10 @@ SABOTAGES = [
              ("tests/test_rating.py::test_a_stale_click_never_judges_the_next_pair_and_bad_input_is_refused",)),
     Sabotage("agreement-direction", "judgments: metric agreement reads each metric in its direction",
              "count higher as better for every metric", "v2v_lab/rating/analysis.py",
-             "agree = float(((win > lose) == metric.higher_is_better)[usable].sum())",
-             "agree = float((win > lose)[usable].sum())",
+             "            win = metric.goodness(values.reindex(df.loc[idx, \"winner\"]).to_numpy(dtype=float))\n"
+             "            lose = metric.goodness(values.reindex(loser.loc[idx]).to_numpy(dtype=float))",
+             "            win = values.reindex(df.loc[idx, \"winner\"]).to_numpy(dtype=float)\n"
+             "            lose = values.reindex(loser.loc[idx]).to_numpy(dtype=float)",
              ("tests/test_rating.py::test_metric_agreement_uses_the_direction_and_counts_only_decided_pairs",)),
     Sabotage("claims", "team: several processes on one ledger create each cell once",
              "let every process take every cell, held or not", "v2v_lab/sweeps/ledger.py",

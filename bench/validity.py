@@ -60,7 +60,7 @@ def plot(table: pd.DataFrame, metrics: list[str], path: Path) -> None:
                        label=clip)
         ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.invert_yaxis()
-        ax.set_title(f"{metric} ({REGISTRY[metric].direction} is better)", fontsize=9)
+        ax.set_title(f"{metric} ({REGISTRY[metric].best_text()})", fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:

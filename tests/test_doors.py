@@ -374,8 +374,9 @@ def test_score_prints_each_metrics_range_and_direction(small_clip):
     for name, metric in REGISTRY.items():
         line = next(row for row in result.stdout.splitlines() if row.startswith(name + " "))
         assert metric.describe() in line
-    assert "range 0..∞, higher is better" in REGISTRY["temporal_consistency_rel"].describe()
+    assert REGISTRY["temporal_consistency_rel"].describe() == "range 0..∞, best at 1"  # a target, not "higher"
     assert REGISTRY["warp_error"].describe() == "range 0..1, lower is better"
+    assert REGISTRY["motion_epe"].describe() == "range 0..∞ px, lower is better"  # its unit
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

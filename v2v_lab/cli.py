@@ -377,13 +377,14 @@ def _runs_metrics(df: Any, wanted: str | None, sort: str | None) -> list[str]:
 
 
 def _sorted_by_metric(df: Any, metric: str) -> Any:
-    """Best first, by the metric's declared direction (a timing such as latency_s: lowest first);
-    runs without a value last."""
+    """Best first, by the metric's declared direction (Metric.goodness: a target metric nearest its
+    target first; a timing such as latency_s: lowest first); runs without a value last."""
     from .metrics.base import metric_of
 
     found = metric_of(metric)
-    best_high = found is not None and found.higher_is_better
-    return df.sort_values(metric, ascending=not best_high, na_position="last", kind="stable")
+    if found is None:
+        return df.sort_values(metric, na_position="last", kind="stable")
+    return df.sort_values(metric, key=lambda v: -found.goodness(v.astype(float)), na_position="last", kind="stable")
 
 
 def _cell_text(value: Any) -> str:

@@ -7,6 +7,7 @@ import math
 from typing import Any, NoReturn
 
 from .api.catalog import load_catalog, option_names, seed_range
+from .scoring_config import DEFAULT_SCORING, IntRange, ScoringConfig
 
 __all__ = ["build_parser"]
 
@@ -37,6 +38,30 @@ def _number(kind: type, *, low: float | None = None, high: float | None = None, 
             raise argparse.ArgumentTypeError(f"{text!r}: more than {above:g}")
         return value
     return parse
+
+
+def _in_range(bound: IntRange):
+    """An argparse type for a whole number in a scoring range, refused in the words every other
+    place uses (ScoringConfig's ranges: the spec and score() say the same)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: {bound.allowed}") from None
+        if not bound.holds(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: {bound.allowed}")
+        return value
+    return parse
+
+
+def _sampling_flags(p: argparse.ArgumentParser) -> None:
+    """--frames, --size and --crop, with ScoringConfig's defaults and ranges (score and rescore)."""
+    p.add_argument("--frames", type=_in_range(ScoringConfig.FRAMES), default=DEFAULT_SCORING.frames,
+                   help="time-aligned frame pairs")
+    p.add_argument("--size", type=_in_range(ScoringConfig.SIZE), default=DEFAULT_SCORING.size,
+                   help="analysis size (short side)")
+    p.add_argument("--crop", choices=list(ScoringConfig.CROPS), default=DEFAULT_SCORING.crop,
+                   help="how the source is fitted to the output's aspect")
 
 
 class _DefaultsFormatter(argparse.HelpFormatter):
@@ -152,11 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "score", "score an output against its source")
     p.add_argument("source", help="the source clip")
     p.add_argument("output", help="the output clip")
-    p.add_argument("--frames", type=_number(int, low=2, high=512), default=16, help="time-aligned frame pairs")
-    p.add_argument("--size", type=_number(int, low=32, high=2160), default=256, help="analysis size (short side)")
+    _sampling_flags(p)
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all)")
-    p.add_argument("--crop", choices=["center", "stretch"], default="center",
-                   help="how the source is fitted to the output's aspect")
     p.add_argument("--prompt", default=None, help="the prompt the output was made from (for metrics that read it)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
@@ -180,10 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local Dask worker processes (default: one per core)")
     where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                        help="a running Dask scheduler to use instead of a local cluster")
-    p.add_argument("--frames", type=_number(int, low=2, high=512), default=16, help="time-aligned frame pairs")
-    p.add_argument("--size", type=_number(int, low=32, high=2160), default=256, help="analysis size (short side)")
-    p.add_argument("--crop", choices=["center", "stretch"], default="center",
-                   help="how the source is fitted to the output's aspect")
+    _sampling_flags(p)
     _tracking_uri_flag(p)
 
     p = _sub(sub, "ui", "MLflow UI on the configured store")

@@ -38,6 +38,7 @@ from .media.sampling import check_sampling
 from .metrics import REGISTRY, metric_names, score
 from .metrics.base import check_metric_names, metric_of
 from .metrics.score import sampling_key
+from .scoring_config import DEFAULT_SCORING
 from .tracking.schema import (
     ARTIFACT_OUTPUT,
     ARTIFACT_PROMPT,
@@ -98,6 +99,11 @@ class RescoreResult:
         return "\n".join(lines)
 
 
+# A run scored before the sampling was recorded was scored with the defaults of its time: this is
+# history, not today's default (ScoringConfig), and stays as it is if the default ever changes.
+UNRECORDED_SAMPLING = sampling_key(16, 256, "center")
+
+
 def _params_of(metric: str) -> dict[str, str]:
     return {k: str(v) for k, v in REGISTRY[metric].params.items()}
 
@@ -113,8 +119,7 @@ def key_for(metric: str, run_params: dict[str, str], sampling: str, frames: int,
     any metric value at all; one never scored (a sweep with scoring off) takes the plain names,
     whatever the sampling, and records it."""
     recorded = run_params.get(f"{SCORE_PARAM_PREFIX}sampling")
-    # A run scored before the sampling was recorded was scored with the defaults of its time.
-    same_sampling = (recorded or sampling_key(16, 256, "center")) == sampling or (recorded is None and not scored)
+    same_sampling = (recorded or UNRECORDED_SAMPLING) == sampling or (recorded is None and not scored)
     key = metric if same_sampling else f"{metric}.size{size}.frames{frames}" + ("" if crop == "center" else f".{crop}")
     mine = _params_of(metric)
     theirs = {k: run_params.get(f"{SCORE_PARAM_PREFIX}{key}.{k}") for k in mine}
@@ -267,9 +272,9 @@ def rescore(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
-    frames: int = 16,
-    size: int = 256,
-    crop: str = "center",
+    frames: int = DEFAULT_SCORING.frames,
+    size: int = DEFAULT_SCORING.size,
+    crop: str = DEFAULT_SCORING.crop,
     tracking_uri: str | None = None,
     progress: bool = False,
 ) -> RescoreResult:

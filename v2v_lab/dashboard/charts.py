@@ -21,7 +21,8 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 
 
 def axis_label(metric: str) -> str:
-    """A metric's name with its unit and direction, as an axis title: "flicker (grey levels 0..255, lower is better)"."""
+    """A metric's name with its range, unit and direction, as an axis title:
+    "motion_epe (range 0..∞ px, lower is better)", "temporal_consistency_rel (range 0..∞, best at 1)"."""
     m = metric_of(metric)
     return f"{metric} ({m.describe()})" if m else metric
 
@@ -68,9 +69,9 @@ def scatter(df: pd.DataFrame, x: str, y: str, by: str, on_click: Callable[[str],
 
 
 def axis_title(metric: str) -> str:
-    """A metric's name with an arrow for its direction: "flicker ↓" (lower is better)."""
+    """A metric's name with its direction: "flicker ↑", "piqe ↓", "temporal_consistency_rel (best at 1)"."""
     m = metric_of(metric)
-    return f"{metric} {'↑' if m.higher_is_better else '↓'}" if m else metric
+    return f"{metric} {m.direction_mark()}" if m else metric
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:

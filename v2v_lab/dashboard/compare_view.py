@@ -28,36 +28,41 @@ _SUMMARY_CSS = ("<style>.v2v-summary{border-collapse:collapse;font-size:13px;mar
                 ".v2v-unclear{color:#666}</style>")
 
 
-def verdict(row: pd.Series, baseline: str, higher_is_better: bool) -> tuple[str, str]:
-    """(word, css class) for one group against the baseline: better or worse when the paired
-    difference's 95% interval leaves 0 on the metric's good or bad side, else no clear difference."""
+def verdict(row: pd.Series, baseline: str) -> tuple[str, str]:
+    """(word, css class) for one group against the baseline: better or worse when the 95% interval
+    of the paired gain (compare_frame: the difference in the metric's declared direction) leaves 0,
+    else no clear difference."""
     if str(row["group"]) == str(baseline):
         return "baseline", "v2v-unclear"
-    lo, hi = row.get("diff_ci_low"), row.get("diff_ci_high")
-    if not row.get("pairs") or pd.isna(lo) or pd.isna(hi):
+    if not row.get("pairs"):
         return "no pairs to compare", "v2v-unclear"
-    if lo > 0 or hi < 0:
-        good = (lo > 0) == higher_is_better
-        return ("better", "v2v-better") if good else ("worse", "v2v-worse")
+    lo, hi = row.get("gain_ci_low"), row.get("gain_ci_high")
+    if pd.isna(lo) or pd.isna(hi):
+        return ("no declared direction", "v2v-unclear") if pd.notna(row.get("diff_ci_low")) else (
+            "no pairs to compare", "v2v-unclear")
+    if lo > 0:
+        return "better", "v2v-better"
+    if hi < 0:
+        return "worse", "v2v-worse"
     return "no clear difference", "v2v-unclear"
 
 
 def summary_html(table: pd.DataFrame, by: str, metric: str, baseline: str | None) -> str:
     """compare_frame's table as a person reads it: the metric with its direction, each group's mean
-    and 95% interval, its paired difference from the baseline with its interval, and a verdict.
+    and 95% interval, its paired difference from the baseline with its interval, and a verdict read
+    from the paired gain in the metric's direction (a target metric: nearer its target is better).
     Every value from the store is escaped."""
     m = metric_of(metric)
-    higher = m.higher_is_better if m else True
-    arrow = "↑" if higher else "↓"
+    arrow = m.direction_mark() if m else ""
 
     def num(v: Any) -> str:
         return "-" if v is None or pd.isna(v) else f"{float(v):.4g}"
 
-    head = (f"<tr><th>{esc(by)}</th><th>n</th><th title='{esc(m.describe() if m else metric)}'>{esc(metric)} {arrow} "
+    head = (f"<tr><th>{esc(by)}</th><th>n</th><th title='{esc(m.describe() if m else metric)}'>{esc(f'{metric} {arrow}'.strip())} "
             f"mean [95% CI]</th><th>difference from {esc(baseline)} [95% CI]</th><th>pairs</th><th>verdict</th></tr>")
     rows = []
     for _, r in table.iterrows():
-        word, css = verdict(r, str(baseline), higher)
+        word, css = verdict(r, str(baseline))
         diff = "-" if str(r["group"]) == str(baseline) else (
             f"{float(r['diff']):+.4g} [{num(r['diff_ci_low'])}, {num(r['diff_ci_high'])}]" if pd.notna(r["diff"]) else "-")
         rows.append(f"<tr><td>{esc(r['group'])}</td><td>{int(r['n'])}</td>"

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..scoring_config import CROP_POLICIES, DEFAULT_SCORING, ScoringConfig
 from .geometry import center_crop_box, even, fit_short_side
 from .probe import VideoInfo, probe_video
 from .reader import open_video
@@ -33,7 +34,6 @@ __all__ = [
     "shown_at",
 ]
 
-CROP_POLICIES = ("center", "stretch")
 
 
 @dataclass
@@ -127,23 +127,19 @@ def _source_key(info: VideoInfo, idx: list[int], aw: int, ah: int, crop: str, ba
     return (os.path.realpath(info.path), st.st_mtime_ns, st.st_size, tuple(idx), aw, ah, crop, backend, extra)
 
 
-def check_sampling(frames: int, size: int, crop: str) -> None:
-    """Refuse sampling settings that cannot work, naming the field (before any decode, or any job)."""
-    if crop not in CROP_POLICIES:
-        raise InputError("crop", crop, ", ".join(CROP_POLICIES))
-    if not isinstance(frames, int) or frames < 1:
-        raise InputError("frames", frames, "an integer of at least 1")
-    if not isinstance(size, int) or size < 16:
-        raise InputError("size", size, "an integer of at least 16 (pixels, short side)")
+def check_sampling(frames: int, size: int, crop: str) -> ScoringConfig:
+    """Refuse sampling settings outside ScoringConfig's ranges, naming the field (before any decode,
+    or any job): the same ranges, in the same words, as the spec and the CLI."""
+    return ScoringConfig(frames, size, crop)
 
 
 def sample_aligned(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
-    frames: int = 16,
-    size: int = 256,
-    crop: str = "center",
+    frames: int = DEFAULT_SCORING.frames,
+    size: int = DEFAULT_SCORING.size,
+    crop: str = DEFAULT_SCORING.crop,
     backend: str = "auto",
     on_source: Callable[[np.ndarray, np.ndarray, dict[str, Any]], None] | None = None,
     on_source_key: str = "",

@@ -9,23 +9,23 @@ Why it is split into per-frame moments and a per-pair step: the suite compares e
 with two or three others (source vs output, output t vs t+1, source t vs t+1). A frame's mean and
 variance maps are computed once and reused by every pair it is in; only the cross term is per pair.
 The arithmetic runs in place through OpenCV, because numpy's float64 temporaries cost more than the
-filtering itself. OpenCV releases the GIL, so frames are processed on parallel threads.
+filtering itself. OpenCV releases the GIL, so frames are processed on the metrics' shared threads (_pool.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
 
+from ._pool import parallel_map
+from .base import SHARED_WANTED
+
 _K1, _K2, _SIGMA, _WIN = 0.01, 0.03, 1.5, 11
 _PAD = (_WIN - 1) // 2
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="v2v-metrics")
 
 
 class Moments(NamedTuple):
@@ -101,26 +101,6 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     return ssim_moments(moments(a, "a"), moments(b, "b"), data_range)
 
 
-_INLINE = threading.local()
-
-
-def parallel_map(fn: Callable[..., Any], *iterables: Iterable[Any]) -> list[Any]:
-    if getattr(_INLINE, "on", False):
-        return list(map(fn, *iterables))
-    return list(_POOL.map(fn, *iterables))
-
-
-@contextlib.contextmanager
-def inline_here() -> Iterator[None]:
-    """Run parallel_map calls made on this thread inline. For work that overlaps another busy
-    thread (the output's decode): two cores, two threads; a third would only slow the decode."""
-    _INLINE.on = True
-    try:
-        yield
-    finally:
-        _INLINE.on = False
-
-
 # Which frames each kind of SSIM pair compares, by AlignedFrames attribute.
 PAIR_KINDS: dict[str, tuple[str, str]] = {
     "src_out": ("src_a", "out_a"),  # structure retention
@@ -165,10 +145,11 @@ def ssim_by_kind(arrays: dict[str, np.ndarray], kinds: Sequence[str]) -> dict[st
 
 def cached_ssim(frames: Any, kind: str) -> list[float]:
     """The SSIM series of one pair kind on AlignedFrames, computing together every kind the
-    requested metrics declared (frames.cache["ssim.wanted"]) that is not cached yet."""
+    requested metrics declared (Metric.shared_work, gathered in frames.cache[SHARED_WANTED]) that is
+    not cached yet."""
     cache = frames.cache
     if f"ssim.{kind}" not in cache:
-        wanted = {kind} | set(cache.get("ssim.wanted", ()))
+        wanted = {kind} | {work.removeprefix("ssim.") for work in cache.get(SHARED_WANTED, ())}
         todo = [k for k in PAIR_KINDS if k in wanted and f"ssim.{k}" not in cache]
         arrays = {name: getattr(frames, name) for k in todo for name in PAIR_KINDS[k]}
         for k, series in ssim_by_kind(arrays, todo).items():

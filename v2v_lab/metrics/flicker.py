@@ -25,4 +25,4 @@ def compute(frames: AlignedFrames) -> MetricResult:
 
 
 METRIC = register(Metric("flicker", "(255 - mean abs diff of consecutive output frames) / 255",
-                         0.0, 1.0, compute, PARAMS))
+                         0.0, 1.0, compute, PARAMS, direction="higher"))

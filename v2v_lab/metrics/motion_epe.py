@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from ..media.sampling import AlignedFrames
-from ._ssim import parallel_map
+from ._pool import parallel_map
 from .base import Metric, MetricResult, mean, register
 from .warp_error import SourceMotion, flow, prepare_source, source_motions
 
@@ -47,4 +47,5 @@ def compute(frames: AlignedFrames) -> MetricResult:
 
 
 METRIC = register(Metric("motion_epe", "endpoint error between source and output optical flow (px, median per frame)",
-                         float("inf"), 0.0, compute, PARAMS, prepare_source=prepare_source))
+                         float("inf"), 0.0, compute, PARAMS, prepare_source=prepare_source, direction="lower",
+                         unit="px"))

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..media.sampling import AlignedFrames
-from ._ssim import parallel_map
+from ._pool import parallel_map
 from .base import Metric, MetricResult, mean, register
 
 __all__ = ["ACTIVITY_THRESHOLD", "FLAT_SEGMENT_THRESHOLD", "METRIC", "PARAMS", "compute", "piqe_frame"]
@@ -83,4 +83,4 @@ def compute(frames: AlignedFrames) -> MetricResult:
 
 
 METRIC = register(Metric("piqe", "PIQE of the output frames (block artefacts and noise, no reference), mean",
-                         100.0, 0.0, compute, PARAMS))
+                         100.0, 0.0, compute, PARAMS, direction="lower"))

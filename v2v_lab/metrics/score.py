@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..media.sampling import AlignedFrames, sample_aligned
+from ..scoring_config import DEFAULT_SCORING
 from ._guard import DEFAULT_TIME_LIMIT_S, MetricFailed, check_time_limit, run_guarded
-from ._ssim import inline_here
-from .base import REGISTRY, Metric, MetricResult, check_metric_names, metric_names
+from ._pool import inline_here
+from .base import REGISTRY, SHARED_WANTED, Metric, MetricResult, check_metric_names, metric_names
 
 __all__ = ["ScoreReport", "sampling_key", "score"]
 
@@ -60,10 +61,10 @@ def score(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
     metrics: list[str] | tuple[str, ...] | None = None,
-    frames: int = 16,
-    size: int = 256,
+    frames: int = DEFAULT_SCORING.frames,
+    size: int = DEFAULT_SCORING.size,
     *,
-    crop: str = "center",
+    crop: str = DEFAULT_SCORING.crop,
     backend: str = "auto",
     prompt: str | None = None,
     metric_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
@@ -74,7 +75,9 @@ def score(
     metric_time_limit_s: how long each metric's code may run on one output before it is abandoned
     and reported in `errors` (a plugin that hangs never hangs the caller).
     sequence_fps: the frame rate of an output that is a .zip of PNG frames (the model's catalog
-    `output_fps`); default media.sequence.DEFAULT_FPS. Outputs that are not videos raise MediaError."""
+    `output_fps`); default media.sequence.DEFAULT_FPS. Outputs that are not videos raise MediaError.
+    frames, size and crop: ScoringConfig's defaults and ranges (sample_aligned refuses a value outside
+    them with InputError, before any decode, as the spec and the CLI refuse it)."""
     names = list(metrics or metric_names())  # every registered metric unless asked for fewer
     check_metric_names(names)
     limit = check_time_limit(metric_time_limit_s)
@@ -87,7 +90,7 @@ def score(
                              on_source_key=",".join(m.name for m in chosen if m.prepare_source),
                              sequence_fps=sequence_fps)
     aligned.prompt = prompt
-    aligned.cache["ssim.wanted"] = {kind for metric in chosen for kind in metric.ssim_pairs}
+    aligned.cache[SHARED_WANTED] = {work for metric in chosen for work in metric.shared_work}
     # sample_s includes the source-side preparation that overlapped the output's decode.
     timings = {"sample_s": time.perf_counter() - t0, **prep_t}
     values: dict[str, float] = {}
@@ -137,7 +140,7 @@ def _preparer(chosen: list[Metric], limit: float, errors: dict[str, str],
 
 def _inline(prepare: Any, src_a: Any, src_b: Any, cache: dict[str, Any]) -> Any:
     def run() -> None:
-        # Beside the output's decode: inline, not on the SSIM pool.
+        # Beside the output's decode: inline, not on the shared threads.
         with inline_here():
             prepare(src_a, src_b, cache)
     return run

@@ -22,4 +22,4 @@ def compute(frames: AlignedFrames) -> MetricResult:
 
 
 METRIC = register(Metric("ssim_source", "SSIM(source_t, output_t), averaged over sampled frames",
-                         -1.0, 1.0, compute, PARAMS, ssim_pairs=("src_out",)))
+                         -1.0, 1.0, compute, PARAMS, shared_work=("ssim.src_out",), direction="higher"))

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from ..media.sampling import AlignedFrames
-from ._ssim import parallel_map
+from ._pool import parallel_map
 from .base import Metric, MetricResult, mean, register
 
 __all__ = ["METRIC", "PARAMS", "compute", "correlation", "gradient_magnitude", "prepare_source"]
@@ -71,4 +71,4 @@ def compute(frames: AlignedFrames) -> MetricResult:
 
 
 METRIC = register(Metric("structure", "correlation of source and output colour gradient magnitude, 0..1",
-                         0.0, 1.0, compute, PARAMS, prepare_source=prepare_source))
+                         0.0, 1.0, compute, PARAMS, prepare_source=prepare_source, direction="higher"))

@@ -2,7 +2,8 @@
 
 temporal_consistency is in [-1, 1], higher is steadier. temporal_consistency_rel is 1.0 when the
 output is as steady as the source, so natural motion in the source is not counted against it;
-below 1 the output changes more between frames than the source does.
+below 1 the output changes more between frames than the source does, above 1 less (a frozen or
+smoothed-over output). Its direction is a target: best at 1, read as the distance to 1.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def compute_rel(frames: AlignedFrames) -> MetricResult:
 
 
 METRIC = register(Metric("temporal_consistency", "SSIM(output_t, output_t+1), averaged", -1.0, 1.0, compute, PARAMS,
-                         ssim_pairs=("out_out",)))
+                         shared_work=("ssim.out_out",), direction="higher"))
 METRIC_REL = register(Metric("temporal_consistency_rel", "temporal_consistency(output) / temporal_consistency(source)",
                              0.0, 1.0, compute_rel, PARAMS_REL,
-                             ssim_pairs=("out_out", "src_src"), prepare_source=prepare_source_ssim,
-                             # 1.0 is as steady as the source; an output steadier than its source passes 1.
-                             bounds=(0.0, float("inf")), headline=False))
+                             shared_work=("ssim.out_out", "ssim.src_src"), prepare_source=prepare_source_ssim,
+                             # 1.0 is as steady as the source, and best: above 1 the output is steadier than
+                             # its source (a frozen output is), which is losing the source's motion, not a gain.
+                             bounds=(0.0, float("inf")), headline=False, direction="target"))

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..media.sampling import AlignedFrames
-from ._ssim import parallel_map
+from ._pool import parallel_map
 from .base import Metric, MetricResult, mean, register
 
 __all__ = [
@@ -116,4 +116,4 @@ def compute(frames: AlignedFrames) -> MetricResult:
 
 
 METRIC = register(Metric("warp_error", "masked MSE of output t+1 warped onto t by source flow (RGB in [0,1])",
-                         1.0, 0.0, compute, PARAMS, prepare_source=prepare_source))
+                         1.0, 0.0, compute, PARAMS, prepare_source=prepare_source, direction="lower"))

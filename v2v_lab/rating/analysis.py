@@ -138,8 +138,9 @@ def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]
 
 def metric_agreement_frame(ratings: pd.DataFrame, runs: pd.DataFrame, question: str | None = None) -> pd.DataFrame:
     """For each metric: the share of decided judgments (left or right; ties out) in which the metric,
-    read in its direction, prefers the run the rater chose; with a Wilson 95% interval and n (judgments
-    where both runs have the metric and its values differ)."""
+    read in its direction (Metric.goodness: a target metric by the distance to its target), prefers
+    the run the rater chose; with a Wilson 95% interval and n (judgments where both runs have the
+    metric and it does not rate them equal)."""
     df = ratings[ratings["choice"].isin(("left", "right"))]
     if question is not None:
         df = df[df["question"] == question]
@@ -151,13 +152,13 @@ def metric_agreement_frame(ratings: pd.DataFrame, runs: pd.DataFrame, question: 
             continue
         values = by_run[key]
         for q, idx in df.groupby("question", sort=True).groups.items():
-            win = values.reindex(df.loc[idx, "winner"]).to_numpy(dtype=float)
-            lose = values.reindex(loser.loc[idx]).to_numpy(dtype=float)
+            win = metric.goodness(values.reindex(df.loc[idx, "winner"]).to_numpy(dtype=float))
+            lose = metric.goodness(values.reindex(loser.loc[idx]).to_numpy(dtype=float))
             usable = ~np.isnan(win) & ~np.isnan(lose) & (win != lose)
             n = int(usable.sum())
             if n == 0:
                 continue
-            agree = float(((win > lose) == metric.higher_is_better)[usable].sum())
+            agree = float((win > lose)[usable].sum())
             lo, hi = wilson(agree, n)
             rows.append({"question": q, "metric": key, "direction": metric.direction, "agreement": agree / n,
                          "ci_low": lo, "ci_high": hi, "n": n})

@@ -27,6 +27,7 @@ from pydantic import (
 from ..api.catalog import seed_range
 from ..errors import InputError
 from ..metrics._guard import DEFAULT_TIME_LIMIT_S
+from ..scoring_config import DEFAULT_SCORING, ScoringConfig
 from .spec_yaml import expanded_size, loc_text, node_line, too_deep
 
 __all__ = [
@@ -115,12 +116,28 @@ class Budget(_Strict):
 class Scoring(_Strict):
     enabled: bool = True
     metrics: list[str] | None = None
-    frames: int = Field(default=16, ge=2, le=512)
-    size: int = Field(default=256, ge=32, le=2160)
-    crop: Literal["center", "stretch"] = "center"
+    # Defaults and ranges: v2v_lab.scoring_config, which score(), rescore and the CLI read too.
+    frames: int = DEFAULT_SCORING.frames
+    size: int = DEFAULT_SCORING.size
+    crop: str = DEFAULT_SCORING.crop
     # How long each metric's code may run on one output; past it the metric is abandoned and its
     # failure recorded on the run (a plugin that hangs never hangs the sweep).
     metric_time_limit_s: float = Field(default=DEFAULT_TIME_LIMIT_S, gt=0, le=86400, allow_inf_nan=False)
+
+    @field_validator("frames", "size")
+    @classmethod
+    def _in_range(cls, value: int, info: ValidationInfo) -> int:
+        bound = ScoringConfig.FRAMES if info.field_name == "frames" else ScoringConfig.SIZE
+        if not bound.holds(value):
+            raise ValueError(bound.allowed)
+        return value
+
+    @field_validator("crop")
+    @classmethod
+    def _known_crop(cls, value: str) -> str:
+        if value not in ScoringConfig.CROPS:
+            raise ValueError(", ".join(ScoringConfig.CROPS))
+        return value
 
     @field_validator("metrics")
     @classmethod

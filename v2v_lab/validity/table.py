@@ -21,6 +21,7 @@ from ..media.geometry import fit_short_side
 from ..media.reader import iter_frames
 from ..media.writer import write_mp4
 from ..metrics import REGISTRY, score
+from ..scoring_config import DEFAULT_SCORING
 from .edits import EDITS, Edit
 
 __all__ = ["SHIPPED_CLIPS", "load_clip", "validity_table"]
@@ -30,7 +31,7 @@ _MEDIA = Path(__file__).resolve().parents[2] / "experiments" / "media"
 SHIPPED_CLIPS: tuple[str, ...] = (str(_MEDIA / "bigbuckbunny.mp4"), str(_MEDIA / "street.mp4"))
 
 
-def load_clip(path: str | os.PathLike[str], size: int = 256, max_frames: int = 72) -> np.ndarray:
+def load_clip(path: str | os.PathLike[str], size: int = DEFAULT_SCORING.size, max_frames: int = 72) -> np.ndarray:
     """The clip's first frames with the short side at `size` (T x H x W x 3, RGB uint8)."""
     frames = []
     for frame in iter_frames(path):
@@ -54,8 +55,8 @@ def validity_table(
     metrics: Sequence[str] | None = None,
     edits: Sequence[Edit] = EDITS,
     *,
-    frames: int = 16,
-    size: int = 256,
+    frames: int = DEFAULT_SCORING.frames,
+    size: int = DEFAULT_SCORING.size,
     workdir: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """One row per (clip, edit): the edit's family and every chosen metric's value.
