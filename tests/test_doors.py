@@ -512,7 +512,7 @@ def test_runwayml_sdk_creates_and_awaits_every_model_it_types(served):
         created[model] = sdk.video_to_video.create(model=model, prompt_text="noir, rain", **{source: uri}, **extra)
     # The SDK's own wait sleeps its 6 s poll interval before each look: twelve waits side by side.
     with concurrent.futures.ThreadPoolExecutor(len(created)) as pool:
-        done = dict(zip(created, pool.map(lambda task: task.wait_for_task_output(timeout=180), created.values())))
+        done = dict(zip(created, pool.map(lambda task: task.wait_for_task_output(timeout=180), created.values()), strict=True))
     table = {model: (done[model].status, sorted(extra)) for model, extra in SDK_MODEL_REQUESTS.items()}
     assert all(status == "SUCCEEDED" for status, _ in table.values()), table
     with pytest.raises(runwayml.BadRequestError, match="resolution"):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..cell_fields import FILTERS, TABLE_FIELDS
 from ..metrics import metric_names
 from ..tracking.reader import option_columns, varied_columns
 
@@ -14,7 +16,7 @@ __all__ = ["GRID_ORDER", "TABLE_COLUMNS", "RunFilter", "RunsViewModel"]
 
 GRID_ORDER = "grid order"  # the sort that follows the study's design: model, options, prompt, seed, ratio
 
-TABLE_COLUMNS = ("status", "model", "seed", "ratio", "prompt", *metric_names(headline_only=True), "failure_code")
+TABLE_COLUMNS = ("status", *TABLE_FIELDS, *metric_names(headline_only=True), "failure_code")
 
 
 @dataclass
@@ -28,11 +30,14 @@ class RunFilter:
     # A model option's column -> the values kept, as text ("5", "True", "2k": what a filter lists).
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def _kept(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """(column, the values kept) for each cell field the browser filters (cell_fields.FILTERS)."""
+        return [(column, getattr(self, attr)) for column, attr in FILTERS]
+
     def describe(self) -> str:
         """What the filter keeps, as a person reads it ("model: aleph2, seedance2 · seed: 1")."""
         parts = [f"{name}: {', '.join(str(v) for v in values)}" for name, values in (
-            ("model", self.models), ("ratio", self.ratios), ("seed", self.seeds), ("status", self.statuses),
-            *self.options.items()) if values]
+            *self._kept(), ("status", self.statuses), *self.options.items()) if values]
         if self.prompt_contains:
             parts.append(f"prompt contains {self.prompt_contains!r}")
         parts += [f"{m} in {lo:.4g}..{hi:.4g}" for m, (lo, hi) in self.metric_ranges.items()]
@@ -40,14 +45,12 @@ class RunFilter:
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         out = df
-        for col, allowed in (("model", self.models), ("ratio", self.ratios), ("status", self.statuses)):
+        for col, allowed in (*self._kept(), ("status", self.statuses)):
             if allowed:
                 out = out[out[col].isin(allowed)]
         for col, texts in self.options.items():
             if texts and col in out.columns:
                 out = out[out[col].astype("string").isin(texts)]
-        if self.seeds:
-            out = out[out["seed"].isin(self.seeds)]
         if self.prompt_contains:
             out = out[out["prompt"].fillna("").str.contains(self.prompt_contains, case=False, regex=False)]
         for metric, (lo, hi) in self.metric_ranges.items():

@@ -10,6 +10,7 @@ from itertools import combinations
 
 import pandas as pd
 
+from .. import cell_fields
 from ..errors import InputError
 from ..tracking.reader import option_columns
 from ..tracking.schema import STATUS_SUCCEEDED
@@ -18,8 +19,8 @@ __all__ = ["DESIGN_COLUMNS", "Pair", "build_pairs", "pair_key", "presentation"]
 
 # What makes two outputs comparable. seed and repeat only where the study matched them across groups:
 # a study with independent random seeds per model still yields pairs (same source, prompt, ratio).
-DESIGN_COLUMNS = ("video", "prompt", "ratio", "model", "reference", "provider", "seed", "repeat")
-_MATCHED_ONLY = ("seed", "repeat")
+DESIGN_COLUMNS = cell_fields.DESIGN_COLUMNS
+_MATCHED_ONLY = cell_fields.MATCHED_ONLY
 
 
 def pair_key(run_a: str, run_b: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from .schema import (
     FAILURE_CODE_TAG,
     FAILURE_TAG,
     METRIC_ERROR_PREFIX,
+    PARAM_COLUMNS,
     PROMPT_PARAM_CHARS,
     PROVIDER_TAG,
     SCORE_PARAM_PREFIX,
@@ -79,6 +81,24 @@ class CellRecord:
     frames_csv: list[dict[str, Any]] | None = None
 
 
+def _prompt_param(cell: CellFacts, _name: str) -> str:
+    return cell.prompt if len(cell.prompt) <= PROMPT_PARAM_CHARS else cell.prompt[: PROMPT_PARAM_CHARS - 3] + "..."
+
+
+def _video_param(cell: CellFacts, _name: str) -> str:
+    return os.path.basename(cell.video) if uri_kind(cell.video) == "path" else source_ref(cell.video)[:500]
+
+
+# How a cell field is written as a param where it is not simply the cell's value (cell_fields.FIELDS).
+_PARAM_TEXT: dict[str, Callable[[CellFacts, str], Any]] = {
+    "prompt": _prompt_param,
+    "video": _video_param,
+    "video_sha": lambda cell, _name: cell.video_sha[:16],
+    "ratio": lambda cell, _name: cell.ratio or "none",
+    "reference": lambda cell, _name: os.path.basename(cell.reference) if cell.reference else "none",
+}
+
+
 def cell_record(cell: CellFacts, *, experiment: str, provider: str, api_version: str, user_tags: dict[str, str],
                 status: str, task_id: str | None, failure_code: str | None = None, failure: str | None = None,
                 timing: dict[str, float] | None = None, credits: float = 0.0, credits_estimated: float | None = None,
@@ -86,13 +106,9 @@ def cell_record(cell: CellFacts, *, experiment: str, provider: str, api_version:
                 scoring_error: str | None = None, output: Path | None = None, poster: Path | None = None,
                 contact_sheet: Path | None = None) -> CellRecord:
     """One cell's run. report: a metrics ScoreReport (values, series, params, times_s) or None."""
-    prompt = cell.prompt if len(cell.prompt) <= PROMPT_PARAM_CHARS else cell.prompt[: PROMPT_PARAM_CHARS - 3] + "..."
-    video = os.path.basename(cell.video) if uri_kind(cell.video) == "path" else source_ref(cell.video)[:500]
-    params: dict[str, Any] = {
-        "model": cell.model, "prompt": prompt, "prompt_sha": cell.prompt_sha, "seed": cell.seed,
-        "ratio": cell.ratio or "none", "video": video, "video_sha": cell.video_sha[:16], "provider": provider,
-        "api_version": api_version, "reference": os.path.basename(cell.reference) if cell.reference else "none",
-        "repeat": cell.repeat}
+    of_sweep = {"provider": provider, "api_version": api_version}
+    params: dict[str, Any] = {name: of_sweep[name] if name in of_sweep else _PARAM_TEXT.get(name, getattr)(cell, name)
+                              for name in PARAM_COLUMNS}
     params |= option_params(cell.options)
     tags = {CELL_KEY_TAG: cell.key, TASK_ID_TAG: task_id or "", STATUS_TAG: status,
             FAILURE_CODE_TAG: failure_code or "", EXPERIMENT_TAG: experiment, SOURCE_TAG: source_ref(cell.video)}
