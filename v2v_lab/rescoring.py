@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._extras import require
 from ._failpoints import failpoint
 from .api.catalog import load_catalog
 from .errors import InputError
@@ -248,16 +249,21 @@ def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, 
     return jobs, run_params
 
 
+def _distributed() -> Any:
+    """dask.distributed, or the one line saying rescoring needs the [dask] extra."""
+    return require("dask.distributed", "dask", "rescoring (on Dask)")
+
+
 @contextmanager
 def _dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
-    from dask.distributed import Client, LocalCluster
-
+    distributed = _distributed()
     if scheduler:
-        with Client(scheduler, timeout="30s") as client:
+        with distributed.Client(scheduler, timeout="30s") as client:
             yield client
         return
-    with LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with distributed.LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            distributed.Client(cluster) as client:
         yield client
 
 
@@ -286,17 +292,16 @@ def rescore(
     if scheduler is not None and urlsplit(scheduler).scheme not in ("tcp", "tls", "inproc", "ws", "wss"):
         raise InputError("scheduler", scheduler, "a Dask scheduler address such as tcp://HOST:8786")
     check_sampling(frames, size, crop)
+    _distributed()  # said before the store is read: without Dask there is no rescoring at all
     uri = check_store(tracking_uri)
     result = RescoreResult(experiment)
     jobs, run_params = _plan(experiment, names, frames, size, crop, uri, result)
     if jobs:
-        from dask.distributed import as_completed
-
         mlflow_client = make_client(uri)
         by_id = {job.run_id: job for job in jobs}
         with _dask_client(workers or (None if scheduler else os.cpu_count() or 1), scheduler) as client:
             futures = client.map(score_job, jobs, pure=False)
-            done = as_completed(futures)
+            done = _distributed().as_completed(futures)
             if progress:
                 from tqdm import tqdm
 
