@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# dev pulls the [team] and [dask] extras (pyproject.toml): the suite tests PostgreSQL and Dask too.
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# The official SDK's previous major, in a folder of its own: the emulator is tested against 4.x and 5.x.
 	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/sdk4 "runwayml>=4.18,<5"

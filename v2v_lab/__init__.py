@@ -1,4 +1,8 @@
-"""v2v-lab: sweeps, scores and dashboards for hosted video-to-video models, with an offline emulator."""
+"""v2v-lab: sweeps, scores and dashboards for hosted video-to-video models, with an offline emulator.
+
+The public API is what this module exports (`__all__`, the README's "Python API" table); every
+module under it, underscored or not, is internal and may change in any release.
+"""
 
 from typing import TYPE_CHECKING
 
@@ -27,7 +31,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each loads 
         WaitTimeoutError,
     )
     from .metrics import REGISTRY as METRICS
-    from .metrics import ScoreReport, score
+    from .metrics import AlignedFrames, Metric, MetricResult, ScoreReport, score
     from .rating import QUESTIONS, load_ratings, metric_agreement, rank, rater_agreement
     from .rescoring import RescoreResult, rescore
     from .sweeps import SweepSpec, load_spec, plan_sweep, run_sweep
@@ -41,7 +45,7 @@ __all__ = [
     "RunwayClient", "ScoreReport", "SweepMonitor", "SweepSpec", "Task", "TaskFailedError", "TaskStatus", "V2VError",
     "WaitTimeoutError", "compare", "load_artifact", "load_catalog", "load_runs", "load_spec", "plan_sweep",
     "rescore", "run_sweep", "score", "RateView", "QUESTIONS", "load_ratings", "rank", "rater_agreement",
-    "metric_agreement",
+    "metric_agreement", "Metric", "MetricResult", "AlignedFrames",
 ]
 
 
@@ -66,6 +70,9 @@ __getattr__, __dir__ = lazy(__name__, {
     'METRICS': ('.metrics', 'REGISTRY'),
     'ScoreReport': ('.metrics', 'ScoreReport'),
     'score': ('.metrics', 'score'),
+    'Metric': ('.metrics', 'Metric'),
+    'MetricResult': ('.metrics', 'MetricResult'),
+    'AlignedFrames': ('.metrics', 'AlignedFrames'),
     'QUESTIONS': ('.rating', 'QUESTIONS'),
     'load_ratings': ('.rating', 'load_ratings'),
     'metric_agreement': ('.rating', 'metric_agreement'),

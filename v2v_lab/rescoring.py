@@ -12,9 +12,11 @@ none yet, or has one measured the same way (same sampling, same metric params); 
 way, it goes under a name that says how (`structure.size128.frames16`, or `.v<hash>` when the
 metric's own params changed), with its params beside it as `score.<key>.*`.
 
-Idempotent: a run's values are written by one batch call (tracking.writer.log_values), after its
-params; a run that already
-has a key is skipped, so a rerun after kill -9 writes each value once.
+Idempotent: a run's values are written by one batch call (tracking.rescores.log_rescored), after
+its params; a run that already has a key is skipped, so a rerun after kill -9 writes each value once.
+
+Only scoring is decided here; what is read from the store and written to it (and how) is
+tracking.rescores', so this module never talks to MLflow itself.
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._extras import require
 from ._failpoints import failpoint
 from .api.catalog import load_catalog
 from .errors import InputError
@@ -39,21 +40,10 @@ from .metrics import REGISTRY, metric_names, score
 from .metrics.base import check_metric_names, metric_of
 from .metrics.score import sampling_key
 from .scoring_config import DEFAULT_SCORING
-from .tracking.schema import (
-    ARTIFACT_OUTPUT,
-    ARTIFACT_PROMPT,
-    KIND_CELL,
-    KIND_TAG,
-    PROMPT_PARAM_CHARS,
-    SCORE_PARAM_PREFIX,
-    SOURCE_TAG,
-    STATUS_SUCCEEDED,
-    STATUS_TAG,
-    output_artifact_of,
-)
+from .tracking.rescores import cell_prompt, fetched_output, kept_cells, log_rescored, output_uri, study_id
+from .tracking.schema import SCORE_PARAM_PREFIX
 from .tracking.store import check_store
 from .tracking.store import client as make_client
-from .tracking.writer import log_values
 
 __all__ = ["RescoreJob", "RescoreResult", "rescore", "score_job"]
 
@@ -128,41 +118,13 @@ def key_for(metric: str, run_params: dict[str, str], sampling: str, frames: int,
     return key
 
 
-def _local_path(uri: str) -> str | None:
-    parts = urlsplit(uri)
-    if parts.scheme == "file":
-        return parts.path
-    if parts.scheme == "" or (len(parts.scheme) == 1 and os.name == "nt"):
-        return uri
-    return None
-
-
-@contextmanager
-def _fetched(job: RescoreJob) -> Iterator[str]:
-    local = _local_path(job.output_uri)
-    if local is not None:
-        if not os.path.isfile(local):
-            raise FileNotFoundError(f"output artifact not found ({local})")
-        yield local
-        return
-    import mlflow.artifacts
-
-    with tempfile.TemporaryDirectory(prefix="v2v-rescore-") as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(artifact_uri=job.output_uri, dst_path=tmp,
-                                                       tracking_uri=job.tracking_uri)
-        except Exception as exc:  # noqa: BLE001 - whatever the artifact store says, the output is gone
-            raise FileNotFoundError(f"output artifact not downloadable: {type(exc).__name__}: {exc}") from None
-        yield path
-
-
 def score_job(job: RescoreJob) -> dict[str, Any]:
     """Runs on a Dask worker: score one output, return values, series and params (never raises
     for a gone output or a failed score: those are results to report)."""
     if not os.path.isfile(job.source):
         return {"run_id": job.run_id, "missing": f"source not found ({job.source})"}
     try:
-        with _fetched(job) as output:
+        with fetched_output(job.output_uri, job.tracking_uri) as output:
             report = score(job.source, output, list(job.keys), frames=job.frames, size=job.size, crop=job.crop,
                            prompt=job.prompt, sequence_fps=job.sequence_fps)
     except FileNotFoundError as exc:
@@ -170,43 +132,6 @@ def score_job(job: RescoreJob) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a scoring failure is recorded per run, never fatal
         return {"run_id": job.run_id, "error": f"{type(exc).__name__}: {exc}"}
     return {"run_id": job.run_id, "values": report.values, "series": report.series, "params": report.params}
-
-
-def _record(job: RescoreJob, result: dict[str, Any], run_params: dict[str, str]) -> tuple[
-        dict[str, str], dict[str, float], dict[str, list[float]]]:
-    """Params, values and series to log, each under its key. Params the run already has are not
-    sent again (MLflow refuses a changed param; the same value is a wasted call)."""
-    params: dict[str, str] = {}
-    sampling = {k: v for k, v in result["params"].items() if "." not in k}  # frames, analysis_size, ...
-    for metric, key in job.keys.items():
-        if key == metric:
-            params.update({f"{SCORE_PARAM_PREFIX}{k}": str(v) for k, v in sampling.items()})
-        else:
-            params.update({f"{SCORE_PARAM_PREFIX}{key}.{k}": str(v) for k, v in sampling.items()})
-        own = f"{metric}."
-        params.update({f"{SCORE_PARAM_PREFIX}{key}.{k[len(own):]}": str(v) for k, v in result["params"].items()
-                       if k.startswith(own)})
-    params = {k: v for k, v in params.items() if k not in run_params}
-    values = {job.keys[m]: v for m, v in result["values"].items()}
-    series = {job.keys[m]: v for m, v in result["series"].items()}
-    return params, values, series
-
-
-def _prompt(mlflow_client: Any, run_id: str, params: dict[str, str]) -> str | None:
-    """The run's prompt: the param, or prompt.txt when the param may have been cut short."""
-    prompt = params.get("prompt")
-    if prompt is None or len(prompt) < PROMPT_PARAM_CHARS:
-        return prompt
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            return Path(mlflow_client.download_artifacts(run_id, ARTIFACT_PROMPT, tmp)).read_text()
-        except Exception:  # noqa: BLE001 - no prompt.txt: the param is what there is
-            return prompt
-
-
-def _output_name(mlflow_client: Any, run_id: str) -> str:
-    """The run's output artifact, whatever its suffix; output.mp4 (reported gone) when it has none."""
-    return output_artifact_of(a.path for a in mlflow_client.list_artifacts(run_id)) or ARTIFACT_OUTPUT
 
 
 def _sequence_fps(output: str, model: str | None) -> float | None:
@@ -220,49 +145,38 @@ def _sequence_fps(output: str, model: str | None) -> float | None:
 def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, uri: str,
           result: RescoreResult) -> tuple[list[RescoreJob], dict[str, dict[str, str]]]:
     mlflow_client = make_client(uri)
-    exp = mlflow_client.get_experiment_by_name(experiment)
-    if exp is None:
-        known = ", ".join(e.name for e in mlflow_client.search_experiments() if e.name != "Default") or "none"
-        raise InputError("experiment", experiment, f"an experiment in {uri} (there: {known})")
     sampling = sampling_key(frames, size, crop)
     jobs, run_params = [], {}
-    token = None
-    while True:
-        page = mlflow_client.search_runs([exp.experiment_id], max_results=5000, page_token=token)
-        for run in page:
-            tags = run.data.tags
-            if tags.get(KIND_TAG) != KIND_CELL or tags.get(STATUS_TAG) != STATUS_SUCCEEDED:
-                continue  # a failed generation has no output; a run still logging is not complete
-            result.runs += 1
-            params = dict(run.data.params)
-            scored = any(metric_of(k) is not None for k in run.data.metrics)
-            keys = {m: key_for(m, params, sampling, frames, size, crop, scored) for m in names}
-            keys = {m: k for m, k in keys.items() if k not in run.data.metrics}
-            if not keys:
-                result.already += 1
-                continue
-            run_params[run.info.run_id] = params
-            output = _output_name(mlflow_client, run.info.run_id)
-            jobs.append(RescoreJob(run.info.run_id, tags.get(SOURCE_TAG, ""),
-                                   f"{run.info.artifact_uri.rstrip('/')}/{output}", keys,
-                                   _prompt(mlflow_client, run.info.run_id, params), frames, size, crop, uri,
-                                   _sequence_fps(output, params.get("model"))))
-        token = page.token
-        if not token:
-            break
+    for cell in kept_cells(mlflow_client, study_id(mlflow_client, experiment, uri)):
+        result.runs += 1
+        scored = any(metric_of(k) is not None for k in cell.metrics)
+        keys = {m: key_for(m, cell.params, sampling, frames, size, crop, scored) for m in names}
+        keys = {m: k for m, k in keys.items() if k not in cell.metrics}
+        if not keys:
+            result.already += 1
+            continue
+        run_params[cell.run_id] = cell.params
+        output = output_uri(mlflow_client, cell)
+        jobs.append(RescoreJob(cell.run_id, cell.source, output, keys, cell_prompt(mlflow_client, cell), frames,
+                               size, crop, uri, _sequence_fps(output, cell.params.get("model"))))
     return jobs, run_params
+
+
+def _distributed() -> Any:
+    """dask.distributed, or the one line saying rescoring needs the [dask] extra."""
+    return require("dask.distributed", "dask", "rescoring (on Dask)")
 
 
 @contextmanager
 def _dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
-    from dask.distributed import Client, LocalCluster
-
+    distributed = _distributed()
     if scheduler:
-        with Client(scheduler, timeout="30s") as client:
+        with distributed.Client(scheduler, timeout="30s") as client:
             yield client
         return
-    with LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with distributed.LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            distributed.Client(cluster) as client:
         yield client
 
 
@@ -291,17 +205,16 @@ def rescore(
     if scheduler is not None and urlsplit(scheduler).scheme not in ("tcp", "tls", "inproc", "ws", "wss"):
         raise InputError("scheduler", scheduler, "a Dask scheduler address such as tcp://HOST:8786")
     check_sampling(frames, size, crop)
+    _distributed()  # said before the store is read: without Dask there is no rescoring at all
     uri = check_store(tracking_uri)
     result = RescoreResult(experiment)
     jobs, run_params = _plan(experiment, names, frames, size, crop, uri, result)
     if jobs:
-        from dask.distributed import as_completed
-
         mlflow_client = make_client(uri)
         by_id = {job.run_id: job for job in jobs}
         with _dask_client(workers or (None if scheduler else os.cpu_count() or 1), scheduler) as client:
             futures = client.map(score_job, jobs, pure=False)
-            done = as_completed(futures)
+            done = _distributed().as_completed(futures)
             if progress:
                 from tqdm import tqdm
 
@@ -315,8 +228,8 @@ def rescore(
                     result.failed[rid] = res["error"]
                 else:
                     try:
-                        params, values, series = _record(by_id[rid], res, run_params[rid])
-                        log_values(mlflow_client, rid, params=params, metrics=values, series=series)
+                        log_rescored(mlflow_client, rid, by_id[rid].keys, values=res["values"],
+                                     series=res["series"], measured=res["params"], run_params=run_params[rid])
                         result.written[rid] = sorted(by_id[rid].keys.values())
                         failpoint("rescore_written")  # crash tests: a kill between two runs' writes
                     except Exception as exc:  # noqa: BLE001 - one run's store error is that run's

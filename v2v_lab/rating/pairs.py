@@ -10,7 +10,8 @@ from itertools import combinations
 
 import pandas as pd
 
-from .. import cell_fields
+from ..cell_fields import DESIGN_COLUMNS as _DESIGN_COLUMNS
+from ..cell_fields import MATCHED_ONLY as _MATCHED
 from ..errors import InputError
 from ..tracking.reader import option_columns
 from ..tracking.schema import STATUS_SUCCEEDED
@@ -19,8 +20,8 @@ __all__ = ["DESIGN_COLUMNS", "Pair", "build_pairs", "pair_key", "presentation"]
 
 # What makes two outputs comparable. seed and repeat only where the study matched them across groups:
 # a study with independent random seeds per model still yields pairs (same source, prompt, ratio).
-DESIGN_COLUMNS = cell_fields.DESIGN_COLUMNS
-_MATCHED_ONLY = cell_fields.MATCHED_ONLY
+DESIGN_COLUMNS = _DESIGN_COLUMNS
+_MATCHED_ONLY = _MATCHED
 
 
 def pair_key(run_a: str, run_b: str) -> str:

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .._env import env_seconds, env_text
+from .._extras import require
 from .._net import mask_credentials
 from .._sync import pause, stopping
 from ..errors import InputError
@@ -73,14 +74,10 @@ class PgLedger(ChargeBook):
     _charge_sql = charges_sql("%s")
 
     def __init__(self, url: str, *, lease_s: float | None = None, retry_s: float | None = None):
-        try:
-            import psycopg
-        except ImportError:  # pragma: no cover - psycopg is a dependency
-            raise InputError("V2V_LAB_LEDGER_URL", mask_credentials(url), "a PostgreSQL URL, with psycopg installed") from None
         if not url.startswith(("postgresql://", "postgres://")):
             raise InputError("V2V_LAB_LEDGER_URL", mask_credentials(url),
                              "a PostgreSQL URL: postgresql://user@host:port/database")
-        self._psycopg = psycopg
+        self._psycopg: Any = require("psycopg", "team", "the team ledger (V2V_LAB_LEDGER_URL)")
         self.url = url
         self.path = None  # no local file: nothing to lock beside it
         self.lease_s = float(lease_s or lease_seconds())

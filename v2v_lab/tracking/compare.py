@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import cell_fields
+from ..cell_fields import GROUPABLE as _GROUPABLE
+from ..cell_fields import PAIR_KEYS as _PAIR_KEYS
 from ..errors import InputError
 from ..metrics.base import metric_of
 from .reader import load_runs, option_columns
@@ -18,9 +19,9 @@ from .schema import STATUS_SUCCEEDED
 __all__ = ["COLUMNS", "GROUPABLE", "PAIR_KEYS", "bootstrap_ci", "compare", "compare_frame", "groupable", "pair_keys"]
 
 # Two cells pair when they agree on these and on every model option both their groups set (pair_keys).
-PAIR_KEYS = cell_fields.PAIR_KEYS
+PAIR_KEYS = _PAIR_KEYS
 # The design columns every study has; a study's option columns (duration, mode...) join them (groupable).
-GROUPABLE = cell_fields.GROUPABLE
+GROUPABLE = _GROUPABLE
 # compare_frame's columns. diff: paired difference of the raw values (mine minus baseline); gain: the
 # same in the metric's direction, above 0 is better; rank: 1 for the group best in that direction.
 COLUMNS = ("group", "n", "mean", "std", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "pairs",

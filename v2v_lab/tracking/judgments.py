@@ -23,6 +23,7 @@ from mlflow.entities import RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from ..errors import InputError, escape_controls
+from .paging import iter_runs
 from .reader import existing_experiment, missing_experiment
 from .schema import JUDGMENT_TAG_PREFIX, KIND_RATINGS, KIND_TAG, RATER_TAG, WRITER_TAG
 from .store import client as make_client
@@ -106,14 +107,8 @@ def load_judgments(experiment: str, *, tracking_uri: str | None = None) -> pd.Da
     exp = client.get_experiment_by_name(experiment)
     rows: list[dict[str, Any]] = []
     if exp is not None:
-        token = None
-        while True:
-            page = client.search_runs([exp.experiment_id], filter_string=f"tags.`{KIND_TAG}` = '{KIND_RATINGS}'",
-                                      max_results=1000, page_token=token)
-            rows += [row for run in page for row in _parse(run.info.run_id, run.data.tags.items())]
-            token = page.token
-            if not token:
-                break
+        for run in iter_runs(client, exp.experiment_id, f"tags.`{KIND_TAG}` = '{KIND_RATINGS}'"):
+            rows += _parse(run.info.run_id, run.data.tags.items())
     return judgments_frame(rows)
 
 

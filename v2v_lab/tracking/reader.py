@@ -17,6 +17,7 @@ from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from ..api.catalog import load_catalog, option_names
 from ..errors import InputError
 from ..metrics.base import REGISTRY
+from .paging import iter_runs
 from .runs_sql import is_database, read_runs
 from .schema import (
     ARTIFACT_OUTPUT,
@@ -76,16 +77,11 @@ def done_cells(client: Any, experiment_id: str, cell_key: str | None = None) -> 
     if cell_key is not None:
         query += f" and tags.`{CELL_KEY_TAG}` = '{cell_key}'"
     out: dict[str, str] = {}
-    token = None
-    while True:
-        page = client.search_runs([experiment_id], filter_string=query, max_results=1000, page_token=token)
-        for run in page:
-            key = run.data.tags.get(CELL_KEY_TAG)
-            if key:
-                out.setdefault(key, run.info.run_id)
-        token = page.token
-        if not token:
-            return out
+    for run in iter_runs(client, experiment_id, query):
+        key = run.data.tags.get(CELL_KEY_TAG)
+        if key:
+            out.setdefault(key, run.info.run_id)
+    return out
 
 
 def recorded_done_cells(experiment: str, tracking_uri: str | None = None) -> dict[str, str]:
@@ -242,23 +238,17 @@ def _wanted(kind: str | None, include_parents: bool) -> bool:
 def _runs_from_client(client: Any, experiment_id: str, include_parents: bool) -> pd.DataFrame:
     rows = []
     options = set(option_names())
-    token = None
-    while True:
-        page = client.search_runs([experiment_id], max_results=5000, page_token=token)
-        for run in page:
-            tags = run.data.tags
-            if not _wanted(tags.get(KIND_TAG), include_parents):
-                continue
-            row: dict[str, Any] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
-                                   "experiment_id": run.info.experiment_id, "start_time": run.info.start_time}
-            row.update({k: run.data.params.get(k) for k in PARAM_COLUMNS})
-            row.update({k: v for k, v in run.data.params.items() if k in options})  # only those the run set
-            row.update({col: tags.get(tag) for tag, col in TAG_COLUMNS.items()})
-            row.update({k: v for k, v in run.data.metrics.items() if not k.startswith(SERIES_PREFIX)})
-            rows.append(row)
-        token = page.token
-        if not token:
-            break
+    for run in iter_runs(client, experiment_id, page_size=5000):
+        tags = run.data.tags
+        if not _wanted(tags.get(KIND_TAG), include_parents):
+            continue
+        row: dict[str, Any] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
+                               "experiment_id": run.info.experiment_id, "start_time": run.info.start_time}
+        row.update({k: run.data.params.get(k) for k in PARAM_COLUMNS})
+        row.update({k: v for k, v in run.data.params.items() if k in options})  # only those the run set
+        row.update({col: tags.get(tag) for tag, col in TAG_COLUMNS.items()})
+        row.update({k: v for k, v in run.data.metrics.items() if not k.startswith(SERIES_PREFIX)})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from .. import cell_fields
+from ..cell_fields import PARAM_COLUMNS as _PARAM_COLUMNS
 
 __all__ = [
     "ARTIFACT_CONTACT_SHEET", "ARTIFACT_FRAMES", "ARTIFACT_OUTPUT", "ARTIFACT_POSTER", "ARTIFACT_PROMPT",
@@ -64,7 +64,7 @@ EXPERIMENT_KIND_TAG: Final = "mlflow.experimentKind"
 EXPERIMENT_KIND: Final = "custom_model_development"
 
 PROMPT_PARAM_CHARS: Final = 250  # params are capped (6000 now, 250/500 on older stores); the full text is prompt.txt
-PARAM_COLUMNS: Final = cell_fields.PARAM_COLUMNS  # a cell's fields, each an MLflow param
+PARAM_COLUMNS: Final = _PARAM_COLUMNS  # a cell's fields, each an MLflow param
 SCORE_PARAM_PREFIX: Final = "score."  # a metric's defining parameters (frames, size, crop...)
 SERIES_PREFIX: Final = "per_frame."  # a metric's per-frame series, one step per sampled frame
 # credits: what the cell's task cost, as the server said (an integer) or, from a provider that sends

@@ -16,6 +16,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from .._env import env_text
+from .._extras import require
 from .._files import can_write_in
 from .._net import mask_credentials
 from ..errors import InputError
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 _OPENED: set[str] = set()
+# The store URLs SQLAlchemy (2.1 and later) opens with psycopg 3.
+_POSTGRESQL_PSYCOPG = ("postgresql", "postgres", "postgresql+psycopg")
 _QUIET_RUN_LINKS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"  # MLflow's switch, see _quiet_run_links
 
 
@@ -177,6 +180,8 @@ def client(uri: str | None = None) -> MlflowClient:
     resolved = tracking_uri(uri)
     _quiet_run_links()
     scheme = urlsplit(resolved).scheme
+    if scheme in _POSTGRESQL_PSYCOPG:  # MLflow opens it with psycopg, installed by the [team] extra
+        require("psycopg", "team", "a PostgreSQL tracking store (MLFLOW_TRACKING_URI)")
     if scheme in ("http", "https"):
         bound_mlflow_http()
     if resolved in _OPENED or scheme != "sqlite":

@@ -12,7 +12,7 @@ import re
 import cv2
 import numpy as np
 
-from v2v_lab.metrics import AlignedFrames, Metric, MetricResult
+from v2v_lab import AlignedFrames, Metric, MetricResult
 
 # OpenCV hue (0..179) at the centre of each named colour.
 HUES = {"red": 0, "orange": 15, "yellow": 30, "green": 60, "cyan": 90, "blue": 120, "purple": 140, "magenta": 150}
