@@ -14,8 +14,11 @@ from v2v_lab.tracking.store import client
 
 
 def _schema(db: Path) -> tuple[list[tuple], str, list[tuple]]:
+    """Tables and indexes with their columns and constraints (as a set: MLflow's own migrations write
+    a table's constraints in an order that changes from run to run), the migration, the experiments."""
     with sqlite3.connect(db) as con:
-        tables = sorted(con.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'index')"))
+        tables = sorted((name, sorted(part.strip() for part in (sql or "").split(", \n")))
+                        for name, sql in con.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'index')"))
         version = con.execute("SELECT version_num FROM alembic_version").fetchone()[0]
         default = con.execute("SELECT experiment_id, name, artifact_location, lifecycle_stage FROM experiments").fetchall()
     return tables, version, default
