@@ -120,9 +120,9 @@ SABOTAGES = [
              "        unique.append(cell)",
              ("tests/reliability/test_money_and_keys.py::test_1_duplicate_entries_are_merged_and_paid_once",)),
     Sabotage("store-lock", "no duplicate billing from a second process on the same store",
-             "lock only the state folder, not beside the store", RUNNER,
-             "[journal.path.parent / \"locks\"] + ([store_locks] if store_locks else [])",
-             "[journal.path.parent / \"locks\"]",
+             "lock only the state folder, not beside the store", "v2v_lab/sweeps/journal.py",
+             "[self.path.parent / \"locks\"] + ([store_locks] if store_locks else [])",
+             "[self.path.parent / \"locks\"]",
              ("tests/reliability/test_money_and_keys.py::"
               "test_2_a_second_process_on_the_same_store_is_refused_whatever_its_state_folder",)),
     Sabotage("seeds", "a rerun redoes nothing: random seeds come back from the store",
