@@ -120,3 +120,49 @@ def test_a_journal_written_with_the_old_words_resumes_without_creating_anything(
     assert result.counts == {"succeeded": 4}
     with sqlite3.connect(path) as db:
         assert {w for (w,) in db.execute("SELECT state FROM cells WHERE experiment='words'")} == {"done"}
+
+
+@pytest.mark.team
+def test_the_ledger_takes_the_same_steps_and_refuses_the_others(team):
+    """The same table on the team's PostgreSQL ledger, for the claim's holder; and its one exception:
+    a task id recorded by a process whose claim passed on is kept over whatever the row says."""
+    import psycopg
+
+    from v2v_lab.sweeps.ledger import PgLedger
+
+    url, exp = team["V2V_LAB_LEDGER_URL"], f"steps_{uuid.uuid4().hex[:8]}"
+    ledger = PgLedger(url)
+
+    def put(key: str, word: str | None) -> None:
+        if word is not None:
+            with psycopg.connect(url) as db:
+                db.execute("INSERT INTO cells (experiment, cell_key, state, updated) VALUES (%s, %s, %s, %s)",
+                           (exp, key, word, time.time()))
+
+    try:
+        for i, (was, to) in enumerate(LEGAL):
+            put(f"legal{i}", was and was.value)
+            assert ledger.claim(exp, f"legal{i}")
+            ledger.set(exp, f"legal{i}", to, task_id="task-1")
+            assert ledger.get(exp, f"legal{i}").state is to, (was, to)
+        for i, (was, to) in enumerate(ILLEGAL):
+            put(f"illegal{i}", was and was.value)
+            assert ledger.claim(exp, f"illegal{i}")
+            with pytest.raises(IllegalTransitionError, match=f"from {was.value if was else 'no row'} to {to.value}"):
+                ledger.set(exp, f"illegal{i}", to, task_id="task-2")
+            row = ledger.get(exp, f"illegal{i}")
+            assert (row.state if row else None) is was
+        assert "task-2" not in {t for ids in ledger.task_ids(exp).values() for t in ids}
+        # The words of earlier versions: a "succeeded" row is paid, and is written back as "paid".
+        put("old", "succeeded")
+        assert ledger.claim(exp, "old") and ledger.get(exp, "old").state is JournalState.PAID
+        ledger.set(exp, "old", JournalState.PAID, output_path="/kept/output.mp4")
+        with psycopg.connect(url) as db:
+            assert db.execute("SELECT state FROM cells WHERE experiment=%s AND cell_key='old'", (exp,)).fetchone() == (
+                "paid",)
+        # A late answer: this process no longer holds the cell another ended; its task id is kept.
+        put("late", "done")
+        ledger.set(exp, "late", JournalState.CREATED, task_id="task-late")
+        assert ledger.get(exp, "late").state is JournalState.CREATED and ledger.task_ids(exp)["late"] == ["task-late"]
+    finally:
+        ledger.close()
