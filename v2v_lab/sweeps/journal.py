@@ -319,7 +319,6 @@ def _lease_guard(lease: StoreLease) -> Callable[[], None]:
     return guard
 
 
-
 class ExperimentLock:
     """One running sweep per experiment, per state folder and per local store.
 
