@@ -240,7 +240,7 @@ def test_an_output_that_is_not_a_video_is_recorded_never_a_crash(mlflow_store, t
                             capture_output=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL
     row = next(iter(Journal(tmp_path / "state" / "journal.sqlite").all("t2").values()))
-    assert row.state == "succeeded" and Path(row.output_path).is_file()
+    assert row.state == "paid" and Path(row.output_path).is_file()
     Path(row.output_path).write_text("<html>disk error</html>" * 100)
     result = run_sweep(spec, progress=False)
     assert result.counts == {"succeeded": 1}

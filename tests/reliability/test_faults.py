@@ -31,7 +31,7 @@ def test_a_hundred_cells_under_faults_end_recorded_and_never_double_billed(mlflo
     assert len(runs) == 100 and runs["cell_key"].is_unique
     assert Counter(runs["status"]) == Counter(o.state for o in result.outcomes)  # one word for one state
     journal = Journal(tmp_path / "state" / "journal.sqlite").all("rel")
-    # The journal's own word for a cell logged is "done" (its "succeeded" is a task paid, not yet logged).
+    # The journal's own word for a cell logged is "done" (its "paid" is a task paid, not yet logged).
     assert {k: r.state for k, r in journal.items()} == {o.cell.key: {"succeeded": "done"}.get(o.state, o.state)
                                                         for o in result.outcomes}
 

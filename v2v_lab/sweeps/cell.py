@@ -26,8 +26,7 @@ from ..metrics import ScoreReport, metric_names, score
 from ..tracking.records import cell_record
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_OUTPUT, ARTIFACT_POSTER, STATUS_SUCCEEDED
 from ..tracking.writer import SweepWriter
-from .journal import OUTPUT_GONE, JournalRow, JournalStore, experiment_digest, state_dir
-from .ledger import ClaimLostError
+from .journal import OUTPUT_GONE, ClaimLostError, JournalRow, JournalStore, experiment_digest, state_dir
 from .outcome import CellOutcome, SweepOptions
 from .plan import Cell, Plan
 from .progress import Progress
@@ -77,7 +76,7 @@ class Ending:
     timing: dict[str, float] = field(default_factory=dict)
     journal_detail: dict[str, Any] = field(default_factory=dict)
     # Failed after its task succeeded (the download, or writing the output): paid, its output still
-    # to fetch by id; the journal keeps saying 'succeeded' so that no rerun pays for it again.
+    # to fetch by id; the journal keeps saying 'paid' so that no rerun pays for it again.
     paid: bool = False
     # Only for a done cell:
     output: Path | None = None
@@ -178,9 +177,9 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
     """The one way a cell ends. A failed or unknown cell is journaled first, then logged; a done
     cell is logged first, and the journal says done only once its run is complete."""
     done = end.state is CellState.DONE
-    if end.paid:  # its task succeeded: the journal keeps 'succeeded' and its id, and adds what went wrong
+    if end.paid:  # its task succeeded: the journal keeps 'paid' and its id, and adds what went wrong
         row = s.journal.get(s.experiment, cell.key)
-        s.journal.set(s.experiment, cell.key, JournalState.SUCCEEDED,
+        s.journal.set(s.experiment, cell.key, JournalState.PAID,
                       detail={**(row.detail if row else {}), **end.journal_detail})
     elif not done:  # failed or unknown: the journal keeps the same word
         fields: dict[str, Any] = {"task_id": end.task_id} if end.task is not None else {}
@@ -273,13 +272,13 @@ async def _keep_output(s: SweepSession, cell: Cell, task: Task, timing: dict[str
     again. Returns the cell's timing (the first sweep's, when this one only fetches the output)."""
     exp, journal = s.experiment, s.journal
     row = journal.get(exp, cell.key)
-    if row is not None and row.state is JournalState.SUCCEEDED and row.detail.get("timing"):
+    if row is not None and row.state is JournalState.PAID and row.detail.get("timing"):
         timing = dict(row.detail["timing"])  # the generation's own, not this re-read's
-    journal.set(exp, cell.key, JournalState.SUCCEEDED, task_id=task.id, output_path=None,
+    journal.set(exp, cell.key, JournalState.PAID, task_id=task.id, output_path=None,
                 detail={"timing": timing, "task": task.to_dict()})
     await s.client.download(task, out_path)
     failpoint("downloaded")
-    journal.set(exp, cell.key, JournalState.SUCCEEDED, output_path=str(out_path))
+    journal.set(exp, cell.key, JournalState.PAID, output_path=str(out_path))
     return timing
 
 
@@ -308,14 +307,14 @@ def _not_started(s: SweepSession, cell: Cell, exc: NotStartedError) -> CellOutco
 async def _end_raised(s: SweepSession, cell: Cell, exc: V2VError | OSError) -> CellOutcome:
     """The end of a cell whose work raised: failed; or, for a paid task that can no longer be read, missing."""
     row = s.journal.get(s.experiment, cell.key)
-    if row is not None and row.state is JournalState.SUCCEEDED and isinstance(exc, NotFoundError):
+    if row is not None and row.state is JournalState.PAID and isinstance(exc, NotFoundError):
         return _output_gone(s, cell, row, exc)
     return await end_cell(s, cell, _failed(row, exc))
 
 
 def _failed(row: JournalRow | None, exc: V2VError | OSError) -> Ending:
     """The ending of a cell whose work raised; one whose task had succeeded stays paid (see Ending.paid)."""
-    paid = row is not None and row.state is JournalState.SUCCEEDED
+    paid = row is not None and row.state is JournalState.PAID
     note = str(exc)
     if paid:
         note += "; its task succeeded and was paid: a rerun fetches its output by id, never paying again"
@@ -328,7 +327,7 @@ def _failed(row: JournalRow | None, exc: V2VError | OSError) -> Ending:
 def _output_gone(s: SweepSession, cell: Cell, row: JournalRow, exc: NotFoundError) -> CellOutcome:
     """A paid task that can no longer be read (deleted, or past the provider's retention): its
     output cannot be fetched any more. Said so, here and on every rerun; only --force pays again."""
-    s.journal.set(s.experiment, cell.key, JournalState.SUCCEEDED,
+    s.journal.set(s.experiment, cell.key, JournalState.PAID,
                   detail={**row.detail, OUTPUT_GONE: str(exc)})
     s.progress.state("queued", CellState.MISSING)
     s.event("missing", cell, task_id=row.task_id)

@@ -1,30 +1,42 @@
 """The durable journal: one row per cell, written (and synced) before and after every paid step.
 
-States (JournalState, in states.py): sending (a create is about to go out) -> created (task id
-known) -> succeeded (the task succeeded: paid; its output on disk once output_path is set) -> done
-(logged to MLflow). failed and unknown are ends of their own. After a kill at any moment, the row
-says what is safe: a 'sending' row means the create may or may not have arrived; a 'succeeded' row
-without its output is taken up by id (its output fetched again), never paid for again.
+States (JournalState, in states.py, with the steps a row may take, TRANSITIONS): sending (a create
+is about to go out) -> created (task id known) -> paid (the task succeeded; its output on disk once
+output_path is set) -> done (logged to MLflow). failed and unknown are ends of their own. After a
+kill at any moment, the row says what is safe: a 'sending' row means the create may or may not have
+arrived; a 'paid' row without its output is taken up by id (its output fetched again), never paid
+for again. `set` refuses a step TRANSITIONS does not declare (IllegalTransitionError), checked in
+the same transaction as the write.
+
+What differs between this local journal and the team's ledger (ledger.py) is behind JournalStore:
+how a sweep holds its experiment (`exclusive`), what it holds against the cap up front
+(`committed_up_front`), and whether cells are shared with other processes by claims (`claims`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .._env import env_text
+from .._env import env_seconds, env_text
 from .._files import can_write_in
 from ..errors import InputError, V2VError
 from .charges import Charge, ChargeBook, charge_table_sql, charges_sql
-from .states import JournalState
+from .states import JournalState, check_transition
+
+if TYPE_CHECKING:
+    from ..tracking.lease import StoreLease
 
 try:
     import fcntl
@@ -34,11 +46,11 @@ except ImportError:  # pragma: no cover - Windows
 T = TypeVar("T")
 
 __all__ = [
-    "COLUMNS", "OUTPUT_GONE", "ExperimentLock", "Journal", "JournalError", "JournalRow", "JournalStore",
-    "check_writable_folder", "experiment_digest", "state_dir",
+    "COLUMNS", "OUTPUT_GONE", "ClaimLostError", "ClaimStore", "ExperimentLock", "Journal", "JournalError",
+    "JournalRow", "JournalStore", "check_writable_folder", "experiment_digest", "lease_seconds", "state_dir",
 ]
 
-# A succeeded row's detail key: its task can no longer be read, so its paid output cannot be
+# A paid row's detail key: its task can no longer be read, so its paid output cannot be
 # fetched (the reason); such a cell is reported missing, and only --force pays for it again.
 OUTPUT_GONE = "output_gone"
 
@@ -63,8 +75,21 @@ def check_writable_folder(folder: Path, field: str) -> None:
         raise InputError(field, str(folder), "a folder that can be written")
 
 
+def lease_seconds() -> float:
+    """V2V_LAB_LEASE_S (30 by default): how long a claim on the ledger, or an experiment's lease on a
+    tracking server, outlives a process that stopped renewing it."""
+    return env_seconds("V2V_LAB_LEASE_S")
+
+
 class JournalError(V2VError):
     """The journal could not be written (a full disk, a vanished folder): the sweep stops there."""
+
+
+class ClaimLostError(JournalError):
+    """This process no longer holds the cell (its lease ran out while it stalled), or the sweep no
+    longer holds its store's lease: it sends, records and logs nothing more for it."""
+
+    code = "CLAIM_LOST"
 
 
 @dataclass(frozen=True)
@@ -112,6 +137,30 @@ class JournalStore(Protocol):
     def charges(self, experiment: str) -> list[Charge]: ...
     def charge_of(self, experiment: str, task_id: str) -> Charge | None: ...
     def close(self) -> None: ...
+    # What differs between the local journal and the team's ledger:
+    def exclusive(self, experiment: str, store: str) -> AbstractAsyncContextManager[None]:
+        """Held around a sweep: what keeps two processes from paying for the same cells. The
+        journal: one sweep of the experiment at a time (flocks, a lease on a tracking server); the
+        ledger: nothing to hold, its claims share the cells out."""
+    def committed_up_front(self, experiment: str) -> float:
+        """What of the experiment's commitment (committed()) a sweep about to start must fit under
+        the cap beside its own estimate: all of it on the journal (this sweep is the only one); none
+        on the ledger (other processes' tasks in flight are theirs: each create's reservation holds
+        the cap across processes, and refusing up front would refuse a process joining a sweep)."""
+    def claims(self) -> ClaimStore | None:
+        """The store's claims on cells, through which processes share an experiment's cells (the
+        ledger); None when a sweep holds the whole experiment (the journal: its cells are decided
+        up front, from the journal and the store)."""
+
+
+class ClaimStore(JournalStore, Protocol):
+    """A journal whose cells many processes share: a cell is worked on only under its claim, and a
+    task is created only in one of the account's slots, counted across processes (ledger.py)."""
+
+    def claim(self, experiment: str, key: str) -> bool: ...
+    def release(self, experiment: str, key: str) -> None: ...
+    def take_slot(self, account: str, model: str, key: str, limit: int) -> bool: ...
+    def give_slot(self, account: str, key: str) -> None: ...
 
 
 _IN_MEMORY = ":memory:"
@@ -177,6 +226,8 @@ class Journal(ChargeBook):
         cols = {"state": state.value, **fields}
 
         def write(cur: sqlite3.Cursor) -> None:
+            was = cur.execute("SELECT state FROM cells WHERE experiment=? AND cell_key=?", (experiment, key)).fetchone()
+            check_transition(key, JournalState(was[0]) if was else None, state)
             cur.execute("INSERT OR IGNORE INTO cells (experiment, cell_key, state, updated) VALUES (?,?,?,?)",
                         (experiment, key, state.value, time.time()))
             sets = ", ".join(f"{c}=?" for c in cols) + ", updated=?"
@@ -228,6 +279,44 @@ class Journal(ChargeBook):
         with self._lock:
             self._db.close()
 
+    # -- what a sweep holds (JournalStore: the journal's side of what differs from the ledger) -------
+    @contextlib.asynccontextmanager
+    async def exclusive(self, experiment: str, store: str) -> AsyncIterator[None]:
+        """One sweep of the experiment at a time, on this state folder and on the store: flocks
+        beside the journal and beside a local store; on a server (any store not a local file), a
+        lease held in the store itself, and every create and log fenced by it (self.guard)."""
+        from ..tracking.lease import StoreLease  # here: reading a journal needs no MLflow
+        from ..tracking.store import lock_dir
+
+        store_locks = lock_dir(store)
+        lock = ExperimentLock(experiment, [self.path.parent / "locks"] + ([store_locks] if store_locks else []))
+        lock.acquire()
+        lease = None if store_locks else StoreLease(store, experiment, lease_seconds())
+        try:
+            if lease is not None:
+                await asyncio.to_thread(lease.acquire)
+                self.guard = _lease_guard(lease)
+            yield
+        finally:
+            if lease is not None:
+                await asyncio.to_thread(lease.release)
+            lock.release()
+
+    def committed_up_front(self, experiment: str) -> float:
+        return self.committed(experiment)
+
+    def claims(self) -> None:
+        return None
+
+
+def _lease_guard(lease: StoreLease) -> Callable[[], None]:
+    """Journal.guard for a sweep holding a StoreLease: ClaimLostError once the lease is gone."""
+    def guard() -> None:
+        if not lease.held():
+            raise ClaimLostError(f"experiment {lease.experiment}: this sweep's lease on the tracking store ran out "
+                                 "(stopped, or cut off from the store, past V2V_LAB_LEASE_S) and another sweep may "
+                                 "hold it now: nothing more is sent or logged; run the same command to go on")
+    return guard
 
 
 class ExperimentLock:

@@ -12,7 +12,9 @@ before anything else happens. On top of it:
   is unknown). Every write that moves a cell on (`sending`, its output, its end) checks the claim in
   the same transaction, and so does the step before its run is logged: a process that lost its
   claim (stalled past its lease) never sends, and never records or logs a cell another has ended.
-  Only a task id is recorded whoever holds the cell: it was paid for.
+  Only a task id is recorded whoever holds the cell: it was paid for. Every write by the claim's
+  holder takes a step the journal's state machine declares (states.TRANSITIONS), checked in the
+  same transaction; a task id recorded by a process that lost its claim is the one exception.
 - a **slot** (table slots) is one task in flight on the account, per model; a process takes one
   before it creates and gives it back when the task has ended, under a transaction-level advisory
   lock per (account, model), so all processes together stay within the limits the organization
@@ -26,13 +28,14 @@ connection; every write is idempotent, so a write whose answer was lost is simpl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from .._env import env_seconds, env_text
@@ -41,8 +44,8 @@ from .._net import mask_credentials
 from .._sync import pause, stopping
 from ..errors import InputError
 from .charges import ChargeBook, charge_table_sql, charges_sql
-from .journal import COLUMNS, JournalError, JournalRow
-from .states import JournalState
+from .journal import COLUMNS, ClaimLostError, JournalError, JournalRow, lease_seconds
+from .states import JournalState, check_transition
 
 __all__ = ["ClaimLostError", "PgLedger", "lease_seconds", "ledger_url"]
 
@@ -54,23 +57,9 @@ def ledger_url() -> str | None:
     return env_text("V2V_LAB_LEDGER_URL")
 
 
-def lease_seconds() -> float:
-    """V2V_LAB_LEASE_S (30 by default): how long a claim on the ledger, or an experiment's lease on a
-    tracking server, outlives a process that stopped renewing it."""
-    return env_seconds("V2V_LAB_LEASE_S")
-
-
-class ClaimLostError(JournalError):
-    """This process no longer holds the cell (its lease ran out while it stalled), or the sweep no
-    longer holds its store's lease: it sends, records and logs nothing more for it."""
-
-    code = "CLAIM_LOST"
-
-
 class PgLedger(ChargeBook):
-    """The Journal's interface (get, all, set, task_ids, close) on PostgreSQL, plus claims and slots."""
+    """The Journal's interface (JournalStore) on PostgreSQL, plus claims and slots (ClaimStore)."""
 
-    shared = True
     _charge_sql = charges_sql("%s")
 
     def __init__(self, url: str, *, lease_s: float | None = None, retry_s: float | None = None):
@@ -79,7 +68,6 @@ class PgLedger(ChargeBook):
                              "a PostgreSQL URL: postgresql://user@host:port/database")
         self._psycopg: Any = require("psycopg", "team", "the team ledger (V2V_LAB_LEDGER_URL)")
         self.url = url
-        self.path = None  # no local file: nothing to lock beside it
         self.lease_s = float(lease_s or lease_seconds())
         self.retry_s = float(retry_s if retry_s is not None else env_seconds("V2V_LAB_LEDGER_RETRY_S"))
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -187,6 +175,7 @@ class PgLedger(ChargeBook):
             # it was paid for, so it is kept whoever holds the cell now.
             if state is not JournalState.CREATED:
                 self._fence(cur, experiment, key)
+            self._check_step(cur, experiment, key, state)
             now = time.time()
             names = ", ".join(cols)
             marks = ", ".join(["%s"] * len(cols))
@@ -198,6 +187,21 @@ class PgLedger(ChargeBook):
                 cur.execute("INSERT INTO tasks VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                             (experiment, key, fields["task_id"], now))
         self._call(write)
+
+    def _check_step(self, cur: Any, experiment: str, key: str, state: JournalState) -> None:
+        """IllegalTransitionError unless the row (locked until the commit) may take this step. A task
+        id recorded by a process whose claim passed on (its create was answered after it stalled) is
+        written over whatever the cell's new holder made of the row: that task was paid for."""
+        cur.execute("SELECT state FROM cells WHERE experiment=%s AND cell_key=%s FOR UPDATE", (experiment, key))
+        was = cur.fetchone()
+        if state is JournalState.CREATED and not self._holds(cur, experiment, key):
+            return
+        check_transition(key, JournalState(was[0]) if was else None, state)
+
+    def _holds(self, cur: Any, experiment: str, key: str) -> bool:
+        cur.execute("SELECT 1 FROM claims WHERE experiment=%s AND cell_key=%s AND owner=%s",
+                    (experiment, key, self.owner))
+        return cur.fetchone() is not None
 
     def hold(self, experiment: str, key: str) -> None:
         """Before a cell's run is logged: the claim is still this process's (and renewed), else
@@ -219,6 +223,19 @@ class PgLedger(ChargeBook):
         for key, tid in self._call(read):
             out.setdefault(key, []).append(tid)
         return out
+
+    # -- what a sweep holds (JournalStore: the ledger's side of what differs from the journal) -------
+    @contextlib.asynccontextmanager
+    async def exclusive(self, experiment: str, store: str) -> AsyncIterator[None]:
+        """Nothing to hold: processes share the experiment's cells by claims (each cell's work is
+        fenced by its claim), so one more process joins the sweep instead of being refused."""
+        yield
+
+    def committed_up_front(self, experiment: str) -> float:
+        return 0.0  # each create's reservation holds the cap, across processes (charges.py)
+
+    def claims(self) -> PgLedger:
+        return self
 
     def close(self) -> None:
         self._stop.set()

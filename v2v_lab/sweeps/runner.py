@@ -5,13 +5,12 @@ cells (each cell's life is in cell.py; how runs read in MLflow, in tracking/reco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from .._sync import run_blocking
@@ -21,15 +20,14 @@ from ..api.providers import get_provider
 from ..api.responses import Organization
 from ..emulator.owned import start_local_emulator
 from ..errors import APIError, AuthenticationError
-from ..tracking.lease import StoreLease
 from ..tracking.reader import recorded_done_cells, recorded_seeds
 from ..tracking.records import spec_yaml, sweep_params, sweep_tags
-from ..tracking.store import check_store, lock_dir
+from ..tracking.store import check_store
 from ..tracking.writer import SweepWriter
 from .budget import check_budget, confirm_spend, spend_question
 from .cell import SweepSession, run_cell
-from .journal import OUTPUT_GONE, ExperimentLock, Journal, JournalRow, JournalStore, state_dir
-from .ledger import ClaimLostError, PgLedger, lease_seconds, ledger_url
+from .journal import OUTPUT_GONE, ClaimStore, Journal, JournalRow, JournalStore, state_dir
+from .ledger import PgLedger, ledger_url
 from .outcome import CellOutcome, SweepOptions, SweepResult
 from .plan import Cell, Plan, build_plan, seeds_record
 from .progress import Progress
@@ -71,7 +69,7 @@ class SweepRunner:
                 groups[Group.DONE if cell.key in done_in_mlflow else Group.NEW].append(cell)
             elif cell.key in done_in_mlflow and row.state is not JournalState.CREATED:
                 groups[Group.DONE].append(cell)
-            elif row.state in (JournalState.DONE, JournalState.SUCCEEDED):
+            elif row.state in (JournalState.DONE, JournalState.PAID):
                 groups[_paid_group(row)].append(cell)
             elif row.state is JournalState.CREATED:
                 groups[Group.RESUME].append(cell)
@@ -88,15 +86,13 @@ class SweepRunner:
 
     def budget_check(self, to_create: list[Cell], org: Organization | None, journal: JournalStore) -> float:
         """The estimate of the cells to create, with what the experiment's earlier tasks cost or may
-        still cost, against the cap and the balance; returns that commitment. On a shared ledger the
-        other processes' tasks in flight are not held against this one up front (it would refuse a
-        process joining a sweep under way): there each create's reservation holds the cap."""
-        committed = journal.committed(self.spec.experiment)
-        if isinstance(journal, PgLedger):
-            check_budget([c.model for c in to_create], sum(c.credits for c in to_create), self.cap, org)
-            return committed
-        check_budget([c.model for c in to_create], sum(c.credits for c in to_create), self.cap, org, committed)
-        return committed
+        still cost, against the cap and the balance; returns that commitment. What of it is held up
+        front is the store's to say (JournalStore.committed_up_front: on a shared ledger, each
+        create's reservation holds the cap instead)."""
+        exp = self.spec.experiment
+        check_budget([c.model for c in to_create], sum(c.credits for c in to_create), self.cap, org,
+                     journal.committed_up_front(exp))
+        return journal.committed(exp)
 
     # -- the run --------------------------------------------------------------------------------------
     async def run(self) -> SweepResult:
@@ -111,9 +107,7 @@ class SweepRunner:
             store = check_store(opts.tracking_uri)
             if opts.dry_run:
                 return await asyncio.to_thread(self._dry_run, journal, store)
-            if not isinstance(journal, Journal):  # the ledger: processes share the sweep by claims
-                return await self._run_locked(journal, t0)
-            async with _one_sweep(spec.experiment, journal, store):
+            async with journal.exclusive(spec.experiment, store):
                 return await self._run_locked(journal, t0)
         finally:
             journal.close()
@@ -140,7 +134,7 @@ class SweepRunner:
                 self.plan.warnings.append(f"removed {removed} half-logged run(s) left by an interrupted sweep")
             done_in_mlflow = {} if opts.force else await asyncio.to_thread(writer.done_cell_keys)
             groups = self.classify(journal, done_in_mlflow)
-            if isinstance(journal, PgLedger):
+            if journal.claims() is not None:
                 # Shared: every cell not done is looked at under its claim (other processes move them on).
                 outcomes = [CellOutcome(c, CellState.DONE, note="already done") for c in groups[Group.DONE]]
                 work = [c for c in self.plan.cells if c not in groups[Group.DONE]]
@@ -229,9 +223,10 @@ class SweepRunner:
         resume = {c.key for c in groups[Group.RESUME]}
         finish = {c.key for c in groups[Group.FINISH]}
         started_day = dt.datetime.now(dt.timezone.utc).date()
+        claims = s.journal.claims()
         try:
-            if isinstance(s.journal, PgLedger):
-                results = await self._run_shared(s, s.journal, work, limit, total_sem, per_model, org)
+            if claims is not None:
+                results = await self._run_shared(s, claims, work, limit, total_sem, per_model, org)
             else:
                 results = await asyncio.gather(*(run_cell(s, c, (total_sem, per_model[c.model]),
                                                           resume=c.key in resume, finish=c.key in finish)
@@ -256,7 +251,7 @@ class SweepRunner:
         await asyncio.to_thread(s.writer.finish_parent, totals, "FINISHED")
         return result
 
-    async def _run_shared(self, s: SweepSession, ledger: PgLedger, work: list[Cell], limit: int,
+    async def _run_shared(self, s: SweepSession, ledger: ClaimStore, work: list[Cell], limit: int,
                           total_sem: asyncio.Semaphore, per_model: dict[str, asyncio.Semaphore],
                           org: Organization | None) -> list[CellOutcome]:
         """The cells, shared with the other processes on this ledger (see shared.py)."""
@@ -330,41 +325,14 @@ def _ledger_seeds(spec: SweepSpec) -> Callable[[list[int]], list[int]] | None:
     return agree
 
 
-@contextlib.asynccontextmanager
-async def _one_sweep(experiment: str, journal: Journal, store: str) -> AsyncIterator[None]:
-    """One sweep of the experiment at a time, on this state folder and on the store: flocks beside
-    a local store; on a server (any store not a local file), a lease held in the store itself,
-    and every create and log fenced by it. (With a ledger, its claims take this role.)"""
-    store_locks = lock_dir(store)
-    lock = ExperimentLock(experiment, [journal.path.parent / "locks"] + ([store_locks] if store_locks else []))
-    lock.acquire()
-    lease = None if store_locks else StoreLease(store, experiment, lease_seconds())
-    try:
-        if lease is not None:
-            await asyncio.to_thread(lease.acquire)
-            journal.guard = _lease_guard(lease)
-        yield
-    finally:
-        if lease is not None:
-            await asyncio.to_thread(lease.release)
-        lock.release()
-
-
-def _lease_guard(lease: StoreLease) -> Callable[[], None]:
-    def guard() -> None:
-        if not lease.held():
-            raise ClaimLostError(f"experiment {lease.experiment}: this sweep's lease on the tracking store ran out "
-                                 "(stopped, or cut off from the store, past V2V_LAB_LEASE_S) and another sweep may "
-                                 "hold it now: nothing more is sent or logged; run the same command to go on")
-    return guard
 def _paid_group(row: JournalRow) -> Group:
     """A cell paid for: its kept output is scored and logged (a done one too when it is not in this
-    store: the journal is the ledger, a store only a view); a succeeded task whose output was not
+    store: the journal is the ledger, a store only a view); a paid task whose output was not
     kept (a failed download, an unwritable folder) is taken up by id and its output fetched again;
     only one whose output is gone for good is missing, paid for again only with --force."""
     if row.output_path and os.path.isfile(row.output_path):
         return Group.FINISH
-    if row.state is JournalState.SUCCEEDED and row.task_id and OUTPUT_GONE not in row.detail:
+    if row.state is JournalState.PAID and row.task_id and OUTPUT_GONE not in row.detail:
         return Group.RESUME
     return Group.MISSING
 

@@ -10,8 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from .journal import JournalRow
-from .ledger import ClaimLostError, PgLedger
+from .journal import ClaimLostError, ClaimStore, JournalRow
 from .outcome import CellOutcome
 from .plan import Cell
 from .states import CellState, JournalState
@@ -25,7 +24,7 @@ RunOne = Callable[[Cell, JournalRow | None], Awaitable[CellOutcome]]
 
 
 @contextlib.asynccontextmanager
-async def shared_slot(ledger: PgLedger, account: str, cell: Cell, limit: int) -> AsyncIterator[None]:
+async def shared_slot(ledger: ClaimStore, account: str, cell: Cell, limit: int) -> AsyncIterator[None]:
     """One of the account's `limit` slots for the cell's model, counted across every process."""
     while not await asyncio.to_thread(ledger.take_slot, account, cell.model, cell.key, limit):
         await asyncio.sleep(POLL_S / 2)
@@ -43,7 +42,7 @@ def _ended_elsewhere(cell: Cell, row: JournalRow) -> CellOutcome:
                        note="ended in another process or an earlier run")
 
 
-async def run_shared(ledger: PgLedger, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,
+async def run_shared(ledger: ClaimStore, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,
                      settled: Callable[[Cell, JournalRow], bool]) -> list[CellOutcome]:
     """Every cell ends here or in another process. settled(cell, row): the row is an end this
     process must not redo (done, or failed or unknown that the options say to leave)."""
@@ -54,7 +53,7 @@ class _SharedRun:
     """One process's part of a shared sweep: cells wait in `pending` until this process claims
     them; a claimed cell is either already ended (settled) or run here, `concurrency` at a time."""
 
-    def __init__(self, ledger: PgLedger, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,
+    def __init__(self, ledger: ClaimStore, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,
                  settled: Callable[[Cell, JournalRow], bool]):
         self.ledger, self.experiment, self.run_one, self.settled = ledger, experiment, run_one, settled
         self.pending = list(cells)
@@ -118,8 +117,8 @@ def cell_kind(row: JournalRow | None, output_exists: Callable[[str], bool]) -> d
     machine; otherwise the task is taken up again and its output downloaded)."""
     if row is None or row.state is JournalState.FAILED:
         return {"resume": False, "finish": False}
-    if row.state is JournalState.SUCCEEDED and row.output_path and output_exists(row.output_path):
+    if row.state is JournalState.PAID and row.output_path and output_exists(row.output_path):
         return {"resume": False, "finish": True}
-    if row.state in (JournalState.CREATED, JournalState.SUCCEEDED) and row.task_id:
+    if row.state in (JournalState.CREATED, JournalState.PAID) and row.task_id:
         return {"resume": True, "finish": False}
     return {"resume": False, "finish": False}
