@@ -31,8 +31,8 @@ from enum import Enum
 
 __all__ = [
     "CREATE_STATUS_RULES", "ERROR_CODE_RULES", "EXPIRED_OUTPUT_STATUSES", "FAILURE_CODE_RULES", "STATUS_RULES",
-    "TRANSPORT_RULES", "Action", "Rule", "Transport", "failure_rule", "output_status_rule", "status_rule",
-    "transport_rule",
+    "TRANSPORT_RULES", "Action", "Rule", "Transport", "failure_rule", "output_status_rule", "resent_by_retry_failed",
+    "status_rule", "transport_rule",
 ]
 
 
@@ -152,3 +152,10 @@ def failure_rule(code: str | None) -> Rule:
         if code.startswith(prefix):
             return rule
     return _UNKNOWN_CODE
+
+
+def resent_by_retry_failed(code: str | None) -> bool:
+    """Whether `--retry-failed` sends a cell that failed with this code again (with its own seed,
+    which is part of the cell): only when that may succeed. Read from the code, not from what an
+    older journal recorded, so a cell journaled under an earlier rule follows this one."""
+    return failure_rule(code).action.retryable
