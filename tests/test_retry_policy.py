@@ -7,9 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import typing
+from pathlib import Path
 
 import pytest
 
+import v2v_lab
 from v2v_lab.api import RunwayClient, classify_failure, parse_task
 from v2v_lab.api.provider_names import PROVIDER_NAMES
 from v2v_lab.api.providers import PROVIDERS, CometProvider, RunwayProvider
@@ -160,6 +162,11 @@ def test_provider_names_have_one_home():
     sweep = next(a for a in build_parser()._subparsers._group_actions[0].choices["sweep"]._actions
                  if a.dest == "provider")
     assert tuple(sweep.choices) == PROVIDER_NAMES
+    # Nowhere else spells the list (the emulator's flavors are its own: the APIs it imitates).
+    package = Path(v2v_lab.__file__).parent
+    spelled = [str(p.relative_to(package)) for p in package.rglob("*.py")
+               if '"runway", "cometapi", "local"' in p.read_text() and p.parts[-2] != "emulator"]
+    assert spelled == ["api/provider_names.py"], spelled
 
 
 def test_each_adapter_parses_its_own_task_shape():
@@ -196,7 +203,6 @@ def test_cometapi_adapter_against_cometapis_flavour(monkeypatch, small_clip):
 def _data_uri_request(request, path):
     import base64
     from dataclasses import replace
-    from pathlib import Path
 
     data = base64.b64encode(Path(path).read_bytes()).decode()
     return replace(request, video=f"data:video/mp4;base64,{data}")

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from ..api.catalog import seed_range
+from ..api.provider_names import ProviderName
 from ..errors import InputError
 from ..metrics._guard import DEFAULT_TIME_LIMIT_S
 from .spec_yaml import expanded_size, loc_text, node_line, too_deep
@@ -179,7 +180,7 @@ def _one_none() -> list[str | None]:
 
 class SweepSpec(_Strict):
     experiment: str = Field(min_length=1, max_length=200)
-    provider: Literal["runway", "cometapi", "local"] = "local"
+    provider: ProviderName = "local"
     base_url: str | None = None
     videos: list[str] = Field(min_length=1)
     # A model's name, or {name: {field: value | [values]}}: its own fields (the catalog's names),
