@@ -260,7 +260,7 @@ def test_cometapi_envelopes_and_task_not_exist():
 def test_failure_classes():
     assert classify_failure("SAFETY.INPUT.TEXT")[0] is False
     assert classify_failure("INPUT_PREPROCESSING.SAFETY.TEXT")[0] is False
-    assert classify_failure("SAFETY.OUTPUT.VIDEO")[0] is True
+    assert classify_failure("SAFETY.OUTPUT.VIDEO")[0] is False  # only another seed may pass (retry_policy.py)
     assert classify_failure("INTERNAL.BAD_OUTPUT.CODE01")[0] is True
     assert classify_failure("ASSET.INVALID")[0] is False
     assert classify_failure(None)[0] is False

@@ -7,6 +7,7 @@ import math
 from typing import Any, NoReturn
 
 from .api.catalog import load_catalog, option_names, seed_range
+from .api.provider_names import PROVIDER_NAMES, names_text
 from .scoring_config import DEFAULT_SCORING, IntRange, ScoringConfig
 
 __all__ = ["build_parser"]
@@ -131,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "video-to-video models, with a built-in offline emulator.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    providers = ["runway", "cometapi", "local"]
-    provider_help = "endpoint: runway, cometapi or local (default: the one whose key is set, else local)"
+    providers = list(PROVIDER_NAMES)
+    provider_help = f"endpoint: {names_text('or')} (default: the one whose key is set, else local)"
     base_url_help = ("endpoint URL to use instead of the provider's own (a paid key goes over https, or plain "
                      "http to loopback only); also V2V_LAB_BASE_URL")
 

@@ -6,6 +6,7 @@ import reprlib
 from typing import Any
 
 from ._net import mask_credentials
+from .api.retry_policy import Rule, failure_rule
 
 __all__ = [
     "APIError", "AuthenticationError", "BadRequestError", "BudgetError", "ConnectionFailedError",
@@ -38,14 +39,22 @@ def _short(value: Any, limit: int = 80) -> str:
 
 class V2VError(Exception):
     """Base of every error v2v_lab raises on purpose. Each class says what a sweep records for it:
-    its failure code and whether sending again may succeed (retryable)."""
+    its failure code, and what the retry policy (api/retry_policy.py) allows for that code:
+    retry_rule, and retryable (sending again may succeed)."""
 
-    retryable: bool = False
     code: str | None = None  # the failure code a sweep records; None: the class name
 
     @property
     def failure_code(self) -> str:
         return self.code or type(self).__name__.upper()
+
+    @property
+    def retry_rule(self) -> Rule:
+        return failure_rule(self.failure_code)
+
+    @property
+    def retryable(self) -> bool:
+        return self.retry_rule.action.retryable
 
 
 class InputError(V2VError, ValueError):
@@ -74,8 +83,6 @@ class MediaError(InputError):
 
 class APIError(V2VError):
     """The endpoint answered with an error status."""
-
-    retryable = False
 
     @property
     def failure_code(self) -> str:
@@ -115,20 +122,16 @@ class NotFoundError(APIError):
 class RateLimitError(APIError):
     """HTTP 429: daily generation quota spent, or too many requests."""
 
-    retryable = True
     code = "RATE_LIMITED"
 
 
 class ServerError(APIError):
     """HTTP 5xx: the endpoint is shedding load or failed."""
 
-    retryable = True
-
 
 class ConnectionFailedError(V2VError):
     """The endpoint could not be reached (or a read timed out) after the retries allowed."""
 
-    retryable = True
     code = "CONNECTION_FAILED"
 
 
@@ -151,14 +154,16 @@ class TaskFailedError(V2VError):
     def __init__(self, task: Any):
         self.task = task
         code = task.failure_code or "no failureCode"
-        self.retryable = bool(task.retryable)
         super().__init__(f"task {task.id} {task.status}: {code}")
+
+    @property
+    def retry_rule(self) -> Rule:
+        return self.task.retry_rule  # the task's failureCode (or its cancellation) decides
 
 
 class WaitTimeoutError(V2VError):
     """The wait ran out of time; the task goes on. Call wait(task_id) again to take it up."""
 
-    retryable = True
     code = "WAIT_TIMEOUT"
 
     def __init__(self, task_id: str, waited_s: float, last_status: str | None):
@@ -174,5 +179,4 @@ class WaitTimeoutError(V2VError):
 class DownloadError(V2VError):
     """An output could not be downloaded whole, or is not a decodable video."""
 
-    retryable = True
     code = "DOWNLOAD_FAILED"

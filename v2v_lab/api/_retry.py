@@ -1,6 +1,6 @@
-"""Backoff with jitter, which failures a request may be retried after, and the one loop that
-retries: each caller's attempt decides what may be tried again (RetryLater), the loop only counts
-and waits."""
+"""Backoff with jitter, which transport failures left a request unsent, and the one loop that
+retries: each caller's attempt decides what may be tried again (RetryLater, by the retry policy's
+rules in retry_policy.py), the loop only counts and waits."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ class RetryPolicy:
             return retry_after
         return min(self.cap_s, self.base_s * 2**attempt) * random.uniform(0.5, 1.0)
 
-
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 # Raised before a single byte of the request left this machine: a create may be sent again.
 NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)

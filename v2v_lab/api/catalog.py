@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .._env import env_text
 from ..errors import InputError
 from .pricing import Price, PriceRules, price_task
+from .provider_names import PROVIDER_NAMES, names_text
 
 __all__ = [
     "ITEM_KEYS", "ITEM_MEDIA", "OUTPUT_SUFFIXES", "PROVIDER_NAMES", "RUNWAY_API_VERSION", "Catalog", "FieldSpec", "InputLimits",
@@ -26,7 +27,6 @@ RUNWAY_API_VERSION = "2024-11-06"
 # frames, seedance2_5's mov as a QuickTime file, a 10-bit HEVC in an .mp4.
 OUTPUT_SUFFIXES: dict[str, str] = {"mp4": ".mp4", "mov": ".mov", "prores": ".mov", "png_sequence": ".zip",
                                    "sdr_rec709_10bit": ".mp4"}
-PROVIDER_NAMES = ("runway", "cometapi", "local")
 
 
 class InputLimits(BaseModel):
@@ -451,7 +451,7 @@ def build_catalog(raw: dict[str, dict[str, Any]], origin: str = "catalog") -> Ca
             raise InputError(f"models.{name}.{loc}", err.get("input"), f"{err['msg']} (in {origin})") from None
         unknown = set(models[name].providers) - set(PROVIDER_NAMES)
         if unknown:
-            raise InputError(f"models.{name}.providers", sorted(unknown), "runway, cometapi, local")
+            raise InputError(f"models.{name}.providers", sorted(unknown), names_text())
     return Catalog(models)
 
 

@@ -1,4 +1,5 @@
-"""RunwayClient (sync) and AsyncRunwayClient: one implementation on httpx for every provider."""
+"""AsyncRunwayClient: the generic flow on httpx (validate, upload, send with the retry policy, wait,
+download) for every provider; what differs between providers is their adapter (providers.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .._env import env_text
 from ..errors import (
     APIError,
     BadRequestError,
@@ -26,7 +26,6 @@ from ..errors import (
 )
 from ._retry import (
     NOT_SENT_ERRORS,
-    RETRY_STATUSES,
     TRANSPORT_ERRORS,
     RetryLater,
     RetryPolicy,
@@ -34,25 +33,18 @@ from ._retry import (
     with_retries,
 )
 from ._secret import Secret
-from .catalog import RUNWAY_API_VERSION, Catalog, load_catalog
+from .catalog import Catalog, load_catalog
 from .download import download_output
 from .polling import ProgressCallback, wait_for_task
-from .providers import BASE_URL_ENV, Provider, get_provider
+from .providers import Provider, get_provider
 from .responses import Organization, parse_organization, received_json, status_error
-from .task import CreatedTask, Task, TaskStatus, credits_of, parse_task
+from .retry_policy import Action, Transport, status_rule, transport_rule
+from .task import CreatedTask, Task, TaskStatus
 from .uploads import UploadCache, as_data_uri, post_to_storage
 from .validation import GenerationRequest, check_model, is_local_path, validate_request
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncRunwayClient"]
 
-
-def _wire_item(items: str | None, value: Any) -> Any:
-    """A media list's item as the wire writes it: a path or URI becomes {uri} with the type the
-    SDK's item names ({type: "video", uri} for reference_videos)."""
-    if not isinstance(value, str):
-        return dict(value)
-    kind = {"image_typed": "image", "video": "video", "audio": "audio"}.get(items or "")
-    return {"type": kind, "uri": value} if kind else {"uri": value}
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
@@ -60,7 +52,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 class AsyncRunwayClient:
     """Async client for Runway's video_to_video API, CometAPI's proxy of it, and the local emulator.
 
-    provider: "runway" | "cometapi" | "local" | None (None: the provider whose key is set, else local).
+    provider: a name in provider_names.py, or None (the provider whose key is set, else local).
     The client only talks to the endpoint it is given (base_url, V2V_LAB_BASE_URL or the
     provider's), or to an httpx transport (in-process use, as the runwayml SDK takes http_client=).
     Provider "local" needs one: Emulator().client(), or an emulator's base_url.
@@ -80,25 +72,14 @@ class AsyncRunwayClient:
     ):
         self.provider: Provider = get_provider(provider)
         self.catalog = catalog or load_catalog()
-        base = base_url or env_text(BASE_URL_ENV) or self.provider.base_url
-        key = self.provider.require_key(api_key)
-        if base is not None:
-            field = "base_url" if base_url else (BASE_URL_ENV if env_text(BASE_URL_ENV) else "provider")
-            base = self.provider.check_base_url(str(base), field)
-        if self.provider.name == "local":
-            if base is None:
-                raise InputError("base_url", None, "the endpoint of a running emulator for provider local: "
-                                 "Emulator().client(), `v2v-lab emulator` and --base-url, or V2V_LAB_BASE_URL")
-            key = key or "key_local_emulator"  # an open emulator takes any bearer key
-        assert key, "require_key refuses a paid provider with no key"
-        self.base_url = str(base).rstrip("/")
+        key = self.provider.bearer_key(api_key)
+        self.base_url = self.provider.endpoint(base_url).rstrip("/")
         self._key = Secret(key)
         self.poll_interval = max(self.provider.min_poll_interval_s, poll_interval or self.provider.min_poll_interval_s)
-        backoff = 0.5 if self.provider.paid else 0.02
-        self.retry = RetryPolicy(max_retries=max_retries, base_s=backoff, cap_s=8.0 if self.provider.paid else 0.5)
+        self.retry: RetryPolicy = self.provider.retry_policy(max_retries)
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=5.0)
         self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=transport, headers={
-            "X-Runway-Version": RUNWAY_API_VERSION, "User-Agent": "v2v-lab"})
+            **self.provider.default_headers(), "User-Agent": "v2v-lab"})
         # For URLs that take no API key (upload storage, outputs): the key is never sent there.
         self.http_plain = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=transport)
         self.requests_sent = 0
@@ -109,7 +90,7 @@ class AsyncRunwayClient:
 
     # -- plumbing -------------------------------------------------------------------------------
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._key.reveal()}"}
+        return self.provider.auth_headers(self._key.reveal())
 
     @property
     def account(self) -> str:
@@ -123,8 +104,8 @@ class AsyncRunwayClient:
         return (self._key,)
 
     async def _send(self, method: str, path: str, *, json: Any = None, create: bool = False) -> httpx.Response:
-        """One API call with the retry rules: reads and deletes retry transient failures;
-        a create retries only when it provably did not reach the server (refused) or got a 429."""
+        """One API call, retried as the retry policy says (retry_policy.py): reads and deletes
+        retry transient failures; a create only when it provably made no task (not sent, or a 429)."""
         url = f"{self.base_url}{path}"
 
         async def attempt(n: int) -> httpx.Response:
@@ -135,7 +116,7 @@ class AsyncRunwayClient:
                 raise RetryLater(ConnectionFailedError(
                     f"{method} {path}: could not connect ({type(exc).__name__})")) from None
             except TRANSPORT_ERRORS as exc:
-                if create:
+                if transport_rule(Transport.NO_ANSWER, create=create).task_may_exist:
                     raise CreateOutcomeUnknownError(f"POST {path}: no answer", cause=type(exc).__name__) from None
                 raise RetryLater(ConnectionFailedError(
                     f"{method} {path}: {type(exc).__name__} after {n + 1} tries")) from None
@@ -143,11 +124,12 @@ class AsyncRunwayClient:
             if code < 400:
                 return response
             error = status_error(response, self._key, f"{method} {urlsplit(url).path}")
-            if code not in RETRY_STATUSES:
-                raise error
-            if create and code != 429:  # a 5xx or 408 after a create: the task may exist
+            rule = status_rule(code, create=create)
+            if rule.action is Action.RETRY_REQUEST:
+                raise RetryLater(error, retry_after_seconds(response))
+            if rule.task_may_exist:  # a create's 5xx or 408
                 raise CreateOutcomeUnknownError(f"POST {path}: HTTP {code}", cause=f"HTTP {code}")
-            raise RetryLater(error, retry_after_seconds(response))
+            raise error
 
         return await with_retries(self.retry, attempt)
 
@@ -168,7 +150,7 @@ class AsyncRunwayClient:
             raise MediaError("file", str(path), "an existing file")
         if not self.provider.has_uploads:
             raise InputError("file", str(path), f"an https URL or data URI ({self.provider.name} has no uploads)")
-        info = await self._json("POST", "/v1/uploads", json={"filename": p.name, "type": "ephemeral"})
+        info = await self._json("POST", self.provider.uploads_path(), json={"filename": p.name, "type": "ephemeral"})
         mime = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
         data = await asyncio.to_thread(p.read_bytes)
         await post_to_storage(self.http_plain, info, p.name, data, mime, self.retry, self._key)
@@ -191,26 +173,7 @@ class AsyncRunwayClient:
 
     def build_body(self, request: GenerationRequest, video_uri: str, reference_uris: list[str]) -> dict[str, Any]:
         spec = check_model(self.catalog, request.model, self.provider)
-        body: dict[str, Any] = {"model": request.model, spec.video_field: video_uri}
-        if request.prompt is not None:
-            body["promptText"] = request.prompt
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.ratio is not None:
-            body["ratio"] = request.ratio
-        if reference_uris:
-            typed = spec.fields["references"].items == "image_typed" if "references" in spec.fields else True
-            body["references"] = [{"type": "image", "uri": u} if typed else {"uri": u} for u in reference_uris]
-        if request.content_moderation:
-            body["contentModeration"] = dict(request.content_moderation)
-        if request.keyframes:
-            body["keyframes"] = [dict(k) for k in request.keyframes]
-        if request.target_aspect_ratio:
-            body["targetAspectRatio"] = request.target_aspect_ratio
-        for name, value in sorted(request.options.items()):
-            f = spec.fields[name]
-            body[f.wire] = [_wire_item(f.items, v) for v in value] if f.type == "list" else value
-        return body
+        return self.provider.build_body(request, spec, video_uri, reference_uris)
 
     # -- tasks -----------------------------------------------------------------------------------
     async def create(self, request: GenerationRequest, *, on_sending: Callable[[], None] | None = None) -> str:
@@ -229,12 +192,13 @@ class AsyncRunwayClient:
         await asyncio.to_thread(self.validate, request)
         uses_uploads = self.provider.has_uploads and any(
             is_local_path(v) for v in (request.video, *request.references, *(kf["uri"] for kf in request.keyframes)))
+        path = self.provider.create_path(request)
         for attempt in (1, 2):
             body = await self._request_body(request)
             if on_sending:
                 on_sending()
             try:
-                answer = await self._json("POST", "/v1/video_to_video", json=body, create=True)
+                answer = await self._json("POST", path, json=body, create=True)
                 break
             except BadRequestError as exc:
                 # A reused runway:// URI the server no longer knows (Runway's 24 h have passed,
@@ -244,9 +208,10 @@ class AsyncRunwayClient:
                 if attempt == 2 or not uses_uploads or "runway://" not in str(exc):
                     raise
                 self.forget_uploads()
-        if not isinstance(answer, dict) or "id" not in answer:
-            raise CreateOutcomeUnknownError("POST /v1/video_to_video: answer has no task id", cause="bad body")
-        return CreatedTask(str(answer["id"]), credits_of(answer.get("estimatedCost")))
+        created = self.provider.parse_created(answer)
+        if created is None:
+            raise CreateOutcomeUnknownError(f"POST {path}: answer has no task id", cause="bad body")
+        return created
 
     async def _request_body(self, request: GenerationRequest) -> dict[str, Any]:
         video = await self._materialize(request.video, "video", "video")
@@ -269,11 +234,11 @@ class AsyncRunwayClient:
         return await self._materialize(item, field, kind)
 
     async def get_task(self, task_id: str) -> Task:
-        return parse_task(await self._json("GET", f"/v1/tasks/{task_id}"), task_id)
+        return self.provider.parse_task(await self._json("GET", self.provider.task_path(task_id)), task_id)
 
     async def cancel(self, task_id: str) -> None:
         """DELETE: cancels a queued or running task, deletes a finished one."""
-        await self._json("DELETE", f"/v1/tasks/{task_id}")
+        await self._json("DELETE", self.provider.task_path(task_id))
 
     delete = cancel
 
@@ -317,7 +282,7 @@ class AsyncRunwayClient:
 
     # -- organization ---------------------------------------------------------------------------
     async def organization(self) -> Organization:
-        return parse_organization(await self._json("GET", "/v1/organization"))
+        return parse_organization(await self._json("GET", self.provider.organization_path()))
 
     async def usage(self, start_date: dt.date | str | None = None, before_date: dt.date | str | None = None) -> Any:
         body: dict[str, str] = {}
@@ -325,7 +290,7 @@ class AsyncRunwayClient:
             body["startDate"] = str(start_date)
         if before_date:
             body["beforeDate"] = str(before_date)
-        return await self._json("POST", "/v1/organization/usage", json=body)
+        return await self._json("POST", self.provider.usage_path(), json=body)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -16,15 +15,14 @@ from .._failpoints import failpoint
 from ..errors import DownloadError, MediaError
 from ..media.probe import probe_video
 from ._retry import TRANSPORT_ERRORS, RetryLater, with_retries
+from .retry_policy import EXPIRED_OUTPUT_STATUSES, output_status_rule
 from .task import Task
-
-if TYPE_CHECKING:
-    from .client import AsyncRunwayClient
+from .task_source import TaskSource
 
 __all__ = ["download_output"]
 
 
-async def download_output(client: AsyncRunwayClient, task: Task | str, dest: str | os.PathLike[str], *,
+async def download_output(client: TaskSource, task: Task | str, dest: str | os.PathLike[str], *,
                           attempts: int | None = None) -> Path:
     """The first output of task to dest (see the module's docstring); raises DownloadError."""
     current = await client.get_task(task) if isinstance(task, str) else task
@@ -42,11 +40,11 @@ async def download_output(client: AsyncRunwayClient, task: Task | str, dest: str
         current = await _with_output(client, current)
         try:
             async with client.http_plain.stream("GET", current.output[0]) as resp:
-                if resp.status_code in (403, 404, 410):  # expired: the task gives a fresh URL at once
-                    current = await client.get_task(current.id)
-                    raise again(f"output URL answered {resp.status_code} (expired?)", at_once=True)
-                if resp.status_code >= 400:
-                    raise again(f"output URL answered {resp.status_code}")
+                if resp.status_code >= 400:  # the retry policy: always again; an expired URL refreshed at once
+                    expired = resp.status_code in EXPIRED_OUTPUT_STATUSES
+                    if expired:
+                        current = await client.get_task(current.id)
+                    raise again(output_status_rule(resp.status_code).why, at_once=expired)
                 expected = int(resp.headers.get("content-length", "-1"))
                 size = await _stream_to(part, resp)
             if expected >= 0 and size != expected:
@@ -67,7 +65,7 @@ async def download_output(client: AsyncRunwayClient, task: Task | str, dest: str
         raise
 
 
-async def _with_output(client: AsyncRunwayClient, task: Task) -> Task:
+async def _with_output(client: TaskSource, task: Task) -> Task:
     """The task with an output URL, read again if it has none yet; DownloadError if it has none."""
     if not task.output:
         task = await client.get_task(task.id)

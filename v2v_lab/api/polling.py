@@ -9,21 +9,11 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from ..errors import (
-    APIError,
-    BadRequestError,
-    ConnectionFailedError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
-    WaitTimeoutError,
-)
-from .task import Task, TaskStatus, is_task_not_exist
-
-if TYPE_CHECKING:
-    from .client import AsyncRunwayClient
+from ..errors import APIError, V2VError, WaitTimeoutError
+from .retry_policy import Action
+from .task import Task, TaskStatus
+from .task_source import TaskSource
 
 __all__ = ["UNPARSEABLE_TASK_LIMIT", "ProgressCallback", "wait_for_task"]
 
@@ -42,7 +32,7 @@ class _Polling:
     bad_bodies: int = 0  # reads in a row whose body was not a task
 
 
-async def wait_for_task(client: AsyncRunwayClient, task_id: str, *, on_progress: ProgressCallback | None,
+async def wait_for_task(client: TaskSource, task_id: str, *, on_progress: ProgressCallback | None,
                         timeout: float | None, not_exist_grace_s: float) -> Task:
     """AsyncRunwayClient.wait (see there)."""
     start = time.monotonic()
@@ -69,23 +59,23 @@ async def wait_for_task(client: AsyncRunwayClient, task_id: str, *, on_progress:
         interval = min(interval * 1.5, client.poll_interval * 4)
 
 
-async def _poll(client: AsyncRunwayClient, polling: _Polling) -> Task | None:
+async def _poll(client: TaskSource, polling: _Polling) -> Task | None:
     """One read: the task; or, after a failure worth waiting out, the last one seen."""
     try:
         task = await client.get_task(polling.task_id)
-    except (ServerError, RateLimitError, ConnectionFailedError):
-        return polling.last
-    except (NotFoundError, BadRequestError, APIError) as exc:
-        # CometAPI says task_not_exist for a few seconds after a create.
-        if is_task_not_exist(getattr(exc, "body", "")) and time.monotonic() - polling.since < polling.grace_s:
+    except V2VError as exc:
+        # A provider may not show a task for a few seconds after its create (CometAPI).
+        if client.provider.task_not_visible_yet(exc) and time.monotonic() - polling.since < polling.grace_s:
             return Task(polling.task_id, TaskStatus.PENDING)
+        if exc.retry_rule.action is Action.RETRY_REQUEST:  # the retry policy's: 5xx, 429, no connection
+            return polling.last
         raise
     except ValueError as exc:
         # A body that is not a task: once may be a proxy's hiccup; again and again is an
         # endpoint that will never answer with one, and polling it forever helps nobody.
         polling.bad_bodies += 1
         if polling.bad_bodies >= UNPARSEABLE_TASK_LIMIT:
-            raise APIError(f"GET /v1/tasks/{polling.task_id}: {polling.bad_bodies} answers in a row are "
+            raise APIError(f"GET {client.provider.task_path(polling.task_id)}: {polling.bad_bodies} answers in a row are "
                            f"not a task ({exc})") from None
         return polling.last
     polling.bad_bodies = 0

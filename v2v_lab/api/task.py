@@ -1,4 +1,5 @@
-"""The Task type, parsed from Runway's bare shape or CometAPI's wrapper, and failure classification."""
+"""The Task type, parsed from Runway's bare shape (parse_runway_task) or also CometAPI's wrapper
+(parse_task), and failure classification (by the retry policy)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["CreatedTask", "Task", "TaskStatus", "classify_failure", "credits_of", "is_task_not_exist", "parse_task"]
+from .retry_policy import Rule, failure_rule
+
+__all__ = ["CreatedTask", "Task", "TaskStatus", "classify_failure", "credits_of", "is_task_not_exist", "parse_runway_task",
+           "parse_task"]
 
 
 class TaskStatus(str, Enum):
@@ -39,23 +43,11 @@ _COMETAPI_STATUS = {
 
 
 def classify_failure(code: str | None) -> tuple[bool, str]:
-    """Whether a failureCode is worth retrying, and how (see Runway's task-failures page).
-
-    SAFETY.INPUT.* and input-preprocessing safety blocks: never (the same input is blocked again).
-    SAFETY.OUTPUT.*: retry with another seed. INTERNAL.* and INTERNAL: retry as is.
-    ASSET.INVALID: fix the input. Unknown or missing codes: not retried automatically.
-    """
-    if not code:
-        return False, "no failureCode: not retried automatically"
-    if code.startswith("SAFETY.INPUT") or code.startswith("INPUT_PREPROCESSING.SAFETY"):
-        return False, "input blocked by moderation: change the input"
-    if code.startswith("SAFETY.OUTPUT"):
-        return True, "output blocked by moderation: retry with another seed"
-    if code.startswith("INTERNAL") or code == "INPUT_PREPROCESSING.INTERNAL":
-        return True, "internal failure: retryable"
-    if code.startswith("ASSET"):
-        return False, "invalid asset: fix the input"
-    return False, "unknown failure code: not retried automatically"
+    """Whether a failureCode is worth retrying as it is (the same seed), and the sentence saying
+    what to do: the retry policy's rule for it (api/retry_policy.py, which also says why
+    SAFETY.OUTPUT is not retryable as it is: only another seed may pass)."""
+    rule = failure_rule(code)
+    return rule.action.retryable, rule.why
 
 
 @dataclass(frozen=True)
@@ -78,10 +70,13 @@ class Task:
         return self.status.terminal
 
     @property
+    def retry_rule(self) -> Rule:
+        """What the retry policy allows after this task (a cancelled one: never)."""
+        return failure_rule(TaskStatus.CANCELLED.value if self.status is TaskStatus.CANCELLED else self.failure_code)
+
+    @property
     def retryable(self) -> bool:
-        if self.status is TaskStatus.CANCELLED:
-            return False
-        return classify_failure(self.failure_code)[0]
+        return self.retry_rule.action.retryable
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,11 +106,18 @@ def _progress(value: Any) -> float | None:
     return number / 100.0 if number > 1.0 else number
 
 
+def parse_runway_task(body: Any) -> Task:
+    """One Task from Runway's bare task object; ValueError for anything else."""
+    if not (isinstance(body, dict) and "status" in body and "id" in body):
+        raise ValueError("task body is not a Runway task (no id and status)")
+    return _parse_bare(body)
+
+
 def parse_task(body: dict[str, Any], task_id: str | None = None) -> Task:
     """One Task from Runway's bare task or CometAPI's {code, message, data: {..., data: {task}}}."""
-    if "status" in body and "id" in body:
+    if isinstance(body, dict) and "status" in body and "id" in body:
         return _parse_bare(body)
-    data = body.get("data")
+    data = body.get("data") if isinstance(body, dict) else None
     if isinstance(data, dict):
         inner = data.get("data")
         if isinstance(inner, dict) and "status" in inner and "id" in inner:

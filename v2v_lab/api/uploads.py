@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 
 from ..errors import ConnectionFailedError, InputError
-from ._retry import RETRY_STATUSES, TRANSPORT_ERRORS, RetryLater, RetryPolicy, with_retries
+from ._retry import TRANSPORT_ERRORS, RetryLater, RetryPolicy, with_retries
 from ._secret import Secret
 from .providers import Provider
 from .responses import status_error
+from .retry_policy import Action, status_rule
 
 __all__ = ["UPLOAD_REUSE_S", "UploadCache", "as_data_uri", "post_to_storage"]
 
@@ -75,7 +76,7 @@ async def post_to_storage(http: httpx.AsyncClient, slot: dict, filename: str, da
             raise RetryLater(ConnectionFailedError("upload: the storage POST failed")) from None
         if resp.status_code < 300:
             return
-        if resp.status_code in RETRY_STATUSES:
+        if status_rule(resp.status_code).action is Action.RETRY_REQUEST:
             raise RetryLater(status_error(resp, key))
         raise status_error(resp, key)
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from ..errors import InputError, MediaError
 from ..media.probe import probe_image, probe_video
 from .catalog import ITEM_KEYS, Catalog, ModelSpec
+from .limits import URL_IMAGE_MAX_BYTES, utf16_len
 from .providers import Provider
 
 __all__ = [
@@ -39,11 +40,6 @@ class GenerationRequest:
     # output_format, prores_profile, reference_videos, provider_settings...), as the catalog lists
     # them for the model. A media list's items may be local paths (uploaded when sent) or URIs.
     options: dict[str, Any] = field(default_factory=dict)
-
-
-def utf16_len(text: str) -> int:
-    """Runway counts prompt length in UTF-16 code units: an emoji outside the BMP counts 2."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def uri_kind(value: str) -> str:
@@ -211,8 +207,8 @@ def check_input(value: str, spec: ModelSpec, provider: Provider, field_name: str
         return None
     probe_image(value, field_name)
     size = Path(value).stat().st_size
-    if size > 16_000_000:
-        raise MediaError(field_name, value, "an image of at most 16 MB")
+    if size > URL_IMAGE_MAX_BYTES:
+        raise MediaError(field_name, value, f"an image of at most {URL_IMAGE_MAX_BYTES // 1_000_000} MB")
     return None
 
 

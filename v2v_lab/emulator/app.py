@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from .._net import is_loopback_host
 from ..api.catalog import RUNWAY_API_VERSION, ModelSpec
+from ..api.limits import DATA_URI_MAX_BYTES
 from ..errors import MediaError
 from ..media.probe import VideoInfo, probe_image, probe_video
 from .files import UUID_RE, FileRoutes
@@ -40,8 +41,8 @@ from .wire import (
 
 __all__ = ["MAX_DATA_URI_IMAGE", "MAX_DATA_URI_VIDEO", "EmulatorApp"]
 
-MAX_DATA_URI_VIDEO = 16_000_000
-MAX_DATA_URI_IMAGE = 5_000_000
+MAX_DATA_URI_VIDEO = DATA_URI_MAX_BYTES["video"]
+MAX_DATA_URI_IMAGE = DATA_URI_MAX_BYTES["image"]
 
 
 def _input_limit(kind: str) -> int:

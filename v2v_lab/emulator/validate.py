@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..api.catalog import ModelSpec, wire_name
+from ..api.limits import utf16_len
 
 __all__ = ["FIELD_CHECKS", "Rejected", "allowed_fields", "check_body", "utf16_len"]
 
@@ -22,10 +23,6 @@ class Rejected(Exception):
         self.status = status
         self.message = message
         super().__init__(message)
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _is_unicode(text: str) -> bool:

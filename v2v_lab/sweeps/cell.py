@@ -18,6 +18,7 @@ from typing import Any
 from .._failpoints import failpoint
 from ..api.catalog import RUNWAY_API_VERSION, ModelSpec
 from ..api.client import AsyncRunwayClient
+from ..api.retry_policy import Action
 from ..api.task import Task, TaskStatus, classify_failure
 from ..api.validation import GenerationRequest, uri_kind
 from ..errors import CreateOutcomeUnknownError, NotFoundError, V2VError
@@ -356,11 +357,10 @@ async def _wait(s: SweepSession, cell: Cell, task_id: str) -> tuple[Task, float 
 
 
 def _worth_a_new_task(task: Task, attempts: int, limit: int) -> bool:
-    """Only a task that definitely failed inside the service (INTERNAL, retryable) gets another,
-    and only while the cell's tasks are within max_task_retries; SAFETY and the rest never do."""
-    retryable, _ = classify_failure(task.failure_code)
-    internal = (task.failure_code or "").startswith("INTERNAL")
-    return task.status is TaskStatus.FAILED and retryable and internal and attempts <= limit
+    """Only a task the retry policy gives a new task with the same seed (it definitely failed inside
+    the service: INTERNAL) gets another, within max_task_retries; SAFETY and the rest never do."""
+    same_seed = task.retry_rule.action is Action.NEW_TASK_SAME_SEED
+    return task.status is TaskStatus.FAILED and same_seed and attempts <= limit
 
 
 async def _create(s: SweepSession, cell: Cell, request: GenerationRequest, attempt: int) -> str:

@@ -18,6 +18,7 @@ from ..api.catalog import RUNWAY_API_VERSION
 from ..api.client import AsyncRunwayClient
 from ..api.providers import get_provider
 from ..api.responses import Organization
+from ..api.retry_policy import resent_by_retry_failed
 from ..emulator.owned import start_local_emulator
 from ..errors import APIError, AuthenticationError
 from ..tracking.reader import recorded_done_cells, recorded_seeds
@@ -76,7 +77,7 @@ class SweepRunner:
             elif row.state in (JournalState.SENDING, JournalState.UNKNOWN):
                 groups[Group.NEW if self.opts.retry_unknown else Group.UNKNOWN].append(cell)
             elif row.state is JournalState.FAILED:
-                retry = self.opts.retry_failed and row.retryable
+                retry = self.opts.retry_failed and resent_by_retry_failed(row.failure_code)
                 groups[Group.NEW if retry else Group.FAILED].append(cell)
         return groups
 
@@ -265,7 +266,8 @@ class SweepRunner:
                 ledger.set(exp, cell.key, JournalState.UNKNOWN,
                            detail={"error": "its process died while the create was sent"})
             return (row.state is JournalState.DONE or (unknown and not self.opts.retry_unknown)
-                    or (row.state is JournalState.FAILED and not (self.opts.retry_failed and row.retryable)))
+                    or (row.state is JournalState.FAILED
+                        and not (self.opts.retry_failed and resent_by_retry_failed(row.failure_code))))
 
         async def run_one(cell: Cell, row: JournalRow | None) -> CellOutcome:
             if row is not None:  # taken over from a holder that died (or an earlier run)

@@ -9,7 +9,7 @@ import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from ..api.catalog import seed_range
+from ..api.provider_names import ProviderName
 from ..errors import InputError
 from ..metrics._guard import DEFAULT_TIME_LIMIT_S
 from ..scoring_config import DEFAULT_SCORING, ScoringConfig
@@ -196,7 +197,7 @@ def _one_none() -> list[str | None]:
 
 class SweepSpec(_Strict):
     experiment: str = Field(min_length=1, max_length=200)
-    provider: Literal["runway", "cometapi", "local"] = "local"
+    provider: ProviderName = "local"
     base_url: str | None = None
     videos: list[str] = Field(min_length=1)
     # A model's name, or {name: {field: value | [values]}}: its own fields (the catalog's names),
