@@ -289,3 +289,31 @@ def test_a_source_is_uploaded_once_and_again_when_its_uri_expired(small_clip):
         assert emu.stats["requests"]["upload"] == 4
         assert emu.stats["responses"].get(400) == 1  # the stale URI: refused, no task made
         assert emu.stats["tasks_total"] == 4 and again not in first
+
+
+def test_a_client_polls_an_emulator_on_this_machine_at_its_pace_and_never_believes_one_elsewhere(monkeypatch, small_clip):
+    """Runway's floor (5 s between reads) is the real API's pace; the emulator says its tasks move
+    every 0.05 s, and a client pointed at it on loopback takes that, unless its caller chose an
+    interval. An endpoint elsewhere saying the same is not believed."""
+    import httpx
+
+    from v2v_lab._net import TASK_PACE_HEADER
+
+    monkeypatch.setenv("RUNWAYML_API_SECRET", "key_pace_test")
+    with Emulator(render_scale=0.25, queue_s=0.02) as emu:
+        with RunwayClient("runway", base_url=emu.base_url) as client:
+            assert client.poll_interval == 5.0
+            task_id = client.create(GenerationRequest(small_clip, "neon", seed=1, ratio="1280:720"))
+            assert client.poll_interval == pytest.approx(0.05)
+            assert client.wait(task_id, timeout=60).status is TaskStatus.SUCCEEDED
+        with RunwayClient("runway", base_url=emu.base_url, poll_interval=7.0) as chosen:
+            chosen.create(GenerationRequest(small_clip, "neon", seed=2, ratio="1280:720"))
+            assert chosen.poll_interval == 7.0
+
+    def elsewhere(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": "0b5e2f86-2c56-4a7e-9b0e-6a1c2b6d9f10", "status": "PENDING",
+                                         "createdAt": "2026-01-01T00:00:00Z"}, headers={TASK_PACE_HEADER: "0.05"})
+
+    with RunwayClient("runway", base_url="https://api.example.com", transport=httpx.MockTransport(elsewhere)) as far:
+        far.get_task("0b5e2f86-2c56-4a7e-9b0e-6a1c2b6d9f10")
+        assert far.poll_interval == 5.0

@@ -19,6 +19,14 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+# The emulator says on each task it answers for how often that task may change (a task there moves
+# within tens of milliseconds, not at the real API's pace of about 5 s), and a client talking to an
+# endpoint on this machine may poll at that pace instead of its provider's floor: a study on the
+# emulator waits for its tasks, not for a poll interval meant for the real API.
+TASK_PACE_HEADER = "x-v2v-lab-task-pace"
+EMULATOR_TASK_PACE_S = 0.05
+
+
 # scheme://userinfo@ : a URL's userinfo, up to the last "@" before the host (a password may hold
 # "@" unencoded; "/", "?", "#", quotes and spaces end the authority).
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#\s@'\"]*(?:@[^/?#\s@'\"]*)*)@")

@@ -59,6 +59,12 @@ class RunwayClient:
         return self._async.catalog
 
     @property
+    def poll_interval(self) -> float:
+        """Seconds between reads of a task: the provider's floor, a chosen interval, or the pace an
+        emulator on this machine says its tasks move at."""
+        return self._async.poll_interval
+
+    @property
     def base_url(self) -> str:
         return self._async.base_url
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._net import is_loopback_host
+from .._net import EMULATOR_TASK_PACE_S, TASK_PACE_HEADER, is_loopback_host
 from ..api.catalog import RUNWAY_API_VERSION, ModelSpec
 from ..api.limits import DATA_URI_MAX_BYTES
 from ..errors import MediaError
@@ -38,6 +38,8 @@ from .wire import (
     _swallow,
     route_of,
 )
+
+_PACE = (TASK_PACE_HEADER.encode(), f"{EMULATOR_TASK_PACE_S:g}".encode())  # see _net.TASK_PACE_HEADER
 
 __all__ = ["MAX_DATA_URI_IMAGE", "MAX_DATA_URI_VIDEO", "EmulatorApp"]
 
@@ -106,6 +108,8 @@ class EmulatorApp(FileRoutes):
             if message["type"] == "http.response.start":
                 with state.lock:
                     state.responses[message["status"]] += 1
+                if route in ("create", "task"):
+                    message = {**message, "headers": [*message.get("headers", []), _PACE]}
             await send(message)
 
         if await self._injected_fault(route, scope, receive, send, counting_send):
