@@ -177,8 +177,9 @@ def choose_pair(candidates: Sequence[Pair], wins: np.ndarray, groups: Sequence[s
     for p in pool:
         cells.setdefault((index[p.values[0]], index[p.values[1]]), []).append(p)
     options = cells[max(cells, key=lambda c: score[c])]
+    # Among the least judged (one more allowed, so two raters at once rarely share one), the rater's hash.
     fewest = min(counts.get(p.key, 0) for p in options)
-    best = max((p for p in options if counts.get(p.key, 0) == fewest),
+    best = max((p for p in options if counts.get(p.key, 0) <= fewest + 1),
                key=lambda p: _tiebreak(rater, question, p.key))
     return best, shown_swapped(best, rater, question)
 
