@@ -299,13 +299,19 @@ def test_the_next_pair_is_the_uncertain_neighbours_not_a_settled_pair():
     ratings = _decided({("a", "b"): 30, ("a", "c"): 30, ("b", "c"): 10, ("c", "b"): 10})
     pair, _ = next_pair(_study_pairs("abc"), ratings, "newcomer", "q")
     assert set(pair.values) == {"b", "c"}
+    # d lost to c 12 times in 12: b against d is the least known difference (the most information on
+    # the strengths), but its order is clear; b against c is the one whose order is in doubt.
+    ratings = _decided({("a", "b"): 30, ("b", "c"): 15, ("c", "b"): 15, ("c", "d"): 12})
+    pair, _ = next_pair(_study_pairs("abcd"), ratings, "newcomer", "q")
+    assert set(pair.values) == {"b", "c"}
 
 
 def test_a_group_below_the_exposure_floor_comes_first_whatever_the_scores():
     from v2v_lab.rating import next_pair
 
-    # b and c are the uncertain pair, but d was judged twice in 62 judgments: it is served first.
-    ratings = _decided({("a", "b"): 30, ("b", "c"): 15, ("c", "b"): 15, ("a", "d"): 2})
+    # b and c are the uncertain pair and d's place below c is clear, but d was judged 8 times where the
+    # average group was judged 34 times (floor 0.3 x 34): it is served first.
+    ratings = _decided({("a", "b"): 30, ("b", "c"): 15, ("c", "b"): 15, ("c", "d"): 8})
     pair, _ = next_pair(_study_pairs("abcd"), ratings, "newcomer", "q")
     assert "d" in pair.values
 
