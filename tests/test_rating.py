@@ -321,6 +321,7 @@ def test_two_raters_at_once_get_different_pairs_each_never_twice_and_sides_stay_
 
     pairs = _study_pairs("abc", prompts=6)
     ratings = _decided({("a", "b"): 30, ("a", "c"): 30, ("b", "c"): 10, ("c", "b"): 10})
+    ratings[["left_run", "right_run"]] = "earlier-" + ratings[["left_run", "right_run"]]  # other prompts
     ann, _ = next_pair(pairs, ratings, "ann", "q")
     bob, _ = next_pair(pairs, ratings, "bob", "q")
     assert set(ann.values) == set(bob.values) == {"b", "c"} and ann.key != bob.key
@@ -364,3 +365,37 @@ def test_rank_counts_only_clearly_better_groups_and_marks_preliminary_ones():
     assert table.loc["c", "rank"] == 1 + (table["ci_low"] > table.loc["c", "ci_high"]).sum() >= 3
     assert table.loc["d", "preliminary"] and not table.loc[["a", "b", "c"], "preliminary"].any()
     assert list(rank_frame(judgments(rows), bootstrap=300)["ci_low"]) == sorted(table["ci_low"], reverse=True)
+
+
+def test_rate_view_picks_actively_from_every_raters_judgments_and_says_when_the_ranking_is_settled(study):
+    from v2v_lab import RateView, ranking_settled
+
+    runs = load_runs("rating").set_index("run_id")
+    taste = {"gen4_aleph": 3, "aleph2": 2, "gen3a_turbo": 1}
+    # Raters on one store: a pair just judged by one goes to another only when no other is left.
+    ann, bob = RateView("rating", rater="ann"), RateView("rating", rater="bob")
+    judged_by_ann = frozenset(ann.pair)
+    ann.choose("tie")
+    bob.choose("tie")  # bob's pair was chosen before ann's judgment: the next one sees it
+    assert frozenset(bob.pair) != judged_by_ann and not ann.enough
+    assert "ranking not settled yet: 0 of 2 neighbouring groups separated after 2 judgments" in bob.progress
+    # pairs="random" keeps the rater's fixed random order.
+    first, swapped = presentation(build_pairs(load_runs("rating"), "model"), "cy", ann.question)[0]
+    assert RateView("rating", rater="cy", pairs="random").pair == (first.runs[::-1] if swapped else first.runs)
+    with pytest.raises(InputError, match="^pairs: "):
+        RateView("rating", rater="cy", pairs="sorted")
+    raters = [ann, bob] + [RateView("rating", rater=name) for name in ("cy", "dee", "eve")]
+    turns, view = 0, bob
+    while not view.enough and turns < 60:  # each view reads every rater's judgments after its own choice
+        view = raters[turns % len(raters)]
+        left, right = view.pair
+        view.choose("left" if taste[runs.loc[left, "model"]] > taste[runs.loc[right, "model"]] else "right")
+        turns += 1
+    assert view.enough and turns < 60, view.progress
+    line = f"ranking settled: gen4_aleph > aleph2 > gen3a_turbo after {turns + 2} judgments"  # and the two ties
+    assert line in view.progress and str(ranking_settled("rating")) == line
+    # Each rater saw each pair at most once.
+    stored = load_ratings("rating")
+    keys = stored["left_run"].where(stored["left_run"] < stored["right_run"], stored["right_run"])
+    assert not pd.DataFrame({"rater": stored["rater"], "pair": keys + stored["left_run"] + stored["right_run"]}
+                            ).duplicated().any()

@@ -168,15 +168,15 @@ def choose_pair(candidates: Sequence[Pair], wins: np.ndarray, groups: Sequence[s
     starved = [index[g] for g in {v for p in candidates for v in p.values} if exposure[index[g]] < floor]
     pool: Iterable[Pair] = candidates
     if starved:  # the least seen group first, whatever the scores say
-        least = min(starved, key=lambda i: exposure[i])
+        least = min(starved, key=lambda i: (exposure[i], i))  # the same whatever the set's order
         pool = [p for p in candidates if least in (index[p.values[0]], index[p.values[1]])]
     cells: dict[tuple[int, int], list[Pair]] = {}
     for p in pool:
         cells.setdefault((index[p.values[0]], index[p.values[1]]), []).append(p)
     options = cells[max(cells, key=lambda c: score[c])]
-    # Among the least judged (one more allowed, so two raters at once rarely share one), the rater's hash.
+    # Among the least judged, the rater's hash: two raters at once on k such pairs share one 1 time in k.
     fewest = min(counts.get(p.key, 0) for p in options)
-    best = max((p for p in options if counts.get(p.key, 0) <= fewest + 1),
+    best = max((p for p in options if counts.get(p.key, 0) == fewest),
                key=lambda p: _tiebreak(rater, question, p.key))
     return best, shown_swapped(best, rater, question)
 
