@@ -369,6 +369,7 @@ def test_rank_counts_only_clearly_better_groups_and_marks_preliminary_ones():
 
 def test_rate_view_picks_actively_from_every_raters_judgments_and_says_when_the_ranking_is_settled(study):
     from v2v_lab import RateView, ranking_settled
+    from v2v_lab.rating import next_pair
 
     runs = load_runs("rating").set_index("run_id")
     taste = {"gen4_aleph": 3, "aleph2": 2, "gen3a_turbo": 1}
@@ -385,12 +386,16 @@ def test_rate_view_picks_actively_from_every_raters_judgments_and_says_when_the_
     with pytest.raises(InputError, match="^pairs: "):
         RateView("rating", rater="cy", pairs="sorted")
     raters = [ann, bob] + [RateView("rating", rater=name) for name in ("cy", "dee", "eve")]
+    pairs = build_pairs(load_runs("rating"), "model")
     turns, view = 0, bob
     while not view.enough and turns < 60:  # each view reads every rater's judgments after its own choice
         view = raters[turns % len(raters)]
         left, right = view.pair
         view.choose("left" if taste[runs.loc[left, "model"]] > taste[runs.loc[right, "model"]] else "right")
         turns += 1
+        # The pair now shown is active selection's pick from everything in the store at this moment.
+        shown = next_pair(pairs, load_ratings("rating"), view.rater, view.question)
+        assert view.pair == (None if shown is None else shown[0].runs[::-1] if shown[1] else shown[0].runs)
     assert view.enough and turns < 60, view.progress
     line = f"ranking settled: gen4_aleph > aleph2 > gen3a_turbo after {turns + 2} judgments"  # and the two ties
     assert line in view.progress and str(ranking_settled("rating")) == line
