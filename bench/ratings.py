@@ -1,5 +1,12 @@
 """rank() and metric_agreement() on 5,000 judgments, read from the store as a notebook would (goal:
-at most 1 s each).
+at most 1 s each); active pairs against random ones in simulation (goal: active needs at most half of
+random's judgments), and the time to pick the next pair at 5,000 judgments (goal: under 50 ms).
+
+Simulation: 6 groups with known Bradley-Terry strengths, 40 prompts (600 allowed pairs), 10 raters
+taking turns, each never judging a pair twice, each answering at random 10% of the time (a lapse).
+After every judgment the stop rule (ranking_settled's) is asked; a run ends when it says enough. The
+judgments needed are counted per run, and a false stop is a settled order that is not the true one
+(Kendall tau below 1). Random is RateView's pairs="random": each rater's own shuffled order.
 
 A fresh SQLite MLflow store gets 300 cell runs (100 prompts x 3 models, scored) and 5,000 judgments
 from 5 raters, saved through RatingsLog as RateView saves them. Timed end to end (reading the
@@ -10,6 +17,7 @@ Bradley-Terry fit of 1,001 win matrices (the point estimate and 1,000 resamples)
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 import tempfile
@@ -21,7 +29,7 @@ import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 
 from v2v_lab import load_ratings, metric_agreement, rank
-from v2v_lab.rating import bradley_terry
+from v2v_lab.rating import Pair, bradley_terry, choose_pair, next_pair, posterior, settlement
 from v2v_lab.tracking.judgments import Judgment, RatingsLog
 from v2v_lab.tracking.schema import KIND_CELL, KIND_TAG, STATUS_TAG
 from v2v_lab.tracking.store import artifact_location
@@ -62,11 +70,106 @@ def populate(uri: str, experiment: str, prompts: int, judgments: int) -> None:
             logs[rater].client.log_batch(logs[rater].run_id(), tags=tags[i : i + 100])
 
 
+SIM_GROUPS = tuple(f"g{i}" for i in range(6))
+SIM_STRENGTHS = np.array([10.0, 6.5, 4.0, 2.5, 1.6, 1.0])  # best first: neighbours about 1.6 x apart
+LAPSE = 0.10
+SIM_RATERS = 10
+SIM_PROMPTS = 40
+SIM_CAP = 20_000
+
+
+def sim_pairs() -> list[Pair]:
+    return [Pair(runs=(f"{a}-{p}", f"{b}-{p}"), values=(a, b), prompt=f"prompt {p}", source=None)
+            for p in range(SIM_PROMPTS) for a, b in itertools.combinations(SIM_GROUPS, 2)]
+
+
+def simulate(policy: str, seed: int, pairs: list[Pair]) -> tuple[int, bool]:
+    """Judgments until the stop rule says enough, and whether the settled order is the true one."""
+    rng = np.random.default_rng(seed)
+    index = {g: i for i, g in enumerate(SIM_GROUPS)}
+    theta = np.log(SIM_STRENGTHS)
+    wins = np.zeros((len(SIM_GROUPS), len(SIM_GROUPS)))
+    left = [list(pairs) for _ in range(SIM_RATERS)]  # each rater's pairs not yet judged
+    for todo in left:
+        rng.shuffle(todo)  # type: ignore[arg-type]  # random: the rater's own order, taken from the end
+    counts: dict[str, int] = {}
+    post = posterior(wins)
+    for t in range(SIM_CAP):
+        rater = t % SIM_RATERS
+        if policy == "random":
+            pair = left[rater].pop()
+        else:
+            chosen = choose_pair(left[rater], wins, SIM_GROUPS, f"rater{rater}", "q", pair_counts=counts, post=post)
+            assert chosen is not None
+            pair = chosen[0]
+            left[rater].remove(pair)
+        counts[pair.key] = counts.get(pair.key, 0) + 1
+        i, j = index[pair.values[0]], index[pair.values[1]]
+        p_i = 0.5 if rng.random() < LAPSE else 1 / (1 + np.exp(theta[j] - theta[i]))
+        if rng.random() < p_i:
+            wins[i, j] += 1
+        else:
+            wins[j, i] += 1
+        post = posterior(wins, start=post.theta)
+        verdict = settlement(wins, SIM_GROUPS, post)
+        if verdict.enough:
+            return t + 1, verdict.order == SIM_GROUPS
+    return SIM_CAP, False
+
+
+def bench_active(runs: int) -> None:
+    pairs = sim_pairs()
+    table = {}
+    for policy in ("active", "random"):
+        t = time.perf_counter()
+        results = [simulate(policy, seed, pairs) for seed in range(runs)]
+        needed = [n for n, _ in results]
+        table[policy] = (statistics.median(needed), np.percentile(needed, 10), np.percentile(needed, 90),
+                         sum(not right for _, right in results) / runs, time.perf_counter() - t)
+    print(f"\nactive vs random pairs: 6 groups (strengths {', '.join(f'{s:g}' for s in SIM_STRENGTHS)}), "
+          f"{LAPSE:.0%} lapses, {SIM_RATERS} raters, {runs} runs each")
+    print(f"{'pairs':<8}{'median judgments':>18}{'10th pct':>10}{'90th pct':>10}{'false stops':>13}{'sim time':>10}")
+    for policy, (median, p10, p90, false_stops, secs) in table.items():
+        print(f"{policy:<8}{median:>18.0f}{p10:>10.0f}{p90:>10.0f}{false_stops:>13.1%}{secs:>9.0f}s")
+    ratio = table["active"][0] / table["random"][0]
+    print(f"active / random = {ratio:.2f} (goal <= 0.50)")
+
+
+def bench_pick(judgments: int, repeats: int) -> None:
+    """next_pair as RateView calls it: from a judgments table (6 groups, 100 prompts, 1,500 pairs)."""
+    pairs = [Pair(runs=(f"{a}-{p}", f"{b}-{p}"), values=(a, b), prompt=f"prompt {p}", source=None)
+             for p in range(100) for a, b in itertools.combinations(SIM_GROUPS, 2)]
+    rng = random.Random(1)
+    rows = []
+    for k in range(judgments):
+        pair = rng.choice(pairs)
+        rows.append({"rater": f"rater{k % 5}", "left_run": pair.runs[0], "right_run": pair.runs[1],
+                     "left_value": pair.values[0], "right_value": pair.values[1],
+                     "choice": rng.choice(["left", "right", "left", "right", "tie", "skip"])})
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        next_pair(pairs, frame, "rater0", "q")
+        times.append(time.perf_counter() - t)
+    print(f"next pair at {judgments} judgments ({len(pairs)} allowed pairs): median of {repeats} "
+          f"{statistics.median(times) * 1000:.1f} ms (goal < 50 ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--judgments", type=int, default=5000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=200, help="simulated studies per policy (active, random)")
+    ap.add_argument("--only", choices=("store", "active"), help="one part of the bench only")
     args = ap.parse_args()
+    if args.only != "store":
+        bench_pick(args.judgments, max(args.repeats, 20))
+        bench_active(args.runs)
+    if args.only == "active":
+        return
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         t = time.perf_counter()

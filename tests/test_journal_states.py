@@ -23,7 +23,8 @@ SPEC = {"experiment": "words", "provider": "local", "videos": [str(DEMO)], "mode
         "prompts": ["neon city", "watercolor"], "seeds": [1, 2], "ratios": ["1280:720"],
         "emulator": {"render_scale": 0.25}, "scoring": {"frames": 4, "size": 64}}
 
-LEGAL = [(was, to) for was, nexts in TRANSITIONS.items() for to in nexts]
+# Sorted: TRANSITIONS holds sets, whose order differs between processes (pytest-xdist collects in each)
+LEGAL = [(was, to) for was, nexts in TRANSITIONS.items() for to in sorted(nexts)]
 ILLEGAL = [(was, to) for was in TRANSITIONS for to in JournalState if to not in TRANSITIONS[was]]
 
 

@@ -267,3 +267,140 @@ def test_rank_and_metric_agreement_on_scripted_raters(study):
 def _decided_pairs(ratings: pd.DataFrame, question: str) -> list[tuple[str, str]]:
     part = ratings[(ratings["question"] == question) & ratings["choice"].isin(["left", "right"])]
     return [(r.left_run, r.right_run) if r.choice == "left" else (r.right_run, r.left_run) for r in part.itertuples()]
+
+
+# -- active pairs and the stop rule, pure (no store) ------------------------------------------------------
+
+def _study_pairs(groups: str = "abcdef", prompts: int = 4) -> list:
+    from itertools import combinations
+
+    from v2v_lab.rating import Pair
+
+    return [Pair(runs=(f"{x}-{p}", f"{y}-{p}"), values=(x, y), prompt=f"prompt {p}", source=None)
+            for p in range(prompts) for x, y in combinations(groups, 2)]
+
+
+def _decided(wins: dict[tuple[str, str], int], rater: str = "r") -> pd.DataFrame:
+    """wins[(x, y)] = how often x beat y, as judgments with x shown left."""
+    return judgments([(rater, x, y, "left") for (x, y), n in wins.items() for _ in range(n)])
+
+
+def test_the_posterior_mode_is_the_bradley_terry_fit_rank_reports():
+    from v2v_lab.rating import posterior
+
+    wins = np.random.default_rng(3).integers(0, 20, (5, 5)).astype(float) * (1 - np.eye(5))
+    assert np.allclose(posterior(wins).theta, np.log(bradley_terry(wins)), atol=1e-7)
+
+
+def test_the_next_pair_is_the_uncertain_neighbours_not_a_settled_pair():
+    from v2v_lab.rating import next_pair
+
+    # a far above b and c; b and c split evenly: only b against c can teach anything.
+    ratings = _decided({("a", "b"): 30, ("a", "c"): 30, ("b", "c"): 10, ("c", "b"): 10})
+    pair, _ = next_pair(_study_pairs("abc"), ratings, "newcomer", "q")
+    assert set(pair.values) == {"b", "c"}
+    # d lost to c 12 times in 12: b against d is the least known difference (the most information on
+    # the strengths), but its order is clear; b against c is the one whose order is in doubt.
+    ratings = _decided({("a", "b"): 30, ("b", "c"): 15, ("c", "b"): 15, ("c", "d"): 12})
+    pair, _ = next_pair(_study_pairs("abcd"), ratings, "newcomer", "q")
+    assert set(pair.values) == {"b", "c"}
+
+
+def test_a_group_below_the_exposure_floor_comes_first_whatever_the_scores():
+    from v2v_lab.rating import next_pair
+
+    # b and c are the uncertain pair and d's place below c is clear, but d was judged 8 times where the
+    # average group was judged 34 times (floor 0.3 x 34): it is served first.
+    ratings = _decided({("a", "b"): 30, ("b", "c"): 15, ("c", "b"): 15, ("c", "d"): 8})
+    pair, _ = next_pair(_study_pairs("abcd"), ratings, "newcomer", "q")
+    assert "d" in pair.values
+
+
+def test_two_raters_at_once_get_different_pairs_each_never_twice_and_sides_stay_random():
+    from v2v_lab.rating import next_pair
+
+    pairs = _study_pairs("abc", prompts=6)
+    ratings = _decided({("a", "b"): 30, ("a", "c"): 30, ("b", "c"): 10, ("c", "b"): 10})
+    ratings[["left_run", "right_run"]] = "earlier-" + ratings[["left_run", "right_run"]]  # other prompts
+    ann, _ = next_pair(pairs, ratings, "ann", "q")
+    bob, _ = next_pair(pairs, ratings, "bob", "q")
+    assert set(ann.values) == set(bob.values) == {"b", "c"} and ann.key != bob.key
+    # A rater never sees a pair twice: with every b-c pair judged by them, they get another.
+    mine = {p.key for p in pairs if set(p.values) == {"b", "c"}}
+    again, _ = next_pair(pairs, ratings, "ann", "q", judged=mine)
+    assert again.key not in mine
+    assert next_pair(pairs, ratings, "ann", "q", judged={p.key for p in pairs}) is None
+    # Sides: the same chosen pair is shown either way round to different raters, half the time each.
+    sides = [next_pair(pairs[:1], ratings, f"rater{i}", "q")[1] for i in range(200)]
+    assert 70 < sum(sides) < 130
+
+
+def test_the_stop_rule_settles_separated_groups_and_never_equal_ones():
+    from v2v_lab.rating import settlement, win_matrix
+
+    groups = ["a", "b", "c"]
+    # a beats b 4 times in 5, b beats c 4 times in 5: settled at 100 judgments a pair, not at 5.
+    clear = {("a", "b"): 80, ("b", "a"): 20, ("b", "c"): 80, ("c", "b"): 20}
+    settled = settlement(win_matrix(_decided(clear), groups), groups)
+    assert settled.enough and settled.order == ("a", "b", "c") and not settled.unsettled
+    assert str(settled) == "ranking settled: a > b > c after 200 judgments"
+    few = settlement(win_matrix(_decided({k: v // 20 for k, v in clear.items()}), groups), groups)
+    assert not few.enough
+    # Equal groups: as many wins as losses (and ties), however many judgments: never settled.
+    for n in (10, 100, 1000):
+        even = _decided({("a", "b"): n, ("b", "a"): n, ("b", "c"): n, ("c", "b"): n, ("a", "c"): n, ("c", "a"): n})
+        verdict = settlement(win_matrix(even, groups), groups)
+        assert not verdict.enough and len(verdict.unsettled) == 2
+        assert str(verdict).startswith(f"ranking not settled yet: 0 of 2 neighbouring groups separated after {6 * n}")
+    tied = judgments([("r", "a", "b", "tie")] * 500)
+    assert not settlement(win_matrix(tied, ["a", "b"]), ["a", "b"]).enough
+
+
+def test_rank_counts_only_clearly_better_groups_and_marks_preliminary_ones():
+    rows = [("r", "a", "b", "left")] * 40 + [("r", "b", "a", "left")] * 38 + [("r", "b", "c", "left")] * 60
+    rows += [("r", "a", "d", "left")] * 2 + [("r", "d", "a", "left")] * 2
+    table = rank_frame(judgments(rows), bootstrap=300).set_index("group")
+    # a and b overlap: both rank 1; c is clearly below both (and d); d has 4 judgments: preliminary.
+    assert table.loc["a", "rank"] == table.loc["b", "rank"] == 1
+    assert table.loc["c", "rank"] == 1 + (table["ci_low"] > table.loc["c", "ci_high"]).sum() >= 3
+    assert table.loc["d", "preliminary"] and not table.loc[["a", "b", "c"], "preliminary"].any()
+    assert list(rank_frame(judgments(rows), bootstrap=300)["ci_low"]) == sorted(table["ci_low"], reverse=True)
+
+
+def test_rate_view_picks_actively_from_every_raters_judgments_and_says_when_the_ranking_is_settled(study):
+    from v2v_lab import RateView, ranking_settled
+    from v2v_lab.rating import next_pair
+
+    runs = load_runs("rating").set_index("run_id")
+    taste = {"gen4_aleph": 3, "aleph2": 2, "gen3a_turbo": 1}
+    # Raters on one store: a pair just judged by one goes to another only when no other is left.
+    ann, bob = RateView("rating", rater="ann"), RateView("rating", rater="bob")
+    judged_by_ann = frozenset(ann.pair)
+    ann.choose("tie")
+    bob.choose("tie")  # bob's pair was chosen before ann's judgment: the next one sees it
+    assert frozenset(bob.pair) != judged_by_ann and not ann.enough
+    assert "ranking not settled yet: 0 of 2 neighbouring groups separated after 2 judgments" in bob.progress
+    # pairs="random" keeps the rater's fixed random order.
+    first, swapped = presentation(build_pairs(load_runs("rating"), "model"), "cy", ann.question)[0]
+    assert RateView("rating", rater="cy", pairs="random").pair == (first.runs[::-1] if swapped else first.runs)
+    with pytest.raises(InputError, match="^pairs: "):
+        RateView("rating", rater="cy", pairs="sorted")
+    raters = [ann, bob] + [RateView("rating", rater=name) for name in ("cy", "dee", "eve")]
+    pairs = build_pairs(load_runs("rating"), "model")
+    turns, view = 0, bob
+    while not view.enough and turns < 60:  # each view reads every rater's judgments after its own choice
+        view = raters[turns % len(raters)]
+        left, right = view.pair
+        view.choose("left" if taste[runs.loc[left, "model"]] > taste[runs.loc[right, "model"]] else "right")
+        turns += 1
+        # The pair now shown is active selection's pick from everything in the store at this moment.
+        shown = next_pair(pairs, load_ratings("rating"), view.rater, view.question)
+        assert view.pair == (None if shown is None else shown[0].runs[::-1] if shown[1] else shown[0].runs)
+    assert view.enough and turns < 60, view.progress
+    line = f"ranking settled: gen4_aleph > aleph2 > gen3a_turbo after {turns + 2} judgments"  # and the two ties
+    assert line in view.progress and str(ranking_settled("rating")) == line
+    # Each rater saw each pair at most once.
+    stored = load_ratings("rating")
+    keys = stored["left_run"].where(stored["left_run"] < stored["right_run"], stored["right_run"])
+    assert not pd.DataFrame({"rater": stored["rater"], "pair": keys + stored["left_run"] + stored["right_run"]}
+                            ).duplicated().any()

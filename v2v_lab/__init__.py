@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each loads 
     )
     from .metrics import REGISTRY as METRICS
     from .metrics import AlignedFrames, Metric, MetricResult, ScoreReport, score
-    from .rating import QUESTIONS, load_ratings, metric_agreement, rank, rater_agreement
+    from .rating import QUESTIONS, load_ratings, metric_agreement, rank, ranking_settled, rater_agreement
     from .rescoring import RescoreResult, rescore
     from .sweeps import SweepSpec, load_spec, plan_sweep, run_sweep
     from .tracking import compare, load_artifact, load_runs
@@ -45,7 +45,7 @@ __all__ = [
     "RunwayClient", "ScoreReport", "SweepMonitor", "SweepSpec", "Task", "TaskFailedError", "TaskStatus", "V2VError",
     "WaitTimeoutError", "compare", "load_artifact", "load_catalog", "load_runs", "load_spec", "plan_sweep",
     "rescore", "run_sweep", "score", "RateView", "QUESTIONS", "load_ratings", "rank", "rater_agreement",
-    "metric_agreement", "Metric", "MetricResult", "AlignedFrames",
+    "metric_agreement", "Metric", "MetricResult", "AlignedFrames", "ranking_settled",
 ]
 
 
@@ -77,6 +77,7 @@ __getattr__, __dir__ = lazy(__name__, {
     'load_ratings': ('.rating', 'load_ratings'),
     'metric_agreement': ('.rating', 'metric_agreement'),
     'rank': ('.rating', 'rank'),
+    'ranking_settled': ('.rating', 'ranking_settled'),
     'rater_agreement': ('.rating', 'rater_agreement'),
     'RescoreResult': ('.rescoring', 'RescoreResult'),
     'rescore': ('.rescoring', 'rescore'),

@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import anywidget
+import pandas as pd
 import traitlets
 
 from ..errors import InputError
-from ..rating import Pair, build_pairs, question_text
+from ..rating import Pair, Settlement, build_pairs, next_pair, question_text, settlement, win_matrix
 from ..rating.pairs import pair_key, presentation
 from ..tracking.judgments import CHOICES, Judgment, RatingsLog, load_judgments
 from ..tracking.reader import load_runs
@@ -51,32 +52,42 @@ class RateView(anywidget.AnyWidget):
     source_video = traitlets.Bytes(b"").tag(sync=True)
     show_source = traitlets.Bool(False).tag(sync=True)
     finished = traitlets.Bool(False).tag(sync=True)
+    enough = traitlets.Bool(False).tag(sync=True)  # the ranking is settled: more judgments add little
+    ranking = traitlets.Unicode("").tag(sync=True)  # the stop rule's one line
 
     def __init__(self, experiment: str, by: str = "model", rater: str = "", question: str = "text", *,
-                 tracking_uri: str | None = None, again: bool = False, show_prompt: bool = True):
+                 tracking_uri: str | None = None, again: bool = False, show_prompt: bool = True,
+                 pairs: str = "active"):
         """experiment: the study to rate; by: the column whose values are compared, hidden from the
         rater; rater: who is rating (their judgments are kept under this name); question: a preset
         (text, structure, quality: LOVEU-TGVE's three axes) or any question; again: show pairs this
-        rater already judged for this question once more (each new choice is kept beside the old)."""
+        rater already judged for this question once more (each new choice is kept beside the old);
+        pairs: "active" (the next pair is the one expected to teach the most about the ranking, from
+        every rater's judgments so far) or "random" (a fixed random order per rater)."""
+        if pairs not in ("active", "random"):
+            raise InputError("pairs", pairs, "active | random")
         super().__init__()
+        self.pairs_mode = pairs
         self.experiment, self.by, self.tracking_uri = experiment, by, tracking_uri
         self.ratings_log = RatingsLog(experiment, rater, tracking_uri=tracking_uri)  # checks rater and experiment
         self.rater = self.ratings_log.rater
         self.question = question_text(question)
         self.show_prompt = show_prompt
         runs = load_runs(experiment, tracking_uri=tracking_uri)
-        pairs = build_pairs(runs, by)
-        if not pairs:
+        self._pairs = build_pairs(runs, by)
+        if not self._pairs:
             raise InputError("by", by, f"a column whose values differ between succeeded runs of {experiment!r} "
                              "that share source and prompt (no such pairs)")
-        self._order = presentation(pairs, self.rater, self.question)
+        self._groups = sorted({v for p in self._pairs for v in p.values})
+        self._order = presentation(self._pairs, self.rater, self.question)
         self.total = len(self._order)
-        judged = load_judgments(experiment, tracking_uri=tracking_uri)
-        mine = judged[(judged["rater"] == self.rater) & (judged["question"] == self.question) & (judged["by"] == by)]
+        judged = self._judgments()
+        mine = judged[judged["rater"] == self.rater]
         # Progress counts distinct pairs judged; asked to go again, it counts this round only.
         self._judged = set() if again else {pair_key(a, b) for a, b in zip(mine["left_run"], mine["right_run"], strict=True)}
         self._queue = [(p, s) for p, s in self._order if p.key not in self._judged]
         self._current: tuple[Pair, bool] | None = None
+        self._settlement = settlement(win_matrix(judged, self._groups), self._groups)
         self._shown_at = 0.0
         self.on_msg(self._on_message)
         self.observe(self._on_show_source, "show_source")
@@ -94,6 +105,11 @@ class RateView(anywidget.AnyWidget):
     @property
     def done(self) -> int:
         return len(self._judged)
+
+    @property
+    def settlement(self) -> Settlement:
+        """The stop rule on every rater's judgments of this question and `by`, as of the last pair shown."""
+        return self._settlement
 
     def choose(self, choice: str) -> Judgment:
         """Judge the pair on show: left, right, tie or skip. Saved before the next pair appears."""
@@ -120,12 +136,23 @@ class RateView(anywidget.AnyWidget):
         if isinstance(content, dict) and content.get("pair") == self.pair_id and self._current is not None:
             self.choose(str(content.get("choice")))
 
+    def _judgments(self) -> pd.DataFrame:
+        judged = load_judgments(self.experiment, tracking_uri=self.tracking_uri)
+        return judged[(judged["question"] == self.question) & (judged["by"] == self.by)]
+
     def _next(self) -> None:
-        self._current = self._queue.pop(0) if self._queue else None
+        # Every rater's judgments so far, read again: colleagues rating on the same store count at once.
+        judged = self._judgments()
+        self._settlement = settlement(win_matrix(judged, self._groups), self._groups)
+        if self.pairs_mode == "active":
+            self._current = next_pair(self._pairs, judged, self.rater, self.question, judged=self._judged)
+        else:
+            self._current = self._queue.pop(0) if self._queue else None
         self._shown_at = time.monotonic()
         # One message to the browser: the progress never shows a count before its pair is there.
         with self.hold_sync():
-            self.progress = f"{self.done} of {self.total} rated · rater {self.rater}"
+            self.enough, self.ranking = self._settlement.enough, str(self._settlement)
+            self.progress = f"{self.done} of {self.total} rated · rater {self.rater} · {self._settlement}"
             if self._current is None:
                 self.finished, self.left_video, self.right_video, self.source_video = True, b"", b"", b""
                 self.prompt, self.pair_id = "", ""

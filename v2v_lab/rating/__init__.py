@@ -6,11 +6,30 @@ import pandas as pd
 
 from ..tracking.judgments import CHOICES, Judgment, load_judgments
 from ..tracking.reader import load_runs
-from .analysis import BT_METHOD, bradley_terry, metric_agreement_frame, rank_frame, rater_agreement_frame
+from .active import (
+    ACTIVE_METHOD,
+    Posterior,
+    Settlement,
+    choose_pair,
+    next_pair,
+    posterior,
+    settlement,
+    win_matrix,
+)
+from .analysis import (
+    BT_METHOD,
+    PRELIMINARY_BELOW,
+    bradley_terry,
+    metric_agreement_frame,
+    rank_frame,
+    rater_agreement_frame,
+)
 from .pairs import DESIGN_COLUMNS, Pair, build_pairs
 
-__all__ = ["BT_METHOD", "CHOICES", "DESIGN_COLUMNS", "QUESTIONS", "Judgment", "Pair", "bradley_terry", "build_pairs",
-           "load_ratings", "metric_agreement", "question_text", "rank", "rater_agreement"]
+__all__ = ["ACTIVE_METHOD", "BT_METHOD", "CHOICES", "DESIGN_COLUMNS", "PRELIMINARY_BELOW", "QUESTIONS", "Judgment",
+           "Pair", "Posterior", "Settlement", "bradley_terry", "build_pairs", "choose_pair", "load_ratings",
+           "metric_agreement", "next_pair", "posterior", "question_text", "rank", "ranking_settled",
+           "rater_agreement", "settlement", "win_matrix"]
 
 # The three axes LOVEU-TGVE's human study asked about (text alignment, structure, quality).
 QUESTIONS = {
@@ -45,11 +64,25 @@ def _question(question: str | None) -> str | None:
 
 
 def rank(experiment: str, by: str = "model", question: str | None = None, *, tracking_uri: str | None = None,
-         ratings: pd.DataFrame | None = None, bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+         ratings: pd.DataFrame | None = None, bootstrap: int = 1000, seed: int = 0,
+         preliminary_below: int = PRELIMINARY_BELOW) -> pd.DataFrame:
     """Bradley-Terry strength of each `by` group per question, with a bootstrap 95% interval and n;
-    the method is in `.attrs["method"]`. question: a preset name, the text, or None for each question."""
+    rank = 1 + the groups clearly better (intervals apart), best lower bound first, `preliminary` for
+    groups with fewer than `preliminary_below` judgments; the method is in `.attrs["method"]`.
+    question: a preset name, the text, or None for each question."""
     return rank_frame(_ratings(experiment, ratings, tracking_uri), by, _question(question),
-                      bootstrap=bootstrap, seed=seed)
+                      bootstrap=bootstrap, seed=seed, preliminary_below=preliminary_below)
+
+
+def ranking_settled(experiment: str, by: str = "model", question: str = "text", *, tracking_uri: str | None = None,
+                    ratings: pd.DataFrame | None = None) -> Settlement:
+    """Whether the judgments so far settle the ranking of the `by` groups on `question` (every two
+    neighbours in the ranking separated at 95%, Bonferroni over the neighbours): `.enough`, `.order`,
+    `.unsettled`; str() says it in one line."""
+    df = _ratings(experiment, ratings, tracking_uri)
+    df = df[(df["by"] == by) & (df["question"] == question_text(question))]
+    groups = sorted(set(df["left_value"].dropna()) | set(df["right_value"].dropna()))
+    return settlement(win_matrix(df, groups), groups)
 
 
 def rater_agreement(experiment: str, question: str | None = None, *, tracking_uri: str | None = None,

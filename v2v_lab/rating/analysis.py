@@ -19,10 +19,14 @@ from ..metrics.base import metric_of
 __all__ = ["BT_METHOD", "bradley_terry", "metric_agreement_frame", "rank_frame", "rater_agreement_frame", "wilson"]
 
 BOOTSTRAP = 1000
+PRELIMINARY_BELOW = 10  # a group judged fewer times than this is marked preliminary
 PRIOR_TIES = 0.5  # virtual tied comparisons between every two groups: keeps a group that never won finite
 BT_METHOD = (f"Bradley-Terry, MM algorithm (Hunter 2004); a tie counts half a win to each side; "
              f"{PRIOR_TIES:g} virtual tie between every two groups; strengths scaled to geometric mean 1; "
-             f"95% interval: percentile bootstrap over judgments ({BOOTSTRAP} resamples); skips left out")
+             f"95% interval: percentile bootstrap over judgments ({BOOTSTRAP} resamples); skips left out; "
+             f"rank = 1 + the number of groups clearly better (intervals apart); sorted by the interval's lower "
+             f"bound; preliminary: fewer judgments than preliminary_below (default {PRELIMINARY_BELOW}); one plain fit over all judgments, however "
+             f"the pairs were chosen")
 
 
 def bradley_terry(wins: np.ndarray, iterations: int = 500, tol: float = 1e-9) -> np.ndarray:
@@ -52,21 +56,24 @@ def _decided(ratings: pd.DataFrame, question: str | None) -> pd.DataFrame:
 
 
 def rank_frame(ratings: pd.DataFrame, by: str = "model", question: str | None = None, *,
-               bootstrap: int = BOOTSTRAP, seed: int = 0) -> pd.DataFrame:
-    """One row per question and group: strength with its 95% interval, n, wins, losses, ties, rank."""
+               bootstrap: int = BOOTSTRAP, seed: int = 0, preliminary_below: int = PRELIMINARY_BELOW) -> pd.DataFrame:
+    """One row per question and group: strength with its 95% interval, n, wins, losses, ties, rank
+    (1 + the groups whose interval lies wholly above), preliminary (n < preliminary_below); best
+    lower bound first."""
     df = _decided(ratings, question)
     df = df[df["by"] == by]
     if df.empty:
         seen = sorted(set(ratings["by"].dropna()))
         raise InputError("by", by, f"a column the judgments compared ({', '.join(seen) or 'no judgments yet'})"
                          + (f" for question {question!r}" if question else ""))
-    frames = [_rank_question(q, part, bootstrap, seed) for q, part in df.groupby("question", sort=True)]
+    frames = [_rank_question(q, part, bootstrap, seed, preliminary_below)
+              for q, part in df.groupby("question", sort=True)]
     out = pd.concat(frames, ignore_index=True)
     out.attrs["method"] = BT_METHOD
     return out
 
 
-def _rank_question(question: str, df: pd.DataFrame, bootstrap: int, seed: int) -> pd.DataFrame:
+def _rank_question(question: str, df: pd.DataFrame, bootstrap: int, seed: int, preliminary_below: int) -> pd.DataFrame:
     groups = sorted(set(df["left_value"]) | set(df["right_value"]))
     index = {g: i for i, g in enumerate(groups)}
     g = len(groups)
@@ -92,9 +99,11 @@ def _rank_question(question: str, df: pd.DataFrame, bootstrap: int, seed: int) -
         "n": [int(outcome[i].sum() + outcome[:, i].sum()) for i in range(g)],
         "wins": outcome[..., 0].sum(axis=1).astype(int), "losses": outcome[..., 0].sum(axis=0).astype(int),
         "ties": [int(outcome[i, :, 1].sum() + outcome[:, i, 1].sum()) for i in range(g)],
-    }).sort_values("strength", ascending=False, kind="stable")
-    out["rank"] = np.arange(1, g + 1)
-    return out.reset_index(drop=True)
+    })
+    # Chatbot Arena's rank: a group is behind only those clearly better, so overlapping groups share a rank.
+    out["rank"] = [1 + int((lo > high).sum()) for high in hi]
+    out["preliminary"] = out["n"] < preliminary_below
+    return out.sort_values(["ci_low", "strength"], ascending=False, kind="stable").reset_index(drop=True)
 
 
 def rater_agreement_frame(ratings: pd.DataFrame, question: str | None = None) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 
 import pandas as pd
@@ -16,7 +17,7 @@ from ..errors import InputError
 from ..tracking.reader import option_columns
 from ..tracking.schema import STATUS_SUCCEEDED
 
-__all__ = ["DESIGN_COLUMNS", "Pair", "build_pairs", "pair_key", "presentation"]
+__all__ = ["DESIGN_COLUMNS", "Pair", "build_pairs", "pair_key", "presentation", "shown_swapped"]
 
 # What makes two outputs comparable. seed and repeat only where the study matched them across groups:
 # a study with independent random seeds per model still yields pairs (same source, prompt, ratio).
@@ -36,7 +37,7 @@ class Pair:
     prompt: str
     source: str | None  # the source clip (path or URI) both outputs were made from
 
-    @property
+    @cached_property  # read for every candidate at every pick: computed once
     def key(self) -> str:
         return pair_key(*self.runs)
 
@@ -94,4 +95,10 @@ def presentation(pairs: list[Pair], rater: str, question: str) -> list[tuple[Pai
     the same sequence and a reloaded page shows the same sides."""
     order = list(pairs)
     random.Random(f"{rater}\n{question}").shuffle(order)
-    return [(p, hashlib.sha256(f"{rater}\n{question}\n{p.key}".encode()).digest()[0] & 1 == 1) for p in order]
+    return [(p, shown_swapped(p, rater, question)) for p in order]
+
+
+def shown_swapped(pair: Pair, rater: str, question: str) -> bool:
+    """Whether the pair's second run is shown on the left: random to the rater and the pair, not to
+    how the pair was chosen, and the same every time (a reloaded page shows the same sides)."""
+    return hashlib.sha256(f"{rater}\n{question}\n{pair.key}".encode()).digest()[0] & 1 == 1
