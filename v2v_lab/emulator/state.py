@@ -176,6 +176,9 @@ class EmulatorState:
                     self._charge(task, math.ceil(round(task.estimated_credits, 6)))
                 task.cancelled = True
                 task.status = "CANCELLED"
+                if self.dice.config.cancelled_readable:
+                    self.wake.notify_all()
+                    return True
             # Cancelled and deleted tasks can't be fetched again (Runway's retention rule).
             del self.tasks[task_id]
             self.deleted.add(task_id)
