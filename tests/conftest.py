@@ -171,6 +171,34 @@ def copy_study(source: Path, folder: Path) -> Path:
     return folder
 
 
+# One study paid for once per test run (the console script, on the built-in emulator), for the
+# tests that score or rescore what a study kept (test_rescore, test_plugins).
+STUDY_SPEC = f"""
+experiment: study
+videos: [{DEMO}]
+prompts: ["neon city at night", "a red watercolor painting"]
+seeds: [1, 2, 3]
+models: [gen4_aleph]
+emulator: {{render_scale: 0.25}}
+scoring: {{metrics: [ssim_source, flicker]}}
+"""
+
+
+@pytest.fixture(scope="session")
+def paid_study(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("paid-study")
+    (folder / "spec.yaml").write_text(STUDY_SPEC)
+    done = _helpers.run_cli(["sweep", "spec.yaml", "--yes"], folder)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+@pytest.fixture()
+def study(paid_study, tmp_path) -> Path:
+    """A private copy of the paid study: the database's artifact paths point into the copy."""
+    return copy_study(paid_study, tmp_path / "study")
+
+
 RATING_SPEC = f"""
 experiment: rating
 videos: [{DEMO}]
