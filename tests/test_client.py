@@ -288,13 +288,11 @@ def _b64(path: str) -> str:
 
 
 def test_a_source_is_uploaded_once_and_again_when_its_uri_expired(small_clip):
-    with Emulator(render_scale=0.25, upload_ttl_s=4.0) as emu, RunwayClient("local", base_url=emu.base_url) as c:
-        uploaded_by = time.time() + 4.0  # the upload's lifetime starts after this
+    with Emulator(render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as c:
         first = [c.create(GenerationRequest(small_clip, "x", seed=i)) for i in range(3)]
         # One upload is two requests (ask for a URL, POST the bytes): three cells, one upload.
         assert emu.stats["requests"]["upload"] == 2
-        while time.time() < uploaded_by + 0.1:  # until the emulator refuses the runway:// URI the client holds
-            time.sleep(0.05)
+        assert emu.state.expire_uploads() == 1  # a day later: the URI the client holds is refused from now on
         again = c.create(GenerationRequest(small_clip, "x", seed=9))
         assert emu.stats["requests"]["upload"] == 4
         assert emu.stats["responses"].get(400) == 1  # the stale URI: refused, no task made

@@ -139,6 +139,14 @@ class EmulatorState:
                      "ratio": t.request.get("ratio"), "status": t.status, "failure_code": t.failure_code,
                      "deleted": t.id in self.deleted} for t in self.ledger]
 
+    def expire_uploads(self) -> int:
+        """Every runway:// URI given so far expired now, as upload_ttl_s later (a test's clock
+        instead of waiting the lifetime out): how many there were."""
+        with self.lock:
+            for up in self.uploads.values():
+                up.created_mono = -math.inf
+            return len(self.uploads)
+
     # -- tasks ----------------------------------------------------------------------------------
     def daily_used(self, model: str) -> int:
         return self.daily[(utc_now().date().isoformat(), model)]
