@@ -72,15 +72,19 @@ class HeldTasks:
     """Every task of an emulator stays RUNNING (a generation as long as the test needs) until
     release(): a test that needs a sweep still waiting on its tasks at some moment holds them,
     instead of betting that a long run_s outlasts a loaded machine. Released, each task ends as it
-    would have (its render done, its run_s counted from when it started)."""
+    would have (its render done, its run_s counted from when it started).
 
-    def __init__(self, emu: Any):
+    `hold` (a test may replace it while tasks wait) says which tasks to hold: a task held goes on
+    as soon as it answers False for it, before any release()."""
+
+    def __init__(self, emu: Any, hold: Callable[[Any], bool] = lambda task: True):
         self._state = emu.state
         self._original = emu.state._sleep_progress  # where a task waits out its generation time
         self._released = threading.Event()
+        self.hold = hold
 
         def held(task: Any, started: float, share: float) -> None:
-            while not self._released.wait(0.05):
+            while not self._released.wait(0.05) and self.hold(task):
                 if task.cancelled:  # the emulator is closing
                     return
             self._original(task, started, share)
