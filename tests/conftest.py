@@ -23,7 +23,7 @@ DEMO = ROOT / "experiments" / "media" / "bigbuckbunny.mp4"
 # Reports and screenshots for the closing notes: outside the repository unless asked for.
 TEST_OUTPUT = Path(os.environ.get("V2V_LAB_TEST_OUTPUT") or Path(tempfile.gettempdir()) / "v2v-lab-test-output")
 # What the suite itself may leave in the checkout: the environment it runs in and caches.
-_ALLOWED_LEFTOVERS = (".venv/", ".pytest_cache/", ".ruff_cache/", ".mypy_cache/", "v2v_lab.egg-info/")
+_ALLOWED_LEFTOVERS = (".venv/", ".pytest_cache/", ".ruff_cache/", ".mypy_cache/", "v2v_lab.egg-info/", "mutants/")
 
 
 def _repo_leftovers() -> set[str]:
