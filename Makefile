@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sdk-check demo test test-fast reliability notebooks browser postgres lint bench sabotage mutate clean team-up team-down
+.PHONY: sdk-check demo test test-fast reliability notebooks browser postgres lint bench sabotage mutate mutate-score clean team-up team-down
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,10 +60,15 @@ mutate: $(STAMP)
 	$(BIN)/python -m pip install --quiet "mutmut>=3.8,<4"
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2 || true
-	$(BIN)/mutmut export-cicd-stats
+	@$(MAKE) --no-print-directory mutate-score
+
+# The score of the last `make mutate`, an interrupted one included (its unchecked mutants are said).
+mutate-score:
+	@$(BIN)/mutmut export-cicd-stats >/dev/null
 	@$(BIN)/python -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
-	print(f\"mutation score: {s['killed']} killed of {s['total']} mutants ({100 * s['killed'] / max(s['total'], 1):.0f}%); \
-	survived {s['survived']}, timeout {s['timeout']}, no tests {s['no_tests']}\")"
+	checked = s['killed'] + s['survived'] + s['no_tests'] + s['timeout'] + s['suspicious']; \
+	print(f\"mutation score: {s['killed']} killed of {checked} mutants checked ({100 * s['killed'] / max(checked, 1):.0f}%); \
+	survived {s['survived']}, no tests {s['no_tests']}, timeout {s['timeout']}; not checked {s['total'] - checked}\")"
 
 # ruff (complexity at most 10 included), and mypy with zero errors on the package.
 lint: $(STAMP)
