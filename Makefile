@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sdk-check demo test test-fast reliability notebooks browser postgres lint bench sabotage clean team-up team-down
+.PHONY: sdk-check demo test test-fast reliability notebooks browser postgres lint bench sabotage mutate mutate-score clean team-up team-down
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,24 @@ team-down:
 sabotage: $(STAMP)
 	$(BIN)/python bench/sabotage.py
 
+# Mutation testing of the pure cores (spec, axes, plan and the cell key, budget, the journal's states,
+# validation, catalog, prices, the retry policy) against the fast in-process tests that exercise them
+# ([tool.mutmut] in pyproject.toml). Outside CI: tens of minutes on two cores. Prints the score
+# (killed / mutants); `$(BIN)/mutmut results` lists the survivors, `$(BIN)/mutmut show NAME` one of them.
+mutate: $(STAMP)
+	$(BIN)/python -m pip install --quiet "mutmut>=3.8,<4"
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 || true
+	@$(MAKE) --no-print-directory mutate-score
+
+# The score of the last `make mutate`, an interrupted one included (its unchecked mutants are said).
+mutate-score:
+	@$(BIN)/mutmut export-cicd-stats >/dev/null
+	@$(BIN)/python -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
+	checked = s['killed'] + s['survived'] + s['no_tests'] + s['timeout'] + s['suspicious']; \
+	print(f\"mutation score: {s['killed']} killed of {checked} mutants checked ({100 * s['killed'] / max(checked, 1):.0f}%); \
+	survived {s['survived']}, no tests {s['no_tests']}, timeout {s['timeout']}; not checked {s['total'] - checked}\")"
+
 # ruff (complexity at most 10 included), and mypy with zero errors on the package.
 lint: $(STAMP)
 	$(BIN)/ruff check v2v_lab tests bench
@@ -74,7 +92,7 @@ bench: $(STAMP) browser
 
 clean:
 	@test ! -d .v2v-lab/team || $(BIN)/python tools/team_stack.py down
-	rm -rf $(VENV) .v2v-lab mlflow.db mlruns .pytest_cache
+	rm -rf $(VENV) .v2v-lab mlflow.db mlruns .pytest_cache mutants
 
 # The newest official SDK, in a temporary environment: what its video_to_video models add or remove
 # against the catalog (the suite holds the catalog to the SDK version pinned in pyproject.toml).

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import nbformat
+
+from v2v_lab._net import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
@@ -49,12 +50,6 @@ POINTS = {"bqplot": ".bqplot path.dot", "plotly": ".scatterlayer path.point"}
 HOVER = {"bqplot": ".bqplot-tooltip-container, .bqplot_tooltip, div[class*='tooltip']", "plotly": ".hoverlayer .hovertext"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure(lib: str, n: int, folder: Path) -> tuple[float, bool, int]:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELLS[lib].format(n=n))])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -64,7 +59,7 @@ def measure(lib: str, n: int, folder: Path) -> tuple[float, bool, int]:
 
     executed = folder / f"{lib}.out.ipynb"
     papermill.execute_notebook(str(path), str(executed), progress_bar=False, kernel_name="python3")
-    port = _free_port()
+    port = free_port()
     voila = os.path.join(os.path.dirname(sys.executable), "voila")
     proc = subprocess.Popen([voila, str(path), f"--port={port}", "--no-browser"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

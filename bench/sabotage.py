@@ -2,15 +2,23 @@
 see the test that proves it fail.
 
 Each sabotage is one text replacement in one file, applied to a temporary copy of the checkout
-(never to the checkout itself); the row's test then runs against the copy (PYTHONPATH points every
-process, console scripts included, at the copy's package). A sabotage whose text no longer exists
-in the code is reported as STALE: the code moved and the sabotage must follow it.
+(never to the checkout itself); the row's named tests (path::name, never a whole file) then run
+against the copy (PYTHONPATH points every process, console scripts included, at the copy's
+package), one at a time (-n 0), and their JUnit XML is read. A row is
 
-    python bench/sabotage.py              # every sabotage, a table at the end
-    python bench/sabotage.py retry key    # only those whose name contains one of the words
+    CAUGHT  a named test failed by an assertion (and none errored): the only pass;
+    MISSED  every named test passed under the sabotage;
+    BROKEN  a named test errored (setup, collection), timed out, was skipped, is missing, or crashed
+            on something other than an assertion: the sabotage broke a precondition, not the
+            guarantee, or the test is unreliable;
+    STALE   the text to break no longer occurs exactly once: the code moved, the row must follow.
+
+    python bench/sabotage.py                # every sabotage, a table at the end
+    python bench/sabotage.py retry key      # only those whose name contains one of the words
+    python bench/sabotage.py --only budget  # only this one (repeatable)
     python bench/sabotage.py --list
 
-Exit status 0 only when every sabotage applied and every test failed under it.
+Exit status 0 only when every chosen sabotage is CAUGHT.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +51,9 @@ class Sabotage:
 
 RUNNER = "v2v_lab/sweeps/runner.py"
 CELL = "v2v_lab/sweeps/cell.py"
+WRITER = "v2v_lab/tracking/writer.py"
+MONEY = "tests/reliability/test_money_and_keys.py::"
+ATTACKS = "tests/reliability/test_emulator_attacks.py::test_the_emulator_refuses_every_attack"
 SABOTAGES = [
     Sabotage("retry", "faults: INTERNAL retried within max_task_retries",
              "switch off the INTERNAL retry", CELL,
@@ -71,7 +83,7 @@ SABOTAGES = [
              "skip the journal write of the task id", CELL,
              'journal.set(exp, cell.key, JournalState.CREATED, task_id=created.id)  # durable before anything else',
              'pass',
-             ("tests/reliability/test_crash_resume.py",)),
+             ("tests/reliability/test_crash_resume.py::test_ten_kills_and_reruns_lose_nothing_and_pay_nothing_twice",)),
     Sabotage("one-sweep", "one sweep per experiment at a time",
              "take no lock", "v2v_lab/sweeps/journal.py",
              "        if fcntl is None:  # pragma: no cover - Windows: no flock; the journal still guards resumes\n"
@@ -82,7 +94,8 @@ SABOTAGES = [
              "accept any integer seed", "v2v_lab/api/validation.py",
              "    if not spec.seed_min <= seed <= spec.seed_max:",
              "    if False:",
-             ("tests/reliability/test_bad_inputs.py",)),
+             ("tests/reliability/test_bad_inputs.py::test_every_bad_input_exits_2_with_one_line_and_sends_nothing",
+              "tests/reliability/test_bad_inputs.py::test_generate_rejects_bad_seeds_and_prompts_before_sending")),
     Sabotage("budget", "over budget, balance or daily limit: exit 2, zero tasks",
              "ignore the credit cap", "v2v_lab/sweeps/budget.py",
              "    if cap is not None and credits + committed > cap:",
@@ -93,18 +106,18 @@ SABOTAGES = [
              '        return self.provider.auth_headers(self._key.reveal())',
              '        __import__("logging").getLogger("v2v_lab").warning("auth %s", self._key.reveal())\n'
              '        return self.provider.auth_headers(self._key.reveal())',
-             ("tests/reliability/test_secrets.py",)),
+             ("tests/reliability/test_secrets.py::test_a_canary_key_goes_nowhere",)),
     Sabotage("forged-signature", "the emulator refuses forged signatures",
              "serve outputs whatever their signature", "v2v_lab/emulator/files.py",
              '        if not hmac.compare_digest(want, request.query_params.get("sig", "")):\n'
              '            return _error(403, "Invalid signature")\n        if time.time() > expires:',
              '        if time.time() > expires:',
-             ("tests/reliability/test_emulator_attacks.py",)),
+             ("tests/reliability/test_emulator_attacks.py::test_the_emulator_refuses_every_attack",)),
     Sabotage("traversal", "the emulator refuses path traversal",
              "store an upload under the file name the client gave (unsanitised)", "v2v_lab/emulator/files.py",
              'safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:100] or "file"',
              "safe_name = filename",
-             ("tests/reliability/test_emulator_attacks.py",),
+             ("tests/reliability/test_emulator_attacks.py::test_the_emulator_refuses_every_attack",),
              also=(("v2v_lab/emulator/files.py",
                     'path = self.state.workdir / "uploads" / upload_id / "data"  # never a client-given name',
                     'path = self.state.workdir / "uploads" / upload_id / up.filename'),)),
@@ -112,7 +125,7 @@ SABOTAGES = [
              "cap the sweep at 4 in flight", RUNNER,
              "        total_sem = asyncio.Semaphore(limit)",
              "        total_sem = asyncio.Semaphore(min(limit, 4))",
-             ("tests/reliability/test_store_load.py",)),
+             ("tests/reliability/test_store_load.py::test_sixteen_in_flight_and_a_second_writer_leave_every_run_complete",)),
     Sabotage("poster", "scoring failures are recorded runs, never crashes",
              "let a poster failure escape", CELL,
              "        except (V2VError, OSError, ValueError) as exc:  # an output that is not a video is recorded, never fatal",
@@ -133,17 +146,17 @@ SABOTAGES = [
              "forget the seeds the store recorded", RUNNER,
              "            recorded = recorded_seeds(spec.experiment, spec.seeds.random, options.tracking_uri)",
              "            recorded = None",
-             ("tests/reliability/test_money_and_keys.py",)),
+             ("tests/reliability/test_money_and_keys.py::test_3_random_seeds_are_recovered_from_the_store_when_the_state_folder_is_lost",)),
     Sabotage("unasked", "nothing is spent unasked",
              "spend without asking on a terminal", "v2v_lab/sweeps/budget.py",
              "    if confirm is not None:\n        ok = confirm(question)",
              "    if True:\n        ok = True",
-             ("tests/reliability/test_money_and_keys.py",)),
+             ("tests/reliability/test_money_and_keys.py::test_6_generate_on_a_paid_provider_asks_first",)),
     Sabotage("duration", "clips are priced by their real length",
              "price by the container's frame count alone", "v2v_lab/media/probe.py",
              "    duration = max([count / fps, *(x for x in spans if x == x and 0 < x < 1e7)])",
              "    duration = count / fps",
-             ("tests/reliability/test_money_and_keys.py",)),
+             ("tests/reliability/test_money_and_keys.py::test_10_sparse_timestamps_are_priced_by_their_real_length",)),
     Sabotage("spec-base-url", "a key never leaves for a host the user did not name",
              "let a spec file's base_url redirect a paid key", RUNNER,
              "        provider.check_spec_base_url(spec.base_url, spec.line_of(\"base_url\"))",
@@ -152,7 +165,7 @@ SABOTAGES = [
     Sabotage("alias-bomb", "an alias bomb stops with one line",
              "no bound on the spec's expanded size", "v2v_lab/sweeps/spec.py",
              "MAX_SPEC_NODES = 200_000", "MAX_SPEC_NODES = 10**12",
-             ("tests/reliability/test_money_and_keys.py",)),
+             ("tests/reliability/test_money_and_keys.py::test_13_a_yaml_alias_bomb_is_refused_quickly",)),
     Sabotage("dry-run-journal-only", "a dry run decides done as a run does, and writes nothing",
              "decide a dry run's done cells from the journal alone", RUNNER,
              "        done_in_mlflow = {} if self.opts.force else recorded_done_cells(self.spec.experiment, store)",
@@ -167,7 +180,7 @@ SABOTAGES = [
              "the emulator command crashes on start", "v2v_lab/cli.py",
              "def cmd_emulator(args: argparse.Namespace) -> int:\n",
              "def cmd_emulator(args: argparse.Namespace) -> int:\n    raise RuntimeError('boom')\n",
-             ("tests/test_doors.py",)),
+             ("tests/test_doors.py::test_every_readme_command_runs_as_typed",)),
     Sabotage("rescore-twice", "rescore: a rerun after kill -9 writes each value once",
              "rescore every run, whether it has the value or not", "v2v_lab/rescoring.py",
              "        keys = {m: k for m, k in keys.items() if k not in cell.metrics}",
@@ -404,6 +417,90 @@ SABOTAGES = [
              "        catalog = load_prices(args.prices)",
              "        catalog = None",
              ("tests/reliability/test_server_costs.py::test_the_emulator_command_charges_by_its_prices_file",)),
+    # Rows of the README's table that had no sabotage (issue 30 point 7).
+    Sabotage("empty-rerun", "nothing to do writes nothing; an interrupted parent ends KILLED and is linked",
+             "start a parent run even when there is nothing to do", RUNNER,
+             "            if not work:  # nothing to do writes nothing: no empty parent run per rerun",
+             "            if False:  # nothing to do writes nothing: no empty parent run per rerun",
+             (MONEY + "test_5_a_rerun_with_nothing_to_do_writes_nothing_and_an_interrupted_parent_is_ended",)),
+    Sabotage("parent-killed", "nothing to do writes nothing; an interrupted parent ends KILLED and is linked",
+             "leave a killed sweep's parent run RUNNING", WRITER,
+             '                    self.client.set_terminated(run.info.run_id, status="KILLED")\n',
+             "",
+             (MONEY + "test_5_a_rerun_with_nothing_to_do_writes_nothing_and_an_interrupted_parent_is_ended",)),
+    Sabotage("parent-linked", "nothing to do writes nothing; an interrupted parent ends KILLED and is linked",
+             "end a killed sweep's parent run without linking the next one to it", WRITER,
+             "                    ended.append(run.info.run_id)\n",
+             "",
+             (MONEY + "test_5_a_rerun_with_nothing_to_do_writes_nothing_and_an_interrupted_parent_is_ended",)),
+    Sabotage("relog-from-kept", "a rerun redoes nothing: a done cell missing from another store is logged from its kept output",
+             "pay again for a done cell another store lacks, instead of logging its kept output", RUNNER,
+             "        return Group.FINISH\n    if row.state is JournalState.PAID",
+             "        return Group.NEW\n    if row.state is JournalState.PAID",
+             (MONEY + "test_4_a_done_cell_missing_from_another_store_is_logged_from_its_kept_output",)),
+    Sabotage("store-restart", "team: PostgreSQL and the MLflow server restarted mid-sweep lose nothing",
+             "give up on the tracking store at its first transient failure", "v2v_lab/tracking/outage.py",
+             "            if not err.transient or stopping() or _away_for(uri) >= retry_window_s():",
+             "            if True:",
+             ("tests/test_team.py::test_parts_of_the_store_restarting_mid_sweep_lose_nothing_and_pay_nothing_twice",)),
+    Sabotage("ledger-restart", "team: PostgreSQL and the MLflow server restarted mid-sweep lose nothing",
+             "give up on the ledger at its first lost connection", "v2v_lab/sweeps/ledger.py",
+             "                    if not patient or stopping() or now - self._away_since >= self.retry_s:",
+             "                    if True:",
+             ("tests/test_team.py::test_parts_of_the_store_restarting_mid_sweep_lose_nothing_and_pay_nothing_twice",)),
+    Sabotage("store-init-lock", "two sweeps creating one store at once leave it usable",
+             "create a new SQLite store without the lock across processes", "v2v_lab/tracking/store.py",
+             "        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file closes, or the process dies",
+             "        pass",
+             (MONEY + "test_15_two_sweeps_starting_together_on_a_new_store_leave_it_usable",)),
+    Sabotage("emulator-oversize", "the emulator refuses oversized uploads and data URIs",
+             "take an upload or a data URI of any size", "v2v_lab/emulator/files.py",
+             "        if len(data) > self.max_upload_bytes:",
+             "        if False:",
+             (ATTACKS,),
+             also=(("v2v_lab/emulator/files.py", "        if int(length) > self.max_upload_bytes + 64 * 1024:",
+                    "        if False:"),
+                   ("v2v_lab/emulator/app.py", "        if len(payload) * 3 // 4 > limit:", "        if False:"))),
+    Sabotage("emulator-off-loopback", "the emulator refuses URLs off loopback",
+             "let the emulator fetch a URL off loopback", "v2v_lab/emulator/app.py",
+             "        if not is_loopback_host(host):\n            raise Rejected(400",
+             "        if False:\n            raise Rejected(400",
+             (ATTACKS,)),
+    Sabotage("emulator-wrong-key", "the emulator refuses wrong or missing keys",
+             "let a keyed emulator take any key", "v2v_lab/emulator/app.py",
+             "            if not token or (self.key is not None and not hmac.compare_digest(token, self.key)):",
+             "            if not token:",
+             (ATTACKS,)),
+    Sabotage("task-json-key", "a key never reaches the MLflow store or artifacts",
+             "write task.json unredacted, the answers' own redaction off too (each layer alone is covered by the other)", WRITER,
+             "                        text = redact(json.dumps(task, indent=2, default=str), *secrets)",
+             "                        text = json.dumps(task, indent=2, default=str)",
+             ("tests/reliability/test_round2_keys.py::test_9_a_key_the_endpoint_echoes_back_is_never_stored",),
+             also=(("v2v_lab/api/responses.py", "    return redact_received(response.json(), key)",
+                    "    return response.json()"),)),
+    Sabotage("secret-repr", "a key never reaches CLI output or exception texts",
+             "let a Secret show its key in its repr", "v2v_lab/api/_secret.py",
+             "        return \"Secret('***')\"",
+             "        return f\"Secret({self._value!r})\"",
+             ("tests/reliability/test_secrets.py::test_a_canary_key_goes_nowhere",)),
+    Sabotage("paid-plain-http", "a key never leaves for a host the user did not name: plain http only to loopback",
+             "let a paid provider's key go over plain http anywhere", "v2v_lab/api/providers.py",
+             '        if parts.scheme == "http" and not (is_loopback_host(parts.hostname)',
+             '        if not self.paid and parts.scheme == "http" and not (is_loopback_host(parts.hostname)',
+             (MONEY + "test_12_a_spec_file_cannot_send_a_paid_key_elsewhere",
+              "tests/reliability/test_round2_keys.py::"
+              "test_7_the_emulator_key_goes_only_to_a_host_the_user_named_and_plain_http_only_to_loopback")),
+    Sabotage("nan-cap", "NaN or zero caps and concurrencies are refused",
+             "take a NaN credit cap (which switches the budget off)", "v2v_lab/sweeps/outcome.py",
+             "                                             or not math.isfinite(self.max_credits) or self.max_credits < 0):",
+             "                                             or self.max_credits < 0):",
+             (MONEY + "test_9_bad_numbers_are_refused_by_name",),
+             also=(("v2v_lab/cli_args.py", "        if not math.isfinite(value):", "        if False:"),)),
+    Sabotage("half-logged", "kill -9 mid-log: one complete MLflow run per cell",
+             "keep the runs a killed sweep left half logged", WRITER,
+             "                    self.client.delete_run(run.info.run_id)\n",
+             "                    pass\n",
+             ("tests/reliability/test_crash_resume.py::test_ten_kills_and_reruns_lose_nothing_and_pay_nothing_twice",)),
 ]
 
 
@@ -431,37 +528,105 @@ def stale_in(sab: Sabotage, root: Path) -> str | None:
     return None
 
 
+# What a row's run can come to. Only CAUGHT counts: a named test failed by an assertion.
+CAUGHT, MISSED, BROKEN, STALE = "CAUGHT", "MISSED", "BROKEN", "STALE"
+TEST_TIMEOUT_S = 600  # pytest-timeout, per test: a timeout is BROKEN, never a catch
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One named test's result, read from the JUnit XML pytest wrote."""
+
+    test: str  # the node id as pytest reports it (parameters included)
+    kind: str  # passed | assertion | raised | timeout | error | skipped
+    how: str = ""
+
+
+def _outcome(case: ET.Element) -> Outcome:
+    test = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name', '')}"
+    for child in case:
+        message = (child.get("message") or (child.text or "")).strip().splitlines()
+        first = message[0][:150] if message else ""
+        if child.tag == "error":  # a fixture's setup or teardown, or collection: not the guarantee
+            return Outcome(test, "error", first)
+        if child.tag == "skipped":
+            return Outcome(test, "skipped", first)
+        if child.tag == "failure":
+            if "Timeout" in first and first.startswith("Failed"):
+                return Outcome(test, "timeout", first)
+            # An assertion: `assert`, or pytest's own (pytest.raises that did not raise, pytest.fail).
+            if first.startswith(("AssertionError", "assert ", "Failed:")):
+                return Outcome(test, "assertion", first)
+            return Outcome(test, "raised", first)  # the test crashed on something else: a precondition
+    return Outcome(test, "passed")
+
+
+def verdict(outcomes: list[Outcome], missing: list[str]) -> tuple[str, str]:
+    """CAUGHT when a named test failed by an assertion and nothing named errored; BROKEN when a
+    named test is missing, errored, timed out, was skipped or crashed on something other than an
+    assertion (and none caught it); MISSED when every named test passed."""
+    if missing:
+        return BROKEN, f"not found: {', '.join(missing)}"
+    errors = [o for o in outcomes if o.kind == "error"]
+    caught = [o for o in outcomes if o.kind == "assertion"]
+    if caught and not errors:
+        return CAUGHT, f"{caught[0].test.split('::')[-1]}: {caught[0].how}"
+    bad = errors or [o for o in outcomes if o.kind in ("timeout", "raised", "skipped")]
+    if bad:
+        return BROKEN, f"{bad[0].kind} in {bad[0].test.split('::')[-1]}: {bad[0].how}"
+    return MISSED, f"{len(outcomes)} passed"
+
+
+def _read_junit(path: Path, named: tuple[str, ...]) -> tuple[list[Outcome], list[str]]:
+    """Each named test's outcomes (a parametrized name: every case of it), and the names with none."""
+    if not path.is_file():
+        return [], list(named)
+    def is_named(o: Outcome, name: str) -> bool:
+        return o.test == name or o.test.startswith(name + "[")
+
+    outcomes = [o for o in map(_outcome, ET.parse(path).getroot().iter("testcase")) if any(is_named(o, n) for n in named)]
+    missing = [n for n in named if not any(is_named(o, n) for o in outcomes)]
+    return outcomes, missing
+
+
 def run_one(sab: Sabotage, python: str) -> tuple[str, str, float]:
-    """(STALE | FAILED | PASSED, how, seconds). FAILED is what a sabotage should get."""
+    """(CAUGHT | MISSED | BROKEN | STALE, how, seconds). CAUGHT is what a sabotage should get."""
     with tempfile.TemporaryDirectory(prefix="v2v-sabotage-") as tmp:
         copy = Path(tmp) / "checkout"
         _copy_checkout(copy)
         why = stale_in(sab, copy)
         if why:
-            return "STALE", why, 0.0
+            return STALE, why, 0.0
         for path, old, new in _changes(sab):
             target = copy / path
             target.write_text(target.read_text().replace(old, new))
         env = {**os.environ, "PYTHONPATH": str(copy), "V2V_LAB_TEST_OUTPUT": str(Path(tmp) / "out")}
+        junit = Path(tmp) / "junit.xml"
         t0 = time.monotonic()
-        done = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--timeout", "600",
-                               *sab.tests], cwd=copy, env=env, capture_output=True, text=True)
+        try:
+            subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "--timeout",
+                            str(TEST_TIMEOUT_S), f"--junitxml={junit}", "-o", "junit_family=xunit1", *sab.tests],
+                           cwd=copy, env=env, capture_output=True, text=True,
+                           timeout=TEST_TIMEOUT_S * len(sab.tests) + 300)
+        except subprocess.TimeoutExpired:
+            return BROKEN, "pytest itself did not end", time.monotonic() - t0
         took = time.monotonic() - t0
-        lines = done.stdout.splitlines()
-        first = next((ln.strip() for ln in lines if ln.startswith("E ")), "")
-        summary = next((ln for ln in reversed(lines) if "failed" in ln or "passed" in ln), "")
-        if done.returncode == 0:
-            return "PASSED", summary, took
-        return "FAILED", (first or summary)[:150], took
+        return (*verdict(*_read_junit(junit, sab.tests)), took)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("only", nargs="*", help="run only sabotages whose name contains one of these")
+    parser.add_argument("words", nargs="*", help="run only sabotages whose name contains one of these")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only the sabotage of this exact name (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the sabotages and exit")
     parser.add_argument("--check", action="store_true", help="only check that every sabotage still applies")
     args = parser.parse_args()
-    chosen = [s for s in SABOTAGES if not args.only or any(w in s.name for w in args.only)]
+    unknown = [n for n in args.only if n not in {s.name for s in SABOTAGES}]
+    if unknown:
+        parser.error(f"--only: no sabotage named {', '.join(unknown)} (see --list)")
+    chosen = [s for s in SABOTAGES if (not args.only or s.name in args.only)
+              and (not args.words or any(w in s.name for w in args.words))]
     if args.list:
         for s in chosen:
             print(f"{s.name:18} {s.what}  ->  {', '.join(s.tests)}")
@@ -472,16 +637,18 @@ def main() -> int:
         return 1 if stale else 0
     rows = []
     for sab in chosen:
-        verdict, how, took = run_one(sab, sys.executable)
-        rows.append((sab, verdict, how, took))
-        print(f"{verdict:6} {sab.name:18} {took:6.1f} s  {how}", flush=True)
+        result, how, took = run_one(sab, sys.executable)
+        rows.append((sab, result, how, took))
+        print(f"{result:6} {sab.name:20} {took:6.1f} s  {how}", flush=True)
     print("\n| row | sabotage | test | result |\n| --- | --- | --- | --- |")
-    for sab, verdict, how, _ in rows:
+    for sab, result, how, _ in rows:
         tests = ", ".join(f"`{t.split('/')[-1]}`" for t in sab.tests)
-        print(f"| {sab.row} | {sab.what} | {tests} | {verdict}: {how.replace('|', '/')} |")
-    bad = [s.name for s, verdict, _, _ in rows if verdict != "FAILED"]
+        print(f"| {sab.row} | {sab.what} | {tests} | {result}: {how.replace('|', '/')} |")
+    caught = sum(result == CAUGHT for _, result, _, _ in rows)
+    print(f"\n{caught} of {len(rows)} sabotages caught")
+    bad = [f"{s.name} ({result})" for s, result, _, _ in rows if result != CAUGHT]
     if bad:
-        print(f"\n{len(bad)} sabotage(s) not caught or stale: {', '.join(bad)}", file=sys.stderr)
+        print(f"not caught: {', '.join(bad)}", file=sys.stderr)
     return 1 if bad else 0
 
 

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from v2v_lab._net import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
@@ -32,6 +34,24 @@ def user_env(folder: Path | None = None, *, drop: tuple[str, ...] = ("V2V_LAB_",
         env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
+
+
+CLI = str(Path(sys.executable).with_name("v2v-lab"))  # the console script of this test run's environment
+
+
+def run_cli(args: list[str], folder: Path, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess:
+    """`v2v-lab ARGS` in `folder`, on the store and state folder there (user_env), `extra` on top."""
+    return subprocess.run([CLI, *args], cwd=folder, env=user_env(folder, drop=("V2V_LAB_", "MLFLOW_"), **extra),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def study_cells(folder: Path, experiment: str = "study") -> list:
+    """The cell runs of `experiment` in the SQLite store in `folder`."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    return [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("v2v.kind") == "cell"]
 
 
 def wait_until(check: Callable[[], T], timeout: float, what: str | Callable[[], str], interval: float = 0.05) -> T:
@@ -52,15 +72,19 @@ class HeldTasks:
     """Every task of an emulator stays RUNNING (a generation as long as the test needs) until
     release(): a test that needs a sweep still waiting on its tasks at some moment holds them,
     instead of betting that a long run_s outlasts a loaded machine. Released, each task ends as it
-    would have (its render done, its run_s counted from when it started)."""
+    would have (its render done, its run_s counted from when it started).
 
-    def __init__(self, emu: Any):
+    `hold` (a test may replace it while tasks wait) says which tasks to hold: a task held goes on
+    as soon as it answers False for it, before any release()."""
+
+    def __init__(self, emu: Any, hold: Callable[[Any], bool] = lambda task: True):
         self._state = emu.state
         self._original = emu.state._sleep_progress  # where a task waits out its generation time
         self._released = threading.Event()
+        self.hold = hold
 
         def held(task: Any, started: float, share: float) -> None:
-            while not self._released.wait(0.05):
+            while not self._released.wait(0.05) and self.hold(task):
                 if task.cancelled:  # the emulator is closing
                     return
             self._original(task, started, share)
@@ -110,13 +134,6 @@ class Recorder:
         self._stop = True
         self._thread.join(2)
         self.sock.close()
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now, on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:

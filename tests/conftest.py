@@ -23,7 +23,7 @@ DEMO = ROOT / "experiments" / "media" / "bigbuckbunny.mp4"
 # Reports and screenshots for the closing notes: outside the repository unless asked for.
 TEST_OUTPUT = Path(os.environ.get("V2V_LAB_TEST_OUTPUT") or Path(tempfile.gettempdir()) / "v2v-lab-test-output")
 # What the suite itself may leave in the checkout: the environment it runs in and caches.
-_ALLOWED_LEFTOVERS = (".venv/", ".pytest_cache/", ".ruff_cache/", ".mypy_cache/", "v2v_lab.egg-info/")
+_ALLOWED_LEFTOVERS = (".venv/", ".pytest_cache/", ".ruff_cache/", ".mypy_cache/", "v2v_lab.egg-info/", "mutants/")
 
 
 def _repo_leftovers() -> set[str]:
@@ -169,6 +169,34 @@ def copy_study(source: Path, folder: Path) -> Path:
         db.execute("UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)",
                    (str(source), str(folder)))
     return folder
+
+
+# One study paid for once per test run (the console script, on the built-in emulator), for the
+# tests that score or rescore what a study kept (test_rescore, test_plugins).
+STUDY_SPEC = f"""
+experiment: study
+videos: [{DEMO}]
+prompts: ["neon city at night", "a red watercolor painting"]
+seeds: [1, 2, 3]
+models: [gen4_aleph]
+emulator: {{render_scale: 0.25}}
+scoring: {{metrics: [ssim_source, flicker]}}
+"""
+
+
+@pytest.fixture(scope="session")
+def paid_study(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("paid-study")
+    (folder / "spec.yaml").write_text(STUDY_SPEC)
+    done = _helpers.run_cli(["sweep", "spec.yaml", "--yes"], folder)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+@pytest.fixture()
+def study(paid_study, tmp_path) -> Path:
+    """A private copy of the paid study: the database's artifact paths point into the copy."""
+    return copy_study(paid_study, tmp_path / "study")
 
 
 RATING_SPEC = f"""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
 import time
 
 import pytest
@@ -30,24 +29,29 @@ from v2v_lab.api import (
 from v2v_lab.emulator import Emulator, FaultConfig
 from v2v_lab.media import probe_video
 
-from ._helpers import HeldTasks
+from ._helpers import HeldTasks, free_port
 
 CANARY = "key_" + "c0ffee" * 21 + "ca"
 
 
-def test_generate_end_to_end_and_org(emulator, small_clip, tmp_path):
+def test_generate_end_to_end_and_org(small_clip, tmp_path):
+    # An emulator of its own: its balance and usage hold this one generation and nothing else.
     seen = []
-    with RunwayClient("local", base_url=emulator.base_url) as client:
+    with Emulator(render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as client:
+        balance = client.organization().credit_balance
         task = client.generate(GenerationRequest(small_clip, "anime city", seed=3, ratio="1280:720"),
                                tmp_path / "out.mp4", on_progress=lambda t: seen.append(t.status))
         assert task.status is TaskStatus.SUCCEEDED and probe_video(tmp_path / "out.mp4").frame_count > 0
         assert TaskStatus.RUNNING in seen or TaskStatus.PENDING in seen
         org = client.organization()
-        assert org.models["gen4_aleph"].max_concurrent >= 1 and org.credit_balance > 0
-        # Usage has this 2 s generation in it, priced at gen4_aleph's 15 credits a second.
+        assert org.models["gen4_aleph"].max_concurrent >= 1
+        # Charged once, and exactly this 2 s generation at gen4_aleph's 15 credits a second: one task,
+        # its cost, the balance and the day's usage all say 30 (a second create or charge says 60).
+        assert emu.stats["tasks_total"] == 1 and task.cost == 30
+        assert balance - org.credit_balance == 30
         today = dt.datetime.now(dt.timezone.utc).date()
         used = client.usage(today, today + dt.timedelta(days=1))["results"]  # beforeDate is exclusive
-        assert sum(c["amount"] for day in used for c in day["usedCredits"] if c["model"] == "gen4_aleph") >= 30
+        assert sum(c["amount"] for day in used for c in day["usedCredits"] if c["model"] == "gen4_aleph") == 30
         client.delete(task.id)
         with pytest.raises(NotFoundError):
             client.get_task(task.id)
@@ -93,6 +97,15 @@ def test_cancelled_is_terminal(small_clip):
         c.cancel(tid)
         with pytest.raises(NotFoundError):  # cancelled tasks can't be fetched again (Runway's rule)
             c.wait(tid, timeout=5)
+    # Runway's task union has a CANCELLED shape: a wait on an endpoint that serves one ends there, as
+    # on SUCCEEDED or FAILED (the 404 above alone passed with CANCELLED out of the terminal states).
+    with Emulator(concurrency=1, render_scale=0.25, faults=FaultConfig(cancelled_readable=True)) as emu, \
+            RunwayClient("local", base_url=emu.base_url) as c, HeldTasks(emu):
+        tid = c.create(GenerationRequest(small_clip, "noir"))
+        c.cancel(tid)
+        task = c.wait(tid, timeout=10)
+        assert task.status is TaskStatus.CANCELLED and task.terminal and not task.retryable
+        assert emu.stats["task_statuses"] == {"CANCELLED": 1}
 
 
 def test_typed_errors(small_clip):
@@ -136,10 +149,7 @@ def test_create_retries_429_and_refused_connections(small_clip):
         refused = emu.stats["faults"]["429_create"]
         assert refused >= 1 and emu.stats["requests"]["create"] == 4 + refused  # retried; none made a task
         assert took >= 2.0 * refused, (took, refused)  # each 429's Retry-After was kept
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with RunwayClient("local", base_url=f"http://127.0.0.1:{port}", max_retries=1) as c, pytest.raises(
+    with RunwayClient("local", base_url=f"http://127.0.0.1:{free_port()}", max_retries=1) as c, pytest.raises(
             ConnectionFailedError):
         c.get_task("00000000-0000-0000-0000-000000000000")
 
@@ -278,13 +288,11 @@ def _b64(path: str) -> str:
 
 
 def test_a_source_is_uploaded_once_and_again_when_its_uri_expired(small_clip):
-    with Emulator(render_scale=0.25, upload_ttl_s=4.0) as emu, RunwayClient("local", base_url=emu.base_url) as c:
-        uploaded_by = time.time() + 4.0  # the upload's lifetime starts after this
+    with Emulator(render_scale=0.25) as emu, RunwayClient("local", base_url=emu.base_url) as c:
         first = [c.create(GenerationRequest(small_clip, "x", seed=i)) for i in range(3)]
         # One upload is two requests (ask for a URL, POST the bytes): three cells, one upload.
         assert emu.stats["requests"]["upload"] == 2
-        while time.time() < uploaded_by + 0.1:  # until the emulator refuses the runway:// URI the client holds
-            time.sleep(0.05)
+        assert emu.state.expire_uploads() == 1  # a day later: the URI the client holds is refused from now on
         again = c.create(GenerationRequest(small_clip, "x", seed=9))
         assert emu.stats["requests"]["upload"] == 4
         assert emu.stats["responses"].get(400) == 1  # the stale URI: refused, no task made

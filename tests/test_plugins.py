@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .test_rescore import ROOT, cells, paid_study, run, study  # noqa: F401  (fixtures)
+from ._helpers import ROOT, user_env
+from ._helpers import run_cli as run
+from ._helpers import study_cells as cells
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +61,7 @@ def test_score_uses_a_plugin_metric_and_hands_it_the_prompt(plugin_path, clip_fa
     assert plain.returncode == 2 and "--metrics" in plain.stderr and "prompt_colour" in plain.stderr
 
 
-def test_sweeps_rescore_dashboards_and_the_validity_table_use_it(plugin_path, study, tmp_path):  # noqa: F811
+def test_sweeps_rescore_dashboards_and_the_validity_table_use_it(plugin_path, study, tmp_path):
     env = with_plugin(plugin_path)
     # rescore: the study was paid for before the plugin existed.
     done = run(["rescore", "study", "--metrics", "prompt_colour", "--workers", "1"], study, **env)
@@ -101,9 +103,7 @@ print("ok")
 
 
 def _env_of(folder: Path) -> dict[str, str]:
-    from .test_rescore import _env
-
-    return _env(folder)
+    return user_env(folder, drop=("V2V_LAB_", "MLFLOW_"))
 
 
 def test_a_broken_plugin_is_skipped_with_a_warning_and_the_builtins_still_work(tmp_path, plugin_path):

@@ -7,64 +7,16 @@ gets its own copy of the store (database and artifacts, paths rewritten), so it 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from .conftest import copy_study
+from ._helpers import run_cli as run
+from ._helpers import study_cells as cells
+from .conftest import STUDY_SPEC
 
-ROOT = Path(__file__).resolve().parents[1]
-CLI = str(Path(sys.executable).with_name("v2v-lab"))
-DEMO = ROOT / "experiments" / "media" / "bigbuckbunny.mp4"
 pytestmark = pytest.mark.slow
-
-SPEC = f"""
-experiment: study
-videos: [{DEMO}]
-prompts: ["neon city at night", "a red watercolor painting"]
-seeds: [1, 2, 3]
-models: [gen4_aleph]
-emulator: {{render_scale: 0.25}}
-scoring: {{metrics: [ssim_source, flicker]}}
-"""
-
-
-def _env(folder: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("V2V_LAB_", "MLFLOW_"))}
-    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "V2V_LAB_HOME": str(folder / "state")})
-    if os.environ.get("PYTHONPATH") == str(ROOT):  # a sabotage copy: its package, not the installed one
-        env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
-
-
-def run(args: list[str], folder: Path, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, *args], cwd=folder, env=_env(folder, **extra), capture_output=True, text=True,
-                          timeout=timeout)
-
-
-@pytest.fixture(scope="session")
-def paid_study(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("paid-study")
-    (folder / "spec.yaml").write_text(SPEC)
-    done = run(["sweep", "spec.yaml", "--yes"], folder)
-    assert done.returncode == 0, done.stderr
-    return folder
-
-
-@pytest.fixture()
-def study(paid_study, tmp_path) -> Path:
-    """A private copy of the paid study: the database's artifact paths point into the copy."""
-    return copy_study(paid_study, tmp_path / "study")
-
-
-def cells(folder: Path) -> list:
-    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("study")
-    return [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("v2v.kind") == "cell"]
 
 
 def history_lengths(folder: Path, key: str) -> list[int]:
@@ -157,7 +109,7 @@ def test_bad_rescore_input_is_one_line_naming_the_field(study, args, field):
 def test_a_study_swept_without_scores_takes_the_plain_names_at_any_size(tmp_path):
     """Scoring off, then `rescore --size 128`: the runs held no value measured any way, so the values
     go under the plain names (with their sampling recorded), and `runs` shows them, not NaN."""
-    (tmp_path / "spec.yaml").write_text(SPEC.replace("scoring: {metrics: [ssim_source, flicker]}",
+    (tmp_path / "spec.yaml").write_text(STUDY_SPEC.replace("scoring: {metrics: [ssim_source, flicker]}",
                                                      "scoring: {enabled: false}"))
     assert run(["sweep", "spec.yaml", "--yes"], tmp_path).returncode == 0
     done = run(["rescore", "study", "--size", "128", "--metrics", "ssim_source,flicker", "--workers", "1"], tmp_path)

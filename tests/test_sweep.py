@@ -147,34 +147,30 @@ def test_spec_errors_exit_2_naming_the_key(mlflow_store, tmp_path, capsys, text,
 
 
 def test_killed_sweep_resumes_without_creating_twice(tmp_path):
+    # One moment every run: three tasks created and recorded, all three held running (so none is done
+    # and no fourth create is on the wire), and the sweep killed -9 as it records the third.
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "V2V_LAB_HOME": str(tmp_path / "state")}
-    with Emulator(run_s=1.0, render_scale=0.25, concurrency=4) as emu:
-        spec = write_spec(tmp_path, seeds=[1, 2, 3, 4], base_url=emu.base_url, concurrency=4)
+           "V2V_LAB_HOME": str(tmp_path / "state"), "V2V_LAB_FAILPOINTS": "task_recorded=3",
+           "V2V_LAB_FAILPOINT_LOG": str(tmp_path / "failpoints.log")}
+    with Emulator(render_scale=0.25, concurrency=3) as emu:
+        spec = write_spec(tmp_path, seeds=[1, 2, 3, 4], base_url=emu.base_url, concurrency=3)
         cmd = [sys.executable, "-m", "v2v_lab.cli", "sweep", str(spec), "--no-progress"]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while emu.stats["tasks_total"] < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        created_before = emu.stats["tasks_total"]
-        assert 0 < created_before < 8
+        with _helpers.HeldTasks(emu):
+            killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert (tmp_path / "failpoints.log").read_text() == "task_recorded=3\n"
+        journal = Journal(tmp_path / "state" / "journal.sqlite")
+        before = journal.task_ids("t")
+        assert emu.stats["tasks_total"] == 3 and len(before) == 3
+        env.pop("V2V_LAB_FAILPOINTS")
         rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr
-        journal = Journal(tmp_path / "state" / "journal.sqlite")
-        rows = journal.all("t")
-        states = [r.state for r in rows.values()]
-        # A cell killed while its create was on the wire is 'unknown' and reported, never resent.
-        assert len(rows) == 8 and set(states) <= {"done", "unknown"}
-        if "unknown" in states:
-            assert "unknown create outcome" in rerun.stdout
-        ids = journal.task_ids("t")
-        assert all(len(v) == 1 for v in ids.values())  # the tasks created before the kill were taken up by id
-        assert len(ids) <= emu.stats["tasks_total"] <= len(ids) + states.count("unknown")
-        final = subprocess.run(cmd + ["--retry-unknown"], env=env, capture_output=True, text=True, timeout=300)
-        assert final.returncode == 0, final.stderr
-        assert {r.state for r in journal.all("t").values()} == {"done"}
+        assert {r.state for r in journal.all("t").values()} == {"done"} and len(journal.all("t")) == 8
+        # The three tasks created before the kill were taken up by id: eight cells, eight creates.
+        after = journal.task_ids("t")
+        assert emu.stats["tasks_total"] == 8 and all(len(ids) == 1 for ids in after.values())
+        assert {k: after[k] for k in before} == before
+        assert "unknown" not in rerun.stdout
 
 
 def test_same_sweep_against_a_real_mlflow_server(mlflow_server, tmp_path, monkeypatch):

@@ -120,11 +120,38 @@ def test_edits_keep_shape_and_length_and_are_reproducible():
         assert np.array_equal(out, apply_edit(edit.name, clip)), edit.name  # seeded by the edit's name
 
 
-def test_the_docs_carry_the_table_for_every_builtin_metric():
+def _doc_table() -> tuple[list[str], dict[tuple[str, str, str], str]]:
+    """docs/metrics.md's validity table: its clips in cell order, and each number as printed by
+    (edit, clip, metric)."""
     doc = (ROOT / "docs" / "metrics.md").read_text()
-    header = next(line for line in doc.splitlines() if line.startswith("| edit"))
-    for name in BUILTIN_METRICS:
-        assert f" {name} " in header, name
-    for edit in EDITS:
-        assert f"| {edit.name} " in doc
+    block = doc.split("<!-- validity-table:begin -->")[1].split("<!-- validity-table:end -->")[0]
+    lines = block.strip().splitlines()
+    clips = lines[0].removeprefix("Each cell: ").split(".")[0].split(" / ")
+    header = next(line for line in lines if line.startswith("| edit"))
+    metrics = [c.strip() for c in header.strip("|").split("|")[2:]]
+    printed = {}
+    for line in lines[lines.index(header) + 2:]:
+        edit, _, *cells = (c.strip() for c in line.strip("|").split("|"))
+        for metric, cell in zip(metrics, cells, strict=True):
+            for clip, number in zip(clips, cell.split(" / "), strict=True):
+                printed[(edit, clip, metric)] = number
+    return clips, printed
+
+
+def _agrees(printed: str, now: float) -> bool:
+    """A printed number is today's value to its last digit (1.5 units of it: rounding and another
+    decoder's last bit), or within 1% of it."""
+    unit = 10.0 ** -len(printed.split(".")[1]) if "." in printed else 1.0
+    return abs(float(printed) - now) <= max(1.5 * unit, 0.01 * abs(now))
+
+
+def test_the_docs_carry_the_table_for_every_builtin_metric(table):
+    # The numbers themselves, against the table measured now: stale numbers (a metric changed and
+    # the table not written again by `python bench/validity.py --write`) fail here.
+    clips, printed = _doc_table()
+    assert clips == CLIPS
+    assert {(e, m) for e, _, m in printed} == {(e.name, m) for e in EDITS for m in BUILTIN_METRICS}
+    stale = [f"{edit} {clip} {metric}: docs {number}, now {value(table, clip, edit, metric):.4g}"
+             for (edit, clip, metric), number in printed.items() if not _agrees(number, value(table, clip, edit, metric))]
+    assert not stale, "docs/metrics.md is stale (python bench/validity.py --write): " + "; ".join(stale[:8])
     assert (ROOT / "docs" / "validity.png").stat().st_size > 10_000

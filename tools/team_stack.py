@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from v2v_lab._net import free_port
+
 PG_BIN = Path(os.environ.get("V2V_LAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
 BUCKET = "v2v-lab"
 DATABASES = ("mlflow", "v2v_ledger")
@@ -56,17 +58,11 @@ def ports(folder: Path) -> dict[str, int]:
         if _answers(port):
             if given:
                 sys.exit(f"team-up: {variable}={port} is taken by another program; choose a free port")
-            port = _free_port()
+            port = free_port()
             print(f"# team-up: port {DEFAULT_PORTS[part]} is taken by another program; this stack uses {port}",
                   file=sys.stderr)
         chosen[part] = port
     return chosen
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def urls(p: dict[str, int]) -> dict[str, str]:

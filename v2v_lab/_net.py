@@ -5,6 +5,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now, on loopback: for starting a server (mlflow server,
+    Voila, the team stack) on a port that must be named before it binds. The one copy: the tests,
+    tools/ and bench/ take it from here."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def is_loopback_host(host: str | None) -> bool:

@@ -116,9 +116,13 @@ def test_the_emulator_refuses_every_attack(tmp_path):
                 "upload forged signature": (403, "signature"), "upload over max bytes": (400, "EntityTooLarge"),
                 "output forged signature": (403, "Invalid signature"),
                 "output signature of another expiry": (403, "Invalid signature"),
-                "videoUri https off loopback": (400, "videoUri"), "videoUri private address": (400, "videoUri"),
-                "videoUri host that only looks local": (400, "videoUri"), "videoUri file scheme": (400, "videoUri"),
-                "videoUri upload id traversal": (400, "videoUri"), "data URI over the limit": (400, "videoUri"),
+                # Off loopback: refused for having no network, before any try (a failed fetch says otherwise).
+                "videoUri https off loopback": (400, "videoUri: the emulator has no network"),
+                "videoUri private address": (400, "videoUri: the emulator has no network"),
+                "videoUri host that only looks local": (400, "videoUri: the emulator has no network"),
+                "videoUri file scheme": (400, "videoUri: Invalid input"),
+                "videoUri upload id traversal": (400, "videoUri: unknown or expired runway:// URI"),
+                "data URI over the limit": (400, "videoUri: data URI over"),
                 "wrong key": (401, "API key"), "no key": (401, "API key"), "wrong key on create": (401, "API key")}
     got = {k: (status, next((want for want in [expected[k][1]] if want.lower() in text.lower()), text[:80]))
            for k, (status, text) in results.items()}

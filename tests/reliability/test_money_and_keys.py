@@ -169,7 +169,7 @@ def test_5_a_rerun_with_nothing_to_do_writes_nothing_and_an_interrupted_parent_i
             runs = {r.info.run_id: r for r in parent_runs("parents")}
             assert runs[stale.info.run_id].info.status == "KILLED"
             (new,) = [r for r in runs.values() if r.info.run_id != stale.info.run_id]
-            assert new.info.status == "FINISHED" and new.data.tags["v2v.continues"] == stale.info.run_id
+            assert new.info.status == "FINISHED" and new.data.tags.get("v2v.continues") == stale.info.run_id
             again = cli("sweep", str(spec), "--no-progress", env=env)
             assert again.returncode == 0 and "nothing to do" in again.stdout
             assert len(parent_runs("parents")) == 2, "a rerun with nothing to do added a parent run"

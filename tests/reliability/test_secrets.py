@@ -3,6 +3,7 @@ a search of everything left behind: zero occurrences."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from v2v_lab import GenerationRequest, InputError, RunwayClient
+from v2v_lab import AsyncRunwayClient, GenerationRequest, InputError, RunwayClient
 from v2v_lab.emulator import Emulator
 from v2v_lab.errors import AuthenticationError
 
@@ -68,6 +69,11 @@ def test_a_canary_key_goes_nowhere(tmp_path, monkeypatch):
         texts += [bad.stdout, bad.stderr]
         # Exceptions in Python, tracebacks included.
         for key in (CANARY, OTHER):
+            # Both clients' reprs and attributes, as a debugger or a printed vars() shows them: the
+            # key is a Secret in there, whose repr never shows it.
+            async_client = AsyncRunwayClient("runway", base_url=emu.base_url, api_key=key)
+            texts += [repr(async_client), str(vars(async_client))]
+            asyncio.run(async_client.aclose())
             with RunwayClient("runway", base_url=emu.base_url, api_key=key) as client:
                 texts += [repr(client), str(vars(client))]
                 with pytest.raises(InputError) as err:

@@ -28,6 +28,9 @@ class FaultConfig:
     task_failure_rate: float = 0.0     # tasks that end FAILED with INTERNAL.*
     safety_output_rate: float = 0.0    # tasks that end FAILED with SAFETY.OUTPUT.*
     request_latency_s: float = 0.0     # added to every API request
+    # A cancelled task still read as CANCELLED (the shape Runway's task union has) until deleted
+    # again, instead of gone at once (Runway's retention rule, the default).
+    cancelled_readable: bool = False
     blocklist: tuple[str, ...] = ("gore", "nsfw", "beheading")
 
     def __post_init__(self) -> None:

@@ -139,6 +139,14 @@ class EmulatorState:
                      "ratio": t.request.get("ratio"), "status": t.status, "failure_code": t.failure_code,
                      "deleted": t.id in self.deleted} for t in self.ledger]
 
+    def expire_uploads(self) -> int:
+        """Every runway:// URI given so far expired now, as upload_ttl_s later (a test's clock
+        instead of waiting the lifetime out): how many there were."""
+        with self.lock:
+            for up in self.uploads.values():
+                up.created_mono = -math.inf
+            return len(self.uploads)
+
     # -- tasks ----------------------------------------------------------------------------------
     def daily_used(self, model: str) -> int:
         return self.daily[(utc_now().date().isoformat(), model)]
@@ -176,6 +184,9 @@ class EmulatorState:
                     self._charge(task, math.ceil(round(task.estimated_credits, 6)))
                 task.cancelled = True
                 task.status = "CANCELLED"
+                if self.dice.config.cancelled_readable:
+                    self.wake.notify_all()
+                    return True
             # Cancelled and deleted tasks can't be fetched again (Runway's retention rule).
             del self.tasks[task_id]
             self.deleted.add(task_id)
