@@ -214,13 +214,16 @@ def test_killed_mid_search_a_rerun_reaches_the_same_decisions_and_pays_nothing_t
     assert set(made.values()) == {1} and len(made) == 8  # no cell created twice, none beyond the search's
 
 
-def test_the_dry_run_says_the_most_and_the_expected_cost(tmp_path):
+def test_the_dry_run_says_the_most_and_the_expected_cost(tmp_path, monkeypatch, capsys):
+    from v2v_lab.cli import main
+
     spec = write_spec(tmp_path, {**BASE, "prompts": PROMPTS,
                                  "search": {"best": "prompt", "metric": "structure", "confidence": 0.9}})
-    dry = subprocess.run([CLI, "sweep", str(spec), "--dry-run"], env=user_env(tmp_path), capture_output=True,
-                         text=True, timeout=120)
-    assert dry.returncode == 0, dry.stderr
-    line = next(x for x in dry.stdout.splitlines() if x.startswith("search: best prompt by structure"))
+    for name, value in user_env(tmp_path).items():
+        if name.startswith(("MLFLOW_TRACKING_URI", "V2V_LAB_HOME")):
+            monkeypatch.setenv(name, value)
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("search: best prompt by structure"))
     grid = build_plan(parse_spec(spec.read_text(), str(spec), str(tmp_path))).credits
     assert f"at most {grid:,.1f} credits" in line and "expected about" in line
     assert not (tmp_path / "mlflow.db").exists()  # a dry run writes nothing
