@@ -37,11 +37,11 @@ def _table(means: list[float], seeds: int, noise: float, rng: np.random.Generato
 
 def test_a_clear_winner_is_found_for_a_fraction_of_the_grid():
     rng = np.random.default_rng(7)
-    table = _table([1.0, 0.0, -0.5, -1.0, 0.2, -0.3], seeds=8, noise=0.1, rng=rng, shared=1.0)
+    table = _table([1.0, 0.0, -0.5, -1.0, 0.2, -0.3], seeds=8, noise=0.1, rng=rng, shared=5.0)
     state = replay(table, 6, 8, 0.95)
     assert state.winner == 0 and state.ended == "one left"
     assert cells_run(state) < 6 * 8 / 2
-    # The shared seed effect (10x the noise) cancels in the paired differences: one look decides.
+    # The shared seed effect (50x the noise) cancels in the paired differences: one look decides.
     assert len(state.rounds) == 1 and [d.kept for d in state.rounds[0].decisions] == [True] + [False] * 5
     assert all("behind the leader" in d.why and d.low > 0 for d in state.rounds[0].dropped())
 
@@ -53,7 +53,7 @@ def test_equal_candidates_end_at_the_seed_cap_with_the_grids_pick():
     assert state.ended == "seeds ran out" and [r.seeds for r in state.rounds] == looks(8) == [2, 3, 5, 8]
     assert len(state.rounds[-1].candidates) == 4  # nobody dropped before the cap: the whole grid
     grid_means = [np.mean([table[(k, s)] for s in range(8)]) for k in range(4)]
-    assert state.winner == int(np.argmax(grid_means))
+    assert state.winner == int(np.argmax(grid_means)) != 0  # the grid's pick, not the first one in
 
 
 def test_the_same_table_gives_the_same_decisions_and_a_partial_one_says_what_is_pending():
