@@ -186,7 +186,7 @@ def _look(table: Table, alive: list[int], n: int, max_seeds: int, level: float) 
         low, high = gap - half_width, gap + half_width
         drop = i != lead and (low > 0 if level < 1.0 else gap > 0)
         why = (f"behind the leader by {gap:.4g}, interval {low:.4g}..{high:.4g} above 0" if drop and level < 1.0
-               else "a lower mean than the leader's on every seed there is" if drop else "")
+               else f"a lower mean than the leader's over all {n} seeds (the grid's decision)" if drop else "")
         out.append(Decision(c, means[i], gap, low, high, not drop, why))
     out.sort(key=lambda d: alive.index(d.candidate))
     return out, spread
