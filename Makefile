@@ -83,6 +83,7 @@ bench: $(STAMP) browser
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/validity.py
 	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/search.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/ratings.py
 	$(BIN)/python bench/charts.py

@@ -27,7 +27,6 @@ __all__ = [
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweeps import load_spec, run_sweep
-    from .sweeps.states import CellState
     from .tracking.store import ui_command
 
     spec = load_spec(args.spec)
@@ -43,36 +42,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for (model, why), n in left_out.items():
         print(_printable(f"left out: {n} {model} cell{'s' if n != 1 else ''}: {why}"))
     if args.dry_run:
-        todo = [o for o in result.outcomes if o.state == CellState.PLANNED]
-        print(f"{len(plan.cells)} cells planned on {plan.provider.name}; {result.already_done} already done; "
-              f"{len(todo)} to run")
-        if len(todo) != len(result.to_create):
-            print(f"({len(todo) - len(result.to_create)} of them take up a task or log an output already paid "
-                  f"for; the figures are for the {len(result.to_create)} new tasks)")
-        _print_not_done(result)
-        rows = plan.by_model(result.to_create)
-        lines = [[m, f"{int(r['cells']):,}", f"{r['seconds']:,.1f}", f"{r['credits']:,.1f}", f"{r['dollars']:,.2f}"]
-                 for m, r in rows.items()]
-        if len(rows) != 1:
-            total = {k: sum(r[k] for r in rows.values()) for k in ("cells", "seconds", "credits", "dollars")}
-            lines.append(["total", f"{int(total['cells']):,}", f"{total['seconds']:,.1f}",
-                          f"{total['credits']:,.1f}", f"{total['dollars']:,.2f}"])
-        head = ["model", "cells", "output s", "credits", "dollars"]
-        # Each column as wide as its widest entry, two spaces apart: 2,000,000 cells never run into
-        # the next column.
-        widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
-        for line in [head, *lines]:
-            print("  ".join([line[0].ljust(widths[0])] + [x.rjust(w) for x, w in zip(line[1:], widths[1:], strict=True)]))
-        if not plan.provider.paid:
-            print("(the emulator costs nothing; figures are what the real endpoint would charge)")
+        _print_dry_run(result, spec)
         return 0
     counts = result.counts
     if result.parent_run_id is None:
         states = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         print(f"nothing to do: {len(result.outcomes)} cells ({states}); nothing was sent or written")
         _print_not_done(result)
+        if result.search is not None:
+            print("\n".join(_printable(line) for line in result.search.table().split("\n")))
         return 0
     print(result.table())
+    if result.search is not None:
+        print("\n" + "\n".join(_printable(line) for line in result.search.table().split("\n")))
     print(f"\n{len(result.outcomes)} cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; {result.credits_text}; {result.wall_s:.1f}s")
     kept = [o for o in result.outcomes if o.from_kept]
@@ -83,6 +65,45 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"MLflow: {mask_credentials(result.tracking_uri or '')}  (parent run {result.parent_run_id})")
     print(f"Open the UI: {ui_command(result.tracking_uri)}")
     return 0
+
+
+def _print_dry_run(result: Any, spec: Any) -> None:
+    """What a sweep would do and cost, per model (and, for a search, the most and the expected)."""
+    from .sweeps.states import CellState
+
+    plan = result.plan
+    todo = [o for o in result.outcomes if o.state == CellState.PLANNED]
+    print(f"{len(plan.cells)} cells planned on {plan.provider.name}; {result.already_done} already done; "
+          f"{len(todo)} to run")
+    if len(todo) != len(result.to_create):
+        print(f"({len(todo) - len(result.to_create)} of them take up a task or log an output already paid "
+              f"for; the figures are for the {len(result.to_create)} new tasks)")
+    _print_not_done(result)
+    rows = plan.by_model(result.to_create)
+    lines = [[m, f"{int(r['cells']):,}", f"{r['seconds']:,.1f}", f"{r['credits']:,.1f}", f"{r['dollars']:,.2f}"]
+             for m, r in rows.items()]
+    if len(rows) != 1:
+        total = {k: sum(r[k] for r in rows.values()) for k in ("cells", "seconds", "credits", "dollars")}
+        lines.append(["total", f"{int(total['cells']):,}", f"{total['seconds']:,.1f}",
+                      f"{total['credits']:,.1f}", f"{total['dollars']:,.2f}"])
+    head = ["model", "cells", "output s", "credits", "dollars"]
+    # Each column as wide as its widest entry, two spaces apart: 2,000,000 cells never run into
+    # the next column.
+    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
+    for line in [head, *lines]:
+        print("  ".join([line[0].ljust(widths[0])] + [x.rjust(w) for x, w in zip(line[1:], widths[1:], strict=True)]))
+    if not plan.provider.paid:
+        print("(the emulator costs nothing; figures are what the real endpoint would charge)")
+    if result.search_estimate is not None:
+        _print_search_estimate(spec, *result.search_estimate)
+
+
+def _print_search_estimate(spec: Any, most: float, expected: float, share: float) -> None:
+    """A search's dry run: the most it can cost (the grid's cells not done) and what it is expected to cost."""
+    search = spec.search
+    print(f"search: best {search.best} by {search.metric} at confidence {search.confidence:g}: at most "
+          f"{most:,.1f} credits (every grid cell not done), expected about {expected:,.1f} ({share:.0%} of the "
+          "grid's cells, simulated for candidates 0.5 to 2 noise SDs apart; closer candidates cost more, up to the most)")
 
 
 def _print_not_done(result: Any) -> None:

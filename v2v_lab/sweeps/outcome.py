@@ -6,12 +6,15 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, escape_controls
 from ..metrics.base import metric_names
 from .plan import Cell, Plan
 from .states import CellState
+
+if TYPE_CHECKING:
+    from .search_run import SearchReport
 
 __all__ = ["CellOutcome", "CellState", "SweepOptions", "SweepResult"]
 
@@ -74,6 +77,9 @@ class SweepResult:
     already_done: int = 0
     to_create: list[Cell] = field(default_factory=list)  # a dry run's cells that would get a new task
     notices: list[str] = field(default_factory=list)  # said while it ran (an endpoint's price that differs)
+    search: SearchReport | None = None  # a search's rounds and verdict (spec key search:)
+    # A search's dry run: the most it can cost, the expected cost, and the expected share of the grid.
+    search_estimate: tuple[float, float, float] | None = None
 
     @property
     def counts(self) -> dict[str, int]:

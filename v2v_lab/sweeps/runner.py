@@ -5,12 +5,13 @@ cells (each cell's life is in cell.py; how runs read in MLflow, in tracking/reco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .._sync import run_blocking
@@ -59,10 +60,11 @@ class SweepRunner:
         self.plan = build_plan(spec, state_dir=state_dir(), recorded_seeds=recorded, agree_seeds=_ledger_seeds(spec))
 
     # -- what is left to do ---------------------------------------------------------------------------
-    def classify(self, journal: JournalStore, done_in_mlflow: dict[str, str]) -> Groups:
+    def classify(self, journal: JournalStore, done_in_mlflow: dict[str, str], cells: list[Cell] | None = None) -> Groups:
+        """The plan's cells (or these of them) by what a run does with each."""
         rows = journal.all(self.spec.experiment)
         groups: Groups = {g: [] for g in Group}
-        for cell in self.plan.cells:
+        for cell in self.plan.cells if cells is None else cells:
             row = rows.get(cell.key)
             if self.opts.force:
                 groups[Group.NEW].append(cell)
@@ -121,8 +123,14 @@ class SweepRunner:
         why = {Group.NEW: "a new task", Group.RESUME: "takes up its task by id",
                Group.FINISH: "scores and logs its kept output"}
         planned = [CellOutcome(c, CellState.PLANNED, note=why[g]) for g in why for c in groups[g]]
+        estimate = None
+        if self.spec.search is not None:  # the grid's cells to create are the most a search may create
+            from .search_run import search_estimate
+
+            estimate = search_estimate(self.plan, self.spec.search, groups[Group.NEW])
         return SweepResult(self.plan, self._in_plan_order(_not_run(groups) + planned), None, 0.0, store,
-                           dry_run=True, already_done=len(groups[Group.DONE]), to_create=groups[Group.NEW])
+                           dry_run=True, already_done=len(groups[Group.DONE]), to_create=groups[Group.NEW],
+                           search_estimate=estimate)
 
     async def _run_locked(self, journal: JournalStore, t0: float) -> SweepResult:
         spec, opts = self.spec, self.opts
@@ -134,6 +142,10 @@ class SweepRunner:
             if removed:
                 self.plan.warnings.append(f"removed {removed} half-logged run(s) left by an interrupted sweep")
             done_in_mlflow = {} if opts.force else await asyncio.to_thread(writer.done_cell_keys)
+            if self.spec.search is not None:
+                from .search_run import SearchLoop  # it builds on this module's pieces
+
+                return await SearchLoop(self, journal, writer).run(t0)
             groups = self.classify(journal, done_in_mlflow)
             if journal.claims() is not None:
                 # Shared: every cell not done is looked at under its claim (other processes move them on).
@@ -147,38 +159,46 @@ class SweepRunner:
             if not work:  # nothing to do writes nothing: no empty parent run per rerun
                 return SweepResult(self.plan, self._in_plan_order(outcomes), None, time.monotonic() - t0, writer.uri,
                                    already_done=len(groups[Group.DONE]))
-            # Provider local with no endpoint named: this sweep owns an emulator for its life.
-            emulator = await asyncio.to_thread(start_local_emulator, spec.provider, opts.base_url or spec.base_url,
-                                               **spec.emulator.model_dump(include={"render_scale", "run_s", "queue_s"}))
-            try:
-                client = AsyncRunwayClient(spec.provider, base_url=emulator.base_url if emulator else
-                                           opts.base_url or spec.base_url)
-            except BaseException:
-                if emulator is not None:
-                    await asyncio.to_thread(emulator.stop)
-                raise
-            try:
-                org = await self._organization(client)
-                new = groups[Group.NEW]
-                committed = self.budget_check(new, org, journal)
-                if new and client.provider.paid and not opts.yes:
-                    question = spend_question(len(new), client.provider.name, sum(c.credits for c in new))
-                    confirm_spend(question, opts.confirm)
-                # While it runs, the cap (and the balance: no reservation past it) holds every create.
-                cap = self.cap
-                if org is not None and client.provider.paid:
-                    cap = min(cap if cap is not None else float("inf"), committed + org.credit_balance)
-                daily = {m: limits.max_daily - limits.daily_used for m, limits in org.models.items()} if org else {}
-                spend = SpendGuard(journal, spec.experiment, client.catalog, cap, say=_say, daily_left=daily)
-                session = SweepSession(spec, self.plan, opts, journal, writer, client,
-                                       Progress(len(work), opts.progress, self.plan), spend)
+            async with self.session(journal, writer, new=groups[Group.NEW], ask=groups[Group.NEW],
+                                    work=len(work)) as (session, org):
                 return await self._run_cells(session, groups, work, org, outcomes, t0)
-            finally:
-                await client.aclose()
-                if emulator is not None:
-                    await asyncio.to_thread(emulator.stop)
         finally:
             await asyncio.to_thread(writer.close)
+
+    @contextlib.asynccontextmanager
+    async def session(self, journal: JournalStore, writer: SweepWriter, *, new: list[Cell], ask: list[Cell],
+                      work: int) -> AsyncIterator[tuple[SweepSession, Organization | None]]:
+        """The endpoint for the cells to run, the money checked before any is sent: `new` against the
+        cap and the balance, `ask` (what it may create) asked of the person on a paid provider.
+        Provider local with no endpoint named: this sweep owns an emulator for its life."""
+        spec, opts = self.spec, self.opts
+        emulator = await asyncio.to_thread(start_local_emulator, spec.provider, opts.base_url or spec.base_url,
+                                           **spec.emulator.model_dump(include={"render_scale", "run_s", "queue_s"}))
+        try:
+            client = AsyncRunwayClient(spec.provider, base_url=emulator.base_url if emulator else
+                                       opts.base_url or spec.base_url)
+        except BaseException:
+            if emulator is not None:
+                await asyncio.to_thread(emulator.stop)
+            raise
+        try:
+            org = await self._organization(client)
+            committed = self.budget_check(new, org, journal)
+            if ask and client.provider.paid and not opts.yes:
+                question = spend_question(len(ask), client.provider.name, sum(c.credits for c in ask))
+                confirm_spend(question, opts.confirm)
+            # While it runs, the cap (and the balance: no reservation past it) holds every create.
+            cap = self.cap
+            if org is not None and client.provider.paid:
+                cap = min(cap if cap is not None else float("inf"), committed + org.credit_balance)
+            daily = {m: limits.max_daily - limits.daily_used for m, limits in org.models.items()} if org else {}
+            spend = SpendGuard(journal, spec.experiment, client.catalog, cap, say=_say, daily_left=daily)
+            yield SweepSession(spec, self.plan, opts, journal, writer, client,
+                               Progress(work, opts.progress, self.plan), spend), org
+        finally:
+            await client.aclose()
+            if emulator is not None:
+                await asyncio.to_thread(emulator.stop)
 
     def _settle_journal(self, journal: JournalStore, groups: Groups, done_in_mlflow: dict[str, str]) -> None:
         """What an interrupted sweep left unsaid, said now."""
@@ -205,22 +225,9 @@ class SweepRunner:
 
     async def _run_cells(self, s: SweepSession, groups: Groups, work: list[Cell], org: Organization | None,
                          outcomes: list[CellOutcome], t0: float) -> SweepResult:
-        spec = self.spec
-        limit = self.opts.concurrency or spec.concurrency
-        per_model = {}
-        for model in {c.model for c in work}:
-            org_limit = org.models[model].max_concurrent if org and model in org.models else limit
-            per_model[model] = asyncio.Semaphore(max(1, min(limit, org_limit)))
-        total_sem = asyncio.Semaphore(limit)
-        params = sweep_params(experiment=spec.experiment, provider=spec.provider, models=spec.model_names(),
-                              cells_planned=len(self.plan.cells), cells_to_run=len(work), seeds=list(self.plan.seeds),
-                              api_version=RUNWAY_API_VERSION, concurrency=limit,
-                              estimate_credits=sum(c.credits for c in groups[Group.NEW]))
-        interrupted = await asyncio.to_thread(s.writer.end_interrupted_parents)
-        tags = sweep_tags(provider=spec.provider, user_tags=spec.tags, continues=interrupted[0] if interrupted else None)
-        await asyncio.to_thread(s.writer.start_parent, f"{spec.experiment} sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
-                                params, tags, spec_yaml(spec.model_dump_json(indent=2)),
-                                self.plan.seeds if isinstance(spec.seeds, SeedRandom) else None)
+        limit, total_sem, per_model = self.slots(work, org)
+        await self.start_parent(s.writer, cells_to_run=len(work), estimate=sum(c.credits for c in groups[Group.NEW]),
+                                concurrency=limit)
         resume = {c.key for c in groups[Group.RESUME]}
         finish = {c.key for c in groups[Group.FINISH]}
         started_day = dt.datetime.now(dt.timezone.utc).date()
@@ -241,16 +248,41 @@ class SweepRunner:
             s.progress.close()
         outcomes += results
         money = await _account_check(s, results, started_day) if s.client.provider.paid else {}
-        wall = time.monotonic() - t0
-        counts = Counter(o.state for o in outcomes)
-        result = SweepResult(self.plan, self._in_plan_order(outcomes), s.writer.parent_run_id, wall, s.writer.uri,
-                             already_done=len(groups[Group.DONE]), notices=s.spend.notices)
-        totals = {"cells": len(outcomes), "cells_done": counts[CellState.DONE], "cells_failed": counts[CellState.FAILED],
-                  "cells_unknown": counts[CellState.UNKNOWN], "cells_not_started": counts[CellState.NOT_STARTED],
-                  "credits": result.credits_spent, "credits_estimated": result.credits_estimated, "wall_time_s": wall,
-                  **money}
-        await asyncio.to_thread(s.writer.finish_parent, totals, "FINISHED")
+        result = SweepResult(self.plan, self._in_plan_order(outcomes), s.writer.parent_run_id, time.monotonic() - t0,
+                             s.writer.uri, already_done=len(groups[Group.DONE]), notices=s.spend.notices)
+        await self.finish_parent(s.writer, result, money)
         return result
+
+    def slots(self, work: list[Cell], org: Organization | None
+              ) -> tuple[int, asyncio.Semaphore, dict[str, asyncio.Semaphore]]:
+        """The sweep's concurrency, and a slot per model within the account's own limit for it."""
+        limit = self.opts.concurrency or self.spec.concurrency
+        per_model = {}
+        for model in {c.model for c in work}:
+            org_limit = org.models[model].max_concurrent if org and model in org.models else limit
+            per_model[model] = asyncio.Semaphore(max(1, min(limit, org_limit)))
+        return limit, asyncio.Semaphore(limit), per_model
+
+    async def start_parent(self, writer: SweepWriter, *, cells_to_run: int, estimate: float, concurrency: int) -> None:
+        """The sweep's parent run, linked to the interrupted one it continues."""
+        spec = self.spec
+        params = sweep_params(experiment=spec.experiment, provider=spec.provider, models=spec.model_names(),
+                              cells_planned=len(self.plan.cells), cells_to_run=cells_to_run, seeds=list(self.plan.seeds),
+                              api_version=RUNWAY_API_VERSION, concurrency=concurrency, estimate_credits=estimate)
+        interrupted = await asyncio.to_thread(writer.end_interrupted_parents)
+        tags = sweep_tags(provider=spec.provider, user_tags=spec.tags, continues=interrupted[0] if interrupted else None)
+        await asyncio.to_thread(writer.start_parent, f"{spec.experiment} sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
+                                params, tags, spec_yaml(spec.model_dump_json(indent=2)),
+                                self.plan.seeds if isinstance(spec.seeds, SeedRandom) else None)
+
+    async def finish_parent(self, writer: SweepWriter, result: SweepResult, money: dict[str, float]) -> None:
+        """The parent's totals, and FINISHED."""
+        counts = Counter(o.state for o in result.outcomes)
+        totals = {"cells": len(result.outcomes), "cells_done": counts[CellState.DONE],
+                  "cells_failed": counts[CellState.FAILED], "cells_unknown": counts[CellState.UNKNOWN],
+                  "cells_not_started": counts[CellState.NOT_STARTED], "credits": result.credits_spent,
+                  "credits_estimated": result.credits_estimated, "wall_time_s": result.wall_s, **money}
+        await asyncio.to_thread(writer.finish_parent, totals, "FINISHED")
 
     async def _run_shared(self, s: SweepSession, ledger: ClaimStore, work: list[Cell], limit: int,
                           total_sem: asyncio.Semaphore, per_model: dict[str, asyncio.Semaphore],

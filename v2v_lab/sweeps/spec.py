@@ -9,7 +9,7 @@ import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import yaml
 from pydantic import (
@@ -33,7 +33,7 @@ from .spec_yaml import expanded_size, loc_text, node_line, too_deep
 
 __all__ = [
     "MAX_SPEC_BYTES", "MAX_SPEC_DEPTH", "MAX_SPEC_NODES", "Budget", "EmulatorOptions", "ModelEntry", "PromptFile", "PromptTemplate", "Sample",
-    "Scoring", "SeedRandom", "SeedRange", "SweepSpec", "load_spec", "parse_spec",
+    "SEARCH_AXES", "Scoring", "Search", "SeedRandom", "SeedRange", "SweepSpec", "load_spec", "parse_spec",
 ]
 
 MAX_SPEC_BYTES = 1_000_000
@@ -151,6 +151,36 @@ class Scoring(_Strict):
         return names
 
 
+# The axes a search can ask the best value of, by the name a cell's field has; a model's own field
+# that a models: entry gives as a list (duration: [5, 10]) is one too, by its name.
+SEARCH_AXES = ("prompt", "model", "ratio", "video", "reference")
+
+
+class Search(_Strict):
+    """search: {best: AXIS, metric: M, confidence: C}: the best value of one axis, found in rounds
+    on shared seeds instead of the whole grid (sweeps/search.py says how, and why)."""
+
+    best: str = Field(min_length=1)
+    metric: str
+    confidence: float = 0.95
+
+    @field_validator("confidence")
+    @classmethod
+    def _a_probability(cls, value: float) -> float:
+        if not 0.5 < value < 1:
+            raise ValueError("a number between 0.5 and 1, both excluded (0.9, 0.95)")
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        from ..metrics import REGISTRY  # the registry fills as the metric modules import
+
+        if name not in REGISTRY:
+            raise ValueError(f"a metric name: one of {', '.join(sorted(REGISTRY))} (got {name!r})")
+        return name
+
+
 class EmulatorOptions(_Strict):
     """Options for the emulator a local sweep starts (ignored with a base_url)."""
 
@@ -216,6 +246,7 @@ class SweepSpec(_Strict):
     scoring: Scoring = Field(default_factory=Scoring)
     tags: dict[str, str] = Field(default_factory=dict)
     emulator: EmulatorOptions = Field(default_factory=EmulatorOptions)
+    search: Search | None = None
 
     # Where the spec file lives (relative paths in it are read from there), and the line each
     # top-level key stands on: not keys of the spec itself, so a spec file cannot set them.
@@ -329,6 +360,25 @@ class SweepSpec(_Strict):
             return self.seeds.random
         return len(self.seeds)
 
+    def varied_axes(self) -> dict[str, bool | None]:
+        """Each axis a search can take: whether the spec varies it (None: not known before the
+        plan reads a file or a glob: a prompt file, a videos glob)."""
+        def distinct(values: list[Any]) -> bool:
+            return len({repr(v) for v in values}) > 1
+
+        prompts = (None if isinstance(self.prompts, PromptFile) else
+                   self.prompt_count() > 1 if isinstance(self.prompts, PromptTemplate) else distinct(self.prompts))
+        globbed = any(ch in v for v in self.videos for ch in "*?[")
+        axes: dict[str, bool | None] = {
+            "prompt": prompts, "model": len(self.model_names()) > 1, "ratio": distinct(self.ratios),
+            "video": True if distinct(self.videos) else None if globbed else False,
+            "reference": distinct(self.references)}
+        for entry in self.model_entries():
+            for name, value in entry.fields.items():
+                if name not in axes or not axes[name]:
+                    axes[name] = isinstance(value, list) and distinct(value)
+        return axes
+
     def reference_list(self) -> list[str | None]:
         return [None if r is None else self.resolve_path(r) for r in self.references]
 
@@ -385,7 +435,29 @@ def _validated(data: dict[str, Any], node: yaml.Node | None, base_dir: str) -> S
         if err["type"] == "extra_forbidden":
             msg = f"a known key (this one is unknown; known here: {', '.join(_known_keys(loc))})"
         raise InputError(loc_text(loc), err.get("input"), msg, line=node_line(node, loc)) from None
+    if spec.search is not None:
+        _check_search(spec, spec.search, node)
     return spec
+
+
+def _check_search(spec: SweepSpec, search: Search, node: yaml.Node | None) -> None:
+    """What a search needs of the rest of the spec: an axis it varies, seeds to share, its metric scored."""
+    def refuse(key: str, value: Any, allowed: str) -> InputError:
+        return InputError(f"search.{key}", value, allowed, line=node_line(node, ("search", key)))
+
+    axes = spec.varied_axes()
+    varied = [name for name, varies in axes.items() if varies is not False]
+    if search.best not in axes:
+        raise refuse("best", search.best, f"an axis: {', '.join(SEARCH_AXES)}, or a field a models: entry "
+                     "lists values of")
+    if axes[search.best] is False:
+        raise refuse("best", search.best, f"an axis the spec varies (it gives one {search.best}; "
+                     f"varied here: {', '.join(varied) or 'none'})")
+    if not spec.scoring.enabled or (spec.scoring.metrics is not None and search.metric not in spec.scoring.metrics):
+        raise refuse("metric", search.metric, "a metric the sweep scores (scoring: enabled, with it among "
+                     "scoring.metrics)")
+    if spec.sample is not None:
+        raise refuse("best", search.best, "a search without sample: (a search picks its own cells)")
 
 
 def _best_error(exc: ValidationError) -> dict[str, Any]:
@@ -403,6 +475,8 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     for part in loc[:-1]:
         field = model.model_fields.get(str(part)) if isinstance(part, str) else None
         ann = getattr(field, "annotation", None) if field else None
+        if ann is not None and not isinstance(ann, type):  # Search | None: the model in it
+            ann = next((a for a in get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)), ann)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         else:

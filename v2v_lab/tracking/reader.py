@@ -28,8 +28,10 @@ from .schema import (
     KIND_SWEEP,
     KIND_TAG,
     PARAM_COLUMNS,
+    SEARCH_BEST_TAG,
     SEEDS_TAG,
     SERIES_PREFIX,
+    STATUS_FAILED,
     STATUS_SUCCEEDED,
     STATUS_TAG,
     TAG_COLUMNS,
@@ -41,8 +43,8 @@ from .store import store_name
 from .store import tracking_uri as resolve_uri
 
 __all__ = [
-    "METRIC_COLUMNS", "done_cells", "existing_experiment", "list_experiments", "missing_experiment", "load_artifact", "load_runs", "load_series",
-    "option_columns", "recorded_done_cells", "recorded_seeds", "study_columns", "varied_columns",
+    "METRIC_COLUMNS", "cell_scores", "done_cells", "existing_experiment", "list_experiments", "missing_experiment", "load_artifact", "load_runs", "load_series",
+    "option_columns", "recorded_done_cells", "recorded_search_winners", "recorded_seeds", "study_columns", "varied_columns",
 ]
 
 METRIC_COLUMNS = (*REGISTRY, *TIMING_METRICS)
@@ -82,6 +84,30 @@ def done_cells(client: Any, experiment_id: str, cell_key: str | None = None) -> 
         if key:
             out.setdefault(key, run.info.run_id)
     return out
+
+
+def cell_scores(client: Any, experiment_id: str, metric: str) -> dict[str, float | None]:
+    """cell key -> its value of `metric` on its complete cell run, None for a run that ended without
+    one (failed, or scored without it). A cell with a succeeded run is read from that run (the one
+    started first: the same answer at every read); a cell whose only runs failed is None. What a
+    search decides from, so the same store gives the same decisions."""
+    found: dict[str, tuple[bool, int, float | None]] = {}
+    for run in iter_runs(client, experiment_id, f"tags.`{KIND_TAG}` = '{KIND_CELL}'"):
+        key, status = run.data.tags.get(CELL_KEY_TAG), run.data.tags.get(STATUS_TAG)
+        if not key or status not in (STATUS_SUCCEEDED, STATUS_FAILED):
+            continue  # half-logged, or an unknown create: not a result yet
+        value = run.data.metrics.get(metric) if status == STATUS_SUCCEEDED else None
+        rank = (status == STATUS_SUCCEEDED, -run.info.start_time)
+        if key not in found or rank > found[key][:2]:
+            found[key] = (*rank, value if value is not None and np.isfinite(value) else None)
+    return {key: value for key, (_, _, value) in found.items()}
+
+
+def recorded_search_winners(client: Any, experiment_id: str) -> set[str]:
+    """The winners finished searches of the experiment recorded (their parent runs' SEARCH_BEST_TAG)."""
+    return {run.data.tags[SEARCH_BEST_TAG] for run in iter_runs(
+        client, experiment_id, f"tags.`{KIND_TAG}` = '{KIND_SWEEP}' and attributes.status = 'FINISHED'")
+        if SEARCH_BEST_TAG in run.data.tags}
 
 
 def recorded_done_cells(experiment: str, tracking_uri: str | None = None) -> dict[str, str]:

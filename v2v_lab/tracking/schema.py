@@ -11,10 +11,10 @@ from ..cell_fields import PARAM_COLUMNS as _PARAM_COLUMNS
 
 __all__ = [
     "ARTIFACT_CONTACT_SHEET", "ARTIFACT_FRAMES", "ARTIFACT_OUTPUT", "ARTIFACT_POSTER", "ARTIFACT_PROMPT",
-    "ARTIFACT_SEEDS", "ARTIFACT_SPEC", "ARTIFACT_TASK", "CELL_ARTIFACTS", "CELL_KEY_TAG", "CONTINUES_TAG", "CREDITS_SOURCE_TAG",
+    "ARTIFACT_SEARCH", "ARTIFACT_SEEDS", "ARTIFACT_SPEC", "ARTIFACT_TASK", "CELL_ARTIFACTS", "CELL_KEY_TAG", "CONTINUES_TAG", "CREDITS_SOURCE_TAG",
     "EXPERIMENT_KIND", "EXPERIMENT_KIND_TAG", "EXPERIMENT_TAG", "FAILURE_CODE_TAG", "FAILURE_TAG", "KIND_CELL",
     "KIND_SWEEP", "KIND_TAG", "LOGGING", "METRIC_ERROR_PREFIX", "PARAM_COLUMNS", "PROMPT_PARAM_CHARS", "PROVIDER_TAG", "SCORE_PARAM_PREFIX",
-    "SCORING_ERROR_TAG", "SEEDS_TAG", "SERIES_PREFIX", "SOURCE_TAG", "STATUS_SUCCEEDED", "STATUS_TAG", "TAG_COLUMNS", "TASK_ID_TAG",
+    "SCORING_ERROR_TAG", "SEARCH_BEST_TAG", "SEEDS_TAG", "SERIES_PREFIX", "SOURCE_TAG", "STATUS_FAILED", "STATUS_SUCCEEDED", "STATUS_TAG", "TAG_COLUMNS", "TASK_ID_TAG",
     "TIMING_METRICS", "USER_TAG_PREFIX", "WRITER_TAG", "user_tag", "OUTPUT_ARTIFACT_STEM", "is_output_artifact",
     "output_artifact", "output_artifact_of",
     "KIND_RATINGS", "RATER_TAG", "JUDGMENT_TAG_PREFIX", "LEASE_TAG_PREFIX",
@@ -34,12 +34,17 @@ SEEDS_TAG: Final = "v2v.seeds_random"  # how many {random: N} seeds its seeds.js
 CONTINUES_TAG: Final = "v2v.continues"  # the interrupted sweep run it takes over from
 ARTIFACT_SPEC: Final = "spec.yaml"
 ARTIFACT_SEEDS: Final = "seeds.json"
+# A search's parent (spec key search:): the winner's value on the searched axis, and every round
+# (candidates, seeds, means, intervals, who was dropped and why, credits) as JSON.
+SEARCH_BEST_TAG: Final = "v2v.search.best"
+ARTIFACT_SEARCH: Final = "search.json"
 
 # -- a cell's run -------------------------------------------------------------------------------
 CELL_KEY_TAG: Final = "v2v.cell_key"
 TASK_ID_TAG: Final = "v2v.task_id"
 STATUS_TAG: Final = "v2v.status"  # STATUS_SUCCEEDED | failed | unknown; LOGGING until the run is complete
 STATUS_SUCCEEDED: Final = "succeeded"  # a cell with its output (its other ends keep the sweep's word)
+STATUS_FAILED: Final = "failed"  # a cell whose task failed or whose create was refused: a result, not pending
 LOGGING: Final = "logging"
 FAILURE_CODE_TAG: Final = "v2v.failure_code"
 FAILURE_TAG: Final = "v2v.failure"

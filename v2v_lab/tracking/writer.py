@@ -21,11 +21,12 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from .._failpoints import failpoint
 from .._sync import DaemonWorker
 from ..api import redact
-from .reader import done_cells
+from .reader import cell_scores, done_cells, recorded_search_winners
 from .schema import (
     ARTIFACT_FRAMES,
     ARTIFACT_OUTPUT,
     ARTIFACT_PROMPT,
+    ARTIFACT_SEARCH,
     ARTIFACT_SEEDS,
     ARTIFACT_SPEC,
     ARTIFACT_TASK,
@@ -36,6 +37,7 @@ from .schema import (
     KIND_SWEEP,
     KIND_TAG,
     LOGGING,
+    SEARCH_BEST_TAG,
     SEEDS_TAG,
     SERIES_PREFIX,
     STATUS_SUCCEEDED,
@@ -106,6 +108,14 @@ class SweepWriter:
         with cell_key, that cell's only."""
         return self._pool.submit(done_cells, self.client, self.experiment_id, cell_key).result()
 
+    def cell_scores(self, metric: str) -> dict[str, float | None]:
+        """cell key -> its recorded value of `metric` (None: its run ended without one): what a search reads."""
+        return self._pool.submit(cell_scores, self.client, self.experiment_id, metric).result()
+
+    def search_winners(self) -> set[str]:
+        """The winners this experiment's finished searches recorded."""
+        return self._pool.submit(recorded_search_winners, self.client, self.experiment_id).result()
+
     def delete_incomplete_runs(self, cell_key: str | None = None) -> int:
         """Delete (MLflow's soft delete) cell runs left "logging" by a writer that no longer
         exists: a sweep killed while logging. Returns how many. Without cell_key: runs of dead
@@ -163,6 +173,21 @@ class SweepWriter:
             return rid
         self.parent_run_id = self._pool.submit(start).result()
         return self.parent_run_id
+
+    def record_search(self, best: str | None, rounds: dict[str, Any]) -> None:
+        """A search's outcome on its parent: the winner (tag, when there is one) and every round
+        (search.json). Written before the parent finishes: a finished search parent holds both."""
+        def record() -> None:
+            rid = self.parent_run_id
+            assert rid is not None
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / ARTIFACT_SEARCH
+                path.write_text(json.dumps(rounds, indent=2, default=str))
+                self.client.log_artifact(rid, str(path))
+            if best is not None:
+                self.client.set_tag(rid, SEARCH_BEST_TAG, best[:5000])
+        if self.parent_run_id is not None:
+            self._pool.submit(record).result()
 
     def finish_parent(self, totals: dict[str, float], status: str = "FINISHED") -> None:
         if self.parent_run_id is not None:
