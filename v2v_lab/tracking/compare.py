@@ -28,7 +28,7 @@ from .reader import load_runs, option_columns
 from .schema import STATUS_SUCCEEDED
 
 __all__ = ["COLUMNS", "GROUPABLE", "PAIR_KEYS", "VERDICTS", "Pairing", "bootstrap_ci", "compare", "compare_frame",
-           "groupable", "pair_keys", "pair_up"]
+           "groupable", "pair_keys", "pair_up", "scored_runs"]
 
 # Two cells pair when they agree on each of these but `by` and on every model option both their groups set (pair_keys).
 PAIR_KEYS = _PAIR_KEYS
@@ -138,7 +138,8 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
     return float(lo), float(hi)
 
 
-def _checked(df: pd.DataFrame, by: str, metric: str, margin: float | None, alpha: float) -> pd.DataFrame:
+def scored_runs(df: pd.DataFrame, by: str, metric: str, margin: float | None = None, alpha: float = 0.05,
+                ) -> pd.DataFrame:
     """The succeeded runs with a finite value of the metric, after every argument is checked."""
     if by not in df.columns or by not in groupable(df):
         raise InputError("by", by, ", ".join(c for c in groupable(df) if c in df.columns))
@@ -155,7 +156,7 @@ def _checked(df: pd.DataFrame, by: str, metric: str, margin: float | None, alpha
 def compare_frame(df: pd.DataFrame, by: str = "model", metric: str = "ssim_source", baseline: str | None = None, *,
                   margin: float | None = None, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """The same as compare() on a DataFrame from load_runs (so it can be tested on known data)."""
-    data = _checked(df, by, metric, margin, alpha)
+    data = scored_runs(df, by, metric, margin, alpha)
     groups = sorted(data[by].dropna().astype(str).unique())
     if not groups:
         return pd.DataFrame(columns=list(COLUMNS))
