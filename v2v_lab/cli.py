@@ -435,6 +435,8 @@ def cmd_power(args: argparse.Namespace) -> int:
     import math
     import shutil
 
+    import pandas as pd
+
     from .sweeps.power import power
     from .tracking.store import check_store
 
@@ -442,19 +444,17 @@ def cmd_power(args: argparse.Namespace) -> int:
     table = power(args.experiment, args.by, args.metric, delta=args.delta, power=args.power, alpha=args.alpha,
                   baseline=args.baseline, tracking_uri=args.tracking_uri)
     if args.json:
-        def plain(v: Any) -> Any:  # NaN is no JSON: null; a count of pairs is a whole number
-            return None if isinstance(v, float) and math.isnan(v) else v
+        def plain(v: Any) -> Any:  # NaN and NA are no JSON: null; numpy numbers as Python's
+            return None if v is None or pd.isna(v) else (v.item() if hasattr(v, "item") else v)
 
         rows = [{k: plain(v) for k, v in r.items()} for r in table.to_dict("records")]
-        for r in rows:
-            r["pairs_needed"] = None if r["pairs_needed"] is None else int(r["pairs_needed"])
         settings = {k: table.attrs[k] for k in ("by", "metric", "delta", "power", "alpha", "method")}
         print(json.dumps({"experiment": args.experiment, **settings, "comparisons": rows}, indent=2))
         return 0
     print(_printable(f"{args.experiment}: {args.metric} by {args.by}, to detect a difference of {args.delta:g} with "
                      f"power {args.power:g} at alpha {args.alpha:g} (two-sided)"))
     shown = table.assign(group=table["group"].fillna(f"(another {args.by})"),
-                         pairs_needed=table["pairs_needed"].map(lambda v: "-" if math.isnan(v) else f"{int(v):,}"),
+                         pairs_needed=table["pairs_needed"].map(lambda v: "-" if pd.isna(v) else f"{int(v):,}"),
                          credits=table["credits"].map(lambda v: "-" if math.isnan(v) else f"{v:,.0f}"),
                          dollars=table["dollars"].map(lambda v: "-" if math.isnan(v) else f"{v:,.2f}"))
     width = shutil.get_terminal_size(fallback=(200, 24)).columns

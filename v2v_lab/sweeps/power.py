@@ -102,6 +102,7 @@ def power_frame(df: pd.DataFrame, by: str = "model", metric: str = "ssim_source"
     rows = ([_pair_row(g, data[data["_group"] == g], base, baseline, by, delta, power, alpha) for g in others]
             or [_one_group_row(base, baseline, by, delta, power, alpha)])
     out = pd.DataFrame(rows, columns=list(POWER_COLUMNS))
+    out["pairs_needed"] = out["pairs_needed"].astype("Int64")  # a count (NA where the pilot gives no sd)
     out.attrs.update(_settings(by, metric, delta, power, alpha))
     return out
 
