@@ -153,6 +153,8 @@ def test_compare_verdicts_tests_and_method():
     table = compare_frame(runs, "model", "structure", "a", margin=0.01, n_boot=200).set_index("group")
     assert list(table["verdict"]) == ["baseline", "better", "worse", "equivalent"]
     assert (table.loc[["b", "c"], "p_holm"] < 0.001).all() and table.loc["d", "p_equiv_holm"] < 0.05
+    # Holm over the three comparisons: the smallest p-value times 3.
+    assert table.loc["b", "p_holm"] == pytest.approx(3 * table.loc["b", "p_value"])
     assert (table["p_holm"].dropna() >= table["p_value"].dropna()).all()
     assert table.loc["b", "diff_ci_low"] < 0.05 < table.loc["b", "diff_ci_high"]
     method = table.attrs["method"]
