@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import yaml
 
 from v2v_lab.cli import main
@@ -130,3 +131,36 @@ def test_sweep_writes_to_the_store_its_tracking_uri_names(tmp_path, monkeypatch,
         with contextlib.suppress(SystemExit):
             main([command, "--help"])
         assert "./mlflow.db in the current folder" in " ".join(capsys.readouterr().out.split())
+
+
+def test_power_plans_from_a_pilot_study_in_text_and_json(emulator, mlflow_store, tmp_path, capsys):
+    from v2v_lab import load_runs, stats
+
+    spec = tmp_path / "pilot.yaml"
+    spec.write_text(yaml.safe_dump({"experiment": "pilot", "provider": "local", "videos": [str(DEMO)],
+                                    "models": ["gen4_aleph", "aleph2"], "prompts": ["noir city"],
+                                    "seeds": [1, 2, 3], "ratios": [None], "base_url": emulator.base_url,
+                                    "scoring": {"frames": 4, "size": 64, "metrics": ["ssim_source"]}}))
+    assert main(["sweep", str(spec), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["power", "pilot", "--by", "model", "--metric", "ssim_source", "--delta", "0.01", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    (row,) = answer["comparisons"]
+    assert {"group", "baseline", "sd", "pairs_needed", "credits", "dollars"} <= set(row)
+    assert (row["group"], row["baseline"], row["pairs"]) == ("gen4_aleph", "aleph2", 3)
+    # The sd of the three paired differences, the pairs it takes, and their price at the runs' estimates.
+    runs = load_runs("pilot").set_index(["seed", "model"])["ssim_source"].unstack()
+    assert row["sd"] == pytest.approx((runs["gen4_aleph"] - runs["aleph2"]).std(ddof=1))
+    assert row["pairs_needed"] == stats.pairs_needed(0.01, row["sd"])
+    per_pair = load_runs("pilot").groupby("model")["credits_estimated"].mean().sum()
+    assert row["credits"] == pytest.approx(row["pairs_needed"] * per_pair) and row["dollars"] == pytest.approx(
+        row["credits"] / 100)
+    assert main(["power", "pilot", "--metric", "ssim_source", "--delta", "0.01"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].startswith("pilot: ssim_source by model") and text[1].split()[:4] == ["group", "baseline",
+                                                                                           "pairs", "sd"]
+    assert text[2].split()[:3] == ["gen4_aleph", "aleph2", "3"] and text[-1].startswith("method: ")
+    # Bad input: one line naming the field, exit 2.
+    assert main(["power", "pilot", "--metric", "nope", "--delta", "0.01"]) == 2
+    assert capsys.readouterr().err.startswith("error: metric: got 'nope'")
+    assert main(["power", "pilot", "--delta", "-1"]) == 2 and "--delta" in capsys.readouterr().err

@@ -122,6 +122,13 @@ def test_compare_view_summary_grid_and_play(store_with_runs):
     view = CompareView("dash", by="model", baseline="gen4_aleph")
     table = view.summary_table()
     assert set(table["group"]) == {"gen4_aleph", "gen3a_turbo"}
+    # The summary says what its intervals and tests are against, in a styled table of its own.
+    summary = view.summary.value
+    assert "mean [95% CI]" in summary and "difference vs gen4_aleph [95% CI]" in summary
+    assert "p vs gen4_aleph (Holm)" in summary and "verdict vs gen4_aleph" in summary
+    assert "<table class='v2v-summary'>" in summary and "dataframe" not in summary
+    verdict_cells = [v for v in table["verdict"] if v != "baseline"]
+    assert verdict_cells and all(f">{v}" in summary for v in verdict_cells)
     figure = next(c for c in _walk(view.scatter) if c.__class__.__name__ == "Figure")
     assert [a.label for a in figure.axes] == ["ssim_source (range -1..1, higher is better)",
                                               "temporal_consistency (range -1..1, higher is better)"]

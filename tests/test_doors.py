@@ -35,7 +35,7 @@ VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "v2v-lab")
 SDK4 = Path(sys.executable).parents[1] / "sdk4"  # runwayml 4.x, installed there by the Makefile
 KEY = "key_" + "cd" * 64
-COMMANDS = ("sweep", "generate", "score", "emulator", "runs", "rescore", "ui")
+COMMANDS = ("sweep", "generate", "score", "emulator", "runs", "rescore", "power", "ui")
 
 
 def _env(**extra: str) -> dict[str, str]:

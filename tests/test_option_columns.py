@@ -141,10 +141,17 @@ def test_compare_by_an_option_pairs_only_within_equal_other_options(option_study
                    .fillna(True)]
     assert len(crossed) == 8
     assert compare_frame(crossed, by="duration", metric="ssim_source").set_index("group").loc["5", "pairs"] == 0
-    # By model: gen4_aleph sets no duration, so seedance2's are averaged over, never a reason for no pair.
+    # By model: gen4_aleph sets no duration, so seedance2's four cells per design cell cannot be matched
+    # one to one: said, and never averaged into one pair.
     models = compare("opts", by="model", metric="ssim_source", baseline="gen4_aleph").set_index("group")
-    assert models.loc["seedance2", "pairs"] == 4
-    assert models.loc["seedance2", "diff"] == pytest.approx(0.05 + 0.025)
+    assert models.loc["seedance2", "pairs"] == 0 and pd.isna(models.loc["seedance2", "diff"])
+    assert models.loc["seedance2", "note"].startswith("not paired: its cells differ in audio and duration")
+    assert models.loc["seedance2", "verdict"] == "undecided"
+    # One duration and one audio kept: seedance2 pairs with gen4_aleph on prompt and seed.
+    one = runs[(runs["model"] != "seedance2") | (runs["duration"] == 5) & runs["audio"].fillna(False)]
+    kept = compare_frame(one, by="model", metric="ssim_source", baseline="gen4_aleph").set_index("group")
+    assert kept.loc["seedance2", "pairs"] == 4 and kept.loc["seedance2", "note"] == ""
+    assert kept.loc["seedance2", "diff"] == pytest.approx(0.1 + 0.05)
     assert models.loc["hailuo3", "pairs"] == 0  # no seed to match (unseeded repeats)
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -201,6 +202,31 @@ def test_compare_interval_on_a_known_difference():
     assert table.loc["b", "diff_ci_low"] < -0.05 < table.loc["b", "diff_ci_high"]
     assert table.loc["b", "diff_ci_high"] < 0  # the difference is clearly there
     assert table.loc["a", "ci_low"] < table.loc["a", "mean"] < table.loc["a", "ci_high"]
+
+
+def test_compare_by_seed_or_prompt_pairs_within_each_model_and_reference():
+    """Two models x 3 prompts x 2 seeds (the issue's 12-run study): by seed, 6 pairs, one per model and
+    prompt; by prompt, 4, one per model and seed. Never two models averaged into one pair."""
+    rows = [{"model": m, "prompt": p, "prompt_sha": f"sha-{p}", "seed": s, "video": "clip.mp4", "video_sha": "v",
+             "ratio": "r", "reference": "none", "repeat": 0, "status": "succeeded",
+             # model b sits 0.3 above a; seed 2 is 0.01 above seed 1 in a only
+             "ssim_source": 0.5 + 0.3 * (m == "b") + 0.01 * (s == 2 and m == "a") + 0.001 * int(p)}
+            for m in ("a", "b") for p in ("1", "2", "3") for s in (1, 2)]
+    runs = pd.DataFrame(rows)
+    by_seed = compare_frame(runs, by="seed", metric="ssim_source", n_boot=50).set_index("group")
+    assert by_seed.loc["2", "pairs"] == 6
+    assert by_seed.loc["2", "diff"] == pytest.approx(0.005)  # the mean of 3 pairs at 0.01 and 3 at 0
+    by_prompt = compare_frame(runs, by="prompt", metric="ssim_source", n_boot=50).set_index("group")
+    assert list(by_prompt["pairs"]) == [4, 4, 4] and by_prompt.loc["3", "diff"] == pytest.approx(0.002)
+    # A reference is a design factor too: outputs made with another reference are not a pair.
+    other_ref = runs.assign(reference=np.where(runs.model == "b", "ref.png", "none"))
+    assert compare_frame(other_ref, by="model", metric="ssim_source", n_boot=50).set_index("group").loc["b", "pairs"] == 0
+    # Cells that would be averaged into one pair (two providers' runs of one design cell) are said.
+    twice = pd.concat([runs, runs[runs.model == "b"].assign(provider="cometapi")]).assign(
+        provider=lambda d: d["provider"].fillna("runway"))
+    table = compare_frame(twice, by="model", metric="ssim_source", n_boot=50).set_index("group")
+    assert table.loc["b", "pairs"] == 0 and "differ in provider" in table.loc["b", "note"]
+    assert table.loc["b", "verdict"] == "undecided" and "sign-flip" in table.attrs["method"]
 
 
 def test_scoring_failure_is_recorded_not_fatal(mlflow_store, tmp_path, monkeypatch):

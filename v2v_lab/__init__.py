@@ -35,7 +35,9 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each loads 
     from .rating import QUESTIONS, load_ratings, metric_agreement, rank, ranking_settled, rater_agreement
     from .rescoring import RescoreResult, rescore
     from .sweeps import SweepSpec, load_spec, plan_sweep, run_sweep
-    from .tracking import compare, load_artifact, load_runs
+    from .sweeps.power import power
+    from .tracking import load_artifact, load_runs
+    from .tracking.compare import compare
 
 __version__ = "0.1.0"
 
@@ -45,7 +47,7 @@ __all__ = [
     "RunwayClient", "ScoreReport", "SweepMonitor", "SweepSpec", "Task", "TaskFailedError", "TaskStatus", "V2VError",
     "WaitTimeoutError", "compare", "load_artifact", "load_catalog", "load_runs", "load_spec", "plan_sweep",
     "rescore", "run_sweep", "score", "RateView", "QUESTIONS", "load_ratings", "rank", "rater_agreement",
-    "metric_agreement", "Metric", "MetricResult", "AlignedFrames", "ranking_settled",
+    "metric_agreement", "Metric", "MetricResult", "AlignedFrames", "ranking_settled", "power",
 ]
 
 
@@ -85,6 +87,7 @@ __getattr__, __dir__ = lazy(__name__, {
     'load_spec': ('.sweeps', 'load_spec'),
     'plan_sweep': ('.sweeps', 'plan_sweep'),
     'run_sweep': ('.sweeps', 'run_sweep'),
+    'power': ('.sweeps.power', 'power'),
     'compare': ('.tracking.compare', 'compare'),
     'load_artifact': ('.tracking', 'load_artifact'),
     'load_runs': ('.tracking', 'load_runs'),

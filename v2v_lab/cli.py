@@ -1,4 +1,4 @@
-"""`v2v-lab`: sweep, generate, score, emulator, runs, ui. Exit 0 done, 2 bad input, 1 anything else."""
+"""`v2v-lab`: sweep, generate, score, emulator, runs, rescore, power, ui. Exit 0 done, 2 bad input, 1 anything else."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from .cli_args import build_parser  # the grammar; cli.py runs it
 from .errors import InputError, V2VError, escape_controls
 
 __all__ = [
-    "COMMANDS", "FAULT_FLAGS", "INTERRUPTED", "cmd_emulator", "cmd_generate", "cmd_rescore", "cmd_runs",
+    "COMMANDS", "FAULT_FLAGS", "INTERRUPTED", "cmd_emulator", "cmd_generate", "cmd_power", "cmd_rescore", "cmd_runs",
     "cmd_score", "cmd_sweep", "cmd_ui", "main",
 ]
 
@@ -451,6 +451,43 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_power(args: argparse.Namespace) -> int:
+    import json
+    import math
+    import shutil
+
+    import pandas as pd
+
+    from .sweeps.power import power
+    from .tracking.store import check_store
+
+    check_store(args.tracking_uri, write=False)  # a store that does not answer is one line, never made
+    table = power(args.experiment, args.by, args.metric, delta=args.delta, power=args.power, alpha=args.alpha,
+                  baseline=args.baseline, tracking_uri=args.tracking_uri)
+    if args.json:
+        def plain(v: Any) -> Any:  # NaN and NA are no JSON: null; numpy numbers as Python's
+            return None if v is None or pd.isna(v) else (v.item() if hasattr(v, "item") else v)
+
+        rows = [{k: plain(v) for k, v in r.items()} for r in table.to_dict("records")]
+        settings = {k: table.attrs[k] for k in ("by", "metric", "delta", "power", "alpha", "method")}
+        print(json.dumps({"experiment": args.experiment, **settings, "comparisons": rows}, indent=2))
+        return 0
+    print(_printable(f"{args.experiment}: {args.metric} by {args.by}, to detect a difference of {args.delta:g} with "
+                     f"power {args.power:g} at alpha {args.alpha:g} (two-sided)"))
+    shown = table.assign(group=table["group"].fillna(f"(another {args.by})"),
+                         pairs_needed=table["pairs_needed"].map(lambda v: "-" if pd.isna(v) else f"{int(v):,}"),
+                         credits=table["credits"].map(lambda v: "-" if math.isnan(v) else f"{v:,.0f}"),
+                         dollars=table["dollars"].map(lambda v: "-" if math.isnan(v) else f"{v:,.2f}"))
+    width = shutil.get_terminal_size(fallback=(200, 24)).columns
+    for line in _text_table(shown[["group", "baseline", "pairs", "sd", "pairs_needed", "credits", "dollars"]],
+                            width, fit="group"):
+        print(line)
+    for _, r in table[table["note"] != ""].iterrows():
+        print(_printable(f"{r['group'] if r['group'] is not None else '(another ' + args.by + ')'}: {r['note']}"))
+    print(_printable(f"method: {table.attrs['method']}"))
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -520,7 +557,7 @@ def _stop_group(child: Any, grace_s: float) -> None:
 
 
 COMMANDS = {"sweep": cmd_sweep, "generate": cmd_generate, "score": cmd_score, "emulator": cmd_emulator,
-            "runs": cmd_runs, "rescore": cmd_rescore, "ui": cmd_ui}
+            "runs": cmd_runs, "rescore": cmd_rescore, "power": cmd_power, "ui": cmd_ui}
 
 
 class _Terminated(KeyboardInterrupt):

@@ -206,6 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     _sampling_flags(p)
     _tracking_uri_flag(p)
 
+    p = _sub(sub, "power", "how many seeds (pairs) a comparison needs, and their cost, from a pilot study")
+    p.add_argument("experiment", help="the pilot study's experiment name")
+    p.add_argument("--by", default="model", help="what is compared: a design column or a model option (model, "
+                   "prompt, seed, ratio, reference, video, duration...)")
+    p.add_argument("--metric", default="ssim_source", help="the metric the comparison reads (its declared direction)")
+    p.add_argument("--delta", type=_number(float, above=0), required=True,
+                   help="the smallest difference worth detecting, in the metric's units (required)")
+    p.add_argument("--power", type=_number(float, above=0, high=0.999), default=0.8,
+                   help="the chance of detecting a difference of delta")
+    p.add_argument("--alpha", type=_number(float, above=0, high=0.5), default=0.05,
+                   help="the two-sided test's level (false alarms)")
+    p.add_argument("--baseline", default=None, help="the group the others are compared with (default: the first)")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: {comparisons: [{group, baseline, sd, pairs_needed, credits, dollars, ...}]}")
+    _tracking_uri_flag(p)
+
     p = _sub(sub, "ui", "MLflow UI on the configured store")
     p.add_argument("--port", type=_number(int, low=1, high=65535), default=5000, help="TCP port")
     p.add_argument("--host", default="127.0.0.1", help="bind address")

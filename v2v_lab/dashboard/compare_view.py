@@ -21,62 +21,81 @@ from .thumbnails import thumbnail
 __all__ = ["THUMB_WIDTH", "CompareView", "summary_html", "verdict"]
 
 _SUMMARY_CSS = ("<style>.v2v-summary{border-collapse:collapse;font-size:13px;margin:6px 0}"
+                ".v2v-summary caption{caption-side:bottom;text-align:left;color:#666;font-size:12px;padding-top:4px}"
                 ".v2v-summary th,.v2v-summary td{padding:3px 10px;text-align:right;border:0;"
-                "border-bottom:1px solid #ddd}.v2v-summary th{border-bottom:2px solid #999}"
+                "border-bottom:1px solid #ddd;vertical-align:top}.v2v-summary th{border-bottom:2px solid #999}"
                 ".v2v-summary td:first-child,.v2v-summary th:first-child{text-align:left}"
+                ".v2v-summary td.v2v-base{background:#f6f6f6}.v2v-summary small{display:block;color:#666;"
+                "font-weight:400;max-width:28em;text-align:left}"
                 ".v2v-better{color:#1a7f37;font-weight:600}.v2v-worse{color:#b00;font-weight:600}"
-                ".v2v-unclear{color:#666}</style>")
+                ".v2v-equivalent{color:#0550ae;font-weight:600}.v2v-unclear{color:#666}</style>")
+
+# The css class of each verdict compare_frame gives (tracking.compare.VERDICTS, and the baseline's).
+_VERDICT_CSS = {"better": "v2v-better", "worse": "v2v-worse", "equivalent": "v2v-equivalent"}
 
 
 def verdict(row: pd.Series, baseline: str) -> tuple[str, str]:
-    """(word, css class) for one group against the baseline: better or worse when the 95% interval
-    of the paired gain (compare_frame: the difference in the metric's declared direction) leaves 0,
-    else no clear difference."""
+    """(word, css class) for one group against the baseline: compare_frame's verdict (better or
+    worse when the Holm-adjusted sign-flip test of the paired gain is below alpha, equivalent when
+    the adjusted equivalence test is, else undecided), "baseline" for the baseline itself."""
     if str(row["group"]) == str(baseline):
         return "baseline", "v2v-unclear"
-    if not row.get("pairs"):
-        return "no pairs to compare", "v2v-unclear"
-    lo, hi = row.get("gain_ci_low"), row.get("gain_ci_high")
-    if pd.isna(lo) or pd.isna(hi):
-        return ("no declared direction", "v2v-unclear") if pd.notna(row.get("diff_ci_low")) else (
-            "no pairs to compare", "v2v-unclear")
-    if lo > 0:
-        return "better", "v2v-better"
-    if hi < 0:
-        return "worse", "v2v-worse"
-    return "no clear difference", "v2v-unclear"
+    word = str(row.get("verdict") or "undecided")
+    return word, _VERDICT_CSS.get(word, "v2v-unclear")
 
 
-def summary_html(table: pd.DataFrame, by: str, metric: str, baseline: str | None) -> str:
+def _num(v: Any) -> str:
+    return "-" if v is None or pd.isna(v) else f"{float(v):.4g}"
+
+
+def _p_text(v: Any) -> str:
+    return "-" if v is None or pd.isna(v) else ("<0.001" if float(v) < 0.001 else f"{float(v):.3f}")
+
+
+def _summary_row(r: pd.Series, baseline: str, margin: float | None) -> str:
+    word, css = verdict(r, baseline)
+    is_base = str(r["group"]) == str(baseline)
+    diff = "-" if is_base or pd.isna(r["diff"]) else (
+        f"{float(r['diff']):+.4g} [{_num(r['diff_ci_low'])}, {_num(r['diff_ci_high'])}]")
+    note = str(r.get("note") or "")
+    shown = esc(word) + (f"<small>{esc(note)}</small>" if note else "")
+    equiv = f"<td>{'-' if is_base else _p_text(r.get('p_equiv_holm'))}</td>" if margin else ""
+    base_css = " class='v2v-base'" if is_base else ""
+    return (f"<tr><td{base_css}>{esc(r['group'])}</td><td>{int(r['n'])}</td>"
+            f"<td>{_num(r['mean'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]</td><td>{esc(diff)}</td>"
+            f"<td>{int(r['pairs'])}</td><td>{'-' if is_base else _p_text(r.get('p_holm'))}</td>{equiv}"
+            f"<td class='{css}'>{shown}</td></tr>")
+
+
+def summary_html(table: pd.DataFrame, by: str, metric: str, baseline: str | None, margin: float | None = None) -> str:
     """compare_frame's table as a person reads it: the metric with its direction, each group's mean
-    and 95% interval, its paired difference from the baseline with its interval, and a verdict read
-    from the paired gain in the metric's direction (a target metric: nearer its target is better).
-    Every value from the store is escaped."""
+    with its 95% CI, its paired difference vs the baseline with its 95% CI, the pairs, the
+    Holm-adjusted p-value (and the equivalence test's, with a margin), and the verdict, with the note
+    that says why a group has no pairs. Every value from the store is escaped."""
     m = metric_of(metric)
     arrow = m.direction_mark() if m else ""
-
-    def num(v: Any) -> str:
-        return "-" if v is None or pd.isna(v) else f"{float(v):.4g}"
-
-    head = (f"<tr><th>{esc(by)}</th><th>n</th><th title='{esc(m.describe() if m else metric)}'>{esc(f'{metric} {arrow}'.strip())} "
-            f"mean [95% CI]</th><th>difference from {esc(baseline)} [95% CI]</th><th>pairs</th><th>verdict</th></tr>")
-    rows = []
-    for _, r in table.iterrows():
-        word, css = verdict(r, str(baseline))
-        diff = "-" if str(r["group"]) == str(baseline) else (
-            f"{float(r['diff']):+.4g} [{num(r['diff_ci_low'])}, {num(r['diff_ci_high'])}]" if pd.notna(r["diff"]) else "-")
-        rows.append(f"<tr><td>{esc(r['group'])}</td><td>{int(r['n'])}</td>"
-                    f"<td>{num(r['mean'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]</td><td>{esc(diff)}</td>"
-                    f"<td>{int(r['pairs'])}</td><td class='{css}'>{esc(word)}</td></tr>")
-    return f"{_SUMMARY_CSS}<table class='v2v-summary'><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    base = esc(baseline)
+    equiv_head = f"<th title='equivalence test within ±{margin:g}, Holm-adjusted'>p equiv. ±{margin:g}</th>" \
+        if margin else ""
+    head = (f"<tr><th>{esc(by)}</th><th>n</th><th title='{esc(m.describe() if m else metric)}'>"
+            f"{esc(f'{metric} {arrow}'.strip())} mean [95% CI]</th><th>difference vs {base} [95% CI]</th>"
+            f"<th>pairs</th><th title='paired sign-flip test, Holm-adjusted across the comparisons'>p vs {base} "
+            f"(Holm)</th>{equiv_head}<th>verdict vs {base}</th></tr>")
+    rows = "".join(_summary_row(r, str(baseline), margin) for _, r in table.iterrows())
+    caption = (f"<caption>pairs: cells equal on every design factor but {esc(by)}; intervals: bootstrap 95% CI of "
+               "the mean; p: paired sign-flip permutation test, Holm-adjusted across the comparisons "
+               f"(table.attrs['method'] says it all)</caption>")
+    return (f"{_SUMMARY_CSS}<table class='v2v-summary'>{caption}<thead>{head}</thead><tbody>{rows}</tbody>"
+            "</table>")
 
 THUMB_WIDTH = 320  # px on screen; the poster is scaled to this once, in Python, and sent as a JPEG
 
 
 class CompareView(w.VBox):
     def __init__(self, experiment: str, by: str = "model", *, metric: str = "ssim_source",
-                 baseline: str | None = None, tracking_uri: str | None = None, seed: int | None = None):
-        self.experiment, self.by, self.tracking_uri = experiment, by, tracking_uri
+                 baseline: str | None = None, margin: float | None = None, tracking_uri: str | None = None,
+                 seed: int | None = None):
+        self.experiment, self.by, self.tracking_uri, self.margin = experiment, by, tracking_uri, margin
         self.runs = load_runs(experiment, tracking_uri=tracking_uri)
         allowed = groupable(self.runs)
         if by not in allowed:
@@ -133,7 +152,7 @@ class CompareView(w.VBox):
     def summary_table(self) -> pd.DataFrame:
         if self.runs.empty or self.baseline.value is None:
             return pd.DataFrame()
-        return compare_frame(self.runs, self.by, self.metric.value, self.baseline.value)
+        return compare_frame(self.runs, self.by, self.metric.value, self.baseline.value, margin=self.margin)
 
     def refresh(self) -> None:
         try:
@@ -142,7 +161,7 @@ class CompareView(w.VBox):
             self.summary.value = f"<p><i>no comparison: {esc(exc)}</i></p>"
         else:
             self.summary.value = ("<p><i>no scored runs to compare</i></p>" if table.empty else
-                                  summary_html(table, self.by, self.metric.value, self.baseline.value))
+                                  summary_html(table, self.by, self.metric.value, self.baseline.value, self.margin))
         self._draw_scatter()
 
     def _draw_scatter(self) -> None:
