@@ -185,7 +185,7 @@ SABOTAGES = [
              ("tests/test_validity.py::test_motion_epe_is_worse_under_every_temporal_damage_than_any_appearance_edit",)),
     Sabotage("structure-grey", "validity: structure ranks every appearance edit above every structural damage",
              "compare SSIM of the frames instead of their gradient maps", "v2v_lab/metrics/structure.py",
-             "    series = parallel_map(lambda s, o: correlation(s, gradient_magnitude(o)), source, frames.out_a)",
+             "    series = parallel_map(lambda s, o: correlation(s, gradient_energy(o)), source, frames.out_a)",
              "    from ._ssim import ssim\n    series = [max(0.0, ssim(a, b)) for a, b in zip(frames.src_a, frames.out_a)]",
              ("tests/test_validity.py::test_structure_ranks_every_appearance_edit_above_every_structural_damage",)),
     Sabotage("ratings-later", "judgments: each is in the store when the choice returns",
