@@ -82,6 +82,7 @@ bench: $(STAMP) browser
 	$(BIN)/python bench/rescore.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/validity.py
+	$(BIN)/python bench/structure_candidates.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/dashboard.py

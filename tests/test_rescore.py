@@ -70,6 +70,30 @@ def test_a_kill_mid_rescore_then_a_rerun_writes_each_value_once(study):
     assert history_lengths(study, "per_frame.structure") == [16] * 6
 
 
+# What a sweep scored with structure's version 1 recorded (v2v_lab.metrics.structure before issue 31).
+STRUCTURE_V1_PARAMS = {"feature": "colour gradient magnitude (sobel 3x3 per rgb channel)", "presmooth_sigma": "1.0",
+                       "comparison": "pearson correlation per frame, floored at 0", "pairs": "source_t vs output_t"}
+
+
+def test_runs_scored_with_structure_version_1_keep_it_and_get_version_2_under_its_own_name(study):
+    from v2v_lab.metrics.structure import PARAMS
+    from v2v_lab.rescoring import _params_of, _version
+
+    client = MlflowClient(f"sqlite:///{study / 'mlflow.db'}")
+    for r in cells(study):
+        for k, v in STRUCTURE_V1_PARAMS.items():
+            client.log_param(r.info.run_id, f"score.structure.{k}", v)
+        client.log_metric(r.info.run_id, "structure", 0.42)
+    done = run(["rescore", "study", "--metrics", "structure", "--workers", "1"], study)
+    assert done.returncode == 0 and "6 rescored (6 values)" in done.stdout, (done.stdout, done.stderr)
+    key = f"structure.v{_version(_params_of('structure'))}"
+    for r in cells(study):
+        assert r.data.metrics["structure"] == 0.42  # version 1's value stays, under its own name
+        assert 0 <= r.data.metrics[key] <= 1
+        assert r.data.params[f"score.{key}.version"] == str(PARAMS["version"]) == "2"
+        assert r.data.params[f"score.{key}.presmooth_sigma"] == "0.5"
+
+
 def test_gone_outputs_are_reported_not_fatal(study):
     runs = cells(study)
     gone = runs[0]

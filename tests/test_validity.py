@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
 from v2v_lab.metrics import BUILTIN_METRICS, REGISTRY
-from v2v_lab.validity import EDITS, SHIPPED_CLIPS, apply_edit, load_clip, validity_table
+from v2v_lab.validity import EDITS, SHIPPED_CLIPS, Edit, apply_edit, load_clip, validity_table
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -53,13 +54,31 @@ def test_every_metric_is_scored_on_every_edit_of_both_clips(table):
 def test_structure_ranks_every_appearance_edit_above_every_structural_damage(table, clip):
     appearance = family(table, clip, "appearance", "structure")
     structural = family(table, clip, "structural", "structure")
-    assert appearance.min() > structural.max() + 0.2, (appearance, structural)
+    # The margin: the worst appearance edit (the stylisation) over the best damage (heavy blur).
+    # Version 1 (gradient magnitude after sigma 1) held 0.335 and 0.456 here; version 2 holds 0.50
+    # and 0.64 (docs/metrics.md).
+    assert appearance.min() > structural.max() + 0.4, (appearance, structural)
     for edit in ("colour_grade", "hue_rotation", "grayscale"):  # pure colour: near 1
         assert appearance[edit] > 0.97
     assert appearance["posterize"] > 0.9
     for edit in ("another_clip", "hflip", "shuffle_blocks"):  # nothing of the source's layout: near 0
         assert structural[edit] < 0.1
     assert structural["warp"] < 0.25
+
+
+MILD_BLUR = Edit("blur_sigma3", "structural", "Gaussian blur, sigma 3 px at the scoring size",
+                 lambda clip, other: np.stack([cv2.GaussianBlur(f, (0, 0), 3.0) for f in clip]))
+
+
+def test_structure_keeps_a_stylisation_above_a_milder_blur_on_both_clips(tmp_path):
+    """The near-tie footage outside the repository showed (a blur 0.592, a stylisation 0.593), on
+    the shipped clips: a sigma-3 blur at the scoring size, what a sigma-8 blur of 720p footage
+    becomes there, stays at least 0.1 below the stylisation (version 1 kept 0.06 on bigbuckbunny)."""
+    stylise = next(e for e in EDITS if e.name == "stylise")
+    table = validity_table(SHIPPED_CLIPS, ["structure"], (stylise, MILD_BLUR), workdir=tmp_path)
+    for clip in CLIPS:
+        gap = value(table, clip, "stylise", "structure") - value(table, clip, "blur_sigma3", "structure")
+        assert gap > 0.1, (clip, gap)
 
 
 @pytest.mark.parametrize("clip", CLIPS)
@@ -102,8 +121,6 @@ def test_the_weak_spots_stay_visible(table, clip):
 
 def test_piqe_ranks_blur_of_increasing_strength_in_order(tmp_path):
     """PIQE on blurred copies of real frames (bench/quality.py does blockiness and noise too)."""
-    import cv2
-
     from v2v_lab.metrics.piqe import piqe_frame
 
     for clip in SHIPPED_CLIPS:
