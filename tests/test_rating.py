@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -354,6 +355,45 @@ def test_the_stop_rule_settles_separated_groups_and_never_equal_ones():
         assert str(verdict).startswith(f"ranking not settled yet: 0 of 2 neighbouring groups separated after {6 * n}")
     tied = judgments([("r", "a", "b", "tie")] * 500)
     assert not settlement(win_matrix(tied, ["a", "b"]), ["a", "b"]).enough
+
+
+def test_the_order_settles_when_it_is_very_likely_and_coin_flips_between_equal_groups_never_settle():
+    from v2v_lab.rating import settlement
+    from v2v_lab.rating.active import ORDER_LEVEL, order_probability, posterior
+
+    groups = list("abcdef")
+
+    def chain(last: int) -> np.ndarray:
+        # four neighbours far apart (190 to 10), the last two closer: e beats f `last` times in 120
+        wins = np.zeros((6, 6))
+        for i in range(4):
+            wins[i, i + 1], wins[i + 1, i] = 190, 10
+        wins[4, 5], wins[5, 4] = last, 120 - last
+        return wins
+
+    # e over f is short of its Bonferroni bound, yet the whole order is over 99% likely: settled, the
+    # second way, and said so; one judgment fewer for e, and it is not.
+    likely = settlement(chain(74), groups)
+    assert likely.enough and not likely.by_separation and likely.unsettled == (("e", "f"),)
+    assert likely.order_probability >= ORDER_LEVEL
+    assert str(likely).endswith("(the order is 99.2% likely; more judgments are very unlikely to change it)")
+    assert not settlement(chain(73), groups).enough
+    # The probability is the posterior's: for two groups, the normal probability of their difference.
+    post = posterior(np.array([[0.0, 36.0], [24.0, 0.0]]))
+    z = (post.theta[0] - post.theta[1]) / np.sqrt(post.diff_var()[0, 1])
+    assert order_probability(post, np.array([0, 1])) == pytest.approx(NormalDist().cdf(z), abs=0.01)
+    # Three equal groups, judged by coin flips (one in ten a tie), the rule asked every 5 judgments up
+    # to 600: never settled, in 20 studies.
+    for seed in range(20):
+        rng, wins = np.random.default_rng(seed), np.zeros((3, 3))
+        for t in range(600):
+            i, j = rng.choice(3, 2, replace=False)
+            flip = rng.random()
+            wins[i, j] += 0.5 if flip < 0.1 else float(flip < 0.55)
+            wins[j, i] += 0.5 if flip < 0.1 else float(flip >= 0.55)
+            if t % 5 == 4:
+                verdict = settlement(wins, list("abc"))
+                assert not verdict.enough, (seed, t, verdict)
 
 
 def test_rank_counts_only_clearly_better_groups_and_marks_preliminary_ones():
