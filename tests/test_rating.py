@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 from statistics import NormalDist
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,9 +197,47 @@ def test_the_source_comes_on_demand(study, demo_clip):
     from v2v_lab import RateView
 
     view = RateView("rating", rater="cy")
-    assert view.source_video == b""
+    assert view.source_url == "" and view.source_video == b""
     view.show_source = True
-    assert view.source_video == Path(demo_clip).read_bytes()
+    assert httpx.get(view.source_url).content == Path(demo_clip).read_bytes()
+    inline = RateView("rating", rater="cy", videos="inline")
+    inline.show_source = True
+    assert inline.source_video == Path(demo_clip).read_bytes() and inline.source_url == ""
+
+
+def test_videos_go_by_address_from_a_loopback_server_that_serves_only_them(study):
+    from v2v_lab import RateView
+    from v2v_lab.dashboard.outputs import playable_output
+
+    view = RateView("rating", rater="cy")
+    left, right = view.pair
+    expected = playable_output(left)[0].read_bytes()
+    # The widget state carries addresses, not videos: a saved notebook stays small whatever their size.
+    assert view.left_video == view.right_video == b"" and view.left_url.startswith("http://127.0.0.1:")
+    state = {k: v for k, v in view.get_state().items() if k not in ("_esm", "_css")}  # the code: fixed size
+    assert sum(len(v) if isinstance(v, (bytes, memoryview)) else len(str(v)) for v in state.values()) < 3_000
+    assert httpx.get(view.left_url).content == expected
+    assert httpx.get(view.right_url).content == playable_output(right)[0].read_bytes()
+    # Range requests, as a browser seeks: a slice, the last bytes, past the end.
+    part = httpx.get(view.left_url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == expected[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(expected)}" and part.headers["content-type"] == "video/mp4"
+    assert httpx.get(view.left_url, headers={"Range": "bytes=-50"}).content == expected[-50:]
+    assert httpx.get(view.left_url, headers={"Range": f"bytes={len(expected)}-"}).status_code == 416
+    assert httpx.head(view.left_url).headers["content-length"] == str(len(expected))
+    # Only the registered files, by their unguessable token: no listing, no other path, no traversal.
+    base = view.left_url.rsplit("/v/", 1)[0]
+    token = view.left_url.split("/v/", 1)[1].split("/")[0]
+    assert len(token) >= 20
+    for path in ("/", "/v/", f"/v/{token}", f"/v/{'A' * len(token)}/output.mp4", "/v/../../etc/passwd",
+                 f"/v/{token}/../../../etc/passwd/x", "/etc/passwd"):
+        assert httpx.get(base + path).status_code == 404, path
+    # The same file keeps its address (the browser's cache holds); inline mode puts the bytes in the state.
+    assert RateView("rating", rater="cy").left_url == view.left_url
+    inline = RateView("rating", rater="cy", videos="inline")
+    assert inline.left_video == expected and inline.left_url == ""
+    with pytest.raises(InputError, match="^videos: "):
+        RateView("rating", rater="cy", videos="links")
 
 
 RATER_SCRIPT = textwrap.dedent("""
