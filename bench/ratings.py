@@ -6,7 +6,9 @@ Simulation: 6 groups with known Bradley-Terry strengths, 40 prompts (600 allowed
 taking turns, each never judging a pair twice, each answering at random 10% of the time (a lapse).
 After every judgment the stop rule (ranking_settled's) is asked; a run ends when it says enough. The
 judgments needed are counted per run, and a false stop is a settled order that is not the true one
-(Kendall tau below 1). Random is RateView's pairs="random": each rater's own shuffled order.
+(Kendall tau below 1); the column "settled as likely" counts runs the rule's second way settled (the
+order ORDER_LEVEL likely under the posterior, not every neighbour separated). The equal-groups line
+runs the same simulation on six groups of one strength, where every stop is a false one. Random is RateView's pairs="random": each rater's own shuffled order.
 
 A fresh SQLite MLflow store gets 300 cell runs (100 prompts x 3 models, scored) and 5,000 judgments
 from 5 raters, saved through RatingsLog as RateView saves them. Timed end to end (reading the
@@ -30,6 +32,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 from v2v_lab import load_ratings, metric_agreement, rank
 from v2v_lab.rating import Pair, bradley_terry, choose_pair, next_pair, posterior, settlement
+from v2v_lab.rating.active import ORDER_LEVEL
 from v2v_lab.tracking.judgments import Judgment, RatingsLog
 from v2v_lab.tracking.schema import KIND_CELL, KIND_TAG, STATUS_TAG
 from v2v_lab.tracking.store import artifact_location
@@ -83,18 +86,23 @@ def sim_pairs() -> list[Pair]:
             for p in range(SIM_PROMPTS) for a, b in itertools.combinations(SIM_GROUPS, 2)]
 
 
-def simulate(policy: str, seed: int, pairs: list[Pair]) -> tuple[int, bool]:
-    """Judgments until the stop rule says enough, and whether the settled order is the true one."""
+EQUAL_CAP = 3000  # equal groups: judgments a run may take before it is called never settled
+
+
+def simulate(policy: str, seed: int, pairs: list[Pair], strengths: np.ndarray = SIM_STRENGTHS,
+             cap: int = SIM_CAP) -> tuple[int, bool, str]:
+    """Judgments until the stop rule says enough, whether the settled order is the true one, and which
+    of the rule's two ways settled it ("separated", "likely"; "" when it never did within `cap`)."""
     rng = np.random.default_rng(seed)
     index = {g: i for i, g in enumerate(SIM_GROUPS)}
-    theta = np.log(SIM_STRENGTHS)
+    theta = np.log(strengths)
     wins = np.zeros((len(SIM_GROUPS), len(SIM_GROUPS)))
     left = [list(pairs) for _ in range(SIM_RATERS)]  # each rater's pairs not yet judged
     for todo in left:
         rng.shuffle(todo)  # type: ignore[arg-type]  # random: the rater's own order, taken from the end
     counts: dict[str, int] = {}
     post = posterior(wins)
-    for t in range(SIM_CAP):
+    for t in range(cap):
         rater = t % SIM_RATERS
         if policy == "random":
             pair = left[rater].pop()
@@ -113,8 +121,8 @@ def simulate(policy: str, seed: int, pairs: list[Pair]) -> tuple[int, bool]:
         post = posterior(wins, start=post.theta)
         verdict = settlement(wins, SIM_GROUPS, post)
         if verdict.enough:
-            return t + 1, verdict.order == SIM_GROUPS
-    return SIM_CAP, False
+            return t + 1, verdict.order == SIM_GROUPS, "separated" if verdict.by_separation else "likely"
+    return cap, False, ""
 
 
 def bench_active(runs: int) -> None:
@@ -123,16 +131,31 @@ def bench_active(runs: int) -> None:
     for policy in ("active", "random"):
         t = time.perf_counter()
         results = [simulate(policy, seed, pairs) for seed in range(runs)]
-        needed = [n for n, _ in results]
+        needed = [n for n, _, _ in results]
+        likely = sum(how == "likely" for _, _, how in results)
         table[policy] = (statistics.median(needed), np.percentile(needed, 10), np.percentile(needed, 90),
-                         sum(not right for _, right in results) / runs, time.perf_counter() - t)
+                         sum(not right for _, right, _ in results) / runs, likely / runs, time.perf_counter() - t)
     print(f"\nactive vs random pairs: 6 groups (strengths {', '.join(f'{s:g}' for s in SIM_STRENGTHS)}), "
           f"{LAPSE:.0%} lapses, {SIM_RATERS} raters, {runs} runs each")
-    print(f"{'pairs':<8}{'median judgments':>18}{'10th pct':>10}{'90th pct':>10}{'false stops':>13}{'sim time':>10}")
-    for policy, (median, p10, p90, false_stops, secs) in table.items():
-        print(f"{policy:<8}{median:>18.0f}{p10:>10.0f}{p90:>10.0f}{false_stops:>13.1%}{secs:>9.0f}s")
+    print(f"{'pairs':<8}{'median judgments':>18}{'10th pct':>10}{'90th pct':>10}{'false stops':>13}"
+          f"{'settled as likely':>19}{'sim time':>10}")
+    for policy, (median, p10, p90, false_stops, likely_share, secs) in table.items():
+        print(f"{policy:<8}{median:>18.0f}{p10:>10.0f}{p90:>10.0f}{false_stops:>13.1%}{likely_share:>19.1%}{secs:>9.0f}s")
     ratio = table["active"][0] / table["random"][0]
     print(f"active / random = {ratio:.2f} (goal <= 0.50)")
+
+
+def bench_equal(runs: int) -> None:
+    """The stop rule's false-stop rate where there is nothing to find: 6 equal groups, active pairs,
+    asked after every judgment up to EQUAL_CAP judgments; any 'enough' is a false stop."""
+    pairs = sim_pairs()
+    t = time.perf_counter()
+    results = [simulate("active", 10_000 + seed, pairs, np.ones(len(SIM_GROUPS)), EQUAL_CAP) for seed in range(runs)]
+    by_how = {how: sum(h == how for _, _, h in results) for how in ("separated", "likely")}
+    print(f"\nequal groups: 6 groups of one strength, {LAPSE:.0%} lapses, active pairs, {runs} runs of up to "
+          f"{EQUAL_CAP} judgments: false stops {(by_how['separated'] + by_how['likely']) / runs:.1%} "
+          f"(separated {by_how['separated']}, likely {by_how['likely']}; ORDER_LEVEL {ORDER_LEVEL:g}, goal <= 5%) "
+          f"in {time.perf_counter() - t:.0f} s")
 
 
 def bench_pick(judgments: int, repeats: int) -> None:
@@ -168,6 +191,7 @@ def main() -> None:
     if args.only != "store":
         bench_pick(args.judgments, max(args.repeats, 20))
         bench_active(args.runs)
+        bench_equal(max(args.runs // 4, 10))
     if args.only == "active":
         return
     with tempfile.TemporaryDirectory() as tmp:

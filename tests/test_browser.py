@@ -16,7 +16,7 @@ import nbformat
 import psutil
 import pytest
 
-from v2v_lab import load_ratings
+from v2v_lab import load_ratings, load_runs
 
 from ._helpers import free_port, wait_until
 from ._helpers import voila as serve_voila
@@ -140,6 +140,50 @@ def _progress(page) -> str:
     return page.locator(".v2v-rate-progress").inner_text()
 
 
+def _the_page_plays_steps_and_wipes(page, uri: str) -> None:
+    """The rating page's face: the prompt first, the question above the videos, both videos fetched
+    by address from the kernel's loopback server (not as bytes in the widget state), a time label that
+    follows frame steps, the source beside the outputs and under a wipe. Screenshots of each."""
+    order = page.evaluate("""() => [...document.querySelector('.v2v-rate').children]
+        .filter(e => e.offsetParent !== null).map(e => e.className)""")
+    assert order[:3] == ["v2v-rate-prompt", "v2v-rate-question", "v2v-rate-stage"], order
+    assert page.locator(".v2v-rate-prompt").inner_text() in ("neon city at night", "a red watercolor painting")
+    sources = page.evaluate("[...document.querySelectorAll('video.v2v-rate-left, video.v2v-rate-right')].map(v => v.src)")
+    assert all(src.startswith("http://127.0.0.1:") and "/v/" in src for src in sources), sources
+    assert [page.locator(f".v2v-rate-{c}-button kbd").inner_text() for c in ("left", "tie", "right", "skip")] == \
+        ["←", "↓", "→", "s"]
+    page.screenshot(path=str(SCREENSHOTS / "rate_page_pair.png"), full_page=True)
+    # Frame stepping: ',' and '.' move both videos one frame and the time label says where.
+    from v2v_lab.dashboard.outputs import playable_output
+    from v2v_lab.media.probe import probe_video
+
+    frame = 1 / probe_video(playable_output(load_runs("rating", tracking_uri=uri)["run_id"].iloc[0], uri)[0]).fps
+    time_label = page.locator(".v2v-rate-time")
+    start = page.evaluate("document.querySelector('video.v2v-rate-left').currentTime")
+    for _ in range(3):
+        page.keyboard.press(".")
+    page.keyboard.press(",")
+    page.wait_for_function("Math.abs(document.querySelector('video.v2v-rate-right').currentTime - "
+                           f"{start + 2 * frame}) < 0.01", timeout=10_000)
+    now = page.evaluate("document.querySelector('video.v2v-rate-left').currentTime")
+    assert abs(now - (start + 2 * frame)) < 0.01
+    assert time_label.inner_text().startswith(f"0:{now:04.1f} / 0:0"), time_label.inner_text()
+    # The source: beside the outputs, then under a wipe (the outputs cut at the wipe line).
+    page.locator(".v2v-rate-show-source").click()
+    page.locator(".v2v-rate-source-video").wait_for(state="visible", timeout=10_000)
+    _videos_loaded(page, 3)
+    page.screenshot(path=str(SCREENSHOTS / "rate_page_source_side_by_side.png"), full_page=True)
+    page.keyboard.press("v")
+    page.locator(".v2v-rate-wipe").wait_for(state="visible", timeout=10_000)
+    page.locator(".v2v-rate-wipe").fill("30")
+    _videos_loaded(page, 5)
+    clip = page.evaluate("getComputedStyle(document.querySelector('video.v2v-rate-left')).clipPath")
+    assert clip == "inset(0px 0px 0px 30%)", clip
+    page.screenshot(path=str(SCREENSHOTS / "rate_page_source_wipe.png"), full_page=True)
+    page.keyboard.press("v")  # back to the two outputs alone
+    page.locator(".v2v-rate-source-video").wait_for(state="hidden", timeout=10_000)
+
+
 def test_rating_by_clicks_and_keys_survives_a_killed_kernel(voila, browser):
     url, uri, server = voila
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
@@ -147,7 +191,7 @@ def test_rating_by_clicks_and_keys_survives_a_killed_kernel(voila, browser):
     page.goto(address, timeout=120_000)
     page.locator(".v2v-rate-progress", has_text="0 of 12").wait_for(timeout=120_000)
     _videos_loaded(page, 2)
-    page.screenshot(path=str(SCREENSHOTS / "voila_rate_view.png"), full_page=True)
+    _the_page_plays_steps_and_wipes(page, uri)
     for i in range(10):
         if i % 2:  # keys: left, right, tie, skip, left
             page.keyboard.press(["ArrowLeft", "ArrowRight", "ArrowDown", "s", "ArrowLeft"][i // 2])

@@ -54,6 +54,8 @@ def test_notebooks_run_top_to_bottom_on_the_emulator(mlflow_store, tmp_path, mon
     (TEST_OUTPUT / "notebook_sizes.json").write_text(json.dumps(sizes, indent=1))
     # Saved with their widgets, executed notebooks stay small enough to share (thumbnails, not posters).
     assert max(sizes.values()) < 3_000_000, sizes
+    # The rating view sends its videos by address: its notebook holds no video at all.
+    assert sizes["05_rate.ipynb"] < 1_000_000, sizes
     # The sweeps landed in the temporary store, not in the repository's.
     from v2v_lab import load_runs
 

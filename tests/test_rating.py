@@ -9,7 +9,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from statistics import NormalDist
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,7 +136,8 @@ def test_rate_view_saves_each_choice_at_once_resumes_and_never_repeats(study):
     from v2v_lab import RateView
 
     view = RateView("rating", by="model", rater="ann", question="text")
-    assert view.total == 12 and view.progress.startswith("0 of 12") and view.left_video[4:8] == b"ftyp"
+    assert view.total == 12 and view.progress.startswith("0 of 12")
+    assert httpx.get(view.left_url).content[4:8] == b"ftyp"  # an mp4, by address
     shown: list[tuple[str, str]] = []
     runs = load_runs("rating").set_index("run_id")
     for i in range(5):
@@ -195,9 +198,47 @@ def test_the_source_comes_on_demand(study, demo_clip):
     from v2v_lab import RateView
 
     view = RateView("rating", rater="cy")
-    assert view.source_video == b""
+    assert view.source_url == "" and view.source_video == b""
     view.show_source = True
-    assert view.source_video == Path(demo_clip).read_bytes()
+    assert httpx.get(view.source_url).content == Path(demo_clip).read_bytes()
+    inline = RateView("rating", rater="cy", videos="inline")
+    inline.show_source = True
+    assert inline.source_video == Path(demo_clip).read_bytes() and inline.source_url == ""
+
+
+def test_videos_go_by_address_from_a_loopback_server_that_serves_only_them(study):
+    from v2v_lab import RateView
+    from v2v_lab.dashboard.outputs import playable_output
+
+    view = RateView("rating", rater="cy")
+    left, right = view.pair
+    expected = playable_output(left)[0].read_bytes()
+    # The widget state carries addresses, not videos: a saved notebook stays small whatever their size.
+    assert view.left_video == view.right_video == b"" and view.left_url.startswith("http://127.0.0.1:")
+    state = {k: v for k, v in view.get_state().items() if k not in ("_esm", "_css")}  # the code: fixed size
+    assert sum(len(v) if isinstance(v, (bytes, memoryview)) else len(str(v)) for v in state.values()) < 3_000
+    assert httpx.get(view.left_url).content == expected
+    assert httpx.get(view.right_url).content == playable_output(right)[0].read_bytes()
+    # Range requests, as a browser seeks: a slice, the last bytes, past the end.
+    part = httpx.get(view.left_url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == expected[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(expected)}" and part.headers["content-type"] == "video/mp4"
+    assert httpx.get(view.left_url, headers={"Range": "bytes=-50"}).content == expected[-50:]
+    assert httpx.get(view.left_url, headers={"Range": f"bytes={len(expected)}-"}).status_code == 416
+    assert httpx.head(view.left_url).headers["content-length"] == str(len(expected))
+    # Only the registered files, by their unguessable token: no listing, no other path, no traversal.
+    base = view.left_url.rsplit("/v/", 1)[0]
+    token = view.left_url.split("/v/", 1)[1].split("/")[0]
+    assert len(token) >= 20
+    for path in ("/", "/v/", f"/v/{token}", f"/v/{'A' * len(token)}/output.mp4", "/v/../../etc/passwd",
+                 f"/v/{token}/../../../etc/passwd/x", "/etc/passwd"):
+        assert httpx.get(base + path).status_code == 404, path
+    # The same file keeps its address (the browser's cache holds); inline mode puts the bytes in the state.
+    assert RateView("rating", rater="cy").left_url == view.left_url
+    inline = RateView("rating", rater="cy", videos="inline")
+    assert inline.left_video == expected and inline.left_url == ""
+    with pytest.raises(InputError, match="^videos: "):
+        RateView("rating", rater="cy", videos="links")
 
 
 RATER_SCRIPT = textwrap.dedent("""
@@ -354,6 +395,45 @@ def test_the_stop_rule_settles_separated_groups_and_never_equal_ones():
         assert str(verdict).startswith(f"ranking not settled yet: 0 of 2 neighbouring groups separated after {6 * n}")
     tied = judgments([("r", "a", "b", "tie")] * 500)
     assert not settlement(win_matrix(tied, ["a", "b"]), ["a", "b"]).enough
+
+
+def test_the_order_settles_when_it_is_very_likely_and_coin_flips_between_equal_groups_never_settle():
+    from v2v_lab.rating import settlement
+    from v2v_lab.rating.active import ORDER_LEVEL, order_probability, posterior
+
+    groups = list("abcdef")
+
+    def chain(last: int) -> np.ndarray:
+        # four neighbours far apart (190 to 10), the last two closer: e beats f `last` times in 120
+        wins = np.zeros((6, 6))
+        for i in range(4):
+            wins[i, i + 1], wins[i + 1, i] = 190, 10
+        wins[4, 5], wins[5, 4] = last, 120 - last
+        return wins
+
+    # e over f is short of its Bonferroni bound, yet the whole order is over 99% likely: settled, the
+    # second way, and said so; one judgment fewer for e, and it is not.
+    likely = settlement(chain(74), groups)
+    assert likely.enough and not likely.by_separation and likely.unsettled == (("e", "f"),)
+    assert likely.order_probability >= ORDER_LEVEL
+    assert str(likely).endswith("(the order is 99.2% likely; more judgments are very unlikely to change it)")
+    assert not settlement(chain(73), groups).enough
+    # The probability is the posterior's: for two groups, the normal probability of their difference.
+    post = posterior(np.array([[0.0, 36.0], [24.0, 0.0]]))
+    z = (post.theta[0] - post.theta[1]) / np.sqrt(post.diff_var()[0, 1])
+    assert order_probability(post, np.array([0, 1])) == pytest.approx(NormalDist().cdf(z), abs=0.01)
+    # Three equal groups, judged by coin flips (one in ten a tie), the rule asked every 5 judgments up
+    # to 600: never settled, in 20 studies.
+    for seed in range(20):
+        rng, wins = np.random.default_rng(seed), np.zeros((3, 3))
+        for t in range(600):
+            i, j = rng.choice(3, 2, replace=False)
+            flip = rng.random()
+            wins[i, j] += 0.5 if flip < 0.1 else float(flip < 0.55)
+            wins[j, i] += 0.5 if flip < 0.1 else float(flip >= 0.55)
+            if t % 5 == 4:
+                verdict = settlement(wins, list("abc"))
+                assert not verdict.enough, (seed, t, verdict)
 
 
 def test_rank_counts_only_clearly_better_groups_and_marks_preliminary_ones():

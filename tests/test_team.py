@@ -12,6 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -228,7 +229,7 @@ def test_every_door_works_on_the_team_server_and_members_share_ratings(team, tmp
     view = CompareView(experiment)
     assert [c for c in _walk(view.grid) if c.__class__.__name__ == "Image"]
     rate = RateView(experiment, rater="ann")
-    assert rate.total == 2 and rate.left_video[4:8] == b"ftyp"
+    assert rate.total == 2 and httpx.get(rate.left_url).content[4:8] == b"ftyp"
     rate.choose("left")
     other = subprocess.run([sys.executable, "-c", f"from v2v_lab import RateView\nv = RateView({experiment!r}, "
                             "rater='bob')\nv.choose('right')\nv.choose('tie')"], env=env, capture_output=True,

@@ -17,56 +17,96 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from ..errors import InputError
+from ..errors import InputError, V2VError
+from ..media.probe import probe_video
 from ..rating import Pair, Settlement, build_pairs, next_pair, question_text, settlement, win_matrix
 from ..rating.pairs import pair_key, presentation
 from ..tracking.judgments import CHOICES, Judgment, RatingsLog, load_judgments
 from ..tracking.reader import load_runs
+from .media_server import media_server
 from .outputs import playable_output
 
-__all__ = ["RateView"]
+__all__ = ["VIDEO_MODES", "RateView"]
+
+VIDEO_MODES = ("served", "inline")
 
 
 class RateView(anywidget.AnyWidget):
     _esm = Path(__file__).with_name("rate_view.js")
     _css = """
-    .v2v-rate { font-family: sans-serif; max-width: 1100px; }
-    .v2v-rate-question { font-size: 1.25em; font-weight: 600; margin: 6px 0; }
-    .v2v-rate-prompt { color: #333; margin-bottom: 6px; }
-    .v2v-rate-stage { display: flex; gap: 12px; }
-    .v2v-rate-side { flex: 1; }
-    .v2v-rate-video { width: 100%; max-width: 520px; background: #111; }
-    .v2v-rate-source .v2v-rate-video { max-width: 360px; }
-    .v2v-rate-label { font-weight: 600; margin: 2px 0; }
-    .v2v-rate-transport { display: flex; gap: 8px; align-items: center; margin: 6px 0; }
-    .v2v-rate-seek { flex: 1; }
-    .v2v-rate-choices button { font-size: 1.05em; margin-right: 8px; padding: 6px 14px; }
-    .v2v-rate-progress { margin-top: 6px; color: #555; }
+    .v2v-rate { font-family: system-ui, sans-serif; max-width: 1280px; color: #1d1d1f; }
+    .v2v-rate-prompt { font-size: 1.6em; font-weight: 650; line-height: 1.3; margin: 4px 0 6px;
+                       overflow-wrap: anywhere; }
+    .v2v-rate-question { font-size: 1.1em; color: #444; margin: 0 0 10px; }
+    .v2v-rate-stage { display: flex; gap: 14px; align-items: flex-start; }
+    .v2v-rate-side { flex: 1; min-width: 0; }
+    .v2v-rate-frame { position: relative; background: #111; line-height: 0; --wipe: 50%; }
+    .v2v-rate-video { width: 100%; background: #111; display: block; }
+    .v2v-rate-under, .v2v-rate-wipe-line { display: none; }
+    .v2v-rate-wiping .v2v-rate-under { display: block; position: absolute; inset: 0; height: 100%;
+                                        object-fit: cover; }
+    .v2v-rate-wiping .v2v-rate-left, .v2v-rate-wiping .v2v-rate-right {
+        position: relative; clip-path: inset(0 0 0 var(--wipe)); }
+    .v2v-rate-wiping .v2v-rate-wipe-line { display: block; position: absolute; top: 0; bottom: 0;
+        left: var(--wipe); width: 2px; margin-left: -1px; background: #fff; box-shadow: 0 0 3px #000;
+        pointer-events: none; }
+    .v2v-rate-wiping .v2v-rate-frame { cursor: ew-resize; }
+    .v2v-rate-label { font-weight: 700; font-size: 1.1em; margin: 0 0 4px; }
+    .v2v-rate-transport { display: flex; gap: 8px; align-items: center; margin: 10px 0; flex-wrap: wrap; }
+    .v2v-rate-transport button { font-size: 0.95em; padding: 5px 10px; border: 1px solid #bbb;
+                                 border-radius: 6px; background: #f6f6f6; cursor: pointer; }
+    .v2v-rate-seek { flex: 1; min-width: 200px; }
+    .v2v-rate-time { font-variant-numeric: tabular-nums; min-width: 9em; text-align: center; color: #333; }
+    .v2v-rate-wipe { width: 120px; }
+    .v2v-rate kbd { font-family: ui-monospace, monospace; font-size: 0.8em; margin-left: 8px; padding: 1px 6px;
+                    border: 1px solid currentColor; border-radius: 4px; opacity: 0.75; }
+    .v2v-rate-choices { display: flex; gap: 12px; margin: 8px 0; }
+    .v2v-rate-choice { font-size: 1.15em; font-weight: 600; padding: 12px 22px; border-radius: 8px;
+                       border: 2px solid transparent; cursor: pointer; color: #fff; min-width: 9em; }
+    .v2v-rate-choice:disabled { opacity: 0.45; cursor: wait; }
+    .v2v-rate-choice:hover:not(:disabled) { filter: brightness(1.1); }
+    .v2v-rate-left-button { background: #1f5fbf; }
+    .v2v-rate-right-button { background: #b8561a; }
+    .v2v-rate-tie-button { background: #5c5c66; }
+    .v2v-rate-skip-button { background: #fff; color: #444; border-color: #bbb; }
+    .v2v-rate-progress { margin-top: 8px; color: #555; }
+    .v2v-rate-finished { font-size: 1.3em; font-weight: 600; }
     """
     question = traitlets.Unicode("").tag(sync=True)
     prompt = traitlets.Unicode("").tag(sync=True)
     progress = traitlets.Unicode("").tag(sync=True)
     pair_id = traitlets.Unicode("").tag(sync=True)
+    # Each video by address (the kernel's media server) or, videos="inline", as bytes in the state.
+    left_url = traitlets.Unicode("").tag(sync=True)
+    right_url = traitlets.Unicode("").tag(sync=True)
+    source_url = traitlets.Unicode("").tag(sync=True)
     left_video = traitlets.Bytes(b"").tag(sync=True)
     right_video = traitlets.Bytes(b"").tag(sync=True)
     source_video = traitlets.Bytes(b"").tag(sync=True)
     show_source = traitlets.Bool(False).tag(sync=True)
+    fps = traitlets.Float(24.0).tag(sync=True)  # the left output's frame rate: one frame per step
     finished = traitlets.Bool(False).tag(sync=True)
     enough = traitlets.Bool(False).tag(sync=True)  # the ranking is settled: more judgments add little
     ranking = traitlets.Unicode("").tag(sync=True)  # the stop rule's one line
 
     def __init__(self, experiment: str, by: str = "model", rater: str = "", question: str = "text", *,
                  tracking_uri: str | None = None, again: bool = False, show_prompt: bool = True,
-                 pairs: str = "active"):
+                 pairs: str = "active", videos: str = "served"):
         """experiment: the study to rate; by: the column whose values are compared, hidden from the
         rater; rater: who is rating (their judgments are kept under this name); question: a preset
         (text, structure, quality: LOVEU-TGVE's three axes) or any question; again: show pairs this
         rater already judged for this question once more (each new choice is kept beside the old);
         pairs: "active" (the next pair is the one expected to teach the most about the ranking, from
-        every rater's judgments so far) or "random" (a fixed random order per rater)."""
+        every rater's judgments so far) or "random" (a fixed random order per rater); videos: "served"
+        (the page fetches each video from a server this kernel runs on 127.0.0.1: the browser must be on
+        the same machine; the widget state, and a saved notebook, stay small) or "inline" (the bytes in
+        the widget state, for a kernel elsewhere, e.g. Colab)."""
         if pairs not in ("active", "random"):
             raise InputError("pairs", pairs, "active | random")
+        if videos not in VIDEO_MODES:
+            raise InputError("videos", videos, " | ".join(VIDEO_MODES))
         super().__init__()
+        self.videos = videos
         self.pairs_mode = pairs
         self.experiment, self.by, self.tracking_uri = experiment, by, tracking_uri
         self.ratings_log = RatingsLog(experiment, rater, tracking_uri=tracking_uri)  # checks rater and experiment
@@ -154,25 +194,42 @@ class RateView(anywidget.AnyWidget):
             self.enough, self.ranking = self._settlement.enough, str(self._settlement)
             self.progress = f"{self.done} of {self.total} rated · rater {self.rater} · {self._settlement}"
             if self._current is None:
-                self.finished, self.left_video, self.right_video, self.source_video = True, b"", b"", b""
-                self.prompt, self.pair_id = "", ""
+                self.finished, self.prompt, self.pair_id = True, "", ""
+                for side in ("left", "right", "source"):
+                    self._show(side, None)
                 return
             pair, _ = self._current
             left, right = self.pair or pair.runs
-            self.left_video, self.right_video = self._video(left), self._video(right)
-            self.source_video = self._source(pair) if self.show_source else b""
+            shown = self._video(left)
+            self._show("left", shown)
+            self.fps = self._fps(shown)
+            self._show("right", self._video(right))
+            self._show("source", self._source(pair) if self.show_source else None)
             self.prompt = pair.prompt if self.show_prompt else ""
             self.pair_id = f"{pair.key}#{self.done}"
 
-    def _video(self, run_id: str) -> bytes:
-        # The page plays the bytes as video/mp4: a ProRes, 10-bit or PNG-zip output goes as its preview.
+    def _show(self, side: str, path: Path | None) -> None:
+        """Put a file (or nothing) on one side: its address, or its bytes when videos="inline"."""
+        served = path is not None and self.videos == "served"
+        setattr(self, f"{side}_url", media_server().url(path) if served and path is not None else "")
+        setattr(self, f"{side}_video", path.read_bytes() if path is not None and not served else b"")
+
+    def _video(self, run_id: str) -> Path | None:
+        # The page plays it as video/mp4: a ProRes, 10-bit or PNG-zip output goes as its preview.
         path, _ = playable_output(run_id, self.tracking_uri)
-        return path.read_bytes() if path is not None else b""
+        return path
 
     @staticmethod
-    def _source(pair: Pair) -> bytes:
-        return Path(pair.source).read_bytes() if pair.source and os.path.isfile(pair.source) else b""
+    def _fps(path: Path | None) -> float:
+        try:
+            return probe_video(path).fps if path is not None else 24.0
+        except (V2VError, OSError, ValueError):
+            return 24.0  # a step of 1/24 s: close enough for a video the page cannot read either
+
+    @staticmethod
+    def _source(pair: Pair) -> Path | None:
+        return Path(pair.source) if pair.source and os.path.isfile(pair.source) else None
 
     def _on_show_source(self, change: dict) -> None:
-        if change["new"] and self._current is not None and not self.source_video:
-            self.source_video = self._source(self._current[0])
+        if change["new"] and self._current is not None and not (self.source_url or self.source_video):
+            self._show("source", self._source(self._current[0]))

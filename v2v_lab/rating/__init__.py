@@ -77,8 +77,9 @@ def rank(experiment: str, by: str = "model", question: str | None = None, *, tra
 def ranking_settled(experiment: str, by: str = "model", question: str = "text", *, tracking_uri: str | None = None,
                     ratings: pd.DataFrame | None = None) -> Settlement:
     """Whether the judgments so far settle the ranking of the `by` groups on `question` (every two
-    neighbours in the ranking separated at 95%, Bonferroni over the neighbours): `.enough`, `.order`,
-    `.unsettled`; str() says it in one line."""
+    neighbours in the ranking separated at 95%, Bonferroni over the neighbours, or the current order
+    at least 99% likely under the posterior): `.enough`, `.order`, `.unsettled`, `.order_probability`;
+    str() says it in one line."""
     df = _ratings(experiment, ratings, tracking_uri)
     df = df[(df["by"] == by) & (df["question"] == question_text(question))]
     groups = sorted(set(df["left_value"].dropna()) | set(df["right_value"].dropna()))
