@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -121,6 +122,7 @@ class RateView(anywidget.AnyWidget):
         self._groups = sorted({v for p in self._pairs for v in p.values})
         self._order = presentation(self._pairs, self.rater, self.question)
         self.total = len(self._order)
+        self._warned: set[str] = set()
         judged = self._judgments()
         mine = judged[judged["rater"] == self.rater]
         # Progress counts distinct pairs judged; asked to go again, it counts this round only.
@@ -177,7 +179,14 @@ class RateView(anywidget.AnyWidget):
             self.choose(str(content.get("choice")))
 
     def _judgments(self) -> pd.DataFrame:
-        judged = load_judgments(self.experiment, tracking_uri=self.tracking_uri)
+        # Read again before every pair: a tag that is not a judgment is said once per view, not per read.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            judged = load_judgments(self.experiment, tracking_uri=self.tracking_uri)
+        for said in caught:
+            if str(said.message) not in self._warned:
+                self._warned.add(str(said.message))
+                warnings.warn_explicit(said.message, said.category, said.filename, said.lineno)
         return judged[(judged["question"] == self.question) & (judged["by"] == self.by)]
 
     def _next(self) -> None:
