@@ -19,10 +19,10 @@ demo: $(STAMP)
 	$(BIN)/v2v-lab sweep experiments/quickstart.yaml
 
 # Everything CI runs: the browser test included (its chromium comes from Debian, installed here).
-# Two workers (pytest-xdist; worksteal evens out the long tests): most tests wait on subprocesses,
+# Four workers on two cores (pytest-xdist; worksteal evens out the long tests): most tests wait on subprocesses,
 # servers and emulated tasks. The 30 slowest are listed at the end: where the next speed-up is.
 test: $(STAMP) browser postgres
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=30
+	$(BIN)/python -m pytest -q -n 4 --dist worksteal --durations=30
 
 # The quick loop while editing: no reliability proofs, no notebooks, no browser, no team store.
 test-fast: $(STAMP)
