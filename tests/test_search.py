@@ -227,3 +227,44 @@ def test_the_dry_run_says_the_most_and_the_expected_cost(tmp_path, monkeypatch, 
     grid = build_plan(parse_spec(spec.read_text(), str(spec), str(tmp_path))).credits
     assert f"at most {grid:,.1f} credits" in line and "expected about" in line
     assert not (tmp_path / "mlflow.db").exists()  # a dry run writes nothing
+
+
+def test_a_search_the_budget_stops_says_so_names_no_winner_and_charges_no_more_than_the_cap(tmp_path):
+    """The endpoint charges three times the catalog's price, so the search's first look fits the cap
+    by the estimate but not by what is charged: the spend guard stops the round, and the search ends
+    on the budget, naming no winner, with the charges under the cap."""
+    import yaml
+
+    from v2v_lab.api.catalog import load_catalog, load_prices
+
+    prices = tmp_path / "prices.yaml"
+    base = load_catalog()["gen4_aleph"].credits_per_second
+    prices.write_text(yaml.safe_dump({"models": {"gen4_aleph": {"credits_per_second": base * 3}}}))
+    with Emulator(render_scale=0.1, queue_s=0.01, catalog=load_prices(prices)) as emu:
+        spec = write_spec(tmp_path, {**BASE, "prompts": PROMPTS, "concurrency": 1, "base_url": emu.base_url,
+                                     "search": {"best": "prompt", "metric": "structure", "confidence": 0.9}})
+        plan = build_plan(parse_spec(spec.read_text(), str(spec), str(tmp_path)))
+        cap = plan.credits + 1  # the whole grid fits the cap by the catalog's estimate
+        env = user_env(tmp_path)
+        done = subprocess.run([CLI, "sweep", str(spec), "--no-progress", "--max-credits", f"{cap:g}"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        import datetime as dt
+
+        import httpx
+
+        today = dt.datetime.now(dt.timezone.utc).date()
+        usage = httpx.post(f"{emu.base_url}/v1/organization/usage", headers={
+            "Authorization": "Bearer any", "X-Runway-Version": "2024-11-06"}, json={
+            "startDate": today.isoformat(), "beforeDate": (today + dt.timedelta(days=1)).isoformat()}).json()
+        charged = sum(u["amount"] for day in usage["results"] for u in day["usedCredits"])
+        made = len(emu.tasks())
+    out = done.stdout + done.stderr
+    assert "the budget ran out" in out, out[-3000:]
+    assert 0 < made < 6, made  # fewer than the first look's six cells
+    assert 0 < charged <= cap, (charged, cap)
+    assert f"no winner: the budget ran out; {charged:g} credits" in out  # the stopped round's charges counted
+    from v2v_lab.tracking.store import client
+
+    store = client(env["MLFLOW_TRACKING_URI"])
+    exp = store.get_experiment_by_name("search")
+    assert not any(SEARCH_BEST_TAG in r.data.tags for r in store.search_runs([exp.experiment_id]))

@@ -120,11 +120,15 @@ class SearchReport:
     ended: str = ""
     expected_share: float | None = None  # a dry run's: the simulated share of the grid's cells
     round_credits: list[float] = field(default_factory=list)
+    stopped_round_credits: float = 0.0  # what the round the budget (or an unscorable cell) stopped was charged
 
     def __post_init__(self) -> None:
         self.ended = self.ended or self.state.ended
         self.round_credits = [sum(self.credits.get(c.key) or 0.0 for c in self.cells.cells(
             [(k, s) for k in r.candidates for s in r.new_seeds])) for r in self.state.rounds]
+        if self.stopped:
+            self.stopped_round_credits = sum(self.credits.get(c.key) or 0.0
+                                             for c in self.cells.cells(self.state.pending))
 
     @property
     def winner(self) -> str | None:
@@ -137,7 +141,8 @@ class SearchReport:
 
     @property
     def spent(self) -> float:
-        return sum(self.round_credits)
+        """Every credit the search's cells were charged, a stopped round's included."""
+        return sum(self.round_credits) + self.stopped_round_credits
 
     def to_json(self) -> dict[str, Any]:
         labels, seeds = self.cells.labels, self.cells.seeds
