@@ -96,10 +96,14 @@ def test_the_run_browser_selects_a_run_by_a_click_on_its_row(voila, browser):
     rows.first.wait_for(timeout=120_000)
     assert rows.count() == 12
     assert page.locator(".v2v-runs-table th", has_text="ssim_source").count() == 1
+    # The first run is selected when the browser opens: wait for the clicked one to take its place.
+    clicked = rows.nth(2).get_attribute("data-run")
     rows.nth(2).click()  # the row itself, not the dropdown
-    page.locator("tr[style*='background']").wait_for(timeout=30_000)
-    run_id = page.locator("tr[style*='background']").get_attribute("data-run")
-    assert run_id == rows.nth(2).get_attribute("data-run")
+    page.wait_for_function(
+        "run => { const on = document.querySelectorAll(\"tr[style*='background']\");"
+        " return on.length === 1 && on[0].getAttribute('data-run') === run; }", arg=clicked, timeout=30_000)
+    highlighted = page.locator("tr[style*='background']")
+    assert highlighted.count() == 1 and highlighted.get_attribute("data-run") == clicked
     _videos_loaded(page, 2)  # source and output side by side
     assert page.locator("video[autoplay]").count() == 0
     # Per-frame charts with real axes (bqplot), one per metric, with the time in seconds.
