@@ -255,3 +255,17 @@ def write_spec(folder: Path, base: dict, name: str = "spec.yaml", **over) -> Pat
     path = folder / name
     path.write_text(yaml.safe_dump({**base, **over}))
     return path
+
+
+def server_charged(base_url: str, key: str) -> float:
+    """What an endpoint charged the account today (UTC), as its usage endpoint reports it: the
+    server's own count, to hold against a cap."""
+    import datetime as dt
+
+    import httpx
+
+    today = dt.datetime.now(dt.timezone.utc).date()
+    window = {"startDate": today.isoformat(), "beforeDate": (today + dt.timedelta(days=1)).isoformat()}
+    body = httpx.post(f"{base_url}/v1/organization/usage", json=window,
+                      headers={"Authorization": f"Bearer {key}", "X-Runway-Version": "2024-11-06"}).json()
+    return sum(u["amount"] for day in body["results"] for u in day["usedCredits"])

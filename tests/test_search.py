@@ -21,7 +21,7 @@ from v2v_lab.sweeps.search import NO_SCORE, cells_run, looks, replay
 from v2v_lab.sweeps.search_run import SearchCells
 from v2v_lab.tracking.schema import ARTIFACT_SEARCH, SEARCH_BEST_TAG
 
-from ._helpers import user_env, write_spec
+from ._helpers import server_charged, user_env, write_spec
 from .conftest import DEMO
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))  # the console script, as a user types it
@@ -248,15 +248,7 @@ def test_a_search_the_budget_stops_says_so_names_no_winner_and_charges_no_more_t
         env = user_env(tmp_path)
         done = subprocess.run([CLI, "sweep", str(spec), "--no-progress", "--max-credits", f"{cap:g}"], env=env,
                               capture_output=True, text=True, timeout=300)
-        import datetime as dt
-
-        import httpx
-
-        today = dt.datetime.now(dt.timezone.utc).date()
-        usage = httpx.post(f"{emu.base_url}/v1/organization/usage", headers={
-            "Authorization": "Bearer any", "X-Runway-Version": "2024-11-06"}, json={
-            "startDate": today.isoformat(), "beforeDate": (today + dt.timedelta(days=1)).isoformat()}).json()
-        charged = sum(u["amount"] for day in usage["results"] for u in day["usedCredits"])
+        charged = server_charged(emu.base_url, "any")
         made = len(emu.tasks())
     out = done.stdout + done.stderr
     assert "the budget ran out" in out, out[-3000:]

@@ -276,10 +276,6 @@ def test_a_cell_logged_by_a_process_killed_before_the_ledger_heard_is_not_logged
 def test_three_processes_on_one_ledger_hold_one_cap_under_a_stale_catalog(team, tmp_path):
     """The cap is the experiment's: three processes sharing the team ledger, against an endpoint
     charging twice the catalog's aleph2 price, together never make the server charge past it."""
-    import datetime as dt
-
-    import httpx
-
     from v2v_lab.api.catalog import load_catalog, load_prices
     from v2v_lab.sweeps import plan_sweep
 
@@ -303,12 +299,8 @@ def test_three_processes_on_one_ledger_hold_one_cap_under_a_stale_catalog(team, 
             out, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err[-2000:]
             outs.append(out + err)
-        today = dt.datetime.now(dt.timezone.utc).date()
-        usage = httpx.post(f"{emu.base_url}/v1/organization/usage", headers={"Authorization": f"Bearer {key}", "X-Runway-Version": "2024-11-06"},
-                           json={"startDate": today.isoformat(),
-                                 "beforeDate": (today + dt.timedelta(days=1)).isoformat()}).json()
+        charged = _helpers.server_charged(emu.base_url, key)
         tasks = emu.tasks()
-    charged = sum(u["amount"] for day in usage["results"] for u in day["usedCredits"])
     assert charged <= cap, f"three processes together made the server charge {charged}, past the cap {cap}"
     cells = {(t["prompt"], t["seed"]) for t in tasks}
     assert len(cells) == len(tasks) and 0 < len(tasks) < 12  # none paid twice; the stale price left some out

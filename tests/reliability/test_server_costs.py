@@ -8,14 +8,12 @@ The server's side is counted by the emulator itself (its tasks' costs and its us
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import mlflow
 import pytest
 import yaml
@@ -25,6 +23,7 @@ from v2v_lab.cli import main
 from v2v_lab.emulator import Emulator
 from v2v_lab.sweeps.journal import Journal
 
+from .._helpers import server_charged
 from .conftest import report, tasks_per_cell, write_spec
 
 CLI = str(Path(sys.executable).with_name("v2v-lab"))
@@ -40,12 +39,7 @@ def _stale_emulator(tmp_path: Path, factor: float = 2.0) -> Emulator:
 
 
 def _server_charged(emu: Emulator) -> float:
-    """What the endpoint charged the account today (UTC), as its usage endpoint reports it."""
-    today = dt.datetime.now(dt.timezone.utc).date()
-    window = {"startDate": today.isoformat(), "beforeDate": (today + dt.timedelta(days=1)).isoformat()}
-    body = httpx.post(f"{emu.base_url}/v1/organization/usage", json=window,
-                      headers={"Authorization": f"Bearer {KEY}", "X-Runway-Version": "2024-11-06"}).json()
-    return sum(u["amount"] for day in body["results"] for u in day["usedCredits"])
+    return server_charged(emu.base_url, KEY)
 
 
 def _paid_spec(tmp_path: Path, experiment: str, prompts: int = 3, seeds: int = 4) -> Path:
