@@ -15,6 +15,8 @@ from v2v_lab.emulator.engine import RenderJob, render, render_frames
 from v2v_lab.emulator.looks import LOOK_KEYWORDS, pick_look
 from v2v_lab.media import probe_video
 
+from ._helpers import HeldTasks
+
 H = {"Authorization": "Bearer key_test", "X-Runway-Version": "2024-11-06"}
 
 
@@ -102,8 +104,10 @@ def _until(check, timeout: float = 60.0):
 
 
 def test_throttled_in_submit_order_then_cancel_and_delete(small_clip):
-    with Emulator(concurrency=1, run_s=0.4, render_scale=0.25, queue_s=0.0) as emu, httpx.Client(
-            base_url=emu.base_url, headers=H) as http:
+    # The first task is held RUNNING while the others are looked at: a loaded machine cannot let it
+    # end (and the next one start) between the create and the look.
+    with Emulator(concurrency=1, run_s=0.4, render_scale=0.25, queue_s=0.0) as emu, HeldTasks(emu) as held, \
+            httpx.Client(base_url=emu.base_url, headers=H) as http:
         body = {"model": "gen4_aleph", "promptText": "x", "videoUri": data_uri(small_clip)}
         ids = [http.post("/v1/video_to_video", json=body).json()["id"] for _ in range(4)]
         first = _until(lambda: (b := http.get(f"/v1/tasks/{ids[0]}").json())["status"] == "RUNNING" and b)
@@ -111,6 +115,7 @@ def test_throttled_in_submit_order_then_cancel_and_delete(small_clip):
         assert [http.get(f"/v1/tasks/{i}").json()["status"] for i in ids[1:]] == ["THROTTLED"] * 3
         assert http.delete(f"/v1/tasks/{ids[3]}").status_code == 204  # a queued task can be cancelled
         assert http.get(f"/v1/tasks/{ids[3]}").status_code == 404
+        held.release()
         # With one slot, the others run one at a time in the order they were submitted.
         started: dict[str, float] = {}
         def all_started() -> bool:
