@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from typing import Any, NoReturn
 
-from .api.catalog import load_catalog, option_names, seed_range
 from .api.provider_names import PROVIDER_NAMES, names_text
 from .scoring_config import DEFAULT_SCORING, IntRange, ScoringConfig
 
@@ -14,10 +14,22 @@ __all__ = ["build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line, with exit code 2, like every other bad input."""
+    """Usage errors in one line, with exit code 2, like every other bad input.
+
+    write_help: fills in help that is costly to write (generate's, from the model catalog, which
+    loads pydantic and YAML) when the help is shown, so that every other command, and
+    `v2v-lab --help`, starts without it."""
+
+    write_help: Callable[[argparse.ArgumentParser], None] | None = None
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+    def format_help(self) -> str:
+        if self.write_help is not None:
+            self.write_help(self)
+            self.write_help = None
+        return super().format_help()
 
 
 def _number(kind: type, *, low: float | None = None, high: float | None = None, above: float | None = None):
@@ -85,7 +97,7 @@ WHERE = ("The MLflow store is --tracking-uri where a command takes it, else $MLF
          "else ./.v2v-lab in the current folder.")
 
 
-def _sub(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+def _sub(sub: Any, name: str, help_text: str) -> _Parser:
     return sub.add_parser(name, help=help_text, description=help_text, epilog=WHERE,
                           formatter_class=_DefaultsFormatter)
 
@@ -157,16 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "generate", "one generation")
     p.add_argument("video", help="the source clip: a local file, an https URL or a data URI")
     p.add_argument("--prompt", required=False, help="the prompt text")
-    catalog = load_catalog()
-    p.add_argument("--model", default="gen4_aleph", help=f"a model of the catalog: {', '.join(catalog)}")
-    p.add_argument("--seed", default=None, help="{} to {} (default: the endpoint picks one)".format(*seed_range()))
-    p.add_argument("--ratio", default=None, help="output ratio W:H, one the model takes (another is refused "
-                   f"with the model's list; gen4_aleph: {', '.join(_ratios(catalog['gen4_aleph']))}) "
-                   "(default: the model's)")
+    # --model, --seed, --ratio and --option: their help names the catalog's values (_catalog_help).
+    p.add_argument("--model", default="gen4_aleph")
+    p.add_argument("--seed", default=None)
+    p.add_argument("--ratio", default=None)
     p.add_argument("--reference", action="append", default=[], help="a reference image (repeatable)")
-    p.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
-                   help="one of the model's own fields, as the README's table of models lists them "
-                        f"(repeatable): {', '.join(option_names())}; e.g. --option duration=5")
+    p.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE")
+    p.write_help = _catalog_help
     p.add_argument("--provider", choices=providers, default=None, help=provider_help)
     p.add_argument("--base-url", default=None, help=base_url_help)
     p.add_argument("--out", default="output.mp4", help="where the output video is written")
@@ -227,6 +236,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address")
     _tracking_uri_flag(p)
     return parser
+
+
+def _catalog_help(parser: argparse.ArgumentParser) -> None:
+    """generate's help of the flags whose values the model catalog lists."""
+    from .api.catalog import load_catalog, option_names, seed_range
+
+    catalog = load_catalog()
+    helps = {
+        "model": f"a model of the catalog: {', '.join(catalog)}",
+        "seed": "{} to {} (default: the endpoint picks one)".format(*seed_range()),
+        "ratio": "output ratio W:H, one the model takes (another is refused with the model's list; gen4_aleph: "
+                 f"{', '.join(_ratios(catalog['gen4_aleph']))}) (default: the model's)",
+        "option": "one of the model's own fields, as the README's table of models lists them "
+                  f"(repeatable): {', '.join(option_names())}; e.g. --option duration=5",
+    }
+    for action in parser._actions:
+        if action.dest in helps:
+            action.help = helps[action.dest]
 
 
 def _ratios(model: Any) -> list[str]:
