@@ -23,11 +23,12 @@ from ..media.probe import probe_video
 from ..rating import Pair, Settlement, build_pairs, next_pair, question_text, settlement, win_matrix
 from ..rating.pairs import pair_key, presentation
 from ..tracking.judgments import CHOICES, Judgment, RatingsLog, load_judgments
-from ..tracking.reader import load_runs
+from ..tracking.reader import list_experiments, load_runs
+from ..tracking.store import local_store_path, tracking_uri as resolve_uri
 from .media_server import media_server
 from .outputs import playable_output
 
-__all__ = ["VIDEO_MODES", "RateView"]
+__all__ = ["VIDEO_MODES", "RateView", "warm_up"]
 
 VIDEO_MODES = ("served", "inline")
 
@@ -242,3 +243,15 @@ class RateView(anywidget.AnyWidget):
     def _on_show_source(self, change: dict) -> None:
         if change["new"] and self._current is not None and not (self.source_url or self.source_video):
             self._show("source", self._source(self._current[0]))
+
+
+def warm_up(tracking_uri: str | None = None) -> None:
+    """What a rating page does before its rater arrives (Voila runs it in its pre-heated kernels):
+    the video server started and, for a local store that is there, the store opened (MLflow's SQL
+    store takes seconds to import and map its tables). A server store is not asked: one that is away
+    would hold the page for the store's retry window before anyone had asked for anything."""
+    media_server()
+    uri = resolve_uri(tracking_uri)
+    path = local_store_path(uri)
+    if path is not None and path.is_file():
+        list_experiments(uri)
