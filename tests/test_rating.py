@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from statistics import NormalDist
 
@@ -484,3 +485,27 @@ def test_rate_view_picks_actively_from_every_raters_judgments_and_says_when_the_
     keys = stored["left_run"].where(stored["left_run"] < stored["right_run"], stored["right_run"])
     assert not pd.DataFrame({"rater": stored["rater"], "pair": keys + stored["left_run"] + stored["right_run"]}
                             ).duplicated().any()
+
+
+def test_a_tag_that_is_no_judgment_is_said_once_per_view_however_often_it_reads(study):
+    from mlflow import MlflowClient
+
+    from v2v_lab import RateView
+    from v2v_lab.tracking.judgments import load_judgments
+
+    view = RateView("rating", rater="ann")
+    view.choose("left")
+    run_id = view.ratings_log.run_id()
+    MlflowClient(study).set_tag(run_id, "v2v.judgment.bad", "not json")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(3):  # the view reads the store again before each pair
+            view.choose("right")
+        again = RateView("rating", rater="ann")  # a new view says it once more (and reads twice to start)
+        said: set[str] = set()
+        first, second = load_judgments("rating", warned=said), load_judgments("rating", warned=said)
+        load_judgments("rating")  # no set: said at every read
+    messages = [str(w.message) for w in seen if "v2v.judgment.bad" in str(w.message)]
+    assert len(messages) == 4 and all(run_id in m for m in messages), messages  # view, again, said, no set
+    assert said == {f"{run_id}/v2v.judgment.bad"}
+    assert len(first) == len(second) == 4 and again.done == 4  # the good judgments all count

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from ..rating import Pair, Settlement, build_pairs, next_pair, question_text, se
 from ..rating.pairs import pair_key, presentation
 from ..tracking.judgments import CHOICES, Judgment, RatingsLog, load_judgments
 from ..tracking.reader import list_experiments, load_runs
-from ..tracking.store import local_store_path, tracking_uri as resolve_uri
+from ..tracking.store import local_store_path
+from ..tracking.store import tracking_uri as resolve_uri
 from .media_server import media_server
 from .outputs import playable_output
 
@@ -181,13 +181,7 @@ class RateView(anywidget.AnyWidget):
 
     def _judgments(self) -> pd.DataFrame:
         # Read again before every pair: a tag that is not a judgment is said once per view, not per read.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            judged = load_judgments(self.experiment, tracking_uri=self.tracking_uri)
-        for said in caught:
-            if str(said.message) not in self._warned:
-                self._warned.add(str(said.message))
-                warnings.warn_explicit(said.message, said.category, said.filename, said.lineno)
+        judged = load_judgments(self.experiment, tracking_uri=self.tracking_uri, warned=self._warned)
         return judged[(judged["question"] == self.question) & (judged["by"] == self.by)]
 
     def _next(self) -> None:
