@@ -5,8 +5,10 @@ address (the default) against videos inline (bytes in the widget state, for remo
 A study is made with the emulator at render_scale 1.0 on the 1280x720 demo clip (5.3 s), no ratio, so
 every output is 1280x720 and every model pairs with every other (aleph2 takes no ratio: with one, its
 outputs would differ from the others' in more than the model); 3 models x 2 prompts, kept in the temp
-folder for the next run. Voila serves notebooks/pages/rate.ipynb; headless Debian Chromium
-(Playwright, no download) opens it `--repeats` times per mode, each time a new page and a new kernel.
+folder for the next run. Voila serves notebooks/pages/rate.ipynb as the README says (pre-heated
+kernels: the page already run up to reading its address), and cold (a kernel started per page, as
+before); headless Debian Chromium (Playwright, no download) opens it `--repeats` times per mode, each
+time a new page (an empty cache) and, pre-heated, once the pool is full and idle again.
 "First pair" is from the start of navigation to both videos having a frame to show (readyState >= 2,
 videoWidth > 0), as performance.now() in the page says it. Voila's own start (kernel, imports) is in
 it: printed beside is the time until the page's widget appeared, so the videos' own share shows.
