@@ -5,8 +5,10 @@ address (the default) against videos inline (bytes in the widget state, for remo
 A study is made with the emulator at render_scale 1.0 on the 1280x720 demo clip (5.3 s), no ratio, so
 every output is 1280x720 and every model pairs with every other (aleph2 takes no ratio: with one, its
 outputs would differ from the others' in more than the model); 3 models x 2 prompts, kept in the temp
-folder for the next run. Voila serves notebooks/pages/rate.ipynb; headless Debian Chromium
-(Playwright, no download) opens it `--repeats` times per mode, each time a new page and a new kernel.
+folder for the next run. Voila serves notebooks/pages/rate.ipynb as the README says (pre-heated
+kernels: the page already run up to reading its address), and cold (a kernel started per page, as
+before); headless Debian Chromium (Playwright, no download) opens it `--repeats` times per mode, each
+time a new page (an empty cache) and, pre-heated, once the pool is full and idle again.
 "First pair" is from the start of navigation to both videos having a frame to show (readyState >= 2,
 videoWidth > 0), as performance.now() in the page says it. Voila's own start (kernel, imports) is in
 it: printed beside is the time until the page's widget appeared, so the videos' own share shows.
@@ -64,12 +66,21 @@ def make_study(folder: Path, env: dict[str, str]) -> None:
         raise SystemExit(done.stderr[-2000:])
 
 
-def start_voila(pages: Path, env: dict[str, str], port: int) -> subprocess.Popen:
+# The README's command: Voila keeps pre-heated kernels that have run the page up to the rater's
+# address (imports, the store opened), so a rater meets a ready page. Without them ("cold"), every
+# page opened starts a kernel and runs the page from the top: how it was before.
+POOL = 2
+PREHEAT = ["--preheat_kernel=True", f"--pool_size={POOL}"]
+
+
+def start_voila(project: Path, env: dict[str, str], port: int, preheat: bool) -> subprocess.Popen:
+    """`voila notebooks/pages/rate.ipynb` from the project's folder, as the README says."""
     import httpx
 
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("voila")), str(pages), f"--port={port}", "--no-browser",
-                             "--Voila.ip=127.0.0.1"], cwd=pages, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("voila")), "notebooks/pages/rate.ipynb",
+                             f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1", *(PREHEAT if preheat else [])],
+                            cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api", timeout=2).status_code < 500:
@@ -78,6 +89,21 @@ def start_voila(pages: Path, env: dict[str, str], port: int) -> subprocess.Popen
             time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGTERM)
     raise SystemExit("voila did not start")
+
+
+def wait_for_warm_kernels(voila: subprocess.Popen) -> None:
+    """Until the pool is full again and its kernels idle (a pre-heated kernel waits for its rater's
+    address), as a rater arriving some seconds after the last finds it. Voila refills the pool 1 s
+    after a kernel is taken."""
+    import psutil
+
+    time.sleep(2)
+    for _ in range(300):
+        kernels = [p for p in psutil.Process(voila.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+        if len(kernels) >= POOL and all(k.cpu_percent(interval=0.5) < 2 for k in kernels):
+            return
+        time.sleep(0.5)
+    raise SystemExit("the pre-heated kernels did not settle")
 
 
 def first_pair(browser, url: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -136,35 +162,41 @@ def main() -> None:
     t = time.perf_counter()
     if not (folder / "mlflow.db").exists():
         make_study(folder, env)
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = load_runs("rate720", tracking_uri=uri)
-        sizes = [playable_output(r, uri)[0].stat().st_size for r in runs["run_id"]]  # type: ignore[union-attr]
-        print(f"study: {len(runs)} outputs at 1280x720 ready in {time.perf_counter() - t:.0f} s, "
-              f"{statistics.mean(sizes) / 1e6:.2f} MB each on average")
-        pages = Path(tmp) / "pages"
-        pages.mkdir()
-        shutil.copy(ROOT / "notebooks" / "pages" / "rate.ipynb", pages / "rate.ipynb")
-        port = 18000 + os.getpid() % 1000
-        voila = start_voila(pages, env, port)
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                for videos in ("served", "inline"):
-                    times = [first_pair(browser, f"http://127.0.0.1:{port}/voila/render/rate.ipynb?experiment=rate720"
-                                                 f"&rater=bench{i}&videos={videos}") for i in range(args.repeats)]
-                    widget = statistics.median(w for w, _ in times)
-                    shown = statistics.median(v for _, v in times)
-                    print(f"rating page, videos={videos}: first pair playable {shown / 1000:.2f} s after navigation "
-                          f"(median of {args.repeats}); the widget appeared at {widget / 1000:.2f} s (Voila: a "
-                          f"kernel started, the page run), its videos played {(shown - widget) / 1000:.2f} s later; "
-                          f"in a warm kernel RateView puts the pair up in {kernel_side(uri, videos, 3):.2f} s")
-                browser.close()
-        finally:
-            os.killpg(voila.pid, signal.SIGTERM)
-            voila.wait(20)
-        for videos in ("served", "inline"):
-            size = notebook_size(folder, uri, videos)
-            print(f"notebook 05 executed with a pair on display, videos={videos}: {size / 1e6:.2f} MB (goal < 1 MB)")
+    runs = load_runs("rate720", tracking_uri=uri)
+    sizes = [playable_output(r, uri)[0].stat().st_size for r in runs["run_id"]]  # type: ignore[union-attr]
+    print(f"study: {len(runs)} outputs at 1280x720 ready in {time.perf_counter() - t:.0f} s, "
+          f"{statistics.mean(sizes) / 1e6:.2f} MB each on average")
+    pages = folder / "notebooks" / "pages"
+    pages.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "notebooks" / "pages" / "rate.ipynb", pages / "rate.ipynb")
+    port = 18000 + os.getpid() % 1000
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for preheat, videos in ((False, "served"), (True, "served"), (True, "inline")):
+            voila = start_voila(folder, env, port, preheat)
+            try:
+                times = []
+                for i in range(args.repeats):
+                    if preheat:
+                        wait_for_warm_kernels(voila)
+                    times.append(first_pair(browser, f"http://127.0.0.1:{port}/?experiment=rate720"
+                                                     f"&rater=bench{i}&videos={videos}"))
+            finally:
+                os.killpg(voila.pid, signal.SIGTERM)
+                voila.wait(20)
+            widget = statistics.median(w for w, _ in times)
+            shown = statistics.median(v for _, v in times)
+            print(f"rating page, {'pre-heated kernels' if preheat else 'cold (no pre-heated kernel)'}, "
+                  f"videos={videos}: first pair playable {shown / 1000:.2f} s after navigation (median of "
+                  f"{args.repeats}: {', '.join(f'{v / 1000:.2f}' for _, v in times)}); the widget appeared at "
+                  f"{widget / 1000:.2f} s, its videos played {(shown - widget) / 1000:.2f} s later "
+                  f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        browser.close()
+    print(f"in a warm kernel RateView puts the first pair up in {kernel_side(uri, 'served', 3):.2f} s (served), "
+          f"{kernel_side(uri, 'inline', 3):.2f} s (inline)")
+    for videos in ("served", "inline"):
+        size = notebook_size(folder, uri, videos)
+        print(f"notebook 05 executed with a pair on display, videos={videos}: {size / 1e6:.2f} MB (goal < 1 MB)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -220,9 +222,10 @@ def test_rating_by_clicks_and_keys_survives_a_killed_kernel(voila, browser):
 
 def test_the_rating_page_started_as_the_readme_says_finds_the_sweeps_store_and_creates_nothing(
         rating_study, tmp_path, browser):
-    """`voila notebooks/pages/rate.ipynb` from the project's folder, MLFLOW_TRACKING_URI unset: Voila
-    runs the page in notebooks/pages, and the page still reads the store the sweeps wrote (./mlflow.db
-    of the project), creates none beside itself, and an unknown experiment names the store it read."""
+    """The README's command, as typed (pre-heated kernels), from the project's folder, MLFLOW_TRACKING_URI
+    unset: the page comes from a kernel that ran it before the rater's address came, reads that address
+    (the pairs of the study it names), still reads the store the sweeps wrote (./mlflow.db of the
+    project), creates none beside itself, and an unknown experiment names the store it read."""
     _need_browser()
     project = copy_study(rating_study, tmp_path / "project")
     pages = project / "notebooks" / "pages"
@@ -230,10 +233,13 @@ def test_the_rating_page_started_as_the_readme_says_finds_the_sweeps_store_and_c
     shutil.copy(ROOT / "notebooks" / "pages" / "rate.ipynb", pages / "rate.ipynb")
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "V2V_LAB_HOME")}
     env["PWD"] = str(project)  # as a shell started in the project's folder sets it
+    command = re.search(r"`(voila notebooks/pages/rate\.ipynb[^`]*)`", (ROOT / "README.md").read_text()).group(1)
     port = free_port()
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "voila"), "notebooks/pages/rate.ipynb",
-                             f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"], cwd=project, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "voila.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "voila"), *shlex.split(command)[1:],
+                                 f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"], cwd=project, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}/"
         wait_until(lambda: _answers(base), 180, "voila did not start", interval=0.3)
@@ -246,6 +252,7 @@ def test_the_rating_page_started_as_the_readme_says_finds_the_sweeps_store_and_c
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(20)
+    assert "Using pre-heated kernel" in log.read_text(), log.read_text()[-3000:]
     assert f"an experiment in sqlite:///{project / 'mlflow.db'}: rating" in error, error
     assert not (pages / "mlflow.db").exists() and not (project / "notebooks" / "mlflow.db").exists()
 

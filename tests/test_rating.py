@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from statistics import NormalDist
 
@@ -484,3 +485,67 @@ def test_rate_view_picks_actively_from_every_raters_judgments_and_says_when_the_
     keys = stored["left_run"].where(stored["left_run"] < stored["right_run"], stored["right_run"])
     assert not pd.DataFrame({"rater": stored["rater"], "pair": keys + stored["left_run"] + stored["right_run"]}
                             ).duplicated().any()
+
+
+def test_a_tag_that_is_no_judgment_is_said_once_per_view_however_often_it_reads(study):
+    from mlflow import MlflowClient
+
+    from v2v_lab import RateView
+    from v2v_lab.tracking.judgments import load_judgments
+
+    view = RateView("rating", rater="ann")
+    view.choose("left")
+    run_id = view.ratings_log.run_id()
+    MlflowClient(study).set_tag(run_id, "v2v.judgment.bad", "not json")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(3):  # the view reads the store again before each pair
+            view.choose("right")
+        again = RateView("rating", rater="ann")  # a new view says it once more (and reads twice to start)
+        said: set[str] = set()
+        first, second = load_judgments("rating", warned=said), load_judgments("rating", warned=said)
+        load_judgments("rating")  # no set: said at every read
+    messages = [str(w.message) for w in seen if "v2v.judgment.bad" in str(w.message)]
+    assert len(messages) == 4 and all(run_id in m for m in messages), messages  # view, again, said, no set
+    assert said == {f"{run_id}/v2v.judgment.bad"}
+    assert len(first) == len(second) == 4 and again.done == 4  # the good judgments all count
+
+
+def test_on_a_tracking_server_the_page_streams_outputs_from_its_artifact_route(mlflow_server, tmp_path, monkeypatch):
+    """A study in a real `mlflow server`: the view gives the server's own address for an output the
+    browser plays as it is (nothing downloaded to the kernel), without the URI's password; the address
+    answers with the output's bytes and Range requests. A ProRes output still goes as its preview,
+    made by the kernel and served from its loopback server."""
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    from v2v_lab import RateView, run_sweep
+    from v2v_lab.dashboard.outputs import playable_output
+
+    from . import _helpers
+    from .conftest import DEMO
+
+    monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "state"))
+    spec = _helpers.write_spec(tmp_path, {
+        "experiment": "rating_on_server", "provider": "local", "videos": [str(DEMO)], "prompts": ["neon city"],
+        "models": ["gen4_aleph", {"aleph2": {"output_format": "prores"}}], "seeds": [1], "ratios": [None],
+        "emulator": {"render_scale": 0.25}, "scoring": {"frames": 4, "size": 96}})
+    assert run_sweep(spec, tracking_uri=mlflow_server, progress=False).counts == {"succeeded": 2}
+    runs = load_runs("rating_on_server", tracking_uri=mlflow_server).set_index("model")
+    mp4_run, prores_run = runs.loc["gen4_aleph", "run_id"], runs.loc["aleph2", "run_id"]
+    with_password = mlflow_server.replace("http://", "http://ann:s3cret@")
+    view = RateView("rating_on_server", rater="ann", tracking_uri=with_password)
+    urls = dict(zip(view.pair, (view.left_url, view.right_url), strict=True))
+    # The mp4 by the server's own route, the password nowhere in the page's state.
+    assert urls[mp4_run].startswith(f"{mlflow_server}/get-artifact?") and view.left_video == view.right_video == b""
+    assert "s3cret" not in str(view.get_state()) and "ann:" not in str(view.get_state())
+    assert not (Path(tempfile.gettempdir()) / "v2v-lab-artifacts" / mp4_run).exists()  # not downloaded here
+    expected = Path(MlflowClient(mlflow_server).download_artifacts(mp4_run, "output.mp4", str(tmp_path))).read_bytes()
+    served = httpx.get(urls[mp4_run])
+    assert served.status_code == 200 and served.content == expected
+    part = httpx.get(urls[mp4_run], headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == expected[100:200]
+    # The ProRes output: its H.264 preview, from the kernel's loopback server.
+    assert urls[prores_run].startswith("http://127.0.0.1:") and "/v/" in urls[prores_run]
+    assert httpx.get(urls[prores_run]).content == playable_output(prores_run, mlflow_server)[0].read_bytes()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,11 +22,14 @@ from ..media.probe import probe_video
 from ..rating import Pair, Settlement, build_pairs, next_pair, question_text, settlement, win_matrix
 from ..rating.pairs import pair_key, presentation
 from ..tracking.judgments import CHOICES, Judgment, RatingsLog, load_judgments
-from ..tracking.reader import load_runs
+from ..tracking.reader import artifact_address, list_experiments, load_runs
+from ..tracking.schema import ARTIFACT_OUTPUT
+from ..tracking.store import local_store_path
+from ..tracking.store import tracking_uri as resolve_uri
 from .media_server import media_server
 from .outputs import playable_output
 
-__all__ = ["VIDEO_MODES", "RateView"]
+__all__ = ["VIDEO_MODES", "RateView", "warm_up"]
 
 VIDEO_MODES = ("served", "inline")
 
@@ -99,8 +101,10 @@ class RateView(anywidget.AnyWidget):
         rater already judged for this question once more (each new choice is kept beside the old);
         pairs: "active" (the next pair is the one expected to teach the most about the ranking, from
         every rater's judgments so far) or "random" (a fixed random order per rater); videos: "served"
-        (the page fetches each video from a server this kernel runs on 127.0.0.1: the browser must be on
-        the same machine; the widget state, and a saved notebook, stay small) or "inline" (the bytes in
+        (the page fetches each video by address: on a tracking server store (http/https) an output
+        comes straight from the server's artifact route, nothing downloaded to the kernel, so the
+        browser must reach the server; else from a server this kernel runs on 127.0.0.1, so the browser
+        must be on the same machine; the widget state, and a saved notebook, stay small) or "inline" (the bytes in
         the widget state, for a kernel elsewhere, e.g. Colab)."""
         if pairs not in ("active", "random"):
             raise InputError("pairs", pairs, "active | random")
@@ -115,6 +119,10 @@ class RateView(anywidget.AnyWidget):
         self.question = question_text(question)
         self.show_prompt = show_prompt
         runs = load_runs(experiment, tracking_uri=tracking_uri)
+        # Which outputs a browser plays as they are (H.264 mp4, the default format): only those stream
+        # straight from a tracking server; the others go through a preview the kernel makes.
+        formats = runs["output_format"] if "output_format" in runs else pd.Series(pd.NA, index=runs.index)
+        self._as_is = {run for run, fmt in zip(runs["run_id"], formats, strict=True) if pd.isna(fmt) or fmt == "mp4"}
         self._pairs = build_pairs(runs, by)
         if not self._pairs:
             raise InputError("by", by, f"a column whose values differ between succeeded runs of {experiment!r} "
@@ -180,13 +188,7 @@ class RateView(anywidget.AnyWidget):
 
     def _judgments(self) -> pd.DataFrame:
         # Read again before every pair: a tag that is not a judgment is said once per view, not per read.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            judged = load_judgments(self.experiment, tracking_uri=self.tracking_uri)
-        for said in caught:
-            if str(said.message) not in self._warned:
-                self._warned.add(str(said.message))
-                warnings.warn_explicit(said.message, said.category, said.filename, said.lineno)
+        judged = load_judgments(self.experiment, tracking_uri=self.tracking_uri, warned=self._warned)
         return judged[(judged["question"] == self.question) & (judged["by"] == self.by)]
 
     def _next(self) -> None:
@@ -211,20 +213,37 @@ class RateView(anywidget.AnyWidget):
             left, right = self.pair or pair.runs
             shown = self._video(left)
             self._show("left", shown)
-            self.fps = self._fps(shown)
+            # An output streamed from a tracking server is not read here: steps go by its source's rate.
+            self.fps = self._fps(shown if isinstance(shown, Path) else self._source(pair))
             self._show("right", self._video(right))
             self._show("source", self._source(pair) if self.show_source else None)
             self.prompt = pair.prompt if self.show_prompt else ""
             self.pair_id = f"{pair.key}#{self.done}"
 
-    def _show(self, side: str, path: Path | None) -> None:
-        """Put a file (or nothing) on one side: its address, or its bytes when videos="inline"."""
-        served = path is not None and self.videos == "served"
-        setattr(self, f"{side}_url", media_server().url(path) if served and path is not None else "")
-        setattr(self, f"{side}_video", path.read_bytes() if path is not None and not served else b"")
+    def _show(self, side: str, video: Path | str | None) -> None:
+        """Put a video (or nothing) on one side: a file by its address on the kernel's media server, or
+        as bytes when videos="inline"; an address (the tracking server's) as it is."""
+        if isinstance(video, str):
+            self._set(side, video, b"")
+        elif video is None:
+            self._set(side, "", b"")
+        elif self.videos == "served":
+            self._set(side, media_server().url(video), b"")
+        else:
+            self._set(side, "", video.read_bytes())
 
-    def _video(self, run_id: str) -> Path | None:
-        # The page plays it as video/mp4: a ProRes, 10-bit or PNG-zip output goes as its preview.
+    def _set(self, side: str, url: str, data: bytes) -> None:
+        setattr(self, f"{side}_url", url)
+        setattr(self, f"{side}_video", data)
+
+    def _video(self, run_id: str) -> Path | str | None:
+        """The output as the page plays it (video/mp4): from a tracking server, the address of its
+        artifact route, which the browser streams from (nothing downloaded to the kernel); else a
+        file, a ProRes, 10-bit or PNG-zip output as its preview."""
+        if self.videos == "served" and run_id in self._as_is:
+            found = artifact_address(run_id, ARTIFACT_OUTPUT, tracking_uri=self.tracking_uri)
+            if found is not None and found[0].endswith(".mp4"):
+                return found[1]
         path, _ = playable_output(run_id, self.tracking_uri)
         return path
 
@@ -242,3 +261,15 @@ class RateView(anywidget.AnyWidget):
     def _on_show_source(self, change: dict) -> None:
         if change["new"] and self._current is not None and not (self.source_url or self.source_video):
             self._show("source", self._source(self._current[0]))
+
+
+def warm_up(tracking_uri: str | None = None) -> None:
+    """What a rating page does before its rater arrives (Voila runs it in its pre-heated kernels):
+    the video server started and, for a local store that is there, the store opened (MLflow's SQL
+    store takes seconds to import and map its tables). A server store is not asked: one that is away
+    would hold the page for the store's retry window before anyone had asked for anything."""
+    media_server()
+    uri = resolve_uri(tracking_uri)
+    path = local_store_path(uri)
+    if path is not None and path.is_file():
+        list_experiments(uri)

@@ -101,33 +101,44 @@ class RatingsLog:
         self.client.log_batch(self.run_id(), tags=[self.tag(judgment)])
 
 
-def load_judgments(experiment: str, *, tracking_uri: str | None = None) -> pd.DataFrame:
-    """Every judgment on the experiment, from every rater, oldest first (columns: Judgment's fields and winner)."""
+def load_judgments(experiment: str, *, tracking_uri: str | None = None,
+                   warned: set[str] | None = None) -> pd.DataFrame:
+    """Every judgment on the experiment, from every rater, oldest first (columns: Judgment's fields and winner).
+    warned: the tags already said to be no judgment ("run_id/tag"), for a caller that reads again and
+    again (RateView, before every pair): each is said once per set, and the ones said now are added."""
     client = make_client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     rows: list[dict[str, Any]] = []
     if exp is not None:
         for run in iter_runs(client, exp.experiment_id, f"tags.`{KIND_TAG}` = '{KIND_RATINGS}'"):
-            rows += _parse(run.info.run_id, run.data.tags.items())
+            rows += _parse(run.info.run_id, run.data.tags.items(), set() if warned is None else warned)
     return judgments_frame(rows)
 
 
-def _parse(run_id: str, tags: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+def _parse(run_id: str, tags: Iterable[tuple[str, str]], warned: set[str]) -> list[dict[str, Any]]:
     """The judgments among one ratings run's tags. A tag that is not a judgment's JSON object (written
-    by hand, by another tool, cut short) is skipped with one warning naming it: the others still count."""
+    by hand, by another tool, cut short) is skipped with one warning naming it (unless in `warned`):
+    the others still count."""
     out = []
     for key, value in tags:
-        if key.startswith(JUDGMENT_TAG_PREFIX):
-            try:
-                record = json.loads(value)
-            except (ValueError, RecursionError):
-                record = None
-            if not isinstance(record, dict):
-                warnings.warn(escape_controls(f"ratings run {run_id}: tag {key} is not a judgment (not a JSON object); "
-                                              "skipped"), stacklevel=2)
-                continue
+        if not key.startswith(JUDGMENT_TAG_PREFIX):
+            continue
+        record = _json_object(value)
+        if record is not None:
             out.append({c: record.get(c) for c in COLUMNS})
+        elif f"{run_id}/{key}" not in warned:
+            warned.add(f"{run_id}/{key}")
+            warnings.warn(escape_controls(f"ratings run {run_id}: tag {key} is not a judgment (not a JSON object); "
+                                          "skipped"), stacklevel=3)
     return out
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def judgments_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

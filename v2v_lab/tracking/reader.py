@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ from .store import store_name
 from .store import tracking_uri as resolve_uri
 
 __all__ = [
-    "METRIC_COLUMNS", "cell_scores", "done_cells", "existing_experiment", "list_experiments", "missing_experiment", "load_artifact", "load_runs", "load_series",
+    "METRIC_COLUMNS", "artifact_address", "cell_scores", "done_cells", "existing_experiment", "list_experiments", "missing_experiment", "load_artifact", "load_runs", "load_series",
     "option_columns", "recorded_done_cells", "recorded_search_winners", "recorded_seeds", "study_columns", "varied_columns",
 ]
 
@@ -301,15 +302,39 @@ def load_artifact(run: str | pd.Series | dict, name: str, *, tracking_uri: str |
     The name ARTIFACT_OUTPUT stands for the run's output whatever its suffix (output.mov, output.zip)."""
     run_id = run if isinstance(run, str) else run["run_id"]
     client = make_client(tracking_uri)
-    names = {a.path for a in client.list_artifacts(run_id)}
-    if name == ARTIFACT_OUTPUT:
-        name = output_artifact_of(names) or name
-    if name not in names:
+    found = _artifact_named(client, run_id, name)
+    if found is None:
         return None
+    name = found
     target = Path(dest) if dest else Path(tempfile.gettempdir()) / "v2v-lab-artifacts" / run_id
     target.mkdir(parents=True, exist_ok=True)
     with _no_progress_bars():
         return Path(client.download_artifacts(run_id, name, str(target)))
+
+
+def artifact_address(run_id: str, name: str, *, tracking_uri: str | None = None) -> tuple[str, str] | None:
+    """(the artifact's name, the address a browser fetches it from) on a tracking server: MLflow's
+    /get-artifact route, which answers Range requests, so a page streams a video from the server
+    instead of the kernel downloading it. None for a store that is not an http(s) server, or a run
+    without the artifact (ARTIFACT_OUTPUT stands for the output whatever its suffix). The address
+    never carries the tracking URI's user or password: a browser that needs them asks its user."""
+    uri = resolve_uri(tracking_uri)
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return None
+    found = _artifact_named(make_client(uri), run_id, name)
+    if found is None:
+        return None
+    server = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", ""))
+    return found, f"{server}/get-artifact?{urlencode({'path': found, 'run_uuid': run_id})}"
+
+
+def _artifact_named(client: Any, run_id: str, name: str) -> str | None:
+    """The run's artifact path by that name (ARTIFACT_OUTPUT: its output whatever the suffix), or None."""
+    names = {a.path for a in client.list_artifacts(run_id)}
+    if name == ARTIFACT_OUTPUT:
+        name = output_artifact_of(names) or name
+    return name if name in names else None
 
 
 @contextlib.contextmanager
