@@ -204,3 +204,36 @@ def _walk(widget):
 def _texts(widget):
     """The text of every HTML-like widget under `widget` (videos and images hold bytes)."""
     return [c.value for c in _walk(widget) if isinstance(getattr(c, "value", None), str)]
+
+
+def test_load_runs_through_a_server_reads_every_run_once_as_the_client_does(mlflow_server, monkeypatch):
+    """A tracking server's runs are read as the REST search's JSON in time slices searched side by
+    side (tracking/runs_rest): runs on a slice's bounds, a NaN metric and the parents' runs
+    included, the frame is MlflowClient.search_runs', every run once."""
+    from mlflow import MlflowClient
+
+    from v2v_lab import load_runs
+    from v2v_lab.tracking import reader, runs_rest
+
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment("sliced")
+    parent = client.create_run(exp, start_time=1000, tags={"v2v.kind": "sweep"}).info.run_id
+    starts = [1000, 1000, 1001, 1750, 1751, 1751, 2501, 2502, 3253, 4000, 4000]  # on and beside the bounds
+    for i, start in enumerate(starts):
+        run = client.create_run(exp, start_time=start, tags={"v2v.kind": "cell", "v2v.status": "succeeded",
+                                                             "mlflow.parentRunId": parent})
+        client.log_param(run.info.run_id, "model", ["gen4_aleph", "aleph2"][i % 2])
+        client.log_param(run.info.run_id, "seed", str(i))
+        client.log_metric(run.info.run_id, "ssim_source", float("nan") if i == 3 else i / 10)
+        client.log_metric(run.info.run_id, "per_frame.ssim_source", 0.5, step=3)
+    assert runs_rest._slices(1000, 4000, 4)[1] == "attributes.start_time >= 1751 and attributes.start_time < 2502"
+    fast = [load_runs("sliced", tracking_uri=mlflow_server),
+            load_runs("sliced", tracking_uri=mlflow_server, include_parents=True)]
+    monkeypatch.setattr(reader, "is_server", lambda uri: False)
+    slow = [load_runs("sliced", tracking_uri=mlflow_server),
+            load_runs("sliced", tracking_uri=mlflow_server, include_parents=True)]
+    for a, b in zip(fast, slow, strict=True):
+        pd.testing.assert_frame_equal(a.sort_values("run_id").reset_index(drop=True),
+                                      b.sort_values("run_id").reset_index(drop=True))
+    assert len(fast[0]) == len(set(fast[0]["run_id"])) == len(starts) and len(fast[1]) == len(starts) + 1
+    assert fast[0]["ssim_source"].isna().sum() == 1 and "per_frame.ssim_source" not in fast[0].columns

@@ -19,12 +19,15 @@ from .run_table import RunTable
 from .thumbnails import thumbnail
 from .viewmodel import GRID_ORDER, RunsViewModel
 
-__all__ = ["METRICS", "TABLE_ROWS", "RunBrowser"]
+__all__ = ["FILTER_CHOICES", "METRICS", "TABLE_ROWS", "RunBrowser"]
 
 METRICS = metric_names(headline_only=True)
 
 
 TABLE_ROWS = 200
+# A filter lists at most this many values: a person picks from a few hundred, not from 100,000
+# (a study of random seeds has one per run), and a list of 100,000 takes seconds to build.
+FILTER_CHOICES = 1000
 SHEET_WIDTH = 1100  # px: the contact sheet as it is shown
 
 
@@ -32,10 +35,11 @@ def _table_html(df: pd.DataFrame, selected: str | None, limit: int = TABLE_ROWS)
     if df.empty:
         return "<p><i>no runs match</i></p>"
     rows = []
-    for _, r in df.head(limit).iterrows():
-        mark = ' style="background:#fff3c4"' if r["run_id"] == selected else ""
-        cells = "".join(f"<td>{esc(_fmt(v))}</td>" for k, v in r.items() if k != "run_id")
-        rows.append(f"<tr{mark} data-run='{esc(r['run_id'])}'>{cells}</tr>")
+    shown = [c for c in df.columns if c != "run_id"]
+    for run_id, *values in df.head(limit)[["run_id", *shown]].itertuples(index=False, name=None):
+        mark = ' style="background:#fff3c4"' if run_id == selected else ""
+        cells = "".join(f"<td>{esc(_fmt(v))}</td>" for v in values)
+        rows.append(f"<tr{mark} data-run='{esc(run_id)}'>{cells}</tr>")
     head = "".join(f"<th{_direction_title(c)}>{esc(axis_title(c))}</th>" for c in df.columns if c != "run_id")
     more = f"<p>{len(df) - limit} more</p>" if len(df) > limit else ""
     return f"<table class='v2v-runs'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
@@ -108,8 +112,7 @@ class RunBrowser(w.VBox):
         self.vm = RunsViewModel(runs)
         for widget, col in ((self.model, "model"), (self.ratio, "ratio"), (self.seed, "seed"),
                             (self.status, "status")):
-            widget.options = [str(v) for v in self.vm.options(col)]
-            widget.value = ()
+            _fill_choices(widget, self.vm.options(col))
         self._option_filters()
         self._reset_range()
 
@@ -117,7 +120,8 @@ class RunBrowser(w.VBox):
         """A filter for each option this experiment varies; another experiment gets its own."""
         self.option_filters = {}
         for col in self.vm.option_columns:
-            widget = w.SelectMultiple(description=col, rows=3, options=[str(v) for v in self.vm.options(col)])
+            widget = w.SelectMultiple(description=col, rows=3)
+            _fill_choices(widget, self.vm.options(col))
             widget.observe(lambda _: self.refresh(), "value")
             self.option_filters[col] = widget
         self.option_box.children = list(self.option_filters.values())
@@ -232,6 +236,15 @@ class RunBrowser(w.VBox):
             series = {m: frames[m].dropna().tolist() for m in metric_names() if m in frames}
             return series_charts(series, frames["time_s"].tolist() if "time_s" in frames else None)
         return series_charts({m: load_series(run_id, m, tracking_uri=self.tracking_uri) for m in METRICS})
+
+
+def _fill_choices(widget: w.SelectMultiple, values: list) -> None:
+    """A filter's choices, nothing chosen; past FILTER_CHOICES values, the first of them, and its
+    tooltip says how many there are."""
+    widget.value = ()
+    widget.options = [str(v) for v in values[:FILTER_CHOICES]]
+    widget.tooltip = (f"the first {FILTER_CHOICES} of {len(values)} values" if len(values) > FILTER_CHOICES
+                      else None)
 
 
 def _video(path: str) -> w.Video:
