@@ -237,3 +237,59 @@ def test_load_runs_through_a_server_reads_every_run_once_as_the_client_does(mlfl
                                       b.sort_values("run_id").reset_index(drop=True))
     assert len(fast[0]) == len(set(fast[0]["run_id"])) == len(starts) and len(fast[1]) == len(starts) + 1
     assert fast[0]["ssim_source"].isna().sum() == 1 and "per_frame.ssim_source" not in fast[0].columns
+
+
+def _reference_table(vm: RunsViewModel) -> list[str]:
+    """What the view model's table was before it kept anything: filter the rows, then sort them."""
+    f, df = vm.filter, vm.runs
+    for col, allowed in (("model", f.models), ("ratio", f.ratios), ("seed", f.seeds), ("status", f.statuses)):
+        if allowed:
+            df = df[df[col].isin(allowed)]
+    if f.prompt_contains:
+        df = df[df["prompt"].fillna("").str.contains(f.prompt_contains, case=False, regex=False)]
+    for metric, (lo, hi) in f.metric_ranges.items():
+        df = df[df[metric].between(lo, hi)]
+    keys = ["model", "prompt", "seed", "ratio"] if vm.sort_by == "grid order" else [vm.sort_by]
+    return list(df.sort_values(keys, ascending=vm.ascending, na_position="last", kind="stable")["run_id"])
+
+
+def test_viewmodel_kept_orders_and_filters_give_what_filtering_then_sorting_gives():
+    """The view model keeps each sort order and each column's distinct values (100,000-run studies):
+    the filter changed in place, as the browser does, and missing values included, its table is
+    the one a fresh filter-then-sort gives."""
+    import random
+
+    rng = random.Random(1)
+    n = 300
+    df = pd.DataFrame({"run_id": [f"r{i}" for i in range(n)],
+                       "model": [rng.choice(["m1", "m2", None]) for _ in range(n)],
+                       "prompt": [rng.choice(["Neon city", "noir", "neon", None]) for _ in range(n)],
+                       "seed": pd.array([rng.choice([1, 2, 3, None]) for _ in range(n)], dtype="Int64"),
+                       "ratio": [rng.choice(["r", "q"]) for _ in range(n)],
+                       "status": [rng.choice(["succeeded", "failed"]) for _ in range(n)],
+                       "ssim_source": [rng.choice([rng.random(), float("nan")]) for _ in range(n)]})
+    vm = RunsViewModel(df)
+    settings = [dict(models=("m1",)), dict(prompt_contains="NEON"), dict(seeds=(2, 3)), dict(seeds=(1,)),
+                dict(statuses=("failed",)), dict(statuses=("succeeded",)), dict(prompt_contains="noir"),
+                dict(metric_ranges={"ssim_source": (0.3, 0.8)}), dict(models=("m2",), ratios=("q",), seeds=(1,)), {}]
+    for sort_by in ("grid order", "ssim_source", "seed"):
+        for ascending in (True, False):
+            for setting in settings:
+                vm.filter.__init__(**setting)  # changed in place, as RunBrowser.refresh does
+                vm.sort_by, vm.ascending = sort_by, ascending
+                assert list(vm.table()["run_id"]) == _reference_table(vm), (sort_by, ascending, setting)
+    picked = vm.select("r7")
+    assert picked is not None and picked["run_id"] == "r7" and vm.select("nope") is None
+
+
+def test_a_filter_lists_at_most_a_thousand_values_and_says_so():
+    import ipywidgets as w
+
+    from v2v_lab.dashboard.browser import FILTER_CHOICES, _fill_choices
+
+    widget = w.SelectMultiple()
+    _fill_choices(widget, list(range(FILTER_CHOICES + 500)))
+    assert len(widget.options) == FILTER_CHOICES and widget.options[0] == "0"
+    assert widget.tooltip == f"the first {FILTER_CHOICES} of {FILTER_CHOICES + 500} values"
+    _fill_choices(widget, [1, 2])
+    assert widget.options == ("1", "2") and widget.tooltip is None and widget.value == ()

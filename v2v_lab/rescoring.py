@@ -186,20 +186,21 @@ def _batches(jobs: list[RescoreJob], size: int) -> list[list[RescoreJob]]:
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
-class _WarmWorker:
-    """A Dask worker plugin: on each worker, as it joins, import the metrics and start their shared
-    threads (metrics._pool), so the first outputs scored there do not pay for it."""
+def _warm_worker() -> Any:
+    """A Dask worker plugin that, on each worker as it joins, imports the metrics and starts their
+    shared threads (metrics._pool), so the first outputs scored there do not pay for it. Made
+    here: Dask (an extra) has the base class, and refuses a plugin that does not inherit it."""
 
-    name = "v2v-lab-warm-metrics"
-    idempotent = True
+    class WarmMetrics(_distributed().WorkerPlugin):  # type: ignore[misc]
+        name = "v2v-lab-warm-metrics"
+        idempotent = True
 
-    def setup(self, worker: Any) -> None:
-        from .metrics import _pool
+        def setup(self, worker: Any) -> None:
+            from .metrics import _pool
 
-        _pool.parallel_map(abs, range(4))
+            _pool.parallel_map(abs, range(4))
 
-    def teardown(self, worker: Any) -> None:
-        pass
+    return WarmMetrics()
 
 
 def _distributed() -> Any:
@@ -212,13 +213,13 @@ def _dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     distributed = _distributed()
     if scheduler:
         with distributed.Client(scheduler, timeout="30s") as client:
-            client.register_plugin(_WarmWorker())
+            client.register_plugin(_warm_worker())
             yield client
         return
     with distributed.LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                                   dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
             distributed.Client(cluster) as client:
-        client.register_plugin(_WarmWorker())
+        client.register_plugin(_warm_worker())
         yield client
 
 
