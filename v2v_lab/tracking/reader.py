@@ -332,8 +332,8 @@ def _runs_from_database(uri: str, experiment_id: str, include_parents: bool) -> 
 def _pivot(long: pd.DataFrame, runs: pd.Index, dtype: type, rename: dict[str, str] | None = None
            ) -> dict[str, np.ndarray]:
     """(run_uuid, key, value) rows -> one array per key, in the order of `runs` (a run without
-    the key: None, or NaN for floats). What DataFrame.pivot gives, without its MultiIndex: at
-    100,000 runs, pivot's unstacking took most of load_runs' time."""
+    the key: None, or NaN for floats). What DataFrame.pivot and a join give, without building a
+    MultiIndex over every row."""
     if long.empty:
         return {}
     rows = runs.get_indexer(long["run_uuid"])

@@ -23,6 +23,9 @@ __all__ = ["SLICES", "is_server", "server_runs"]
 # Searches in flight at once: the team stack's server runs 2 workers; a lab's may run more, and
 # a slice waiting on the network costs nothing.
 SLICES = 4
+# Runs per request: a page of 5,000 took a loaded 2-core server longer than the 20 s a request
+# may take here (tracking.outage); 1,000 come back in a few seconds even then.
+PAGE_SIZE = 1000
 
 
 def is_server(uri: str) -> bool:
@@ -50,6 +53,7 @@ def server_runs(uri: str, experiment_id: str, slices: int = SLICES) -> Iterator[
         return
     filters = _slices(first, last, slices)
     with ThreadPoolExecutor(max_workers=len(filters), thread_name_prefix="v2v-runs") as pool:
-        for runs in pool.map(lambda f: [run for page in iter_run_pages(uri, experiment_id, f) for run in page],
+        for runs in pool.map(lambda f: [run for page in iter_run_pages(uri, experiment_id, f, page_size=PAGE_SIZE)
+                                          for run in page],
                              filters):
             yield from runs

@@ -47,23 +47,19 @@ def read_runs(uri: str, experiment_id: str, *, params: Iterable[str], tags: Iter
     except Exception:  # noqa: BLE001 - no driver for this database here: the client's way still works
         return None
     run, tag, metric = SqlRun.__table__, SqlTag.__table__, SqlLatestMetric.__table__
-    wanted = sa.select(run.c.run_uuid).where(run.c.experiment_id == int(experiment_id),
-                                             run.c.lifecycle_stage == "active")
-    if kinds is not None:
-        wanted = wanted.where(run.c.run_uuid.in_(sa.select(tag.c.run_uuid).where(
-            tag.c.key == kind_tag, tag.c.value.in_(list(kinds)))))
-    if not_kinds:
-        wanted = wanted.where(run.c.run_uuid.not_in(sa.select(tag.c.run_uuid).where(
-            tag.c.key == kind_tag, tag.c.value.in_(list(not_kinds)))))
+    in_experiment = (run.c.experiment_id == int(experiment_id), run.c.lifecycle_stage == "active")
 
     def long(table, *extra):
-        return sa.select(table.c.run_uuid, table.c.key, table.c.value, *extra).where(table.c.run_uuid.in_(wanted))
+        # A scan of the table, never a search of its (key, run) index per run: at 100,000 runs
+        # SQLite's index searches took ten times as long as reading the whole table in order.
+        return (sa.select(table.c.run_uuid, table.c.key, table.c.value, *extra)
+                .where(table.c.run_uuid.in_(sa.select(run.c.run_uuid).where(*in_experiment)))
+                .with_hint(table, "NOT INDEXED", dialect_name="sqlite"))
 
     queries = {
-        "runs": sa.select(run.c.run_uuid, run.c.name, run.c.experiment_id, run.c.start_time)
-        .where(run.c.run_uuid.in_(wanted)),
+        "runs": sa.select(run.c.run_uuid, run.c.name, run.c.experiment_id, run.c.start_time).where(*in_experiment),
         "params": long(SqlParam.__table__).where(SqlParam.__table__.c.key.in_(list(params))),
-        "tags": long(tag).where(tag.c.key.in_(list(tags))),
+        "tags": long(tag).where(tag.c.key.in_([*tags, kind_tag])),
         "metrics": long(metric, metric.c.is_nan).where(~metric.c.key.startswith(series_prefix, autoescape=True)),
     }
     frames = {}
@@ -80,4 +76,16 @@ def read_runs(uri: str, experiment_id: str, *, params: Iterable[str], tags: Iter
                 cursor.close()
     metrics = frames["metrics"]
     metrics.loc[metrics["is_nan"].astype(bool), "value"] = float("nan")
-    return frames["runs"], frames["params"], frames["tags"], metrics
+    runs, tag_rows = frames["runs"], frames["tags"]
+    kind = runs["run_uuid"].map(tag_rows[tag_rows["key"] == kind_tag].set_index("run_uuid")["value"])
+    wanted = ~kind.isin(list(not_kinds))  # a run without the tag is of no kind: kept unless kinds are asked
+    if kinds is not None:
+        wanted &= kind.isin(list(kinds))
+    runs = runs[wanted.to_numpy()].reset_index(drop=True)
+    ids = set(runs["run_uuid"])
+    tag_rows = tag_rows[tag_rows["key"].isin(list(tags))]
+
+    def of_wanted(long: pd.DataFrame) -> pd.DataFrame:
+        return long[long["run_uuid"].isin(ids)].reset_index(drop=True)
+
+    return runs, of_wanted(frames["params"]), of_wanted(tag_rows), of_wanted(metrics)
