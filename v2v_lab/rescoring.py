@@ -266,8 +266,8 @@ def _run_batches(client: Any, jobs: list[RescoreJob], batch: int | None, uri: st
     for future in _distributed().as_completed(futures):
         try:
             results = future.result()
-        except Exception as exc:  # noqa: BLE001 - a worker lost mid-task: its outputs failed, no others
-            results = [{"run_id": job.run_id, "error": f"worker lost: {type(exc).__name__}: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - a task lost (its worker died) or broken: its outputs failed, no others
+            results = [{"run_id": job.run_id, "error": f"task failed: {type(exc).__name__}: {exc}"}
                        for job in tasks[future]]
         writes: list[tuple[str, dict[str, Any]]] = []
         for res in results:
