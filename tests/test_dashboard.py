@@ -282,14 +282,40 @@ def test_viewmodel_kept_orders_and_filters_give_what_filtering_then_sorting_give
     assert picked is not None and picked["run_id"] == "r7" and vm.select("nope") is None
 
 
-def test_a_filter_lists_at_most_a_thousand_values_and_says_so():
-    import ipywidgets as w
+def test_every_value_of_a_filter_stays_reachable_past_the_thousand_it_lists(mlflow_store):
+    """A study of random seeds has one per run: the seed filter lists at most FILTER_CHOICES of them,
+    and the box under it finds any other (the 1,500th here), which can then be chosen; what was
+    chosen stays chosen, and listed, whatever is typed next."""
+    from mlflow import MlflowClient
 
-    from v2v_lab.dashboard.browser import FILTER_CHOICES, _fill_choices
+    from v2v_lab.dashboard.choices import FILTER_CHOICES
 
-    widget = w.SelectMultiple()
-    _fill_choices(widget, list(range(FILTER_CHOICES + 500)))
-    assert len(widget.options) == FILTER_CHOICES and widget.options[0] == "0"
-    assert widget.tooltip == f"the first {FILTER_CHOICES} of {FILTER_CHOICES + 500} values"
-    _fill_choices(widget, [1, 2])
-    assert widget.options == ("1", "2") and widget.tooltip is None and widget.value == ()
+    n = FILTER_CHOICES + 600
+    ids = [f"r{i}" for i in range(n)]
+    client = MlflowClient(mlflow_store)
+    exp = client.create_experiment("seeds")
+    for i in (0, 1499):  # the runs the browser shows (the first row, as filtered): real ones
+        ids[i] = client.create_run(exp).info.run_id
+    runs = pd.DataFrame({"run_id": ids, "model": ["m1"] * n, "seed": list(range(n)),
+                         "ratio": ["r"] * n, "status": ["succeeded"] * n, "prompt": ["p"] * n,
+                         "ssim_source": [i / n for i in range(n)]})
+    browser = RunBrowser()
+    browser.show_runs(runs)
+    seeds = browser.choices["seed"]
+    assert len(browser.seed.options) == FILTER_CHOICES and seeds.find.layout.display != "none"
+    assert browser.choices["model"].find.layout.display == "none"  # one value: nothing to find
+    assert "1499" not in browser.seed.options
+    seeds.find.value = "1499"
+    assert browser.seed.options == ("1499",)
+    browser.seed.value = ("1499",)
+    assert list(browser.vm.table()["run_id"]) == [ids[1499]] and browser.table.value.count("data-run") == 1
+    seeds.find.value = "3"  # narrowed again: the chosen value stays listed and chosen, the table as it was
+    assert browser.seed.value == ("1499",) and all("3" in v or v == "1499" for v in browser.seed.options)
+    seeds.find.value = ""
+    assert browser.seed.value == ("1499",) and browser.seed.options[-1] == "1499"
+    assert len(browser.seed.options) == FILTER_CHOICES + 1
+    assert browser.table.value.count("data-run") == 1
+    seeds.find.value = "1530"
+    assert browser.seed.options == ("1499", "1530")
+    browser.seed.value = ("1499", "1530")
+    assert list(browser.vm.table()["seed"]) == [1499, 1530]

@@ -13,6 +13,7 @@ from ..metrics.base import metric_of
 from ..tracking.reader import existing_experiments, load_artifact, load_runs, load_series, option_columns
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES
 from .charts import axis_title, series_charts
+from .choices import FILTER_CHOICES, ChoiceFilter
 from .markup import esc
 from .outputs import playable_output
 from .run_table import RunTable
@@ -25,9 +26,6 @@ METRICS = metric_names(headline_only=True)
 
 
 TABLE_ROWS = 200
-# A filter lists at most this many values: a person picks from a few hundred, not from 100,000
-# (a study of random seeds has one per run), and a list of 100,000 takes seconds to build.
-FILTER_CHOICES = 1000
 SHEET_WIDTH = 1100  # px: the contact sheet as it is shown
 
 
@@ -67,10 +65,10 @@ class RunBrowser(w.VBox):
         experiments = existing_experiments(tracking_uri) or []  # a store not there is not made by asking
         self.experiment = w.Dropdown(options=experiments, value=experiment if experiment in experiments else
                                      (experiments[0] if experiments else None), description="experiment")
-        self.model = w.SelectMultiple(description="model", rows=3)
-        self.ratio = w.SelectMultiple(description="ratio", rows=3)
-        self.seed = w.SelectMultiple(description="seed", rows=3)
-        self.status = w.SelectMultiple(description="status", rows=3)
+        # Each filter's list of values, with a box to find one among more than FILTER_CHOICES (a
+        # study of random seeds has one per run).
+        self.choices = {col: ChoiceFilter(col) for col in ("model", "ratio", "seed", "status")}
+        self.model, self.ratio, self.seed, self.status = (self.choices[c].select for c in self.choices)
         # One filter per model option the experiment varies (duration, audio...), made when it loads.
         self.option_filters: dict[str, w.SelectMultiple] = {}
         self.option_box = w.HBox()
@@ -92,14 +90,15 @@ class RunBrowser(w.VBox):
         self.table = RunTable()  # a row clicked selects its run, as the dropdown does
         self.detail = w.VBox()
         super().__init__([self.experiment,
-                          w.HBox([self.model, self.ratio, self.seed, self.status]), self.option_box,
+                          w.HBox([choice.box for choice in self.choices.values()]), self.option_box,
                           w.HBox([self.prompt, self.range_metric, self.metric_range]),
                           w.HBox([self.sort, self.descending]), self.shown, self.table,
                           w.HBox([self.run, self.larger]), self.detail])
         self.vm = RunsViewModel(pd.DataFrame(columns=["run_id"]))
         self.experiment.observe(lambda _: self.load(), "value")
-        for widget in (self.model, self.ratio, self.seed, self.status, self.prompt, self.metric_range, self.sort,
-                       self.descending):
+        for choice in self.choices.values():
+            choice.observe(lambda _: self.refresh())
+        for widget in (self.prompt, self.metric_range, self.sort, self.descending):
             widget.observe(lambda _: self.refresh(), "value")
         self.range_metric.observe(lambda _: self._reset_range(), "value")
         self.run.observe(lambda change: self.show(change["new"]), "value")
@@ -109,22 +108,26 @@ class RunBrowser(w.VBox):
     def load(self) -> None:
         name = self.experiment.value
         runs = load_runs(name, tracking_uri=self.tracking_uri) if name else pd.DataFrame(columns=["run_id"])
+        self.show_runs(runs)
+
+    def show_runs(self, runs: pd.DataFrame) -> None:
+        """Browse these runs (load_runs' frame of the chosen experiment): filters listing their values."""
         self.vm = RunsViewModel(runs)
-        for widget, col in ((self.model, "model"), (self.ratio, "ratio"), (self.seed, "seed"),
-                            (self.status, "status")):
-            _fill_choices(widget, self.vm.options(col))
+        for col, choice in self.choices.items():
+            choice.fill(self.vm.options(col))
         self._option_filters()
         self._reset_range()
 
     def _option_filters(self) -> None:
         """A filter for each option this experiment varies; another experiment gets its own."""
-        self.option_filters = {}
+        self.option_filters, boxes = {}, []
         for col in self.vm.option_columns:
-            widget = w.SelectMultiple(description=col, rows=3)
-            _fill_choices(widget, self.vm.options(col))
-            widget.observe(lambda _: self.refresh(), "value")
-            self.option_filters[col] = widget
-        self.option_box.children = list(self.option_filters.values())
+            choice = ChoiceFilter(col)
+            choice.fill(self.vm.options(col))
+            choice.observe(lambda _: self.refresh())
+            self.option_filters[col] = choice.select
+            boxes.append(choice.box)
+        self.option_box.children = boxes
 
     def _reset_range(self) -> None:
         """Span the chosen metric's observed values (the full span means: no range filter)."""
@@ -236,15 +239,6 @@ class RunBrowser(w.VBox):
             series = {m: frames[m].dropna().tolist() for m in metric_names() if m in frames}
             return series_charts(series, frames["time_s"].tolist() if "time_s" in frames else None)
         return series_charts({m: load_series(run_id, m, tracking_uri=self.tracking_uri) for m in METRICS})
-
-
-def _fill_choices(widget: w.SelectMultiple, values: list) -> None:
-    """A filter's choices, nothing chosen; past FILTER_CHOICES values, the first of them, and its
-    tooltip says how many there are."""
-    widget.value = ()
-    widget.options = [str(v) for v in values[:FILTER_CHOICES]]
-    widget.tooltip = (f"the first {FILTER_CHOICES} of {len(values)} values" if len(values) > FILTER_CHOICES
-                      else None)
 
 
 def _video(path: str) -> w.Video:
