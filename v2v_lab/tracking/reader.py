@@ -322,7 +322,7 @@ def _runs_from_database(uri: str, experiment_id: str, include_parents: bool) -> 
     if tables is None:
         return None
     runs, params, tags, metrics = tables
-    wide = runs.rename(columns={"run_uuid": "run_id", "name": "run_name"})
+    wide = runs.rename(columns={"run_uuid": "run_id", "name": "run_name"}).infer_objects()  # text columns as the client has them
     wide["experiment_id"] = wide["experiment_id"].astype(str)
     at = pd.Index(wide["run_id"])
     columns = {**_pivot(params, at, object), **_pivot(tags, at, object, TAG_COLUMNS), **_pivot(metrics, at, float)}
@@ -332,16 +332,19 @@ def _runs_from_database(uri: str, experiment_id: str, include_parents: bool) -> 
 def _pivot(long: pd.DataFrame, runs: pd.Index, dtype: type, rename: dict[str, str] | None = None
            ) -> dict[str, np.ndarray]:
     """(run_uuid, key, value) rows -> one array per key, in the order of `runs` (a run without
-    the key: None, or NaN for floats). What DataFrame.pivot and a join give, without building a
-    MultiIndex over every row."""
+    the key: None, or NaN for floats); rows of other runs are left out, and so is a key only they
+    have. What DataFrame.pivot and a join give, without building a MultiIndex over every row."""
     if long.empty:
         return {}
     rows = runs.get_indexer(long["run_uuid"])
     codes, keys = pd.factorize(long["key"])
+    codes[rows < 0] = -1
     values = long["value"].to_numpy(dtype=dtype)
     out = {}
     for k, key in enumerate(keys):
         picked = codes == k
+        if not picked.any():
+            continue
         column: np.ndarray = np.full(len(runs), np.nan if dtype is float else None, dtype=dtype)
         column[rows[picked]] = values[picked]
         out[(rename or {}).get(key, key)] = column
