@@ -99,13 +99,17 @@ def test_load_runs_reads_the_database_and_the_client_alike(store_with_runs, monk
     """The fast path (SELECTs on MLflow's tables) and MlflowClient.search_runs give the same frame;
     MLflow changing its tables fails this test, not a user's dashboard."""
     from v2v_lab import load_runs
-    from v2v_lab.tracking import reader
+    from v2v_lab.tracking import load_series, reader
 
     fast = [load_runs("dash"), load_runs("dash", include_parents=True), load_runs("dash", model="gen4_aleph")]
+    run = fast[0]["run_id"].iloc[0]
+    fast_series = [load_series(run, m) for m in ("ssim_source", "flicker", "no_such_metric")]
     monkeypatch.setattr(reader, "is_database", lambda uri: False)
     slow = [load_runs("dash"), load_runs("dash", include_parents=True), load_runs("dash", model="gen4_aleph")]
     for a, b in zip(fast, slow, strict=True):
         pd.testing.assert_frame_equal(a, b)
+    assert fast_series == [load_series(run, m) for m in ("ssim_source", "flicker", "no_such_metric")]
+    assert len(fast_series[0]) > 1 and fast_series[2] == []
     assert len(fast[0]) == 4 and len(fast[1]) == 5 and len(fast[2]) == 2
     assert fast[0]["failure"].map(lambda v: v is None or isinstance(v, str)).all()
 

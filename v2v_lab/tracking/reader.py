@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..metrics.base import REGISTRY
 from .paging import iter_runs
 from .runs_rest import is_server, server_runs
-from .runs_sql import is_database, read_runs
+from .runs_sql import is_database, read_runs, read_series
 from .schema import (
     ARTIFACT_OUTPUT,
     ARTIFACT_SEEDS,
@@ -388,6 +388,11 @@ _PROGRESS_BAR = MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name
 
 def load_series(run_id: str, metric: str, *, tracking_uri: str | None = None) -> list[float]:
     """A per-frame series (logged as steps) in step order."""
+    uri = resolve_uri(tracking_uri)
+    if is_database(uri):
+        values = read_series(uri, run_id, f"{SERIES_PREFIX}{metric}")
+        if values is not None:
+            return values
     client = make_client(tracking_uri)
     history = client.get_metric_history(run_id, f"{SERIES_PREFIX}{metric}")
     return [m.value for m in sorted(history, key=lambda m: m.step)]

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-__all__ = ["is_database", "read_runs"]
+__all__ = ["is_database", "read_runs", "read_series"]
 
 _DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 
@@ -99,3 +99,26 @@ def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     if rows:
         table[:] = rows  # one C loop over the tuples (numpy reads each as a row of the table)
     return pd.DataFrame({name: pd.Series(table[:, i], dtype=object, copy=True) for i, name in enumerate(columns)})
+
+
+def read_series(uri: str, run_id: str, key: str) -> list[float] | None:
+    """The run's values of metric `key` in step order (then the order they were logged in), as
+    MlflowClient.get_metric_history gives them; None when this store cannot be read this way.
+
+    Why: SQLite answers MLflow's own query through the (key, ...) index, reading every run's values
+    of that key: about a second at 100,000 runs of 16 steps, for each series a selected run shows.
+    A unary + on the key column makes it use the (run, key, step) index."""
+    try:
+        import sqlalchemy as sa
+        from mlflow.store.tracking.dbmodels.models import SqlMetric
+
+        engine = _engine(uri)
+    except Exception:  # noqa: BLE001 - no driver for this database here: the client's way still works
+        return None
+    metric = SqlMetric.__table__
+    key_column = sa.literal_column('+metrics."key"') if engine.dialect.name == "sqlite" else metric.c.key
+    query = (sa.select(metric.c.value, metric.c.is_nan)
+             .where(metric.c.run_uuid == run_id, key_column == key)
+             .order_by(metric.c.step, metric.c.timestamp))
+    with engine.connect() as conn:
+        return [float("nan") if is_nan else float(value) for value, is_nan in conn.execute(query)]
