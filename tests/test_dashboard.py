@@ -99,13 +99,17 @@ def test_load_runs_reads_the_database_and_the_client_alike(store_with_runs, monk
     """The fast path (SELECTs on MLflow's tables) and MlflowClient.search_runs give the same frame;
     MLflow changing its tables fails this test, not a user's dashboard."""
     from v2v_lab import load_runs
-    from v2v_lab.tracking import reader
+    from v2v_lab.tracking import load_series, reader
 
     fast = [load_runs("dash"), load_runs("dash", include_parents=True), load_runs("dash", model="gen4_aleph")]
+    run = fast[0]["run_id"].iloc[0]
+    fast_series = [load_series(run, m) for m in ("ssim_source", "flicker", "no_such_metric")]
     monkeypatch.setattr(reader, "is_database", lambda uri: False)
     slow = [load_runs("dash"), load_runs("dash", include_parents=True), load_runs("dash", model="gen4_aleph")]
     for a, b in zip(fast, slow, strict=True):
         pd.testing.assert_frame_equal(a, b)
+    assert fast_series == [load_series(run, m) for m in ("ssim_source", "flicker", "no_such_metric")]
+    assert len(fast_series[0]) > 1 and fast_series[2] == []
     assert len(fast[0]) == 4 and len(fast[1]) == 5 and len(fast[2]) == 2
     assert fast[0]["failure"].map(lambda v: v is None or isinstance(v, str)).all()
 
@@ -204,3 +208,118 @@ def _walk(widget):
 def _texts(widget):
     """The text of every HTML-like widget under `widget` (videos and images hold bytes)."""
     return [c.value for c in _walk(widget) if isinstance(getattr(c, "value", None), str)]
+
+
+def test_load_runs_through_a_server_reads_every_run_once_as_the_client_does(mlflow_server, monkeypatch):
+    """A tracking server's runs are read as the REST search's JSON in time slices searched side by
+    side (tracking/runs_rest): runs on a slice's bounds, a NaN metric and the parents' runs
+    included, the frame is MlflowClient.search_runs', every run once."""
+    from mlflow import MlflowClient
+
+    from v2v_lab import load_runs
+    from v2v_lab.tracking import reader, runs_rest
+
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment("sliced")
+    parent = client.create_run(exp, start_time=1000, tags={"v2v.kind": "sweep"}).info.run_id
+    starts = [1000, 1000, 1001, 1750, 1751, 1751, 2501, 2502, 3253, 4000, 4000]  # on and beside the bounds
+    for i, start in enumerate(starts):
+        run = client.create_run(exp, start_time=start, tags={"v2v.kind": "cell", "v2v.status": "succeeded",
+                                                             "mlflow.parentRunId": parent})
+        client.log_param(run.info.run_id, "model", ["gen4_aleph", "aleph2"][i % 2])
+        client.log_param(run.info.run_id, "seed", str(i))
+        client.log_metric(run.info.run_id, "ssim_source", float("nan") if i == 3 else i / 10)
+        client.log_metric(run.info.run_id, "per_frame.ssim_source", 0.5, step=3)
+    assert runs_rest._slices(1000, 4000, 4)[1] == "attributes.start_time >= 1751 and attributes.start_time < 2502"
+    fast = [load_runs("sliced", tracking_uri=mlflow_server),
+            load_runs("sliced", tracking_uri=mlflow_server, include_parents=True)]
+    monkeypatch.setattr(reader, "is_server", lambda uri: False)
+    slow = [load_runs("sliced", tracking_uri=mlflow_server),
+            load_runs("sliced", tracking_uri=mlflow_server, include_parents=True)]
+    for a, b in zip(fast, slow, strict=True):
+        pd.testing.assert_frame_equal(a.sort_values("run_id").reset_index(drop=True),
+                                      b.sort_values("run_id").reset_index(drop=True))
+    assert len(fast[0]) == len(set(fast[0]["run_id"])) == len(starts) and len(fast[1]) == len(starts) + 1
+    assert fast[0]["ssim_source"].isna().sum() == 1 and "per_frame.ssim_source" not in fast[0].columns
+
+
+def _reference_table(vm: RunsViewModel) -> list[str]:
+    """What the view model's table was before it kept anything: filter the rows, then sort them."""
+    f, df = vm.filter, vm.runs
+    for col, allowed in (("model", f.models), ("ratio", f.ratios), ("seed", f.seeds), ("status", f.statuses)):
+        if allowed:
+            df = df[df[col].isin(allowed)]
+    if f.prompt_contains:
+        df = df[df["prompt"].fillna("").str.contains(f.prompt_contains, case=False, regex=False)]
+    for metric, (lo, hi) in f.metric_ranges.items():
+        df = df[df[metric].between(lo, hi)]
+    keys = ["model", "prompt", "seed", "ratio"] if vm.sort_by == "grid order" else [vm.sort_by]
+    return list(df.sort_values(keys, ascending=vm.ascending, na_position="last", kind="stable")["run_id"])
+
+
+def test_viewmodel_kept_orders_and_filters_give_what_filtering_then_sorting_gives():
+    """The view model keeps each sort order and each column's distinct values (100,000-run studies):
+    the filter changed in place, as the browser does, and missing values included, its table is
+    the one a fresh filter-then-sort gives."""
+    import random
+
+    rng = random.Random(1)
+    n = 300
+    df = pd.DataFrame({"run_id": [f"r{i}" for i in range(n)],
+                       "model": [rng.choice(["m1", "m2", None]) for _ in range(n)],
+                       "prompt": [rng.choice(["Neon city", "noir", "neon", None]) for _ in range(n)],
+                       "seed": pd.array([rng.choice([1, 2, 3, None]) for _ in range(n)], dtype="Int64"),
+                       "ratio": [rng.choice(["r", "q"]) for _ in range(n)],
+                       "status": [rng.choice(["succeeded", "failed"]) for _ in range(n)],
+                       "ssim_source": [rng.choice([rng.random(), float("nan")]) for _ in range(n)]})
+    vm = RunsViewModel(df)
+    settings = [dict(models=("m1",)), dict(prompt_contains="NEON"), dict(seeds=(2, 3)), dict(seeds=(1,)),
+                dict(statuses=("failed",)), dict(statuses=("succeeded",)), dict(prompt_contains="noir"),
+                dict(metric_ranges={"ssim_source": (0.3, 0.8)}), dict(models=("m2",), ratios=("q",), seeds=(1,)), {}]
+    for sort_by in ("grid order", "ssim_source", "seed"):
+        for ascending in (True, False):
+            for setting in settings:
+                vm.filter.__init__(**setting)  # changed in place, as RunBrowser.refresh does
+                vm.sort_by, vm.ascending = sort_by, ascending
+                assert list(vm.table()["run_id"]) == _reference_table(vm), (sort_by, ascending, setting)
+    picked = vm.select("r7")
+    assert picked is not None and picked["run_id"] == "r7" and vm.select("nope") is None
+
+
+def test_every_value_of_a_filter_stays_reachable_past_the_thousand_it_lists(mlflow_store):
+    """A study of random seeds has one per run: the seed filter lists at most FILTER_CHOICES of them,
+    and the box under it finds any other (the 1,500th here), which can then be chosen; what was
+    chosen stays chosen, and listed, whatever is typed next."""
+    from mlflow import MlflowClient
+
+    from v2v_lab.dashboard.choices import FILTER_CHOICES
+
+    n = FILTER_CHOICES + 600
+    ids = [f"r{i}" for i in range(n)]
+    client = MlflowClient(mlflow_store)
+    exp = client.create_experiment("seeds")
+    for i in (0, 1499):  # the runs the browser shows (the first row, as filtered): real ones
+        ids[i] = client.create_run(exp).info.run_id
+    runs = pd.DataFrame({"run_id": ids, "model": ["m1"] * n, "seed": list(range(n)),
+                         "ratio": ["r"] * n, "status": ["succeeded"] * n, "prompt": ["p"] * n,
+                         "ssim_source": [i / n for i in range(n)]})
+    browser = RunBrowser()
+    browser.show_runs(runs)
+    seeds = browser.choices["seed"]
+    assert len(browser.seed.options) == FILTER_CHOICES and seeds.find.layout.display != "none"
+    assert browser.choices["model"].find.layout.display == "none"  # one value: nothing to find
+    assert "1499" not in browser.seed.options
+    seeds.find.value = "1499"
+    assert browser.seed.options == ("1499",)
+    browser.seed.value = ("1499",)
+    assert list(browser.vm.table()["run_id"]) == [ids[1499]] and browser.table.value.count("data-run") == 1
+    seeds.find.value = "3"  # narrowed again: the chosen value stays listed and chosen, the table as it was
+    assert browser.seed.value == ("1499",) and all("3" in v or v == "1499" for v in browser.seed.options)
+    seeds.find.value = ""
+    assert browser.seed.value == ("1499",) and browser.seed.options[-1] == "1499"
+    assert len(browser.seed.options) == FILTER_CHOICES + 1
+    assert browser.table.value.count("data-run") == 1
+    seeds.find.value = "1530"
+    assert browser.seed.options == ("1499", "1530")
+    browser.seed.value = ("1499", "1530")
+    assert list(browser.vm.table()["seed"]) == [1499, 1530]

@@ -144,3 +144,33 @@ def test_a_study_swept_without_scores_takes_the_plain_names_at_any_size(tmp_path
     assert all(r.data.params["score.sampling"] == "frames=16,size=128,crop=center" for r in runs), runs[0].data.params
     table = run(["runs", "study", "--metrics", "ssim_source,flicker"], tmp_path).stdout.split("\n\n")[0]
     assert " - " not in table and "nan" not in table.lower()
+
+
+def test_outputs_batched_per_task_are_each_written_once_and_a_bad_one_fails_alone(study):
+    """Tasks of 4 outputs over 6 runs (two tasks, one of them short): each run's values are written
+    once, and an output that is not a video fails that run only, not the other outputs of its task."""
+    from v2v_lab.rescoring import rescore
+
+    runs = cells(study)
+    bad = runs[2]
+    Path(bad.info.artifact_uri, "output.mp4").write_bytes(b"not a video at all")
+    result = rescore("study", ["structure"], workers=1, batch=4, tracking_uri=f"sqlite:///{study / 'mlflow.db'}")
+    assert set(result.failed) == {bad.info.run_id}, result.summary()
+    assert set(result.written) == {r.info.run_id for r in runs} - {bad.info.run_id}
+    lengths = {r.info.run_id: len(MlflowClient(f"sqlite:///{study / 'mlflow.db'}").get_metric_history(
+        r.info.run_id, "structure")) for r in runs}
+    assert lengths == {r.info.run_id: 0 if r is bad else 1 for r in runs}
+    assert history_lengths(study, "per_frame.structure") == [0 if r.info.run_id == bad.info.run_id else 16
+                                                            for r in cells(study)]
+
+
+def test_tasks_hold_several_outputs_of_one_source_and_at_most_sixteen():
+    from v2v_lab.rescoring import RescoreJob, _batches, batch_size
+
+    assert batch_size(200, 2) == 12 and batch_size(200, 8) == 3 and batch_size(6, 1) == 1
+    assert batch_size(10_000, 2) == 16
+    jobs = [RescoreJob(f"r{i}", f"src{i % 3}.mp4", f"o{i}", {}, None, 16, 256, "center", "") for i in range(10)]
+    tasks = _batches(jobs, 4)
+    assert [len(t) for t in tasks] == [4, 4, 2]
+    assert sorted(j.run_id for t in tasks for j in t) == sorted(j.run_id for j in jobs)
+    assert [j.source for j in tasks[0]] == ["src0.mp4"] * 4  # one source's outputs together

@@ -13,8 +13,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 import yaml
+from mlflow.entities import Param
 
 from v2v_lab.emulator import Emulator
 
@@ -306,3 +308,43 @@ def test_three_processes_on_one_ledger_hold_one_cap_under_a_stale_catalog(team, 
     assert len(cells) == len(tasks) and 0 < len(tasks) < 12  # none paid twice; the stale price left some out
     assert any("not started (budget)" in o for o in outs)
     assert any("warning: price: aleph2 costs 2.00x" in o for o in outs)
+
+
+def test_load_runs_on_the_teams_postgresql_reads_the_table_the_client_reads(team, monkeypatch):
+    """load_runs on the team's PostgreSQL (the store's own database URL) reads MLflow's tables with
+    SQL (tracking/runs_sql), and gives the frame MlflowClient gives on the same database: cells with
+    an option param, a NaN metric and a per-frame series; the sweep's parent and a ratings run left
+    out (and in, with include_parents); a deleted run never."""
+    from mlflow import MlflowClient
+
+    from v2v_lab import load_runs
+    from v2v_lab.tracking import reader, runs_sql
+
+    experiment = f"team_sql_{uuid.uuid4().hex[:8]}"
+    client = MlflowClient(team["MLFLOW_TRACKING_URI"])  # written through the server, as members write
+    exp = client.create_experiment(experiment)
+    parent = client.create_run(exp, tags={"v2v.kind": "sweep"}).info.run_id
+    client.create_run(exp, tags={"v2v.kind": "ratings"})
+    for i in range(5):
+        run = client.create_run(exp, start_time=1000 + i, tags={
+            "v2v.kind": "cell", "v2v.status": "failed" if i == 4 else "succeeded", "mlflow.parentRunId": parent,
+            "v2v.task_id": f"task-{i}"}).info.run_id
+        client.log_batch(run, params=[Param("model", ["gen4_aleph", "aleph2"][i % 2]), Param("seed", str(i)),
+                                      Param("prompt", "neon city")] + ([Param("duration", "5")] if i % 2 else []))
+        client.log_metric(run, "ssim_source", float("nan") if i == 3 else i / 10)
+        client.log_metric(run, "per_frame.ssim_source", 0.5, step=2)
+        if i == 2:
+            client.delete_run(run)
+    database = f"postgresql://v2v@127.0.0.1:{_helpers.team_stack_ports(Path(team['folder']))['pg']}/mlflow"
+    exp_id = client.get_experiment_by_name(experiment).experiment_id
+    tables = runs_sql.read_runs(database, exp_id, params=["model"], tags=["v2v.status"], series_prefix="per_frame.",
+                                kind_tag="v2v.kind", kinds=["cell"])
+    assert tables is not None and len(tables[0]) == 4  # read with SQL, not through the client's fallback
+    by_sql = [load_runs(experiment, tracking_uri=database, include_parents=p) for p in (False, True)]
+    monkeypatch.setattr(reader, "is_database", lambda uri: False)
+    by_client = [load_runs(experiment, tracking_uri=database, include_parents=p) for p in (False, True)]
+    for sql, kept in zip(by_sql, by_client, strict=True):
+        pd.testing.assert_frame_equal(sql.sort_values("run_id").reset_index(drop=True),
+                                      kept.sort_values("run_id").reset_index(drop=True))
+    assert len(by_sql[0]) == 4 and len(by_sql[1]) == 5 and by_sql[0]["ssim_source"].isna().sum() == 1
+    assert by_sql[0]["duration"].notna().sum() == 2 and "per_frame.ssim_source" not in by_sql[0].columns

@@ -45,7 +45,7 @@ from .tracking.schema import SCORE_PARAM_PREFIX
 from .tracking.store import check_store
 from .tracking.store import client as make_client
 
-__all__ = ["RescoreJob", "RescoreResult", "rescore", "score_job"]
+__all__ = ["RescoreJob", "RescoreResult", "batch_size", "rescore", "score_batch", "score_job"]
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,47 @@ def _plan(experiment: str, names: list[str], frames: int, size: int, crop: str, 
     return jobs, run_params
 
 
+def score_batch(jobs: list[RescoreJob]) -> list[dict[str, Any]]:
+    """Runs on a Dask worker: score_job for each output of one task, in order. A task carries
+    several outputs of the same source (see _batches), so the worker decodes that source once
+    (media.sampling keeps it) and pays Dask's per-task round trip once for the lot; one output's
+    failure is that output's result, never the batch's."""
+    return [score_job(job) for job in jobs]
+
+
+# Outputs per Dask task: enough tasks for every worker to get about 8 (so the last ones even out
+# the workers' finishing times), and at most 16 each (a worker lost mid-task loses at most that).
+TASKS_PER_WORKER = 8
+MAX_BATCH = 16
+
+
+def batch_size(outputs: int, workers: int) -> int:
+    return max(1, min(MAX_BATCH, outputs // (max(1, workers) * TASKS_PER_WORKER)))
+
+
+def _batches(jobs: list[RescoreJob], size: int) -> list[list[RescoreJob]]:
+    """The jobs in tasks of `size`, those of one source together (its decode is then shared)."""
+    ordered = sorted(jobs, key=lambda job: job.source)
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+def _warm_worker() -> Any:
+    """A Dask worker plugin that, on each worker as it joins, imports the metrics and starts their
+    shared threads (metrics._pool), so the first outputs scored there do not pay for it. Made
+    here: Dask (an extra) has the base class, and refuses a plugin that does not inherit it."""
+
+    class WarmMetrics(_distributed().WorkerPlugin):  # type: ignore[misc]
+        name = "v2v-lab-warm-metrics"
+        idempotent = True
+
+        def setup(self, worker: Any) -> None:
+            from .metrics import _pool
+
+            _pool.parallel_map(abs, range(4))
+
+    return WarmMetrics()
+
+
 def _distributed() -> Any:
     """dask.distributed, or the one line saying rescoring needs the [dask] extra."""
     return require("dask.distributed", "dask", "rescoring (on Dask)")
@@ -172,12 +213,70 @@ def _dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     distributed = _distributed()
     if scheduler:
         with distributed.Client(scheduler, timeout="30s") as client:
+            client.register_plugin(_warm_worker())
             yield client
         return
     with distributed.LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                                   dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
             distributed.Client(cluster) as client:
+        client.register_plugin(_warm_worker())
         yield client
+
+
+def _workers_of(client: Any) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def _record(result: RescoreResult, res: dict[str, Any], writes: list[tuple[str, dict[str, Any]]]) -> None:
+    """One output's result: gone or failed into `result`, values to write into `writes`."""
+    rid = res["run_id"]
+    if "missing" in res:
+        result.missing[rid] = res["missing"]
+    elif "error" in res:
+        result.failed[rid] = res["error"]
+    else:
+        writes.append((rid, res))
+
+
+def _write(mlflow_client: Any, writes: list[tuple[str, dict[str, Any]]], by_id: dict[str, RescoreJob],
+           run_params: dict[str, dict[str, str]], result: RescoreResult) -> None:
+    """A task's values into their runs, one log_batch per run (tracking.rescores.log_rescored)."""
+    for rid, res in writes:
+        try:
+            log_rescored(mlflow_client, rid, by_id[rid].keys, values=res["values"], series=res["series"],
+                         measured=res["params"], run_params=run_params[rid])
+            result.written[rid] = sorted(by_id[rid].keys.values())
+            failpoint("rescore_written")  # crash tests: a kill between two runs' writes
+        except Exception as exc:  # noqa: BLE001 - one run's store error is that run's
+            result.failed[rid] = f"not written: {type(exc).__name__}: {exc}"
+
+
+def _run_batches(client: Any, jobs: list[RescoreJob], batch: int | None, uri: str,
+                 run_params: dict[str, dict[str, str]], result: RescoreResult, progress: bool) -> None:
+    mlflow_client = make_client(uri)
+    by_id = {job.run_id: job for job in jobs}
+    batches = _batches(jobs, batch or batch_size(len(jobs), _workers_of(client)))
+    futures = client.map(score_batch, batches, pure=False)
+    tasks = dict(zip(futures, batches, strict=True))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc="rescore", unit="output")
+    for future in _distributed().as_completed(futures):
+        try:
+            results = future.result()
+        except Exception as exc:  # noqa: BLE001 - a task lost (its worker died) or broken: its outputs failed, no others
+            results = [{"run_id": job.run_id, "error": f"task failed: {type(exc).__name__}: {exc}"}
+                       for job in tasks[future]]
+        writes: list[tuple[str, dict[str, Any]]] = []
+        for res in results:
+            _record(result, res, writes)
+        _write(mlflow_client, writes, by_id, run_params, result)
+        if bar is not None:
+            bar.update(len(results))
+    if bar is not None:
+        bar.close()
 
 
 def rescore(
@@ -191,10 +290,12 @@ def rescore(
     crop: str = DEFAULT_SCORING.crop,
     tracking_uri: str | None = None,
     progress: bool = False,
+    batch: int | None = None,
 ) -> RescoreResult:
     """Score the experiment's kept outputs with `metrics` (default: all) and write the values into
     their runs. workers: Dask LocalCluster processes (default: one per core); scheduler: the
-    address of a running Dask scheduler (tcp://HOST:PORT) to use instead."""
+    address of a running Dask scheduler (tcp://HOST:PORT) to use instead. batch: outputs per Dask
+    task (default: batch_size, about 8 tasks per worker, at most 16 outputs each)."""
     t0 = time.perf_counter()
     names = list(metrics or metric_names())
     check_metric_names(names)
@@ -204,36 +305,16 @@ def rescore(
         raise InputError("workers", workers, "either workers (a local cluster) or scheduler, not both")
     if scheduler is not None and urlsplit(scheduler).scheme not in ("tcp", "tls", "inproc", "ws", "wss"):
         raise InputError("scheduler", scheduler, "a Dask scheduler address such as tcp://HOST:8786")
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise InputError("batch", batch, "an integer of at least 1")
     check_sampling(frames, size, crop)
     _distributed()  # said before the store is read: without Dask there is no rescoring at all
     uri = check_store(tracking_uri)
     result = RescoreResult(experiment)
     jobs, run_params = _plan(experiment, names, frames, size, crop, uri, result)
     if jobs:
-        mlflow_client = make_client(uri)
-        by_id = {job.run_id: job for job in jobs}
         with _dask_client(workers or (None if scheduler else os.cpu_count() or 1), scheduler) as client:
-            futures = client.map(score_job, jobs, pure=False)
-            done = _distributed().as_completed(futures)
-            if progress:
-                from tqdm import tqdm
-
-                done = tqdm(done, total=len(futures), desc="rescore", unit="output")
-            for future in done:
-                res = future.result()
-                rid = res["run_id"]
-                if "missing" in res:
-                    result.missing[rid] = res["missing"]
-                elif "error" in res:
-                    result.failed[rid] = res["error"]
-                else:
-                    try:
-                        log_rescored(mlflow_client, rid, by_id[rid].keys, values=res["values"],
-                                     series=res["series"], measured=res["params"], run_params=run_params[rid])
-                        result.written[rid] = sorted(by_id[rid].keys.values())
-                        failpoint("rescore_written")  # crash tests: a kill between two runs' writes
-                    except Exception as exc:  # noqa: BLE001 - one run's store error is that run's
-                        result.failed[rid] = f"not written: {type(exc).__name__}: {exc}"
+            _run_batches(client, jobs, batch, uri, run_params, result, progress)
     result.wall_s = time.perf_counter() - t0
     return result
 

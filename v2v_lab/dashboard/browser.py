@@ -13,13 +13,14 @@ from ..metrics.base import metric_of
 from ..tracking.reader import existing_experiments, load_artifact, load_runs, load_series, option_columns
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_FRAMES
 from .charts import axis_title, series_charts
+from .choices import FILTER_CHOICES, ChoiceFilter
 from .markup import esc
 from .outputs import playable_output
 from .run_table import RunTable
 from .thumbnails import thumbnail
 from .viewmodel import GRID_ORDER, RunsViewModel
 
-__all__ = ["METRICS", "TABLE_ROWS", "RunBrowser"]
+__all__ = ["FILTER_CHOICES", "METRICS", "TABLE_ROWS", "RunBrowser"]
 
 METRICS = metric_names(headline_only=True)
 
@@ -32,10 +33,11 @@ def _table_html(df: pd.DataFrame, selected: str | None, limit: int = TABLE_ROWS)
     if df.empty:
         return "<p><i>no runs match</i></p>"
     rows = []
-    for _, r in df.head(limit).iterrows():
-        mark = ' style="background:#fff3c4"' if r["run_id"] == selected else ""
-        cells = "".join(f"<td>{esc(_fmt(v))}</td>" for k, v in r.items() if k != "run_id")
-        rows.append(f"<tr{mark} data-run='{esc(r['run_id'])}'>{cells}</tr>")
+    shown = [c for c in df.columns if c != "run_id"]
+    for run_id, *values in df.head(limit)[["run_id", *shown]].itertuples(index=False, name=None):
+        mark = ' style="background:#fff3c4"' if run_id == selected else ""
+        cells = "".join(f"<td>{esc(_fmt(v))}</td>" for v in values)
+        rows.append(f"<tr{mark} data-run='{esc(run_id)}'>{cells}</tr>")
     head = "".join(f"<th{_direction_title(c)}>{esc(axis_title(c))}</th>" for c in df.columns if c != "run_id")
     more = f"<p>{len(df) - limit} more</p>" if len(df) > limit else ""
     return f"<table class='v2v-runs'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
@@ -63,10 +65,10 @@ class RunBrowser(w.VBox):
         experiments = existing_experiments(tracking_uri) or []  # a store not there is not made by asking
         self.experiment = w.Dropdown(options=experiments, value=experiment if experiment in experiments else
                                      (experiments[0] if experiments else None), description="experiment")
-        self.model = w.SelectMultiple(description="model", rows=3)
-        self.ratio = w.SelectMultiple(description="ratio", rows=3)
-        self.seed = w.SelectMultiple(description="seed", rows=3)
-        self.status = w.SelectMultiple(description="status", rows=3)
+        # Each filter's list of values, with a box to find one among more than FILTER_CHOICES (a
+        # study of random seeds has one per run).
+        self.choices = {col: ChoiceFilter(col) for col in ("model", "ratio", "seed", "status")}
+        self.model, self.ratio, self.seed, self.status = (self.choices[c].select for c in self.choices)
         # One filter per model option the experiment varies (duration, audio...), made when it loads.
         self.option_filters: dict[str, w.SelectMultiple] = {}
         self.option_box = w.HBox()
@@ -88,14 +90,15 @@ class RunBrowser(w.VBox):
         self.table = RunTable()  # a row clicked selects its run, as the dropdown does
         self.detail = w.VBox()
         super().__init__([self.experiment,
-                          w.HBox([self.model, self.ratio, self.seed, self.status]), self.option_box,
+                          w.HBox([choice.box for choice in self.choices.values()]), self.option_box,
                           w.HBox([self.prompt, self.range_metric, self.metric_range]),
                           w.HBox([self.sort, self.descending]), self.shown, self.table,
                           w.HBox([self.run, self.larger]), self.detail])
         self.vm = RunsViewModel(pd.DataFrame(columns=["run_id"]))
         self.experiment.observe(lambda _: self.load(), "value")
-        for widget in (self.model, self.ratio, self.seed, self.status, self.prompt, self.metric_range, self.sort,
-                       self.descending):
+        for choice in self.choices.values():
+            choice.observe(lambda _: self.refresh())
+        for widget in (self.prompt, self.metric_range, self.sort, self.descending):
             widget.observe(lambda _: self.refresh(), "value")
         self.range_metric.observe(lambda _: self._reset_range(), "value")
         self.run.observe(lambda change: self.show(change["new"]), "value")
@@ -105,22 +108,26 @@ class RunBrowser(w.VBox):
     def load(self) -> None:
         name = self.experiment.value
         runs = load_runs(name, tracking_uri=self.tracking_uri) if name else pd.DataFrame(columns=["run_id"])
+        self.show_runs(runs)
+
+    def show_runs(self, runs: pd.DataFrame) -> None:
+        """Browse these runs (load_runs' frame of the chosen experiment): filters listing their values."""
         self.vm = RunsViewModel(runs)
-        for widget, col in ((self.model, "model"), (self.ratio, "ratio"), (self.seed, "seed"),
-                            (self.status, "status")):
-            widget.options = [str(v) for v in self.vm.options(col)]
-            widget.value = ()
+        for col, choice in self.choices.items():
+            choice.fill(self.vm.options(col))
         self._option_filters()
         self._reset_range()
 
     def _option_filters(self) -> None:
         """A filter for each option this experiment varies; another experiment gets its own."""
-        self.option_filters = {}
+        self.option_filters, boxes = {}, []
         for col in self.vm.option_columns:
-            widget = w.SelectMultiple(description=col, rows=3, options=[str(v) for v in self.vm.options(col)])
-            widget.observe(lambda _: self.refresh(), "value")
-            self.option_filters[col] = widget
-        self.option_box.children = list(self.option_filters.values())
+            choice = ChoiceFilter(col)
+            choice.fill(self.vm.options(col))
+            choice.observe(lambda _: self.refresh())
+            self.option_filters[col] = choice.select
+            boxes.append(choice.box)
+        self.option_box.children = boxes
 
     def _reset_range(self) -> None:
         """Span the chosen metric's observed values (the full span means: no range filter)."""

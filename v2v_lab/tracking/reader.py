@@ -19,7 +19,8 @@ from ..api.catalog import load_catalog, option_names
 from ..errors import InputError
 from ..metrics.base import REGISTRY
 from .paging import iter_runs
-from .runs_sql import is_database, read_runs
+from .runs_rest import is_server, server_runs
+from .runs_sql import is_database, read_runs, read_series
 from .schema import (
     ARTIFACT_OUTPUT,
     ARTIFACT_SEEDS,
@@ -177,10 +178,7 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
         raise missing_experiment(experiment, uri)
     client, exp = found
     columns = ["run_id", "run_name", "experiment_id", "start_time", *PARAM_COLUMNS, *TAG_COLUMNS.values(), *METRIC_COLUMNS]
-    wide = _runs_from_database(uri, exp.experiment_id, include_parents) if is_database(uri) else None
-    if wide is None:
-        wide = _runs_from_client(client, exp.experiment_id, include_parents)
-    df = wide.reset_index(drop=True)
+    df = _wide_runs(uri, client, exp.experiment_id, include_parents).reset_index(drop=True)
     # A model's own fields, as columns only where some run set one: 12 empty columns on every
     # study of models that take none would bury the ones that matter.
     options = option_columns(df)
@@ -262,20 +260,58 @@ def _wanted(kind: str | None, include_parents: bool) -> bool:
     return kind == KIND_CELL or (include_parents and kind != KIND_RATINGS)
 
 
+def _wide_runs(uri: str, client: Any, experiment_id: str, include_parents: bool) -> pd.DataFrame:
+    """The runs' rows, read the fastest way the store allows: its database's tables (runs_sql), a
+    server's REST search (runs_rest), else MlflowClient."""
+    wide = _runs_from_database(uri, experiment_id, include_parents) if is_database(uri) else None
+    if wide is None and is_server(uri):
+        wide = _runs_from_server(uri, experiment_id, include_parents)
+    if wide is None:
+        wide = _runs_from_client(client, experiment_id, include_parents)
+    return wide
+
+
+def _row(info: dict[str, Any], params: dict[str, str], tags: dict[str, str], metrics: dict[str, float],
+         options: set[str]) -> dict[str, Any]:
+    """One run's row, however it was read (client entities or the server's JSON)."""
+    row: dict[str, Any] = {"run_id": info["run_id"], "run_name": info.get("run_name"),
+                           "experiment_id": str(info["experiment_id"]), "start_time": info.get("start_time")}
+    row.update({k: params.get(k) for k in PARAM_COLUMNS})
+    row.update({k: v for k, v in params.items() if k in options})  # only those the run set
+    row.update({col: tags.get(tag) for tag, col in TAG_COLUMNS.items()})
+    row.update({k: v for k, v in metrics.items() if not k.startswith(SERIES_PREFIX)})
+    return row
+
+
 def _runs_from_client(client: Any, experiment_id: str, include_parents: bool) -> pd.DataFrame:
     rows = []
     options = set(option_names())
     for run in iter_runs(client, experiment_id, page_size=5000):
         tags = run.data.tags
-        if not _wanted(tags.get(KIND_TAG), include_parents):
-            continue
-        row: dict[str, Any] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
-                               "experiment_id": run.info.experiment_id, "start_time": run.info.start_time}
-        row.update({k: run.data.params.get(k) for k in PARAM_COLUMNS})
-        row.update({k: v for k, v in run.data.params.items() if k in options})  # only those the run set
-        row.update({col: tags.get(tag) for tag, col in TAG_COLUMNS.items()})
-        row.update({k: v for k, v in run.data.metrics.items() if not k.startswith(SERIES_PREFIX)})
-        rows.append(row)
+        if _wanted(tags.get(KIND_TAG), include_parents):
+            info = {"run_id": run.info.run_id, "run_name": run.info.run_name,
+                    "experiment_id": run.info.experiment_id, "start_time": run.info.start_time}
+            rows.append(_row(info, run.data.params, tags, run.data.metrics, options))
+    return pd.DataFrame(rows)
+
+
+def _pairs(items: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {item["key"]: item.get("value") for item in items or ()}
+
+
+def _runs_from_server(uri: str, experiment_id: str, include_parents: bool) -> pd.DataFrame:
+    """The client's rows through the server's REST search as JSON (runs_rest): int64 fields come as
+    text there, and a metric that is not finite as "NaN" or "Infinity", which float() reads."""
+    rows = []
+    options = set(option_names())
+    for run in server_runs(uri, experiment_id):
+        data = run.get("data", {})
+        tags = _pairs(data.get("tags"))
+        if _wanted(tags.get(KIND_TAG), include_parents):
+            info = dict(run["info"])
+            info["start_time"] = int(info["start_time"]) if info.get("start_time") is not None else None
+            metrics = {k: float(v) for k, v in _pairs(data.get("metrics")).items()}
+            rows.append(_row(info, _pairs(data.get("params")), tags, metrics, options))
     return pd.DataFrame(rows)
 
 
@@ -287,13 +323,33 @@ def _runs_from_database(uri: str, experiment_id: str, include_parents: bool) -> 
     if tables is None:
         return None
     runs, params, tags, metrics = tables
-    wide = runs.rename(columns={"run_uuid": "run_id", "name": "run_name"}).set_index("run_id")
+    wide = runs.rename(columns={"run_uuid": "run_id", "name": "run_name"}).infer_objects()  # text columns as the client has them
     wide["experiment_id"] = wide["experiment_id"].astype(str)
-    for long, rename in ((params, None), (tags, TAG_COLUMNS), (metrics, None)):
-        if not long.empty:
-            pivot = long.pivot(index="run_uuid", columns="key", values="value")
-            wide = wide.join(pivot.rename(columns=rename) if rename else pivot)
-    return wide.reset_index()
+    at = pd.Index(wide["run_id"])
+    columns = {**_pivot(params, at, object), **_pivot(tags, at, object, TAG_COLUMNS), **_pivot(metrics, at, float)}
+    return pd.concat([wide.reset_index(drop=True), pd.DataFrame(columns)], axis=1)
+
+
+def _pivot(long: pd.DataFrame, runs: pd.Index, dtype: type, rename: dict[str, str] | None = None
+           ) -> dict[str, np.ndarray]:
+    """(run_uuid, key, value) rows -> one array per key, in the order of `runs` (a run without
+    the key: None, or NaN for floats); rows of other runs are left out, and so is a key only they
+    have. What DataFrame.pivot and a join give, without building a MultiIndex over every row."""
+    if long.empty:
+        return {}
+    rows = runs.get_indexer(long["run_uuid"])
+    codes, keys = pd.factorize(long["key"])
+    codes[rows < 0] = -1
+    values = long["value"].to_numpy(dtype=dtype)
+    out = {}
+    for k, key in enumerate(keys):
+        picked = codes == k
+        if not picked.any():
+            continue
+        column: np.ndarray = np.full(len(runs), np.nan if dtype is float else None, dtype=dtype)
+        column[rows[picked]] = values[picked]
+        out[(rename or {}).get(key, key)] = column
+    return out
 
 
 def load_artifact(run: str | pd.Series | dict, name: str, *, tracking_uri: str | None = None,
@@ -357,6 +413,11 @@ _PROGRESS_BAR = MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name
 
 def load_series(run_id: str, metric: str, *, tracking_uri: str | None = None) -> list[float]:
     """A per-frame series (logged as steps) in step order."""
+    uri = resolve_uri(tracking_uri)
+    if is_database(uri):
+        values = read_series(uri, run_id, f"{SERIES_PREFIX}{metric}")
+        if values is not None:
+            return values
     client = make_client(tracking_uri)
     history = client.get_metric_history(run_id, f"{SERIES_PREFIX}{metric}")
     return [m.value for m in sorted(history, key=lambda m: m.step)]

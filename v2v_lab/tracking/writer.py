@@ -66,6 +66,10 @@ def log_values(client: Any, rid: str, *, params: dict[str, Any] | None = None,
              if v is not None and v == v]  # NaN is not logged: a missing value, not a zero
     for name, values in (series or {}).items():
         mlist += [Metric(f"{SERIES_PREFIX}{name}", float(v), ts, i) for i, v in enumerate(values) if v == v]
+    if len(plist) <= 100 and len(mlist) <= 1000:
+        # One call, one request to a server: a store applies a batch's params before its metrics.
+        client.log_batch(rid, metrics=mlist, params=plist)
+        return
     for chunk in _chunks(plist, 100):
         client.log_batch(rid, params=chunk)
     for chunk in _chunks(mlist, 1000):
