@@ -113,7 +113,8 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
                    resume: bool, finish: bool) -> CellOutcome:
     """resume: its task was created by an earlier run (take it up by id); finish: its output is
     downloaded and kept (score and log it). slots: held while its task is made and waited for (the
-    sweep's concurrency, the model's, and in a shared sweep the account's across processes)."""
+    model's, the sweep's concurrency, and in a shared sweep the account's across processes), taken
+    in that order: a cell waiting for its model's slot holds none of the sweep's meanwhile."""
     s.progress.state(None, "queued")
     s.event("queued", cell)
     s.started[cell.key] = time.time()

@@ -34,7 +34,7 @@ from .outcome import CellOutcome, SweepOptions, SweepResult
 from .plan import Cell, Plan, build_plan, seeds_record
 from .progress import Progress
 from .reconcile import reconcile
-from .shared import cell_kind, run_shared, shared_slot
+from .shared import LedgerChanges, cell_kind, run_shared, shared_slot
 from .spec import SeedRandom, SweepSpec, load_spec
 from .spend import SpendGuard
 from .states import CellState, Group, JournalState
@@ -236,7 +236,7 @@ class SweepRunner:
             if claims is not None:
                 results = await self._run_shared(s, claims, work, limit, total_sem, per_model, org)
             else:
-                results = await asyncio.gather(*(run_cell(s, c, (total_sem, per_model[c.model]),
+                results = await asyncio.gather(*(run_cell(s, c, (per_model[c.model], total_sem),
                                                           resume=c.key in resume, finish=c.key in finish)
                                                  for c in work))
         except BaseException:
@@ -290,6 +290,7 @@ class SweepRunner:
         """The cells, shared with the other processes on this ledger (see shared.py)."""
         account = s.client.account
         exp = self.spec.experiment
+        changes = LedgerChanges(ledger)
 
         def settled(cell: Cell, row: JournalRow) -> bool:
             unknown = row.state in (JournalState.UNKNOWN, JournalState.SENDING)
@@ -311,10 +312,10 @@ class SweepRunner:
                 # A run its last holder left half-logged goes first.
                 await asyncio.to_thread(s.writer.delete_incomplete_runs, cell.key)
             model_limit = org.models[cell.model].max_concurrent if org and cell.model in org.models else limit
-            slots = (total_sem, per_model[cell.model], shared_slot(ledger, account, cell, model_limit))
+            slots = (per_model[cell.model], total_sem, shared_slot(ledger, changes, account, cell, model_limit))
             return await run_cell(s, cell, slots, **cell_kind(row, os.path.isfile))
 
-        return await run_shared(ledger, exp, work, limit, run_one, settled)
+        return await run_shared(ledger, changes, exp, work, limit, run_one, settled)
 
     def _in_plan_order(self, outcomes: list[CellOutcome]) -> list[CellOutcome]:
         order = {c.key: i for i, c in enumerate(self.plan.cells)}
