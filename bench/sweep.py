@@ -49,7 +49,7 @@ emulator: {{run_s: {run_s}, queue_s: 0.0, render_scale: {scale}}}
 
 
 def run_command(name: str, concurrency: int, run_s: float, scoring: bool, scale: float,
-                max_credits: float | None = None) -> dict[str, float]:
+                max_credits: float | None = None, checkout: str | None = None) -> dict[str, float]:
     """One `v2v-lab sweep` process on a fresh state folder and a new store; its wall time and the
     moments read back from what it wrote (all wall-clock seconds from the process's start)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,6 +59,8 @@ def run_command(name: str, concurrency: int, run_s: float, scoring: bool, scale:
                                     concurrency=concurrency, scoring=str(scoring).lower(), run_s=run_s, scale=scale))
         env = {**os.environ, "V2V_LAB_HOME": str(folder / "state"),
                "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/mlflow.db"}
+        if checkout:  # another checkout's v2v_lab, for a before/after in one run
+            env["PYTHONPATH"] = checkout
         argv = [CLI, "sweep", str(spec), "--yes", "--no-progress"]
         if max_credits is not None:
             argv += ["--max-credits", f"{max_credits:g}"]
@@ -106,6 +108,22 @@ def _where_the_time_went(r: dict[str, float], ideal: float) -> str:
     ])
 
 
+def _report(label: str, runs: dict[str, list[dict[str, float]]], ideal: float, repeat: int) -> dict[str, float]:
+    off, on, capped = (_median(runs[k]) for k in ("off", "on", "capped"))
+    print(f"[{label}] scoring off: whole command {off['wall']:.2f} s, efficiency {ideal / off['wall']:.3f} "
+          f"(first create to last cell logged {off['last_logged'] - off['first_create']:.2f} s, "
+          f"efficiency {ideal / (off['last_logged'] - off['first_create']):.3f}); median of {repeat}")
+    print(_where_the_time_went(off, ideal))
+    print(f"[{label}] scoring on: whole command {on['wall']:.2f} s = {CELLS / on['wall'] * 60:.1f} cells/min against "
+          f"{CELLS / off['wall'] * 60:.1f} scoring off: ratio {off['wall'] / on['wall']:.3f}")
+    print(_where_the_time_went(on, ideal))
+    print(f"[{label}] with a budget cap (a model's first create alone): {capped['wall']:.2f} s; ratio to no cap "
+          f"{capped['wall'] / off['wall']:.3f}")
+    print(f"[{label}] every run's whole-command efficiency: " + "; ".join(
+        f"{k} " + ", ".join(f"{ideal / r['wall']:.3f}" for r in runs[k]) for k in runs))
+    return off
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run-s", type=float, default=2.0)
@@ -113,30 +131,26 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each kind, interleaved; the median is shown")
     ap.add_argument("--render-scale", type=float, default=0.1,
                     help="emulator render size; small, so the bench measures the runner, not the renderer")
+    ap.add_argument("--baseline", metavar="CHECKOUT", help="also run another checkout's v2v_lab (e.g. main), "
+                    "interleaved with this one: before and after in one run")
     ap.add_argument("--json", action="store_true", help="also print every run's figures as JSON")
     args = ap.parse_args()
     ideal = CELLS / args.concurrency * args.run_s
     kinds: dict[str, dict[str, Any]] = {"off": {"scoring": False}, "on": {"scoring": True},
                                         "capped": {"scoring": False, "max_credits": 1e9}}
-    runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    checkouts = {"this checkout": None, **({f"baseline {args.baseline}": args.baseline} if args.baseline else {})}
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {c: {k: [] for k in kinds} for c in checkouts}
     for _ in range(args.repeat):
         for kind, how in kinds.items():
-            runs[kind].append(run_command(kind, args.concurrency, args.run_s, how["scoring"], args.render_scale,
-                                          how.get("max_credits")))
-    off, on, capped = (_median(runs[k]) for k in kinds)
+            for label, checkout in checkouts.items():
+                runs[label][kind].append(run_command(kind, args.concurrency, args.run_s, how["scoring"],
+                                                     args.render_scale, how.get("max_credits"), checkout))
     print(f"{CELLS} cells, {args.run_s:g} s per task, concurrency {args.concurrency}, `v2v-lab sweep` as a whole "
-          f"process on a new store (render scale {args.render_scale:g}); ideal {ideal:.1f} s; median of {args.repeat}")
-    print(f"scoring off: whole command {off['wall']:.2f} s, efficiency {ideal / off['wall']:.3f} "
-          f"(first create to last cell logged {off['last_logged'] - off['first_create']:.2f} s, "
-          f"efficiency {ideal / (off['last_logged'] - off['first_create']):.3f})")
-    print(_where_the_time_went(off, ideal))
-    print(f"scoring on: whole command {on['wall']:.2f} s = {CELLS / on['wall'] * 60:.1f} cells/min against "
-          f"{CELLS / off['wall'] * 60:.1f} scoring off: ratio {off['wall'] / on['wall']:.3f}")
-    print(_where_the_time_went(on, ideal))
-    print(f"with a budget cap (a model's first create alone): {capped['wall']:.2f} s; ratio to no cap "
-          f"{capped['wall'] / off['wall']:.3f}")
-    print("every run's whole-command efficiency: " + "; ".join(
-        f"{k} " + ", ".join(f"{ideal / r['wall']:.3f}" for r in runs[k]) for k in kinds))
+          f"process on a new store (render scale {args.render_scale:g}); ideal {ideal:.1f} s")
+    offs = {label: _report(label, runs[label], ideal, args.repeat) for label in checkouts}
+    if args.baseline:
+        (_, mine), (_, base) = offs.items()
+        print(f"whole command, scoring off: this checkout takes {mine['wall'] / base['wall']:.3f}x the baseline's")
     if args.json:
         print(json.dumps(runs, indent=1))
 
