@@ -21,6 +21,7 @@ from v2v_lab.api import (
     PermissionDeniedError,
     RateLimitError,
     RunwayClient,
+    Task,
     TaskStatus,
     WaitTimeoutError,
     classify_failure,
@@ -305,7 +306,7 @@ def test_a_client_polls_an_emulator_on_this_machine_at_its_pace_and_never_believ
     interval. An endpoint elsewhere saying the same is not believed."""
     import httpx
 
-    from v2v_lab._net import TASK_PACE_HEADER
+    from v2v_lab._net import TASK_DUE_HEADER, TASK_PACE_HEADER
 
     monkeypatch.setenv("RUNWAYML_API_SECRET", "key_pace_test")
     with Emulator(render_scale=0.25, queue_s=0.02) as emu:
@@ -320,8 +321,41 @@ def test_a_client_polls_an_emulator_on_this_machine_at_its_pace_and_never_believ
 
     def elsewhere(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"id": "0b5e2f86-2c56-4a7e-9b0e-6a1c2b6d9f10", "status": "PENDING",
-                                         "createdAt": "2026-01-01T00:00:00Z"}, headers={TASK_PACE_HEADER: "0.05"})
+                                         "createdAt": "2026-01-01T00:00:00Z"},
+                              headers={TASK_PACE_HEADER: "0.05", TASK_DUE_HEADER: "0.5"})
 
     with RunwayClient("runway", base_url="https://api.example.com", transport=httpx.MockTransport(elsewhere)) as far:
         far.get_task("0b5e2f86-2c56-4a7e-9b0e-6a1c2b6d9f10")
         assert far.poll_interval == 5.0
+        assert far._async.task_due("0b5e2f86-2c56-4a7e-9b0e-6a1c2b6d9f10") is None  # nor when a task is due
+
+
+def test_a_task_on_the_emulator_is_read_when_it_is_due_and_not_once_before(small_clip):
+    """The emulator says on each read of a task when it next changes status (TASK_DUE_HEADER); the
+    wait reads it again then: every read after one that told a due time comes at or after that
+    time, so a 1.5 s task is read a handful of times instead of every 0.05 s. Proven on the reads'
+    order against the times told, not on how long anything took."""
+    async def run() -> tuple[list[tuple[float, float | None, str]], Task]:
+        with Emulator(render_scale=0.25, queue_s=0.0, run_s=1.5) as emu:
+            async with AsyncRunwayClient("local", base_url=emu.base_url) as client:
+                reads: list[tuple[float, float | None, str]] = []  # (read began, due told by it, status)
+                get_task = client.get_task
+
+                async def recorded(task_id: str) -> Task:
+                    began = time.monotonic()
+                    task = await get_task(task_id)
+                    reads.append((began, client.task_due(task_id), task.status.value))
+                    return task
+
+                client.get_task = recorded  # type: ignore[method-assign]
+                task_id = await client.create(GenerationRequest(small_clip, "neon", seed=1, ratio="1280:720"))
+                return reads, await client.wait(task_id, timeout=120)
+
+    reads, task = asyncio.run(run())
+    assert task.status is TaskStatus.SUCCEEDED
+    told = [(i, due) for i, (_, due, status) in enumerate(reads) if due is not None and status == "RUNNING"]
+    assert told, reads  # a running task's end was told
+    for (_, due, _), (began_next, _, _) in zip(reads, reads[1:], strict=False):
+        if due is not None:
+            assert began_next >= due, reads  # never read before it was due
+    assert reads[-1][2] == "SUCCEEDED" and reads[-1][1] is None  # an ended task tells no due time

@@ -230,11 +230,11 @@ def test_compare_by_seed_or_prompt_pairs_within_each_model_and_reference():
 
 
 def test_scoring_failure_is_recorded_not_fatal(mlflow_store, tmp_path, monkeypatch):
-    import v2v_lab.sweeps.cell as runner
+    import v2v_lab.metrics as metrics  # where a sweep's cell finds score() when it scores
 
     def broken(*a, **k):
         raise ValueError("no frames")
-    monkeypatch.setattr(runner, "score", broken)
+    monkeypatch.setattr(metrics, "score", broken)
     result = run_sweep(write_spec(tmp_path, seeds=[1], prompts=["noir"]), progress=False)
     assert result.counts == {"succeeded": 1}
     df = load_runs("t")
@@ -346,3 +346,49 @@ def test_a_re_signed_url_keeps_its_cell_key():
     assert content_sha(a) != content_sha(a.replace("versionId=3", "versionId=4"))
     sas = "https://acct.blob.core.windows.net/c/a.mp4?sv=2024-01-01&se=2026-12-01&sr=b&sp=r&sig=xyz"
     assert stable_uri(sas) == "https://acct.blob.core.windows.net/c/a.mp4"
+
+
+def test_on_a_new_store_the_first_tasks_go_out_while_the_store_is_made(mlflow_store, tmp_path, monkeypatch):
+    """Nothing is done in a store that does not exist yet, so a sweep on a new store does not wait
+    for MLflow to load and make it: its first tasks are created meanwhile, and every cell is still
+    logged once, under the sweep's parent run. Proven on events: opening the store here waits for
+    the sweep's first create, which the old order (store first, then creates) never reaches."""
+    import threading
+
+    from v2v_lab.tracking import writer as writer_module
+
+    created = threading.Event()
+    opened_after_a_create: list[bool] = []
+    real_init = writer_module.SweepWriter.__init__
+
+    def init_after_first_create(self, *args, **kwargs):
+        opened_after_a_create.append(created.wait(120))
+        real_init(self, *args, **kwargs)
+
+    def on_event(kind, cell, data):
+        if kind == "created":
+            created.set()
+
+    monkeypatch.setattr(writer_module.SweepWriter, "__init__", init_after_first_create)
+    assert not (tmp_path / "mlflow.db").exists()
+    result = run_sweep(write_spec(tmp_path, seeds=[1, 2], prompts=["noir"], scoring={"enabled": False}),
+                       progress=False, on_event=on_event)
+    assert opened_after_a_create == [True]
+    assert result.counts == {"succeeded": 2}
+    runs = load_runs("t")
+    assert len(runs) == 2 and runs["cell_key"].is_unique
+    assert {mlflow.get_run(r).data.tags["mlflow.parentRunId"] for r in runs["run_id"]} == {result.parent_run_id}
+    assert all(len(ids) == 1 for ids in Journal().task_ids("t").values())  # each cell paid once
+
+
+def test_on_a_store_that_exists_no_task_goes_out_before_the_store_says_what_is_done(mlflow_store, tmp_path,
+                                                                                    monkeypatch):
+    """A store that exists may hold cells this state folder never heard of (another clone, a lost
+    journal): there, the store is read before any create, and a cell done in it is not paid again."""
+    spec = write_spec(tmp_path, seeds=[1], prompts=["noir"], scoring={"enabled": False})
+    assert run_sweep(spec, progress=False).counts == {"succeeded": 1}
+    monkeypatch.setenv("V2V_LAB_HOME", str(tmp_path / "another-state-folder"))  # a journal that knows nothing
+    events: list[str] = []
+    again = run_sweep(spec, progress=False, on_event=lambda kind, cell, data: events.append(kind))
+    assert again.counts == {"succeeded": 1} and again.already_done == 1
+    assert "created" not in events

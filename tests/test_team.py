@@ -348,3 +348,61 @@ def test_load_runs_on_the_teams_postgresql_reads_the_table_the_client_reads(team
                                       kept.sort_values("run_id").reset_index(drop=True))
     assert len(by_sql[0]) == 4 and len(by_sql[1]) == 5 and by_sql[0]["ssim_source"].isna().sum() == 1
     assert by_sql[0]["duration"].notna().sum() == 2 and "per_frame.ssim_source" not in by_sql[0].columns
+
+
+def test_a_process_waiting_on_the_ledger_wakes_when_a_claim_or_a_slot_is_given_up_not_on_a_timer(team):
+    """A process waiting for a cell another holds, or for one of the account's slots, is woken by
+    the ledger's notification when the other gives it up (LISTEN/NOTIFY), not by looking again on
+    a timer: with leases of an hour its fallback look is 15 minutes away, so only the notification
+    can wake it here. Proven on events: the wait ends after the give-up and because of it."""
+    import asyncio
+    import threading
+    from types import SimpleNamespace
+
+    from v2v_lab.sweeps.ledger import PgLedger
+    from v2v_lab.sweeps.shared import LedgerChanges, shared_slot
+
+    url = team["V2V_LAB_LEDGER_URL"]
+    experiment, account = f"team_wake_{uuid.uuid4().hex[:8]}", f"acct-{uuid.uuid4().hex[:8]}"
+    holder, waiter = PgLedger(url, lease_s=3600), PgLedger(url, lease_s=3600)
+    tried = threading.Event()  # the waiter has looked for a slot and found none
+    take_slot = waiter.take_slot
+
+    def take_and_tell(*args: object) -> bool:
+        got = take_slot(*args)  # type: ignore[arg-type]
+        tried.set()
+        return got
+
+    waiter.take_slot = take_and_tell  # type: ignore[method-assign]
+
+    async def run() -> None:
+        changes = LedgerChanges(waiter)
+        assert changes.fallback_s == 900
+        await asyncio.wait_for(changes.after(0), 60)  # its LISTEN has taken hold
+        # A cell the holder has claimed: the waiter is woken when the claim is given up.
+        assert holder.claim(experiment, "cell-a") and not waiter.claim(experiment, "cell-a")
+        seen = changes.generation
+        woke = asyncio.ensure_future(changes.after(seen))
+        await asyncio.to_thread(holder.release, experiment, "cell-a")
+        await asyncio.wait_for(woke, 60)
+        assert changes.generation > seen and waiter.claim(experiment, "cell-a")
+        # The account's only slot for the model, held: the waiter gets it once it is given back.
+        assert holder.take_slot(account, "gen4_aleph", "cell-b", 1)
+        got = asyncio.Event()
+
+        async def wait_for_slot() -> None:
+            async with shared_slot(waiter, changes, account, SimpleNamespace(model="gen4_aleph", key="cell-c"), 1):
+                got.set()
+
+        slot = asyncio.ensure_future(wait_for_slot())
+        await asyncio.to_thread(tried.wait, 60)
+        assert not got.is_set()
+        await asyncio.to_thread(holder.give_slot, account, "cell-b")
+        await asyncio.wait_for(slot, 60)
+        assert got.is_set()
+
+    try:
+        asyncio.run(run())
+    finally:
+        holder.close()
+        waiter.close()

@@ -35,6 +35,10 @@ def is_loopback_host(host: str | None) -> bool:
 # emulator waits for its tasks, not for a poll interval meant for the real API.
 TASK_PACE_HEADER = "x-v2v-lab-task-pace"
 EMULATOR_TASK_PACE_S = 0.05
+# And on each task it answers for, in seconds from now, when that task next changes status on its
+# own (a pending task starts, a running one ends): a client on loopback reads the task again then,
+# not every pace before it. Absent when no one can say (a task waiting for a slot, an ended one).
+TASK_DUE_HEADER = "x-v2v-lab-task-due"
 
 
 # scheme://userinfo@ : a URL's userinfo, up to the last "@" before the host (a password may hold

@@ -10,6 +10,7 @@ import hashlib
 import math
 import mimetypes
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .._net import EMULATOR_TASK_PACE_S, TASK_PACE_HEADER, is_loopback_host
+from .._net import EMULATOR_TASK_PACE_S, TASK_DUE_HEADER, TASK_PACE_HEADER, is_loopback_host
 from ..errors import (
     APIError,
     BadRequestError,
@@ -90,6 +91,7 @@ class AsyncRunwayClient:
         self.http_plain = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=transport)
         self.requests_sent = 0
         self._uploads = UploadCache()
+        self._due: dict[str, float] = {}  # task id -> when the endpoint said it next changes (monotonic)
 
     def __repr__(self) -> str:
         return f"AsyncRunwayClient(provider={self.provider.name!r}, base_url={self.base_url!r}, api_key=***)"
@@ -148,8 +150,29 @@ class AsyncRunwayClient:
                 if math.isfinite(pace):
                     self.poll_interval = min(self.poll_interval, max(EMULATOR_TASK_PACE_S, pace))
 
+    def _note_due(self, task_id: str, response: httpx.Response) -> None:
+        """What an emulator on this machine said of when the task next changes (TASK_DUE_HEADER)."""
+        said = response.headers.get(TASK_DUE_HEADER) if self._pace_from_server else None
+        due = None
+        if said is not None:
+            with contextlib.suppress(ValueError):
+                seconds = float(said)
+                if math.isfinite(seconds) and seconds >= 0:
+                    due = time.monotonic() + seconds
+        if due is None:
+            self._due.pop(task_id, None)
+        else:
+            self._due[task_id] = due
+
+    def task_due(self, task_id: str) -> float | None:
+        """When the endpoint said, at its last read of the task, that the task next changes status
+        (monotonic time); None when it did not say (every provider but an emulator on loopback)."""
+        return self._due.get(task_id)
+
     async def _json(self, method: str, path: str, **kw: Any) -> Any:
-        response = await self._send(method, path, **kw)
+        return self._parsed(method, path, await self._send(method, path, **kw))
+
+    def _parsed(self, method: str, path: str, response: httpx.Response) -> Any:
         if response.status_code == 204 or not response.content:
             return None
         try:
@@ -249,7 +272,10 @@ class AsyncRunwayClient:
         return await self._materialize(item, field, kind)
 
     async def get_task(self, task_id: str) -> Task:
-        return self.provider.parse_task(await self._json("GET", self.provider.task_path(task_id)), task_id)
+        path = self.provider.task_path(task_id)
+        response = await self._send("GET", path)
+        self._note_due(task_id, response)
+        return self.provider.parse_task(self._parsed("GET", path, response), task_id)
 
     async def cancel(self, task_id: str) -> None:
         """DELETE: cancels a queued or running task, deletes a finished one."""

@@ -1,6 +1,7 @@
 """Waiting for a task: polls at the provider's pace, backing off while it is queued, riding out
 transient read failures, until it ends or the timeout passes (the task id goes with the timeout,
-so a later wait takes it up)."""
+so a later wait takes it up). An endpoint that says when a task next changes (the emulator on this
+machine, _net.TASK_DUE_HEADER) has it read right then, and not once before."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ __all__ = ["UNPARSEABLE_TASK_LIMIT", "ProgressCallback", "wait_for_task"]
 
 ProgressCallback = Callable[[Task], None]
 UNPARSEABLE_TASK_LIMIT = 10  # task reads in a row whose body is not a task before a wait gives up
+# The longest wait between two reads of a task whose endpoint said when it ends: the real API's
+# pace, so a progress bar still moves on a long task.
+DUE_READ_MAX_S = 5.0
 
 
 @dataclass
@@ -52,11 +56,20 @@ async def wait_for_task(client: TaskSource, task_id: str, *, on_progress: Progre
         waited = time.monotonic() - start
         if timeout is not None and waited >= timeout:
             raise WaitTimeoutError(task_id, waited, polling.last.status.value if polling.last else None)
-        sleep = max(client.poll_interval, interval * random.uniform(0.8, 1.2))
+        sleep = _next_read_in(client, task_id, interval)
         if timeout is not None:
             sleep = min(sleep, max(0.0, timeout - waited))
         await asyncio.sleep(sleep)
         interval = min(interval * 1.5, client.poll_interval * 4)
+
+
+def _next_read_in(client: TaskSource, task_id: str, interval: float) -> float:
+    """Seconds until the task is read again: when the endpoint said it next changes (never sooner
+    than the pace allows, never later than DUE_READ_MAX_S); else the pace, backed off and jittered."""
+    due = client.task_due(task_id)
+    if due is not None:
+        return min(max(client.poll_interval, due - time.monotonic()), max(client.poll_interval, DUE_READ_MAX_S))
+    return max(client.poll_interval, interval * random.uniform(0.8, 1.2))
 
 
 async def _poll(client: TaskSource, polling: _Polling) -> Task | None:

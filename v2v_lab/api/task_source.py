@@ -23,6 +23,9 @@ class TaskSource(Protocol):
     def poll_interval(self) -> float:
         """Seconds between reads of one task (the provider's floor, or more)."""
 
+    def task_due(self, task_id: str) -> float | None:
+        """When the endpoint said the task next changes status (monotonic time), if it said so."""
+
     @property
     def retry(self) -> RetryPolicy: ...
 

@@ -20,13 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._net import EMULATOR_TASK_PACE_S, TASK_PACE_HEADER, is_loopback_host
+from .._net import EMULATOR_TASK_PACE_S, TASK_DUE_HEADER, TASK_PACE_HEADER, is_loopback_host
 from ..api.catalog import RUNWAY_API_VERSION, ModelSpec
 from ..api.limits import DATA_URI_MAX_BYTES
 from ..errors import MediaError
 from ..media.probe import VideoInfo, probe_image, probe_video
 from .files import UUID_RE, FileRoutes
-from .state import EmulatorState, estimated_credits, options_of, task_json, utc_now
+from .state import ACTIVE, EmulatorState, estimated_credits, options_of, task_json, utc_now
 from .validate import Rejected, check_body
 from .wire import (
     COMETAPI_PREFIX,
@@ -322,9 +322,12 @@ class EmulatorApp(FileRoutes):
         with self.state.lock:
             urls = [self._sign_output(task)] if task.status == "SUCCEEDED" else []
             body = task_json(task, urls)
+            due = task.due_mono if task.status in ACTIVE else None
         if self.flavor == "cometapi":
             body = _cometapi_wrapper(body)
-        return JSONResponse(body)
+        # When this task next changes on its own, so a client reads it then and not before.
+        headers = {TASK_DUE_HEADER: f"{max(0.0, due - time.monotonic()):.3f}"} if due is not None else None
+        return JSONResponse(body, headers=headers)
 
     async def delete_task(self, request: Request) -> Response:
         task_id = request.path_params["task_id"]

@@ -57,6 +57,9 @@ class TaskRecord:
     charged_credits: int = 0        # what the finished task cost (failed and cancelled ones: refunded, 0)
     keyframe_paths: tuple[str, ...] = ()  # the body's keyframes' images, fetched, in the body's order
     input_size: tuple[int, int] | None = None  # the source's size: some prices depend on it (above 4 MP)
+    # When the task next changes status on its own (monotonic): its start while pending, its end
+    # while running; None while throttled (that waits on other tasks). Told to clients on loopback.
+    due_mono: float | None = None
 
 
 @dataclass
@@ -161,6 +164,7 @@ class EmulatorState:
             task = TaskRecord(str(uuid.uuid4()), model, self._ordinal, now, time.monotonic(), request,
                               input_path, reference_path, seconds_estimate, fail_plan,
                               estimated_credits=estimate, keyframe_paths=keyframe_paths, input_size=input_size)
+            task.due_mono = task.created_mono + self.timing.queue_s
             self.tasks[task.id] = task
             self.ledger.append(task)  # every task ever created, deleted ones included
             self.tasks_created[model] += 1
@@ -208,10 +212,12 @@ class EmulatorState:
                     if self.running[task.model] < limit:
                         task.status = "RUNNING"
                         task.progress = 0.0
+                        task.due_mono = now + self.timing.run_s  # set exactly once its thread starts
                         self.running[task.model] += 1
                         self._pool.submit(self._run, task)
                     else:
                         task.status = "THROTTLED"
+                        task.due_mono = None
                 self.wake.wait(timeout=0.02)
 
     def _run(self, task: TaskRecord) -> None:
@@ -232,13 +238,16 @@ class EmulatorState:
         if task.fail_plan and task.fail_plan[0].startswith("SAFETY.INPUT"):
             self._finish_failed(task)
             return
+        internal = bool(task.fail_plan and task.fail_plan[0].startswith("INTERNAL"))
+        with self.lock:
+            task.due_mono = started + self.timing.run_s * (0.5 if internal else 1.0)
         out_path = self.workdir / "outputs" / task.id / ("output" + spec.output_suffix(options_of(task.request, spec)))
 
         def on_progress(p: float) -> None:
             with self.lock:
                 task.progress = round(0.9 * p, 3)
 
-        if task.fail_plan and task.fail_plan[0].startswith("INTERNAL"):
+        if internal:
             self._sleep_progress(task, started, 0.5)
             self._finish_failed(task)
             return

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._failpoints import failpoint
 from ..api.catalog import RUNWAY_API_VERSION, ModelSpec
@@ -22,11 +22,8 @@ from ..api.retry_policy import Action
 from ..api.task import Task, TaskStatus, classify_failure
 from ..api.validation import GenerationRequest, uri_kind
 from ..errors import CreateOutcomeUnknownError, NotFoundError, V2VError
-from ..media.posters import write_contact_sheet, write_poster
-from ..metrics import ScoreReport, metric_names, score
 from ..tracking.records import cell_record
 from ..tracking.schema import ARTIFACT_CONTACT_SHEET, ARTIFACT_OUTPUT, ARTIFACT_POSTER, STATUS_SUCCEEDED
-from ..tracking.writer import SweepWriter
 from .journal import OUTPUT_GONE, ClaimLostError, JournalRow, JournalStore, experiment_digest, state_dir
 from .outcome import CellOutcome, SweepOptions
 from .plan import Cell, Plan
@@ -34,6 +31,10 @@ from .progress import Progress
 from .spec import SweepSpec
 from .spend import NotStartedError, Reservation, SpendGuard
 from .states import CellState, JournalState
+
+if TYPE_CHECKING:  # MLflow and the metrics load beside a sweep's first tasks, not before them
+    from ..metrics import ScoreReport
+    from ..tracking.writer import SweepWriter
 
 __all__ = ["Ending", "SweepSession", "cell_request", "output_path", "run_cell"]
 
@@ -46,7 +47,9 @@ class SweepSession:
     plan: Plan
     options: SweepOptions
     journal: JournalStore
-    writer: SweepWriter
+    # The store's writer, once the store is open and the sweep's parent run begun: a sweep's first
+    # tasks go out while it opens, and a cell awaits it only to log.
+    store: asyncio.Future[SweepWriter]
     client: AsyncRunwayClient
     progress: Progress
     spend: SpendGuard
@@ -56,6 +59,11 @@ class SweepSession:
     @property
     def experiment(self) -> str:
         return self.spec.experiment
+
+    @property
+    def writer(self) -> SweepWriter:
+        """The store's writer, where it is known to be ready (else InvalidStateError: await store)."""
+        return self.store.result()
 
     def event(self, kind: str, cell: Cell, **data: Any) -> None:
         on_event: Callable[[str, Cell, dict[str, Any]], None] | None = self.options.on_event
@@ -113,7 +121,10 @@ async def run_cell(s: SweepSession, cell: Cell, slots: Sequence[AbstractAsyncCon
                    resume: bool, finish: bool) -> CellOutcome:
     """resume: its task was created by an earlier run (take it up by id); finish: its output is
     downloaded and kept (score and log it). slots: held while its task is made and waited for (the
-    sweep's concurrency, the model's, and in a shared sweep the account's across processes)."""
+    model's, the sweep's concurrency, and in a shared sweep the account's across processes), taken
+    in that order: a cell waiting for its model's slot holds none of the sweep's meanwhile."""
+    if s.store.done() and not s.store.cancelled() and s.store.exception() is not None:
+        await s.store  # the store could not be opened: no more tasks go out (the sweep ends with why)
     s.progress.state(None, "queued")
     s.event("queued", cell)
     s.started[cell.key] = time.time()
@@ -208,9 +219,10 @@ async def end_cell(s: SweepSession, cell: Cell, end: Ending, was: str = "queued"
         report=end.report, scoring_error=scoring_error, output=end.output, poster=poster, contact_sheet=sheet)
     # Fencing, as for a create: a process that no longer holds the cell (stalled past its lease
     # while another took it over and ended it) stands down here instead of logging it twice.
+    writer = await asyncio.shield(s.store)
     await asyncio.to_thread(s.journal.hold, s.experiment, cell.key)
     run_id = await asyncio.to_thread(
-        s.writer.log_cell, name=record.name, params=record.params, tags=record.tags, metrics=record.metrics,
+        writer.log_cell, name=record.name, params=record.params, tags=record.tags, metrics=record.metrics,
         series=record.series, artifacts=record.artifacts, task=task_dict, prompt=cell.prompt,
         frames_csv=record.frames_csv, secrets=s.client.secrets, started=s.started.get(cell.key))
     values = end.report.values if end.report else {}
@@ -401,6 +413,7 @@ async def _score(s: SweepSession, cell: Cell, output: Path) -> tuple[ScoreReport
     sc = s.spec.scoring
     if not sc.enabled:
         return None, None
+    from ..metrics import metric_names, score
     if uri_kind(cell.video) != "path":
         return None, "scoring skipped: the source is not a local file"
     try:
@@ -419,6 +432,8 @@ async def _score(s: SweepSession, cell: Cell, output: Path) -> tuple[ScoreReport
 
 
 def _posters(video: Path, poster: Path, sheet: Path, report: ScoreReport | None) -> None:
+    from ..media.posters import write_contact_sheet, write_poster
+
     write_poster(str(video), poster)
     if report is not None and report.frames is not None:
         f = report.frames

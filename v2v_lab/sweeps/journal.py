@@ -157,10 +157,14 @@ class ClaimStore(JournalStore, Protocol):
     """A journal whose cells many processes share: a cell is worked on only under its claim, and a
     task is created only in one of the account's slots, counted across processes (ledger.py)."""
 
+    lease_s: float  # how long a claim or a slot outlives a holder that stopped renewing it
+
     def claim(self, experiment: str, key: str) -> bool: ...
     def release(self, experiment: str, key: str) -> None: ...
     def take_slot(self, account: str, model: str, key: str, limit: int) -> bool: ...
     def give_slot(self, account: str, key: str) -> None: ...
+    def subscribe(self, listener: Callable[[str], None]) -> None:
+        """listener(what) is called (from another thread) whenever any process gives up a claim or a slot."""
 
 
 _IN_MEMORY = ":memory:"

@@ -21,6 +21,10 @@ before anything else happens. On top of it:
   endpoint gives. Slots carry leases too: a killed process's slots free themselves.
 - an experiment's `{random: N}` **seeds** (table seeds) are drawn once, here: processes started
   together each propose a draw and all take the first one stored, so one spec is one set of cells.
+- a process waiting for a cell another holds, or for a slot, is **woken by the ledger**: giving up a
+  claim or a slot NOTIFYs channel v2v_ledger in the same transaction (delivered at its commit), and
+  each process LISTENs on a connection of its own (`subscribe`). A holder killed with -9 notifies
+  nobody: its leases running out is what a waiter's fallback look (a quarter of a lease) is for.
 
 A dropped connection (PostgreSQL restarted) is retried for V2V_LAB_LEDGER_RETRY_S (60 s) on a new
 connection; every write is idempotent, so a write whose answer was lost is simply written again.
@@ -51,6 +55,7 @@ __all__ = ["ClaimLostError", "PgLedger", "lease_seconds", "ledger_url"]
 
 T = TypeVar("T")
 _SCHEMA_LOCK = 7_246_001  # an advisory lock id: one process creates the tables, the others wait
+CHANNEL = "v2v_ledger"  # what a LISTEN hears: "claim" (a cell's claim was given up), "slot" (a slot was)
 
 
 def ledger_url() -> str | None:
@@ -83,6 +88,8 @@ class PgLedger(ChargeBook):
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="v2v-ledger-heartbeat", daemon=True)
         self._heartbeat.start()
+        self._listeners: list[Callable[[str], None]] = []
+        self._listening: threading.Thread | None = None
 
     # -- connection --------------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -240,13 +247,20 @@ class PgLedger(ChargeBook):
     def close(self) -> None:
         self._stop.set()
         self._heartbeat.join(5)
+        if self._listening is not None:
+            self._listening.join(5)
         try:  # one try: a ledger that is away must not hold an interrupted or failed sweep
-            self._call(lambda cur: (cur.execute("DELETE FROM claims WHERE owner=%s", (self.owner,)),
-                                    cur.execute("DELETE FROM slots WHERE owner=%s", (self.owner,))), patient=False)
+            self._call(self._give_up_all, patient=False)
         except JournalError:
             pass  # unreachable: the leases run out by themselves
         with self._lock:
             self._drop()
+
+    def _give_up_all(self, cur: Any) -> None:
+        cur.execute("DELETE FROM claims WHERE owner=%s", (self.owner,))
+        cur.execute("DELETE FROM slots WHERE owner=%s", (self.owner,))
+        _notify(cur, "claim")
+        _notify(cur, "slot")
 
     # -- money (charges.py, ChargeBook): the cap is the experiment's, whichever process reserves -----
     def _transact(self, fn: Callable[[Any], T]) -> T:
@@ -281,8 +295,10 @@ class PgLedger(ChargeBook):
         return self._call(take)
 
     def release(self, experiment: str, key: str) -> None:
-        self._call(lambda cur: cur.execute("DELETE FROM claims WHERE experiment=%s AND cell_key=%s AND owner=%s",
-                                           (experiment, key, self.owner)))
+        def give_up(cur: Any) -> None:
+            cur.execute("DELETE FROM claims WHERE experiment=%s AND cell_key=%s AND owner=%s", (experiment, key, self.owner))
+            _notify(cur, "claim")
+        self._call(give_up)
 
     # -- slots ---------------------------------------------------------------------------------------
     def take_slot(self, account: str, model: str, key: str, limit: int) -> bool:
@@ -299,8 +315,39 @@ class PgLedger(ChargeBook):
         return self._call(take)
 
     def give_slot(self, account: str, key: str) -> None:
-        self._call(lambda cur: cur.execute("DELETE FROM slots WHERE account=%s AND owner=%s AND cell_key=%s",
-                                           (account, self.owner, key)))
+        def give_back(cur: Any) -> None:
+            cur.execute("DELETE FROM slots WHERE account=%s AND owner=%s AND cell_key=%s", (account, self.owner, key))
+            _notify(cur, "slot")
+        self._call(give_back)
+
+    # -- waking the processes that wait ----------------------------------------------------------------
+    def subscribe(self, listener: Callable[[str], None]) -> None:
+        """listener(what) is called, from a thread of the ledger's, each time any process gives up a
+        claim or a slot ("claim", "slot"), and with "" after the ledger was away (what was said
+        meanwhile is lost: look again). Listening starts at the first subscriber."""
+        with self._lock:
+            self._listeners.append(listener)
+            if self._listening is None:
+                self._listening = threading.Thread(target=self._listen, name="v2v-ledger-listen", daemon=True)
+                self._listening.start()
+
+    def _listen(self) -> None:
+        """LISTEN on a connection of its own (autocommit: a notification arrives between statements)
+        until the ledger closes; a dropped connection is opened again."""
+        while not self._stop.is_set():
+            try:
+                with self._psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._tell("")  # anything given up before the LISTEN took hold: look once now
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=0.5):  # returns every 0.5 s to see the stop
+                            self._tell(note.payload)
+            except self._psycopg.Error:
+                self._stop.wait(1.0)
+
+    def _tell(self, what: str) -> None:
+        for listener in list(self._listeners):
+            listener(what)
 
     def _beat(self) -> None:
         """Renew this process's claims and slots while it lives."""
@@ -314,3 +361,7 @@ class PgLedger(ChargeBook):
             except JournalError:
                 continue  # the database is away: try again at the next beat
 
+
+def _notify(cur: Any, what: str) -> None:
+    """Say on the ledger's channel that a claim or a slot was given up (sent when the transaction commits)."""
+    cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))

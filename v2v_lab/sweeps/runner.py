@@ -12,7 +12,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._sync import run_blocking
 from ..api.catalog import RUNWAY_API_VERSION
@@ -22,10 +22,8 @@ from ..api.responses import Organization
 from ..api.retry_policy import resent_by_retry_failed
 from ..emulator.owned import start_local_emulator
 from ..errors import APIError, AuthenticationError
-from ..tracking.reader import recorded_done_cells, recorded_seeds
 from ..tracking.records import spec_yaml, sweep_params, sweep_tags
-from ..tracking.store import check_store
-from ..tracking.writer import SweepWriter
+from ..tracking.store import check_store, local_store_path
 from .budget import check_budget, confirm_spend, spend_question
 from .cell import SweepSession, run_cell
 from .journal import OUTPUT_GONE, ClaimStore, Journal, JournalRow, JournalStore, state_dir
@@ -34,10 +32,13 @@ from .outcome import CellOutcome, SweepOptions, SweepResult
 from .plan import Cell, Plan, build_plan, seeds_record
 from .progress import Progress
 from .reconcile import reconcile
-from .shared import cell_kind, run_shared, shared_slot
+from .shared import LedgerChanges, cell_kind, run_shared, shared_slot
 from .spec import SeedRandom, SweepSpec, load_spec
 from .spend import SpendGuard
 from .states import CellState, Group, JournalState
+
+if TYPE_CHECKING:
+    from ..tracking.writer import SweepWriter
 
 __all__ = ["SweepRunner", "plan_sweep", "run_sweep", "sweep_runner"]
 
@@ -56,6 +57,8 @@ class SweepRunner:
         record = seeds_record(spec, state_dir())
         if isinstance(spec.seeds, SeedRandom) and record is not None and not record.is_file():
             # The state folder lost its draw (or never had it): the store kept the seeds it paid for.
+            from ..tracking.reader import recorded_seeds
+
             recorded = recorded_seeds(spec.experiment, spec.seeds.random, options.tracking_uri)
         self.plan = build_plan(spec, state_dir=state_dir(), recorded_seeds=recorded, agree_seeds=_ledger_seeds(spec))
 
@@ -111,13 +114,15 @@ class SweepRunner:
             if opts.dry_run:
                 return await asyncio.to_thread(self._dry_run, journal, store)
             async with journal.exclusive(spec.experiment, store):
-                return await self._run_locked(journal, t0)
+                return await self._run_locked(journal, store, t0)
         finally:
             journal.close()
 
     def _dry_run(self, journal: JournalStore, store: str) -> SweepResult:
         """What a run would do, decided as a run decides it (the journal and the store agree),
         with nothing sent and nothing written: not even an empty store or experiment."""
+        from ..tracking.reader import recorded_done_cells
+
         done_in_mlflow = {} if self.opts.force else recorded_done_cells(self.spec.experiment, store)
         groups = self.classify(journal, done_in_mlflow)
         why = {Group.NEW: "a new task", Group.RESUME: "takes up its task by id",
@@ -132,20 +137,26 @@ class SweepRunner:
                            dry_run=True, already_done=len(groups[Group.DONE]), to_create=groups[Group.NEW],
                            search_estimate=estimate)
 
-    async def _run_locked(self, journal: JournalStore, t0: float) -> SweepResult:
+    async def _run_locked(self, journal: JournalStore, store: str, t0: float) -> SweepResult:
         spec, opts = self.spec, self.opts
         self.plan.provider.require_key()  # before the store is touched
-        writer = await asyncio.to_thread(SweepWriter, spec.experiment, opts.tracking_uri)
+        # Nothing is done in a store that does not exist yet (this sweep holds the experiment on it):
+        # its cells need not wait for it, and go out while MLflow loads and makes it.
+        new_store = _not_made_yet(store) and spec.search is None and journal.claims() is None
+        opening = asyncio.ensure_future(asyncio.to_thread(_open_store, spec.experiment, opts.tracking_uri))
         try:
-            # Runs a killed sweep left half-logged: their cells are logged again in full below.
-            removed = await asyncio.to_thread(writer.delete_incomplete_runs)
-            if removed:
-                self.plan.warnings.append(f"removed {removed} half-logged run(s) left by an interrupted sweep")
-            done_in_mlflow = {} if opts.force else await asyncio.to_thread(writer.done_cell_keys)
-            if self.spec.search is not None:
-                from .search_run import SearchLoop  # it builds on this module's pieces
+            done_in_mlflow: dict[str, str] = {}
+            if not new_store:
+                writer = await opening
+                # Runs a killed sweep left half-logged: their cells are logged again in full below.
+                removed = await asyncio.to_thread(writer.delete_incomplete_runs)
+                if removed:
+                    self.plan.warnings.append(f"removed {removed} half-logged run(s) left by an interrupted sweep")
+                done_in_mlflow = {} if opts.force else await asyncio.to_thread(writer.done_cell_keys)
+                if self.spec.search is not None:
+                    from .search_run import SearchLoop  # it builds on this module's pieces
 
-                return await SearchLoop(self, journal, writer).run(t0)
+                    return await SearchLoop(self, journal, writer).run(t0)
             groups = self.classify(journal, done_in_mlflow)
             if journal.claims() is not None:
                 # Shared: every cell not done is looked at under its claim (other processes move them on).
@@ -157,17 +168,18 @@ class SweepRunner:
                 work = groups[Group.RESUME] + groups[Group.FINISH] + groups[Group.NEW]
             self.budget_check(groups[Group.NEW], None, journal)
             if not work:  # nothing to do writes nothing: no empty parent run per rerun
-                return SweepResult(self.plan, self._in_plan_order(outcomes), None, time.monotonic() - t0, writer.uri,
+                return SweepResult(self.plan, self._in_plan_order(outcomes), None, time.monotonic() - t0, store,
                                    already_done=len(groups[Group.DONE]))
-            async with self.session(journal, writer, new=groups[Group.NEW], ask=groups[Group.NEW],
+            async with self.session(journal, opening, new=groups[Group.NEW], ask=groups[Group.NEW],
                                     work=len(work)) as (session, org):
                 return await self._run_cells(session, groups, work, org, outcomes, t0)
         finally:
-            await asyncio.to_thread(writer.close)
+            await _close_when_open(opening)
 
     @contextlib.asynccontextmanager
-    async def session(self, journal: JournalStore, writer: SweepWriter, *, new: list[Cell], ask: list[Cell],
-                      work: int) -> AsyncIterator[tuple[SweepSession, Organization | None]]:
+    async def session(self, journal: JournalStore, writer: SweepWriter | asyncio.Future[SweepWriter], *,
+                      new: list[Cell], ask: list[Cell], work: int
+                      ) -> AsyncIterator[tuple[SweepSession, Organization | None]]:
         """The endpoint for the cells to run, the money checked before any is sent: `new` against the
         cap and the balance, `ask` (what it may create) asked of the person on a paid provider.
         Provider local with no endpoint named: this sweep owns an emulator for its life."""
@@ -193,7 +205,8 @@ class SweepRunner:
                 cap = min(cap if cap is not None else float("inf"), committed + org.credit_balance)
             daily = {m: limits.max_daily - limits.daily_used for m, limits in org.models.items()} if org else {}
             spend = SpendGuard(journal, spec.experiment, client.catalog, cap, say=_say, daily_left=daily)
-            yield SweepSession(spec, self.plan, opts, journal, writer, client,
+            store = writer if isinstance(writer, asyncio.Future) else _ready(writer)
+            yield SweepSession(spec, self.plan, opts, journal, store, client,
                                Progress(work, opts.progress, self.plan), spend), org
         finally:
             await client.aclose()
@@ -226,8 +239,9 @@ class SweepRunner:
     async def _run_cells(self, s: SweepSession, groups: Groups, work: list[Cell], org: Organization | None,
                          outcomes: list[CellOutcome], t0: float) -> SweepResult:
         limit, total_sem, per_model = self.slots(work, org)
-        await self.start_parent(s.writer, cells_to_run=len(work), estimate=sum(c.credits for c in groups[Group.NEW]),
-                                concurrency=limit)
+        # The parent run is begun beside the first creates; a cell logs only once it exists.
+        s.store = asyncio.ensure_future(self._with_parent(s.store, cells_to_run=len(work), concurrency=limit,
+                                                          estimate=sum(c.credits for c in groups[Group.NEW])))
         resume = {c.key for c in groups[Group.RESUME]}
         finish = {c.key for c in groups[Group.FINISH]}
         started_day = dt.datetime.now(dt.timezone.utc).date()
@@ -236,22 +250,30 @@ class SweepRunner:
             if claims is not None:
                 results = await self._run_shared(s, claims, work, limit, total_sem, per_model, org)
             else:
-                results = await asyncio.gather(*(run_cell(s, c, (total_sem, per_model[c.model]),
+                results = await asyncio.gather(*(run_cell(s, c, (per_model[c.model], total_sem),
                                                           resume=c.key in resume, finish=c.key in finish)
                                                  for c in work))
         except BaseException:
             # Interrupted (Ctrl-C, SIGTERM, an error): the parent says so instead of RUNNING forever,
             # if the store takes it within seconds (a store that is away is the error being raised).
-            s.writer.abandon_parent({"wall_time_s": time.monotonic() - t0})
+            if s.store.done() and not s.store.cancelled() and s.store.exception() is None:
+                s.writer.abandon_parent({"wall_time_s": time.monotonic() - t0})
             raise
         finally:
             s.progress.close()
         outcomes += results
         money = await _account_check(s, results, started_day) if s.client.provider.paid else {}
-        result = SweepResult(self.plan, self._in_plan_order(outcomes), s.writer.parent_run_id, time.monotonic() - t0,
-                             s.writer.uri, already_done=len(groups[Group.DONE]), notices=s.spend.notices)
-        await self.finish_parent(s.writer, result, money)
+        writer = await s.store  # every cell has logged: the parent exists
+        result = SweepResult(self.plan, self._in_plan_order(outcomes), writer.parent_run_id, time.monotonic() - t0,
+                             writer.uri, already_done=len(groups[Group.DONE]), notices=s.spend.notices)
+        await self.finish_parent(writer, result, money)
         return result
+
+    async def _with_parent(self, store: asyncio.Future[SweepWriter], *, cells_to_run: int, estimate: float,
+                           concurrency: int) -> SweepWriter:
+        writer = await store
+        await self.start_parent(writer, cells_to_run=cells_to_run, estimate=estimate, concurrency=concurrency)
+        return writer
 
     def slots(self, work: list[Cell], org: Organization | None
               ) -> tuple[int, asyncio.Semaphore, dict[str, asyncio.Semaphore]]:
@@ -290,6 +312,7 @@ class SweepRunner:
         """The cells, shared with the other processes on this ledger (see shared.py)."""
         account = s.client.account
         exp = self.spec.experiment
+        changes = LedgerChanges(ledger)
 
         def settled(cell: Cell, row: JournalRow) -> bool:
             unknown = row.state in (JournalState.UNKNOWN, JournalState.SENDING)
@@ -304,17 +327,18 @@ class SweepRunner:
         async def run_one(cell: Cell, row: JournalRow | None) -> CellOutcome:
             if row is not None:  # taken over from a holder that died (or an earlier run)
                 # Killed after its run was complete, before the ledger heard: the run is the proof.
-                logged = (await asyncio.to_thread(s.writer.done_cell_keys, cell.key)).get(cell.key)
+                writer = await s.store
+                logged = (await asyncio.to_thread(writer.done_cell_keys, cell.key)).get(cell.key)
                 if logged:
                     ledger.set(exp, cell.key, JournalState.DONE, run_id=logged)
                     return CellOutcome(cell, CellState.DONE, task_id=row.task_id, run_id=logged, note="logged before")
                 # A run its last holder left half-logged goes first.
-                await asyncio.to_thread(s.writer.delete_incomplete_runs, cell.key)
+                await asyncio.to_thread(writer.delete_incomplete_runs, cell.key)
             model_limit = org.models[cell.model].max_concurrent if org and cell.model in org.models else limit
-            slots = (total_sem, per_model[cell.model], shared_slot(ledger, account, cell, model_limit))
+            slots = (per_model[cell.model], total_sem, shared_slot(ledger, changes, account, cell, model_limit))
             return await run_cell(s, cell, slots, **cell_kind(row, os.path.isfile))
 
-        return await run_shared(ledger, exp, work, limit, run_one, settled)
+        return await run_shared(ledger, changes, exp, work, limit, run_one, settled)
 
     def _in_plan_order(self, outcomes: list[CellOutcome]) -> list[CellOutcome]:
         order = {c.key: i for i, c in enumerate(self.plan.cells)}
@@ -357,6 +381,34 @@ def _ledger_seeds(spec: SweepSpec) -> Callable[[list[int]], list[int]] | None:
         finally:
             ledger.close()
     return agree
+
+
+def _not_made_yet(store: str) -> bool:
+    """A local store whose file (or folder) does not exist: nothing of any experiment is in it."""
+    path = local_store_path(store)
+    return path is not None and not path.exists()
+
+
+def _open_store(experiment: str, uri: str | None) -> SweepWriter:
+    """The store, opened (made if new) with the experiment in it: MLflow's imports come with it."""
+    from ..tracking.writer import SweepWriter
+
+    return SweepWriter(experiment, uri)
+
+
+def _ready(writer: SweepWriter) -> asyncio.Future[SweepWriter]:
+    done: asyncio.Future[SweepWriter] = asyncio.get_running_loop().create_future()
+    done.set_result(writer)
+    return done
+
+
+async def _close_when_open(opening: asyncio.Future[SweepWriter]) -> None:
+    """Close the store's writer, once its opening has ended (an opening that failed has nothing to close)."""
+    try:
+        writer = await asyncio.shield(opening)
+    except Exception:
+        return  # said by the error that ended the sweep, or by a cell that could not log
+    await asyncio.to_thread(writer.close)
 
 
 def _paid_group(row: JournalRow) -> Group:

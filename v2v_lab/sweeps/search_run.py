@@ -292,7 +292,7 @@ class SearchLoop:
         s.progress = Progress(len(work), runner.opts.progress, runner.plan)
         resume, finish = {c.key for c in groups[Group.RESUME]}, {c.key for c in groups[Group.FINISH]}
         try:
-            results = await asyncio.gather(*(run_cell(s, c, (total, per_model[c.model]), resume=c.key in resume,
+            results = await asyncio.gather(*(run_cell(s, c, (per_model[c.model], total), resume=c.key in resume,
                                                       finish=c.key in finish) for c in work))
         finally:
             s.progress.close()

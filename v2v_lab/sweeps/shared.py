@@ -1,7 +1,9 @@
 """A sweep shared by several processes through the PostgreSQL ledger: each takes cells by claim,
 works on as many at once as its own concurrency allows, takes a slot on the account before each
 create, and waits for the cells others hold until they end (or their holder dies and the claim
-passes to it)."""
+passes to it). Waiting is on the ledger's notifications (a claim or a slot given up, ledger.py):
+a process looks again the moment one is given up, and otherwise only every quarter of a lease,
+for a holder that died without a word."""
 
 from __future__ import annotations
 
@@ -15,23 +17,65 @@ from .outcome import CellOutcome
 from .plan import Cell
 from .states import CellState, JournalState
 
-__all__ = ["cell_kind", "run_shared", "shared_slot"]
-
-POLL_S = 0.5  # how often cells held by others are looked at again
+__all__ = ["LedgerChanges", "cell_kind", "interleaved", "run_shared", "shared_slot"]
 
 # (cell, its journal row as it was when claimed) -> the cell's outcome
 RunOne = Callable[[Cell, JournalRow | None], Awaitable[CellOutcome]]
 
 
+class LedgerChanges:
+    """What this process hears from the ledger, on its event loop: each claim or slot given up by
+    any process starts a new generation. A waiter notes the generation before it looks at the
+    ledger and then waits for a later one, so a change between its look and its wait is not missed."""
+
+    def __init__(self, ledger: ClaimStore):
+        self.generation = 0
+        self.fallback_s = ledger.lease_s / 4  # a holder that died says nothing: its lease runs out
+        self._next = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def heard(what: str) -> None:  # on the ledger's listening thread
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(self._heard)
+        ledger.subscribe(heard)
+
+    def _heard(self) -> None:
+        self.generation += 1
+        self._next.set()
+        self._next = asyncio.Event()
+
+    async def after(self, generation: int) -> None:
+        """Returns once a change later than `generation` was heard, or after fallback_s."""
+        if self.generation != generation:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._next.wait(), self.fallback_s)
+
+
 @contextlib.asynccontextmanager
-async def shared_slot(ledger: ClaimStore, account: str, cell: Cell, limit: int) -> AsyncIterator[None]:
-    """One of the account's `limit` slots for the cell's model, counted across every process."""
-    while not await asyncio.to_thread(ledger.take_slot, account, cell.model, cell.key, limit):
-        await asyncio.sleep(POLL_S / 2)
+async def shared_slot(ledger: ClaimStore, changes: LedgerChanges, account: str, cell: Cell,
+                      limit: int) -> AsyncIterator[None]:
+    """One of the account's `limit` slots for the cell's model, counted across every process; while
+    they are all taken, looked for again when one is given back."""
+    while True:
+        seen = changes.generation
+        if await asyncio.to_thread(ledger.take_slot, account, cell.model, cell.key, limit):
+            break
+        await changes.after(seen)
     try:
         yield
     finally:
         await asyncio.to_thread(ledger.give_slot, account, cell.key)
+
+
+def interleaved(cells: list[Cell]) -> list[Cell]:
+    """The cells, models taking turns (each model's in their order): the cells a process claims at
+    once then spread over the account's per-model slots instead of all waiting on one model's."""
+    by_model: dict[str, list[Cell]] = {}
+    for cell in cells:
+        by_model.setdefault(cell.model, []).append(cell)
+    queues = list(by_model.values())
+    return [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
 
 
 def _ended_elsewhere(cell: Cell, row: JournalRow) -> CellOutcome:
@@ -42,21 +86,22 @@ def _ended_elsewhere(cell: Cell, row: JournalRow) -> CellOutcome:
                        note="ended in another process or an earlier run")
 
 
-async def run_shared(ledger: ClaimStore, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,
-                     settled: Callable[[Cell, JournalRow], bool]) -> list[CellOutcome]:
+async def run_shared(ledger: ClaimStore, changes: LedgerChanges, experiment: str, cells: list[Cell], concurrency: int,
+                     run_one: RunOne, settled: Callable[[Cell, JournalRow], bool]) -> list[CellOutcome]:
     """Every cell ends here or in another process. settled(cell, row): the row is an end this
     process must not redo (done, or failed or unknown that the options say to leave)."""
-    return await _SharedRun(ledger, experiment, cells, concurrency, run_one, settled).run()
+    return await _SharedRun(ledger, changes, experiment, cells, concurrency, run_one, settled).run()
 
 
 class _SharedRun:
     """One process's part of a shared sweep: cells wait in `pending` until this process claims
     them; a claimed cell is either already ended (settled) or run here, `concurrency` at a time."""
 
-    def __init__(self, ledger: ClaimStore, experiment: str, cells: list[Cell], concurrency: int, run_one: RunOne,
-                 settled: Callable[[Cell, JournalRow], bool]):
+    def __init__(self, ledger: ClaimStore, changes: LedgerChanges, experiment: str, cells: list[Cell],
+                 concurrency: int, run_one: RunOne, settled: Callable[[Cell, JournalRow], bool]):
         self.ledger, self.experiment, self.run_one, self.settled = ledger, experiment, run_one, settled
-        self.pending = list(cells)
+        self.changes = changes
+        self.pending = interleaved(cells)
         self.outcomes: list[CellOutcome] = []
         self.running: dict[asyncio.Task[CellOutcome], Cell] = {}
         self.room = asyncio.Semaphore(concurrency)
@@ -64,12 +109,14 @@ class _SharedRun:
     async def run(self) -> list[CellOutcome]:
         try:
             while self.pending or self.running:
+                seen = self.changes.generation
                 await self._start_what_can_be_claimed()
-                if not self.running:
-                    await asyncio.sleep(POLL_S)
-                    continue
-                done, _ = await asyncio.wait(self.running, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
-                self._collect(done)
+                # Then wait for one of this process's cells to end, or for a claim (or a slot)
+                # given up anywhere: cells others held may be this process's to claim now.
+                heard = asyncio.ensure_future(self.changes.after(seen))
+                done, _ = await asyncio.wait({*self.running, heard}, return_when=asyncio.FIRST_COMPLETED)
+                heard.cancel()
+                self._collect({task for task in self.running if task in done})
         except BaseException:
             for task in self.running:
                 task.cancel()

@@ -9,19 +9,17 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
-
-import mlflow
-from mlflow.tracking import MlflowClient
 
 from .._env import env_text
 from .._extras import require
 from .._files import can_write_in
 from .._net import mask_credentials
 from ..errors import InputError
-from .blank_store import copy_blank_store
-from .outage import bound_mlflow_http, patient
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 try:
     import fcntl
@@ -40,7 +38,14 @@ _QUIET_RUN_LINKS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"  # MLflow's switch, 
 
 
 def tracking_uri(uri: str | None = None) -> str:
-    return uri or env_text("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+    given = uri or env_text("MLFLOW_TRACKING_URI")
+    if given:
+        return given
+    # MLflow itself (seconds of imports) only where it has the answer: which store and its locks are
+    # known without it, so a sweep can hold its experiment while MLflow loads beside its first tasks.
+    import mlflow
+
+    return mlflow.get_tracking_uri()
 
 
 def _uri_field(uri: str | None) -> str:
@@ -177,6 +182,11 @@ def client(uri: str | None = None) -> MlflowClient:
     migrating) a SQLite store is serialised across processes: two sweeps starting at once on a new
     store raced in MLflow's schema migration and left it unusable for good ("table
     _alembic_tmp_experiments already exists")."""
+    from mlflow.tracking import MlflowClient
+
+    from .blank_store import copy_blank_store
+    from .outage import bound_mlflow_http, patient
+
     resolved = tracking_uri(uri)
     _quiet_run_links()
     scheme = urlsplit(resolved).scheme
@@ -204,6 +214,8 @@ class _Patient:
         self._uri = uri
 
     def __getattr__(self, name: str) -> Any:
+        from .outage import patient
+
         attr = getattr(self._client, name)
         if name.startswith("_") or not callable(attr):
             return attr
