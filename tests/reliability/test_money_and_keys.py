@@ -159,8 +159,10 @@ def test_5_a_rerun_with_nothing_to_do_writes_nothing_and_an_interrupted_parent_i
         spec = write_spec(tmp_path, experiment="parents", prompts=["neon city", "noir"])
         with Emulator(render_scale=0.1) as e:
             env = {"MLFLOW_TRACKING_URI": store, "V2V_LAB_BASE_URL": e.base_url, "V2V_LAB_HOME": str(tmp_path / "h")}
-            # Killed (-9) right after its second task was recorded: the parent run is left RUNNING.
-            killed = cli("sweep", str(spec), "--no-progress", env={**env, "V2V_LAB_FAILPOINTS": "task_recorded=2"})
+            # Killed (-9) right after its first cell was logged: the parent run is left RUNNING. (On a new
+            # store the first tasks go out while the store and the parent are made: a kill that early
+            # leaves no parent to end.)
+            killed = cli("sweep", str(spec), "--no-progress", env={**env, "V2V_LAB_FAILPOINTS": "logged=1"})
             assert killed.returncode == -9
             (stale,) = parent_runs("parents")
             assert stale.info.status == "RUNNING"
