@@ -205,7 +205,9 @@ def load_runs(experiment: str, *, tracking_uri: str | None = None, include_paren
             raise KeyError(f"filter {key!r}: not a column; columns: {', '.join(df.columns)}")
         values = value if isinstance(value, (list, tuple, set)) else [value]
         df = df[df[key].isin(values)]
-    return df.sort_values("start_time", kind="stable").reset_index(drop=True)
+    # run_id breaks ties: runs started in the same millisecond (a sweep's cells) come in one order
+    # whichever path read them (the database's scan and the client's search return them differently).
+    return df.sort_values(["start_time", "run_id"], kind="stable").reset_index(drop=True)
 
 
 def option_columns(runs: pd.DataFrame) -> list[str]:
