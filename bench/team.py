@@ -97,9 +97,13 @@ def median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
-def report(label: str, runs: dict[str, list[dict[str, float]]]) -> float:
+def report(label: str, runs: dict[str, list[dict[str, float]]]) -> tuple[float, float]:
+    """Prints one checkout's figures; returns its 3-vs-1 ratios: whole commands, and the sharing
+    alone (from the first create to the last cell's end: start-up and exit left out)."""
     shared, single = median(runs["3x4"]), median(runs["1x12"])
     ratio = shared["wall"] / single["wall"]
+    sharing = {kind: statistics.median(r["creates"] + r["last_create_to_end"] for r in runs[kind])
+               for kind in ("3x4", "1x12")}
     walls = {kind: ", ".join(f"{r['wall']:.1f}" for r in runs[kind]) for kind in ("3x4", "1x12")}
     print(f"{label}: 3 processes at concurrency 4 {shared['wall']:.1f} s; 1 process at concurrency 12 "
           f"{single['wall']:.1f} s; ratio {ratio:.2f} (each run: 3x4 {walls['3x4']}; 1x12 {walls['1x12']})")
@@ -108,15 +112,18 @@ def report(label: str, runs: dict[str, list[dict[str, float]]]) -> float:
               f"last create to last cell ended {m['last_create_to_end']:.1f} s, to exit {m['end_to_exit']:.1f} s")
     print(f"  start-up apart (imports): 3 at once {median(runs['start3'])['wall']:.2f} s, "
           f"1 alone {median(runs['start1'])['wall']:.2f} s")
-    return ratio
+    print(f"  the sharing alone (first create to last cell ended): 3x4 {sharing['3x4']:.1f} s, "
+          f"1x12 {sharing['1x12']:.1f} s, ratio {sharing['3x4'] / sharing['1x12']:.2f}")
+    return ratio, sharing["3x4"] / sharing["1x12"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3, help="runs of each kind, interleaved; the median is shown")
-    ap.add_argument("--baseline", metavar="CHECKOUT", help="also run another checkout's v2v_lab, interleaved")
+    ap.add_argument("--baseline", metavar="CHECKOUT", action="append", default=[],
+                    help="also run another checkout's v2v_lab, interleaved (may be given more than once)")
     args = ap.parse_args()
-    checkouts = {"this checkout": None, **({f"baseline {args.baseline}": args.baseline} if args.baseline else {})}
+    checkouts = {"this checkout": None, **{f"baseline {path}": path for path in args.baseline}}
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         c: {"3x4": [], "1x12": [], "start3": [], "start1": []} for c in checkouts}
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,9 +153,8 @@ def main() -> None:
             print(f"team-down: {time.perf_counter() - t:.1f} s")
     print(f"{CELLS} cells, 2 s per task, scoring off, `v2v-lab sweep` as whole processes; median of {args.repeat}")
     ratios = {label: report(label, runs[label]) for label in checkouts}
-    if args.baseline:
-        (_, mine), (_, base) = ratios.items()
-        print(f"3-vs-1 ratio: this checkout {mine:.2f}, baseline {base:.2f}")
+    print("3-vs-1 ratios, whole commands (the sharing alone):",
+          "; ".join(f"{label} {whole:.2f} ({alone:.2f})" for label, (whole, alone) in ratios.items()))
 
 
 if __name__ == "__main__":

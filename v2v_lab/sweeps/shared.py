@@ -121,6 +121,8 @@ class _SharedRun:
             while self.pending or self.running:
                 seen = self.changes.generation(CLAIM)
                 await self._start_what_can_be_claimed()
+                if not self.pending and not self.running:
+                    break  # the last cells were found ended elsewhere
                 # Then wait for one of this process's cells to end, and while it has room for a
                 # cell others hold, for a claim given up anywhere: that cell may be its to claim now.
                 waits: set[asyncio.Future[Any]] = set(self.running)
