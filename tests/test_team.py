@@ -427,3 +427,39 @@ def test_a_process_waiting_on_the_ledger_wakes_when_a_claim_or_a_slot_is_given_u
     finally:
         holder.close()
         waiter.close()
+
+
+def test_a_process_whose_last_claimed_cell_ended_elsewhere_stops_with_its_outcome(team):
+    """The last cell a process claims turns out ended by another process (done in the ledger): the
+    shared run ends with that cell's outcome (it had nothing left to wait on), nothing is run."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import psycopg
+
+    from v2v_lab.sweeps.ledger import PgLedger
+    from v2v_lab.sweeps.shared import LedgerChanges, run_shared
+    from v2v_lab.sweeps.states import CellState
+
+    url = team["V2V_LAB_LEDGER_URL"]
+    experiment = f"team_ended_{uuid.uuid4().hex[:8]}"
+    ledger = PgLedger(url, lease_s=3600)
+    with psycopg.connect(url) as conn:  # what another process left: the cell, done
+        conn.execute("INSERT INTO cells (experiment, cell_key, state, run_id, updated) VALUES (%s, 'cell-a', 'done', "
+                     "'run-a', 0)", (experiment,))
+    ran = []
+
+    async def run_one(cell, row):  # never called: the cell is not this process's to run
+        ran.append(cell.key)
+
+    async def run() -> list:
+        changes = LedgerChanges(ledger)
+        cell = SimpleNamespace(key="cell-a", model="gen4_aleph")
+        return await asyncio.wait_for(run_shared(ledger, changes, experiment, [cell], 1, run_one,
+                                                 lambda cell, row: row.state.value == "done"), 60)
+
+    try:
+        outcomes = asyncio.run(run())
+    finally:
+        ledger.close()
+    assert [(o.cell.key, o.state, o.run_id) for o in outcomes] == [("cell-a", CellState.DONE, "run-a")] and not ran
