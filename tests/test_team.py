@@ -354,13 +354,15 @@ def test_a_process_waiting_on_the_ledger_wakes_when_a_claim_or_a_slot_is_given_u
     """A process waiting for a cell another holds, or for one of the account's slots, is woken by
     the ledger's notification when the other gives it up (LISTEN/NOTIFY), not by looking again on
     a timer: with leases of an hour its fallback look is 15 minutes away, so only the notification
-    can wake it here. Proven on events: the wait ends after the give-up and because of it."""
+    can wake it here. Proven on events: the wait ends after the give-up and because of it. A slot
+    given back wakes only the waits for slots, a claim given up only the waits for cells."""
     import asyncio
+    import contextlib
     import threading
     from types import SimpleNamespace
 
     from v2v_lab.sweeps.ledger import PgLedger
-    from v2v_lab.sweeps.shared import LedgerChanges, shared_slot
+    from v2v_lab.sweeps.shared import CLAIM, SLOT, LedgerChanges, shared_slot
 
     url = team["V2V_LAB_LEDGER_URL"]
     experiment, account = f"team_wake_{uuid.uuid4().hex[:8]}", f"acct-{uuid.uuid4().hex[:8]}"
@@ -378,14 +380,33 @@ def test_a_process_waiting_on_the_ledger_wakes_when_a_claim_or_a_slot_is_given_u
     async def run() -> None:
         changes = LedgerChanges(waiter)
         assert changes.fallback_s == 900
-        await asyncio.wait_for(changes.after(0), 60)  # its LISTEN has taken hold
-        # A cell the holder has claimed: the waiter is woken when the claim is given up.
+        await asyncio.wait_for(changes.after(CLAIM, 0), 60)  # its LISTEN has taken hold
+        # A cell the holder has claimed: the waiter is woken when the claim is given up, and the
+        # next free cell is the one it claims (in one round trip, the held one passed over).
         assert holder.claim(experiment, "cell-a") and not waiter.claim(experiment, "cell-a")
-        seen = changes.generation
-        woke = asyncio.ensure_future(changes.after(seen))
+        assert waiter.claim_next(experiment, ["cell-a", "cell-x"]) == "cell-x"
+        assert waiter.claim_next(experiment, ["cell-a"]) is None
+        seen = changes.generation(CLAIM)
+        woke = asyncio.ensure_future(changes.after(CLAIM, seen))
         await asyncio.to_thread(holder.release, experiment, "cell-a")
         await asyncio.wait_for(woke, 60)
-        assert changes.generation > seen and waiter.claim(experiment, "cell-a")
+        assert changes.generation(CLAIM) > seen and waiter.claim_next(experiment, ["cell-a"]) == "cell-a"
+        # Each kind wakes only its own waits: a slot given back, then a claim given up (heard in
+        # that order), move the slots' generation and the claims' by one each.
+        assert holder.claim(experiment, "cell-d") and holder.take_slot(account, "aleph2", "cell-d", 1)
+        loop, claim_heard = asyncio.get_running_loop(), asyncio.Event()
+        # Told after `changes` (subscribed first), through the same loop: once this is set, `changes`
+        # has heard everything up to the claim given up.
+        def heard(what: str) -> None:
+            if what == CLAIM:
+                with contextlib.suppress(RuntimeError):  # the loop has closed (the test is over)
+                    loop.call_soon_threadsafe(claim_heard.set)
+        waiter.subscribe(heard)
+        claims_seen, slots_seen = changes.generation(CLAIM), changes.generation(SLOT)
+        await asyncio.to_thread(holder.give_slot, account, "cell-d")
+        await asyncio.to_thread(holder.release, experiment, "cell-d")
+        await asyncio.wait_for(claim_heard.wait(), 60)
+        assert (changes.generation(CLAIM), changes.generation(SLOT)) == (claims_seen + 1, slots_seen + 1)
         # The account's only slot for the model, held: the waiter gets it once it is given back.
         assert holder.take_slot(account, "gen4_aleph", "cell-b", 1)
         got = asyncio.Event()
@@ -406,3 +427,39 @@ def test_a_process_waiting_on_the_ledger_wakes_when_a_claim_or_a_slot_is_given_u
     finally:
         holder.close()
         waiter.close()
+
+
+def test_a_process_whose_last_claimed_cell_ended_elsewhere_stops_with_its_outcome(team):
+    """The last cell a process claims turns out ended by another process (done in the ledger): the
+    shared run ends with that cell's outcome (it had nothing left to wait on), nothing is run."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import psycopg
+
+    from v2v_lab.sweeps.ledger import PgLedger
+    from v2v_lab.sweeps.shared import LedgerChanges, run_shared
+    from v2v_lab.sweeps.states import CellState
+
+    url = team["V2V_LAB_LEDGER_URL"]
+    experiment = f"team_ended_{uuid.uuid4().hex[:8]}"
+    ledger = PgLedger(url, lease_s=3600)
+    with psycopg.connect(url) as conn:  # what another process left: the cell, done
+        conn.execute("INSERT INTO cells (experiment, cell_key, state, run_id, updated) VALUES (%s, 'cell-a', 'done', "
+                     "'run-a', 0)", (experiment,))
+    ran = []
+
+    async def run_one(cell, row):  # never called: the cell is not this process's to run
+        ran.append(cell.key)
+
+    async def run() -> list:
+        changes = LedgerChanges(ledger)
+        cell = SimpleNamespace(key="cell-a", model="gen4_aleph")
+        return await asyncio.wait_for(run_shared(ledger, changes, experiment, [cell], 1, run_one,
+                                                 lambda cell, row: row.state.value == "done"), 60)
+
+    try:
+        outcomes = asyncio.run(run())
+    finally:
+        ledger.close()
+    assert [(o.cell.key, o.state, o.run_id) for o in outcomes] == [("cell-a", CellState.DONE, "run-a")] and not ran

@@ -285,14 +285,35 @@ class PgLedger(ChargeBook):
     # -- claims --------------------------------------------------------------------------------------
     def claim(self, experiment: str, key: str) -> bool:
         """Take the cell if nobody holds it, or its holder's lease has run out. Atomic."""
-        def take(cur: Any) -> bool:
-            cur.execute("INSERT INTO claims VALUES (%s, %s, %s, now() + make_interval(secs => %s)) "
-                        "ON CONFLICT (experiment, cell_key) DO UPDATE SET owner=EXCLUDED.owner, "
-                        "lease_until=EXCLUDED.lease_until "
-                        "WHERE claims.lease_until < now() OR claims.owner = EXCLUDED.owner RETURNING owner",
-                        (experiment, key, self.owner, self.lease_s))
-            return cur.fetchone() is not None
+        return self._call(lambda cur: self._take_claim(cur, experiment, key))
+
+    def claim_next(self, experiment: str, keys: list[str]) -> str | None:
+        """The first of `keys` (in their order) that nobody else holds, claimed; None when others
+        hold them all. One transaction, whatever the number of keys: the cells others hold are
+        passed over in the database instead of being tried one round trip each."""
+        def take(cur: Any) -> str | None:
+            while True:
+                cur.execute("SELECT k FROM unnest(%s::text[]) WITH ORDINALITY AS wanted(k, i) WHERE NOT EXISTS "
+                            "(SELECT 1 FROM claims c WHERE c.experiment=%s AND c.cell_key=wanted.k "
+                            "AND c.lease_until >= now() AND c.owner <> %s) ORDER BY i LIMIT 8",
+                            (list(keys), experiment, self.owner))
+                free = [k for (k,) in cur.fetchall()]
+                if not free:
+                    return None
+                # Each is taken by the same atomic upsert as claim(); one another process took
+                # between the look and the take is passed over, and the rest looked at again.
+                for key in free:
+                    if self._take_claim(cur, experiment, key):
+                        return key
         return self._call(take)
+
+    def _take_claim(self, cur: Any, experiment: str, key: str) -> bool:
+        cur.execute("INSERT INTO claims VALUES (%s, %s, %s, now() + make_interval(secs => %s)) "
+                    "ON CONFLICT (experiment, cell_key) DO UPDATE SET owner=EXCLUDED.owner, "
+                    "lease_until=EXCLUDED.lease_until "
+                    "WHERE claims.lease_until < now() OR claims.owner = EXCLUDED.owner RETURNING owner",
+                    (experiment, key, self.owner, self.lease_s))
+        return cur.fetchone() is not None
 
     def release(self, experiment: str, key: str) -> None:
         def give_up(cur: Any) -> None:

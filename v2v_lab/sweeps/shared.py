@@ -1,9 +1,9 @@
 """A sweep shared by several processes through the PostgreSQL ledger: each takes cells by claim,
 works on as many at once as its own concurrency allows, takes a slot on the account before each
 create, and waits for the cells others hold until they end (or their holder dies and the claim
-passes to it). Waiting is on the ledger's notifications (a claim or a slot given up, ledger.py):
-a process looks again the moment one is given up, and otherwise only every quarter of a lease,
-for a holder that died without a word."""
+passes to it). Waiting is on the ledger's notifications (a claim or a slot given up, ledger.py),
+each kind waking only its own waits: a process looks again the moment one is given up, and
+otherwise only every quarter of a lease, for a holder that died without a word."""
 
 from __future__ import annotations
 
@@ -17,39 +17,49 @@ from .outcome import CellOutcome
 from .plan import Cell
 from .states import CellState, JournalState
 
-__all__ = ["LedgerChanges", "cell_kind", "interleaved", "run_shared", "shared_slot"]
+__all__ = ["CLAIM", "SLOT", "LedgerChanges", "cell_kind", "interleaved", "run_shared", "shared_slot"]
 
 # (cell, its journal row as it was when claimed) -> the cell's outcome
 RunOne = Callable[[Cell, JournalRow | None], Awaitable[CellOutcome]]
 
 
+CLAIM, SLOT = "claim", "slot"  # the two things the ledger says were given up (ledger.py)
+
+
 class LedgerChanges:
-    """What this process hears from the ledger, on its event loop: each claim or slot given up by
-    any process starts a new generation. A waiter notes the generation before it looks at the
-    ledger and then waits for a later one, so a change between its look and its wait is not missed."""
+    """What this process hears from the ledger, on its event loop, kept apart by kind: a claim
+    given up wakes only the waits for cells, a slot given back only the waits for slots (a process
+    waiting for a cell has nothing to gain from a slot, and each look costs a round trip). Each
+    notification of a kind starts a new generation of it; a waiter notes the generation before it
+    looks at the ledger and then waits for a later one, so a change between its look and its wait
+    is not missed. After the ledger was away (what was said meanwhile is lost) both kinds move on."""
 
     def __init__(self, ledger: ClaimStore):
-        self.generation = 0
         self.fallback_s = ledger.lease_s / 4  # a holder that died says nothing: its lease runs out
-        self._next = asyncio.Event()
+        self._generation = {CLAIM: 0, SLOT: 0}
+        self._next = {CLAIM: asyncio.Event(), SLOT: asyncio.Event()}
         loop = asyncio.get_running_loop()
 
         def heard(what: str) -> None:  # on the ledger's listening thread
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-                loop.call_soon_threadsafe(self._heard)
+                loop.call_soon_threadsafe(self._heard, what)
         ledger.subscribe(heard)
 
-    def _heard(self) -> None:
-        self.generation += 1
-        self._next.set()
-        self._next = asyncio.Event()
+    def generation(self, kind: str) -> int:
+        return self._generation[kind]
 
-    async def after(self, generation: int) -> None:
-        """Returns once a change later than `generation` was heard, or after fallback_s."""
-        if self.generation != generation:
+    def _heard(self, what: str) -> None:
+        for kind in [what] if what in self._next else list(self._next):
+            self._generation[kind] += 1
+            self._next[kind].set()
+            self._next[kind] = asyncio.Event()
+
+    async def after(self, kind: str, generation: int) -> None:
+        """Returns once a change of `kind` later than `generation` was heard, or after fallback_s."""
+        if self._generation[kind] != generation:
             return
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._next.wait(), self.fallback_s)
+            await asyncio.wait_for(self._next[kind].wait(), self.fallback_s)
 
 
 @contextlib.asynccontextmanager
@@ -58,10 +68,10 @@ async def shared_slot(ledger: ClaimStore, changes: LedgerChanges, account: str, 
     """One of the account's `limit` slots for the cell's model, counted across every process; while
     they are all taken, looked for again when one is given back."""
     while True:
-        seen = changes.generation
+        seen = changes.generation(SLOT)
         if await asyncio.to_thread(ledger.take_slot, account, cell.model, cell.key, limit):
             break
-        await changes.after(seen)
+        await changes.after(SLOT, seen)
     try:
         yield
     finally:
@@ -109,13 +119,20 @@ class _SharedRun:
     async def run(self) -> list[CellOutcome]:
         try:
             while self.pending or self.running:
-                seen = self.changes.generation
+                seen = self.changes.generation(CLAIM)
                 await self._start_what_can_be_claimed()
-                # Then wait for one of this process's cells to end, or for a claim (or a slot)
-                # given up anywhere: cells others held may be this process's to claim now.
-                heard = asyncio.ensure_future(self.changes.after(seen))
-                done, _ = await asyncio.wait({*self.running, heard}, return_when=asyncio.FIRST_COMPLETED)
-                heard.cancel()
+                if not self.pending and not self.running:
+                    break  # the last cells were found ended elsewhere
+                # Then wait for one of this process's cells to end, and while it has room for a
+                # cell others hold, for a claim given up anywhere: that cell may be its to claim now.
+                waits: set[asyncio.Future[Any]] = set(self.running)
+                heard = None
+                if self.pending and not self.room.locked():
+                    heard = asyncio.ensure_future(self.changes.after(CLAIM, seen))
+                    waits.add(heard)
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if heard is not None:
+                    heard.cancel()
                 self._collect({task for task in self.running if task in done})
         except BaseException:
             for task in self.running:
@@ -126,13 +143,15 @@ class _SharedRun:
 
     async def _start_what_can_be_claimed(self) -> None:
         ledger, exp = self.ledger, self.experiment
-        for cell in list(self.pending):
-            if self.room.locked():
-                return
+        while self.pending and not self.room.locked():
             # A cell is judged only under its claim: one that another process holds is in
             # progress there (even a failed row may be between two attempts), so it waits.
-            if not await asyncio.to_thread(ledger.claim, exp, cell.key):
-                continue
+            # The next free one is found and claimed in one round trip (ledger.claim_next).
+            by_key = {cell.key: cell for cell in self.pending}
+            key = await asyncio.to_thread(ledger.claim_next, exp, list(by_key))
+            if key is None:
+                return
+            cell = by_key[key]
             self.pending.remove(cell)
             row = await asyncio.to_thread(ledger.get, exp, cell.key)
             if row is not None and self.settled(cell, row):
