@@ -4,6 +4,7 @@ separate state folders share one spec through the PostgreSQL ledger; one is kill
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -463,3 +464,48 @@ def test_a_process_whose_last_claimed_cell_ended_elsewhere_stops_with_its_outcom
     finally:
         ledger.close()
     assert [(o.cell.key, o.state, o.run_id) for o in outcomes] == [("cell-a", CellState.DONE, "run-a")] and not ran
+
+
+def test_a_killed_holders_slot_stays_taken_while_its_task_is_in_flight_and_passes_to_whoever_takes_its_cell_up(team):
+    """The account's cap holds across a kill -9: the slot of a cell whose task is out (created) does
+    not free itself when its holder's lease lapses (the task is still running at the provider); it
+    passes to the process that takes the cell up, and frees itself only a lease later if none does."""
+    import psycopg
+
+    from v2v_lab.sweeps.ledger import PgLedger
+    from v2v_lab.sweeps.states import JournalState
+
+    url = team["V2V_LAB_LEDGER_URL"]
+    experiment, account = f"team_slot_{uuid.uuid4().hex[:8]}", f"acct-{uuid.uuid4().hex[:8]}"
+    victim, other = PgLedger(url, lease_s=60), PgLedger(url, lease_s=60)
+    try:
+        assert victim.claim(experiment, "cell-a") and victim.take_slot(account, "gen4_aleph", "cell-a", 1)
+        victim.set(experiment, "cell-a", JournalState.SENDING)
+        victim.set(experiment, "cell-a", JournalState.CREATED, task_id="task-1")
+
+        def lapse(seconds: float) -> None:
+            """The victim killed -9 `seconds` ago: its leases ran out then, and nothing renews them."""
+            with psycopg.connect(url, autocommit=True) as db:
+                for table in ("claims", "slots"):
+                    db.execute(f"UPDATE {table} SET lease_until = now() - make_interval(secs => %s) WHERE owner=%s",
+                               (seconds, victim.owner))
+
+        victim._stop.set()  # its heartbeat stops, as a killed process's does
+        victim._heartbeat.join(30)
+        lapse(1)
+        assert not other.take_slot(account, "gen4_aleph", "cell-b", 1), "a create took the slot of a task in flight"
+        assert other.claim(experiment, "cell-a")  # the cell taken up: its task's slot with it
+        assert other.take_slot(account, "gen4_aleph", "cell-a", 1)
+        with psycopg.connect(url) as db:
+            owners = db.execute("SELECT owner FROM slots WHERE account=%s", (account,)).fetchall()
+        assert owners == [(other.owner,)]
+        other.give_slot(account, "cell-a")
+        # Nobody taking a cell up: its slot frees itself a lease after it lapsed.
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("INSERT INTO slots VALUES (%s, 'gen4_aleph', %s, 'cell-a', now())", (account, victim.owner))
+        lapse(61)
+        assert other.take_slot(account, "gen4_aleph", "cell-b", 1)
+    finally:
+        other.close()
+        with contextlib.suppress(Exception):
+            victim.close()

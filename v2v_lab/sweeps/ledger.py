@@ -326,7 +326,22 @@ class PgLedger(ChargeBook):
         """One task in flight for `model` on the account, if fewer than `limit` are (all processes)."""
         def take(cur: Any) -> bool:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{account}\n{model}",))
-            cur.execute("DELETE FROM slots WHERE account=%s AND model=%s AND lease_until < now()", (account, model))
+            # A cell's slot follows its claim: whoever takes up a killed holder's cell (its task still in
+            # flight at the provider) takes up the lapsed slot that task holds, so no other create fills it.
+            cur.execute("UPDATE slots SET owner=%s, lease_until=now() + make_interval(secs => %s) "
+                        "WHERE account=%s AND model=%s AND cell_key=%s AND owner<>%s AND lease_until < now() "
+                        "AND NOT EXISTS (SELECT 1 FROM slots m WHERE m.account=%s AND m.owner=%s AND m.cell_key=%s) "
+                        "RETURNING owner", (self.owner, self.lease_s, account, model, key, self.owner,
+                                            account, self.owner, key))
+            if cur.fetchone() is not None:
+                return True
+            # A lapsed slot frees itself, except one whose cell has a task out (sending or created): that
+            # task is still in flight, so its slot waits one more lease for the process that takes the cell
+            # up. (Nobody taking it up, it frees then: the provider queues a create past its limit.)
+            cur.execute("DELETE FROM slots s WHERE account=%s AND model=%s AND lease_until < now() AND ("
+                        "lease_until < now() - make_interval(secs => %s) OR NOT EXISTS (SELECT 1 FROM cells c "
+                        "WHERE c.cell_key = s.cell_key AND c.state IN ('sending', 'created')))",
+                        (account, model, self.lease_s))
             cur.execute("SELECT count(*) FROM slots WHERE account=%s AND model=%s", (account, model))
             if cur.fetchone()[0] >= limit:
                 return False
