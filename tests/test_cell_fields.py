@@ -9,7 +9,7 @@ from v2v_lab import cell_fields
 from v2v_lab.dashboard.viewmodel import TABLE_COLUMNS, RunFilter
 from v2v_lab.rating.pairs import DESIGN_COLUMNS
 from v2v_lab.sweeps.plan import Cell
-from v2v_lab.tracking.compare import GROUPABLE, PAIR_KEYS
+from v2v_lab.tracking.comparison import GROUPABLE, PAIR_KEYS
 from v2v_lab.tracking.records import CellFacts, cell_record
 from v2v_lab.tracking.schema import PARAM_COLUMNS
 

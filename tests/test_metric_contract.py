@@ -244,7 +244,7 @@ def test_a_frozen_output_ranks_below_one_that_keeps_the_source_motion_everywhere
     from v2v_lab.dashboard.charts import axis_label, axis_title
     from v2v_lab.dashboard.compare_view import summary_html
     from v2v_lab.rating.analysis import metric_agreement_frame
-    from v2v_lab.tracking.compare import compare_frame
+    from v2v_lab.tracking.comparison import compare_frame
 
     runs = frozen_against_kept
     metric = "temporal_consistency_rel"

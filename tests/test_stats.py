@@ -13,7 +13,7 @@ import pytest
 
 from v2v_lab import stats
 from v2v_lab.sweeps.power import power_frame
-from v2v_lab.tracking.compare import compare_frame
+from v2v_lab.tracking.comparison import compare_frame
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

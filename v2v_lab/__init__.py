@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each loads 
     from .sweeps import SweepSpec, load_spec, plan_sweep, run_sweep
     from .sweeps.power import power
     from .tracking import load_artifact, load_runs
-    from .tracking.compare import compare
+    from .tracking.comparison import compare
 
 __version__ = "0.1.0"
 
@@ -88,7 +88,7 @@ __getattr__, __dir__ = lazy(__name__, {
     'plan_sweep': ('.sweeps', 'plan_sweep'),
     'run_sweep': ('.sweeps', 'run_sweep'),
     'power': ('.sweeps.power', 'power'),
-    'compare': ('.tracking.compare', 'compare'),
+    'compare': ('.tracking.comparison', 'compare'),
     'load_artifact': ('.tracking', 'load_artifact'),
     'load_runs': ('.tracking', 'load_runs'),
     'RunBrowser': ('.dashboard', 'RunBrowser'),

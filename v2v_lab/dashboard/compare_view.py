@@ -10,7 +10,7 @@ import pandas as pd
 from ..errors import InputError
 from ..metrics import metric_names
 from ..metrics.base import metric_of
-from ..tracking.compare import compare_frame, groupable
+from ..tracking.comparison import compare_frame, groupable
 from ..tracking.reader import load_artifact, load_runs
 from ..tracking.schema import ARTIFACT_POSTER
 from .charts import scatter
@@ -30,7 +30,7 @@ _SUMMARY_CSS = ("<style>.v2v-summary{border-collapse:collapse;font-size:13px;mar
                 ".v2v-better{color:#1a7f37;font-weight:600}.v2v-worse{color:#b00;font-weight:600}"
                 ".v2v-equivalent{color:#0550ae;font-weight:600}.v2v-unclear{color:#666}</style>")
 
-# The css class of each verdict compare_frame gives (tracking.compare.VERDICTS, and the baseline's).
+# The css class of each verdict compare_frame gives (tracking.comparison.VERDICTS, and the baseline's).
 _VERDICT_CSS = {"better": "v2v-better", "worse": "v2v-worse", "equivalent": "v2v-equivalent"}
 
 

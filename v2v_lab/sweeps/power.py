@@ -13,7 +13,7 @@ from .. import stats
 from ..cell_fields import MATCHED_ONLY
 from ..errors import InputError
 from ..metrics.base import metric_of
-from ..tracking.compare import pair_keys, pair_up, scored_runs
+from ..tracking.comparison import pair_keys, pair_up, scored_runs
 from ..tracking.reader import load_runs
 from .budget import DOLLARS_PER_CREDIT
 
