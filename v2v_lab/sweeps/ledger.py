@@ -55,6 +55,8 @@ __all__ = ["ClaimLostError", "PgLedger", "lease_seconds", "ledger_url"]
 
 T = TypeVar("T")
 _SCHEMA_LOCK = 7_246_001  # an advisory lock id: one process creates the tables, the others wait
+# A cell in these states has a task out at the provider (or may have: a kill mid-send).
+_TASK_OUT = [JournalState.SENDING.value, JournalState.CREATED.value]
 CHANNEL = "v2v_ledger"  # what a LISTEN hears: "claim" (a cell's claim was given up), "slot" (a slot was)
 
 
@@ -340,8 +342,8 @@ class PgLedger(ChargeBook):
             # up. (Nobody taking it up, it frees then: the provider queues a create past its limit.)
             cur.execute("DELETE FROM slots s WHERE account=%s AND model=%s AND lease_until < now() AND ("
                         "lease_until < now() - make_interval(secs => %s) OR NOT EXISTS (SELECT 1 FROM cells c "
-                        "WHERE c.cell_key = s.cell_key AND c.state IN ('sending', 'created')))",
-                        (account, model, self.lease_s))
+                        "WHERE c.cell_key = s.cell_key AND c.state = ANY(%s)))",
+                        (account, model, self.lease_s, _TASK_OUT))
             cur.execute("SELECT count(*) FROM slots WHERE account=%s AND model=%s", (account, model))
             if cur.fetchone()[0] >= limit:
                 return False
