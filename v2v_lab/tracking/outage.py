@@ -28,6 +28,7 @@ from mlflow.exceptions import MlflowException
 from .._env import env_seconds
 from .._sync import pause, stopping
 from ..errors import V2VError
+from .store import is_server
 
 __all__ = ["RETRY_ENV", "StoreError", "bound_mlflow_http", "patient", "retry_window_s", "store_error"]
 
@@ -103,7 +104,7 @@ def store_error(exc: BaseException, uri: str) -> StoreError | None:
         where = getattr(full, "filename", None) or _store_path(uri)
         return StoreError(f"the store's disk is full ({where}): every output paid for is kept; free some space "
                           "and run the same command to finish", transient=False)
-    if urlsplit(uri).scheme in ("http", "https") and any("error code 404 != 200" in str(e) for e in chain):
+    if is_server(uri) and any("error code 404 != 200" in str(e) for e in chain):
         return StoreError(f"the tracking server at {_shown(uri)} answers, but not as an MLflow tracking server "
                           "(404 on its API): check MLFLOW_TRACKING_URI", transient=False)
     away = _away(chain, uri)
@@ -133,7 +134,7 @@ def _disk_full(exc: BaseException) -> bool:
 def _away(chain: list[BaseException], uri: str) -> tuple[str, str] | None:
     """(which part did what, a detail) when the chain says a part of the store is away; else None."""
     names = {type(e).__name__ for e in chain}
-    if urlsplit(uri).scheme in ("http", "https"):
+    if is_server(uri):
         server = f"the tracking server at {_shown(uri)}"
         status = next((e.get_http_status_code() for e in chain if isinstance(e, MlflowException)
                        and type(e).__name__ == "RestException"), None)

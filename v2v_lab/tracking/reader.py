@@ -19,7 +19,7 @@ from ..api.catalog import load_catalog, option_names
 from ..errors import InputError
 from ..metrics.base import REGISTRY
 from .paging import iter_runs
-from .runs_rest import is_server, server_runs
+from .runs_rest import server_runs
 from .runs_sql import is_database, read_runs, read_series
 from .schema import (
     ARTIFACT_OUTPUT,
@@ -41,7 +41,7 @@ from .schema import (
     output_artifact_of,
 )
 from .store import client as make_client
-from .store import store_name
+from .store import is_server, store_name
 from .store import tracking_uri as resolve_uri
 
 __all__ = [
@@ -377,12 +377,12 @@ def artifact_address(run_id: str, name: str, *, tracking_uri: str | None = None)
     without the artifact (ARTIFACT_OUTPUT stands for the output whatever its suffix). The address
     never carries the tracking URI's user or password: a browser that needs them asks its user."""
     uri = resolve_uri(tracking_uri)
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https"):
+    if not is_server(uri):
         return None
     found = _artifact_named(make_client(uri), run_id, name)
     if found is None:
         return None
+    parts = urlsplit(uri)
     server = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", ""))
     return found, f"{server}/get-artifact?{urlencode({'path': found, 'run_uuid': run_id})}"
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
 from .paging import iter_run_pages
 
-__all__ = ["SLICES", "is_server", "server_runs"]
+__all__ = ["SLICES", "server_runs"]
 
 # Searches in flight at once: the team stack's server runs 2 workers; a lab's may run more, and
 # a slice waiting on the network costs nothing.
@@ -26,10 +25,6 @@ SLICES = 4
 # Runs per request: a page of 5,000 took a loaded 2-core server longer than the 20 s a request
 # may take here (tracking.outage); 1,000 come back in a few seconds even then.
 PAGE_SIZE = 1000
-
-
-def is_server(uri: str) -> bool:
-    return urlsplit(uri).scheme in ("http", "https")
 
 
 def _start_time(uri: str, experiment_id: str, order: str) -> int | None:

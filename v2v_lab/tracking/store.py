@@ -37,6 +37,11 @@ _POSTGRESQL_PSYCOPG = ("postgresql", "postgres", "postgresql+psycopg")
 _QUIET_RUN_LINKS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"  # MLflow's switch, see _quiet_run_links
 
 
+def is_server(uri: str) -> bool:
+    """The store is a tracking server (`mlflow server`), reached over http(s)."""
+    return urlsplit(uri).scheme in ("http", "https")
+
+
 def tracking_uri(uri: str | None = None) -> str:
     given = uri or env_text("MLFLOW_TRACKING_URI")
     if given:
@@ -210,16 +215,17 @@ class _Patient:
     """An MlflowClient's methods, each called through outage.patient."""
 
     def __init__(self, mlflow_client: MlflowClient, uri: str):
+        from .outage import patient  # MLflow's exceptions: loaded with the client, not with this module
+
         self._client = mlflow_client
         self._uri = uri
+        self._patient = patient
 
     def __getattr__(self, name: str) -> Any:
-        from .outage import patient
-
         attr = getattr(self._client, name)
         if name.startswith("_") or not callable(attr):
             return attr
-        return functools.partial(patient, self._uri, attr)
+        return functools.partial(self._patient, self._uri, attr)
 
 
 def _quiet_run_links() -> None:
